@@ -1,0 +1,564 @@
+"""Experiment configs: YAML -> frozen dataclasses, with dotted-path errors and ``--set`` overrides.
+
+An experiment YAML has the sections ``name``, ``seed``, ``model``, ``data``, ``optim`` and
+``trainer``::
+
+    name: fmnist_relu_kan
+    seed: 0
+    model: {name: kan_mlp, widths: [784, 64, 10], layer: {name: relu_kan, grid_size: 5}}
+    data: {name: fashion_mnist, batch_size: 64, val_size: 5000}
+    optim: {name: adamw, lr: 1.0e-3, weight_decay: 1.0e-4,
+            scheduler: {name: exponential, gamma: 0.8}}
+    trainer: {max_epochs: 10}
+
+Every ``{name: ...}`` node is a :class:`Spec`, checked against the signature of the class its
+registry holds under that name: an unknown key is an error naming its dotted path and the
+closest valid key. Defaults live only in the dataclasses below and in the constructors of the
+registered classes, never again in the CLI.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import inspect
+import json
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union
+
+import yaml
+
+from kanlab.registry import (
+    ACTIVATIONS,
+    CALLBACKS,
+    DATAMODULES,
+    LAYERS,
+    MODELS,
+    OPTIMIZERS,
+    SCHEDULERS,
+    Registry,
+    suggest,
+)
+
+__all__ = [
+    "ConfigError",
+    "ExperimentConfig",
+    "OptimConfig",
+    "SPEC_KEYS",
+    "Spec",
+    "TrainerConfig",
+    "apply_overrides",
+    "config_hash",
+    "from_dict",
+    "load_experiment",
+    "parse_overrides",
+    "to_dict",
+]
+
+C = TypeVar("C")
+
+
+class ConfigError(ValueError):
+    """A config file or override is invalid; the message names the dotted path."""
+
+
+# Parameter names whose values are specs of another registry. A value under one of these keys
+# (or a list of them) that is a name or a ``{name: ...}`` mapping is checked recursively.
+SPEC_KEYS: dict[str, Registry[Any]] = {
+    "layer": LAYERS,
+    "layers": LAYERS,
+    "conv_layer": LAYERS,
+    "head": LAYERS,
+    "expert": LAYERS,
+    "activation": ACTIVATIONS,
+    "activations": ACTIVATIONS,
+    "base_activation": ACTIVATIONS,
+    "act_layer": ACTIVATIONS,
+    "sparsity_layer": ACTIVATIONS,
+}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A ``{name: ..., **params}`` node, built through a registry.
+
+    ``params`` is a read-only mapping; nested specs are :class:`Spec` too.
+    """
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, **{k: _plain(v) for k, v in self.params.items()}}
+
+    def build(self, registry: Registry[Any], *args: Any, **kwargs: Any) -> Any:
+        """Instantiate through ``registry``; nested specs become plain dicts for the target."""
+        return registry.build(self.to_dict(), *args, **kwargs)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.params[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.params.get(key, default)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimiser (registry ``optimizers``) with its learning-rate schedule.
+
+    Extra optimiser arguments (``momentum``, ``betas``, ...) go in ``params``; they are checked
+    against the optimiser's signature.
+    """
+
+    name: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    params: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+    scheduler: Spec | None = None
+
+    def __post_init__(self) -> None:
+        if not self.lr > 0:
+            raise ConfigError(f"`optim.lr` must be > 0, but got optim.lr={self.lr}.")
+        if self.weight_decay < 0:
+            raise ConfigError(
+                "`optim.weight_decay` must be >= 0, but got "
+                f"optim.weight_decay={self.weight_decay}."
+            )
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Lightning ``Trainer`` settings plus kanlab's training callbacks (registry ``callbacks``)."""
+
+    max_epochs: int = 10
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    strategy: str = "auto"
+    precision: str = "32-true"
+    deterministic: bool | str = True
+    gradient_clip_val: float | None = None
+    limit_train_batches: float | int = 1.0
+    limit_val_batches: float | int = 1.0
+    log_every_n_steps: int = 50
+    early_stopping_patience: int | None = None
+    checkpoint: bool = True
+    progress_bar: bool = True
+    callbacks: tuple[Spec, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.max_epochs < 1:
+            raise ConfigError(
+                f"`trainer.max_epochs` must be >= 1, but got trainer.max_epochs={self.max_epochs}."
+            )
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One training run: model, data, optimiser and trainer, all built through registries."""
+
+    name: str
+    model: Spec
+    data: Spec
+    seed: int = 0
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+
+
+# Where each Spec-typed dataclass field looks its name up.
+FIELD_REGISTRIES: dict[tuple[type, str], Registry[Any]] = {
+    (ExperimentConfig, "model"): MODELS,
+    (ExperimentConfig, "data"): DATAMODULES,
+    (OptimConfig, "scheduler"): SCHEDULERS,
+    (TrainerConfig, "callbacks"): CALLBACKS,
+}
+# Dataclass fields whose mapping holds extra kwargs of the sibling ``name``'s target.
+PARAMS_OF: dict[tuple[type, str], Registry[Any]] = {(OptimConfig, "params"): OPTIMIZERS}
+
+
+# --------------------------------------------------------------------------- conversion
+
+
+def _plain(value: Any) -> Any:
+    """Frozen config values -> plain YAML/JSON types."""
+    if isinstance(value, Spec):
+        return value.to_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_dict(value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A config dataclass -> nested plain dict (YAML/JSON safe)."""
+    return {f.name: _plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return types.MappingProxyType({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _check_type(value: Any, tp: Any, path: str) -> Any:
+    """Check ``value`` against annotation ``tp``; return it (ints widened to float)."""
+    if tp is Any or tp is inspect.Parameter.empty:
+        return value
+    origin = typing.get_origin(tp)
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _check_type(value, arg, path)
+            except ConfigError as exc:
+                errors.append(exc)
+        allowed = " or ".join(_type_name(a) for a in args)
+        raise ConfigError(f"`{path}` must be {allowed}, but got {path}={value!r}.")
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            hint = suggest(str(value), [str(c) for c in choices])
+            raise ConfigError(
+                f"`{path}` must be one of {list(choices)}, but got {path}={value!r}.{hint}"
+            )
+        return value
+    if origin in (tuple, list, Sequence) or tp in (tuple, list):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"`{path}` must be a list, but got {path}={value!r}.")
+        args = typing.get_args(tp)
+        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
+            if len(args) != len(value):
+                raise ConfigError(
+                    f"`{path}` must have {len(args)} items, but got {path}={list(value)!r}."
+                )
+            item_types = list(args)
+        else:
+            item_types = [args[0] if args else Any] * len(value)
+        return tuple(
+            _check_type(v, t, f"{path}.{i}")
+            for i, (v, t) in enumerate(zip(value, item_types, strict=True))
+        )
+    if origin in (dict, Mapping) or tp in (dict, Mapping):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"`{path}` must be a mapping, but got {path}={value!r}.")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"`{path}` must be a number, but got {path}={value!r}.")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"`{path}` must be an integer, but got {path}={value!r}.")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"`{path}` must be true or false, but got {path}={value!r}.")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"`{path}` must be a string, but got {path}={value!r}.")
+        return value
+    if tp is type(None):
+        if value is not None:
+            raise ConfigError(f"`{path}` must be null, but got {path}={value!r}.")
+        return None
+    return value  # classes, callables, tensors...: left to the constructor
+
+
+def _signature_params(target: Callable[..., Any]) -> tuple[dict[str, inspect.Parameter], bool]:
+    """Keyword-usable parameters of a class/factory and whether it takes ``**kwargs``."""
+    func = target.__init__ if inspect.isclass(target) else target
+    try:
+        sig = inspect.signature(func)
+    except (TypeError, ValueError):
+        return {}, True
+    params = {}
+    var_kw = False
+    for p in sig.parameters.values():
+        if p.kind is p.VAR_KEYWORD:
+            var_kw = True
+        elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self":
+            params[p.name] = p
+    return params, var_kw
+
+
+def _hints(target: Callable[..., Any]) -> dict[str, Any]:
+    func = target.__init__ if inspect.isclass(target) else target
+    try:
+        return typing.get_type_hints(func)
+    except Exception:  # unresolvable annotations (third-party classes): no type checks
+        return {}
+
+
+def validate_params(
+    target: Callable[..., Any],
+    params: Mapping[str, Any],
+    path: str,
+    *,
+    wiring: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Check ``params`` against ``target``'s signature; recurse into nested specs.
+
+    Args:
+        target: The registered class or factory.
+        params: Its hyperparameters from the config (without ``name``).
+        path: Dotted path of the node, for messages.
+        wiring: Parameters the builder passes itself (e.g. ``in_features``); not allowed in a
+            config.
+    """
+    accepted, var_kw = _signature_params(target)
+    hints = _hints(target)
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        sub = f"{path}.{key}" if path else key
+        if key in wiring:
+            raise ConfigError(f"`{sub}` is set by the model builder and cannot be configured.")
+        if key not in accepted and not var_kw:
+            names = sorted(k for k in accepted if k not in wiring)
+            raise ConfigError(
+                f"Unknown key `{sub}` for {getattr(target, '__name__', target)}."
+                f"{suggest(key, names)} Valid keys: {', '.join(names) or '(none)'}."
+            )
+        if key in SPEC_KEYS and value is not None:
+            out[key] = _spec_value(value, SPEC_KEYS[key], sub)
+        elif key in hints:
+            out[key] = _freeze(_check_type(value, hints[key], sub))
+        else:
+            out[key] = _freeze(value)
+    return out
+
+
+def _spec_value(value: Any, registry: Registry[Any], path: str) -> Any:
+    """A name, ``{name: ...}`` mapping or list of them under a spec key."""
+    if isinstance(value, str):
+        _lookup(registry, value, path)
+        return value
+    if isinstance(value, Mapping):
+        return _spec(value, registry, path)
+    if isinstance(value, (list, tuple)):
+        return tuple(_spec_value(v, registry, f"{path}.{i}") for i, v in enumerate(value))
+    return value
+
+
+def _lookup(registry: Registry[Any], name: Any, path: str) -> Callable[..., Any]:
+    try:
+        return registry.get(name)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"`{path}`: {exc}") from None
+
+
+def _wiring(registry: Registry[Any], name: Any) -> tuple[str, ...]:
+    """Constructor arguments the builder passes itself (widths, the optimiser), never config."""
+    if not isinstance(name, str):
+        return ()
+    meta = registry.entry(name).meta
+    if "wiring" in meta:
+        return tuple(meta["wiring"])
+    if registry is LAYERS:
+        conv = meta.get("kind") == "conv2d"
+        return ("in_channels", "out_channels") if conv else ("in_features", "out_features")
+    return ()
+
+
+def _spec(raw: Any, registry: Registry[Any], path: str) -> Spec:
+    if isinstance(raw, Spec):
+        raw = raw.to_dict()
+    if isinstance(raw, str):
+        raw = {"name": raw}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"`{path}` must be a mapping with a 'name' key, but got {path}={raw!r}.")
+    if "name" not in raw:
+        raise ConfigError(f"`{path}` needs a 'name' key, but got keys {sorted(raw)}.")
+    name = raw["name"]
+    target = _lookup(registry, name, f"{path}.name")
+    wiring = _wiring(registry, name)
+    params = {k: v for k, v in raw.items() if k != "name"}
+    return Spec(
+        name=str(name),
+        params=types.MappingProxyType(validate_params(target, params, path, wiring=wiring)),
+    )
+
+
+def from_dict(cls: type[C], raw: Any, path: str = "") -> C:
+    """Build dataclass ``cls`` from plain data; unknown keys and bad types raise ConfigError."""
+    where = path or "the config"
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"`{where}` must be a mapping, but got {raw!r}.")
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = [k for k in raw if k not in fields]
+    if unknown:
+        key = unknown[0]
+        sub = f"{path}.{key}" if path else key
+        raise ConfigError(
+            f"Unknown key `{sub}`.{suggest(str(key), list(fields))} "
+            f"Valid keys{' of ' + path if path else ''}: {', '.join(fields)}."
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        sub = f"{path}.{name}" if path else name
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"Missing required key `{sub}`.")
+            continue
+        value = raw[name]
+        registry = FIELD_REGISTRIES.get((cls, name))
+        tp = hints[name]
+        if registry is not None:
+            if value is None:
+                kwargs[name] = None
+            elif typing.get_origin(tp) is tuple:
+                if not isinstance(value, (list, tuple)):
+                    raise ConfigError(f"`{sub}` must be a list of specs, but got {sub}={value!r}.")
+                kwargs[name] = tuple(
+                    _spec(v, registry, f"{sub}.{i}") for i, v in enumerate(value)
+                )
+            else:
+                kwargs[name] = _spec(value, registry, sub)
+        elif (cls, name) in PARAMS_OF:
+            target = _lookup(PARAMS_OF[(cls, name)], raw.get("name", fields["name"].default), sub)
+            kwargs[name] = types.MappingProxyType(validate_params(target, value or {}, sub))
+        elif dataclasses.is_dataclass(tp):
+            section = typing.cast(type, tp)
+            kwargs[name] = from_dict(section, value if value is not None else {}, sub)
+        else:
+            kwargs[name] = _check_type(value, tp, sub)
+    try:
+        return cls(**kwargs)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"`{where}`: {exc}") from None
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def parse_overrides(items: Sequence[str]) -> list[tuple[str, Any]]:
+    """``["a.b=1", "c=[1, 2]"]`` -> ``[("a.b", 1), ("c", [1, 2])]``; values are YAML scalars."""
+    out = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"`--set` must be KEY=VALUE, but got {item!r}.")
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"`--set {item}`: value is not valid YAML ({exc}).") from None
+        out.append((key.strip(), value))
+    return out
+
+
+def apply_overrides(
+    raw: Mapping[str, Any], overrides: Sequence[tuple[str, Any]]
+) -> dict[str, Any]:
+    """Return a deep copy of ``raw`` with each dotted path set; list items by index.
+
+    Paths that do not exist yet are created (validation afterwards rejects unknown keys with
+    the dotted path), except list indices, which must exist.
+    """
+    data: Any = json.loads(json.dumps(_plain(raw)))
+    for path, value in overrides:
+        node = data
+        parts = path.split(".")
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            where = ".".join(parts[: i + 1])
+            if isinstance(node, list):
+                if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
+                    raise ConfigError(
+                        f"`{where}` must index a list of {len(node)} items, but got {part!r}."
+                    )
+                if last:
+                    node[int(part)] = value
+                else:
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = value
+                else:
+                    if node.get(part) is None:
+                        node[part] = {}
+                    elif isinstance(node[part], str) and parts[i + 1] != "name":
+                        node[part] = {"name": node[part]}  # a bare name becomes a spec
+                    node = node[part]
+            else:
+                raise ConfigError(
+                    f"`{'.'.join(parts[:i])}` is a value ({node!r}), so `{path}` cannot be set."
+                )
+    return typing.cast(dict[str, Any], data)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping with a clear one-line error for missing or malformed files."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"Config file {str(p)!r} does not exist.")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise ConfigError(f"Config file {str(p)!r} is not valid YAML{where}.") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"Config file {str(p)!r} must hold a mapping, but got {data!r}.")
+    return data
+
+
+def load_experiment(
+    source: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()
+) -> ExperimentConfig:
+    """Load an experiment from a YAML path or a mapping, apply ``--set`` overrides, validate.
+
+    A file without ``name:`` takes its stem as the name.
+    """
+    import kanlab.components  # noqa: F401  (fills every registry)
+
+    if isinstance(source, Mapping):
+        raw = dict(source)
+    else:
+        raw = read_yaml(source)
+        raw.setdefault("name", Path(source).stem)
+    raw = apply_overrides(raw, parse_overrides(overrides))
+    return from_dict(ExperimentConfig, raw)
+
+
+def config_hash(cfg: ExperimentConfig) -> str:
+    """Hash of the resolved config that groups seeds of one configuration.
+
+    Leaves out what does not change the result: seed, data location, loader workers, the
+    device and progress display.
+    """
+    d = to_dict(cfg)
+    d.pop("seed", None)
+    for key in ("data_dir", "num_workers"):
+        d["data"].pop(key, None)
+    for key in ("accelerator", "devices", "strategy", "progress_bar", "checkpoint"):
+        d["trainer"].pop(key, None)
+    blob = json.dumps(d, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def dump_yaml(cfg: Any) -> str:
+    """A config dataclass as YAML text (round-trips through :func:`load_experiment`)."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

@@ -1,0 +1,39 @@
+"""Shared fixtures: every test writes into a temporary results dir, never the committed one."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _isolated_results(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Point ``$KANLAB_RESULTS`` at a fresh temp dir for each test."""
+    path = tmp_path_factory.mktemp("results")
+    old = os.environ.get("KANLAB_RESULTS")
+    os.environ["KANLAB_RESULTS"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("KANLAB_RESULTS", None)
+    else:
+        os.environ["KANLAB_RESULTS"] = old
+
+
+@pytest.fixture
+def results_dir(_isolated_results: Path) -> Path:
+    """The temporary results dir of this test."""
+    return _isolated_results
+
+
+@pytest.fixture
+def device() -> torch.device:
+    """Device under test: ``$KANLAB_TEST_DEVICE`` (default cpu)."""
+    return torch.device(os.environ.get("KANLAB_TEST_DEVICE", "cpu"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))

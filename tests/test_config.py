@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kanlab.config import (
+    ConfigError,
+    ExperimentConfig,
+    OptimConfig,
+    TrainerConfig,
+    apply_overrides,
+    config_hash,
+    dump_yaml,
+    from_dict,
+    load_experiment,
+    parse_overrides,
+)
+from kanlab.registry import DATAMODULES, Entry
+
+
+class _DummyData:
+    """A stand-in data module for config tests."""
+
+    def __init__(self, *, batch_size: int = 64, data_dir: str | None = None) -> None:
+        self.batch_size = batch_size
+
+
+@pytest.fixture(autouse=True)
+def _dummy_datamodule(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(DATAMODULES._entries, "dummy", Entry("dummy", _DummyData, {}))
+
+
+BASE: dict[str, Any] = {
+    "name": "t",
+    "seed": 1,
+    "model": {"name": "mlp", "widths": [4, 3, 2], "activation": "relu"},
+    "data": {"name": "dummy", "batch_size": 8},
+    "optim": {"name": "sgd", "lr": 0.1, "params": {"momentum": 0.9},
+              "scheduler": {"name": "exponential", "gamma": 0.8}},
+    "trainer": {"max_epochs": 2},
+}
+
+
+def test_load_valid_config_round_trips(tmp_path: Path) -> None:
+    cfg = load_experiment(BASE)
+    assert isinstance(cfg, ExperimentConfig)
+    assert cfg.model.name == "mlp" and cfg.model["widths"] == (4, 3, 2)
+    assert cfg.optim.scheduler is not None and cfg.optim.scheduler["gamma"] == 0.8
+    assert cfg.trainer.max_epochs == 2 and cfg.trainer.accelerator == "auto"
+    path = tmp_path / "exp.yaml"
+    path.write_text(dump_yaml(cfg))
+    assert load_experiment(path) == cfg
+    with pytest.raises(AttributeError):
+        cfg.seed = 3  # type: ignore[misc]  # frozen
+
+
+def test_file_name_is_default_name(tmp_path: Path) -> None:
+    path = tmp_path / "my_exp.yaml"
+    path.write_text(dump_yaml(load_experiment(BASE)).replace("name: t\n", ""))
+    assert load_experiment(path).name == "my_exp"
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ({"traner": {}}, r"Unknown key `traner`\. Did you mean 'trainer'\?"),
+        ({"trainer": {"max_epoch": 3}}, r"Unknown key `trainer.max_epoch`\. Did you mean"),
+        ({"model": {"name": "mlp", "widht": [1, 2]}}, r"Unknown key `model.widht`.*'widths'"),
+        ({"model": {"name": "mlpp"}}, r"`model.name`: Unknown model 'mlpp'\. Did you mean 'mlp'"),
+        ({"model": {"name": "mlp", "activation": "rleu"}}, r"`model.activation`: Unknown"),
+        ({"model": {"widths": [1, 2]}}, r"`model` needs a 'name' key"),
+        ({"optim": {"lr": -1.0}}, r"`optim.lr` must be > 0, but got optim.lr=-1.0"),
+        ({"optim": {"lr": "fast"}}, r"`optim.lr` must be a number"),
+        ({"optim": {"params": {"momentun": 0.9}}}, r"Unknown key `optim.params.momentun`"),
+        ({"optim": {"scheduler": {"name": "exponential", "optimizer": 1}}},
+         r"`optim.scheduler.optimizer` is set by the model builder"),
+        ({"trainer": {"max_epochs": 0}}, r"`trainer.max_epochs` must be >= 1"),
+        ({"trainer": {"max_epochs": True}}, r"`trainer.max_epochs` must be an integer"),
+        ({"seed": "x"}, r"`seed` must be an integer"),
+        ({"model": {"name": "mlp", "norm": "layr"}},
+         r"`model.norm` must be one of \['none', 'layer', 'batch'\].*Did you mean 'layer'"),
+    ],
+)
+def test_bad_configs_name_the_dotted_path(patch: dict[str, Any], message: str) -> None:
+    raw = {**BASE, **patch}
+    with pytest.raises(ConfigError, match=message):
+        load_experiment(raw)
+
+
+def test_missing_required_key() -> None:
+    raw = {k: v for k, v in BASE.items() if k != "model"}
+    with pytest.raises(ConfigError, match="Missing required key `model`"):
+        load_experiment(raw)
+
+
+def test_overrides_both_forms_and_types() -> None:
+    cfg = load_experiment(BASE, ["optim.lr=3e-4", "trainer.max_epochs=5", "model.widths.1=7"])
+    assert cfg.optim.lr == 3e-4 and cfg.trainer.max_epochs == 5
+    assert cfg.model["widths"] == (4, 7, 2)
+    cfg = load_experiment(BASE, ["seed=9"])
+    assert cfg.seed == 9
+    with pytest.raises(ConfigError, match=r"`trainer.max_epochs` must be an integer"):
+        load_experiment(BASE, ["trainer.max_epochs=many"])
+    with pytest.raises(ConfigError, match=r"Unknown key `trainer.epochs`"):
+        load_experiment(BASE, ["trainer.epochs=3"])
+    with pytest.raises(ConfigError, match=r"`model.widths.5` must index a list of 3 items"):
+        load_experiment(BASE, ["model.widths.5=3"])
+    with pytest.raises(ConfigError, match="must be KEY=VALUE"):
+        parse_overrides(["optim.lr"])
+
+
+def test_apply_overrides_turns_a_name_into_a_spec() -> None:
+    raw = apply_overrides({"model": {"name": "mlp", "activation": "relu"}},
+                          [("model.activation.inplace", True)])
+    assert raw["model"]["activation"] == {"name": "relu", "inplace": True}
+    assert parse_overrides(["a=[1, 2]", "b=null", "c=x"]) == [("a", [1, 2]), ("b", None),
+                                                              ("c", "x")]
+
+
+def test_config_hash_ignores_seed_and_location_only() -> None:
+    a = load_experiment(BASE)
+    b = load_experiment(BASE, ["seed=5", "trainer.accelerator=cpu"])
+    c = load_experiment(BASE, ["optim.lr=0.2"])
+    assert config_hash(a) == config_hash(b)
+    assert config_hash(a) != config_hash(c)
+
+
+def test_sections_parse_standalone() -> None:
+    assert from_dict(OptimConfig, {"name": "adam", "lr": 1}).lr == 1.0
+    assert from_dict(TrainerConfig, {"devices": 2}).devices == 2
+    with pytest.raises(ConfigError, match="Unknown key `foo`"):
+        from_dict(TrainerConfig, {"foo": 1})
+
+
+def test_missing_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_experiment(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: [unclosed\n")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_experiment(bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        load_experiment(listy)
