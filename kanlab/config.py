@@ -145,6 +145,7 @@ class TrainerConfig:
     limit_val_batches: float | int = 1.0
     log_every_n_steps: int = 50
     early_stopping_patience: int | None = None
+    test_every_epoch: bool = False
     checkpoint: bool = True
     progress_bar: bool = True
     callbacks: tuple[Spec, ...] = ()
