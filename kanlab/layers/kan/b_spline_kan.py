@@ -1,0 +1,259 @@
+"""B-spline KAN linear layer (efficient-kan semantics, closed-form uniform basis)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from kanlab.layers._checks import check_at_least, check_in_features, check_positive, check_range
+from kanlab.layers.kan._bspline import cox_de_boor, extended_grid, fit_coefficients, uniform_basis
+from kanlab.layers.kan._chunks import apply_in_chunks, chunk_rows
+from kanlab.registry import ACTIVATIONS, LAYERS
+
+__all__ = ["BSplineKANLinear"]
+
+ActSpec = str | Mapping[str, Any] | type[nn.Module]
+
+
+@LAYERS.register("b_spline_kan", kind="linear")
+class BSplineKANLinear(nn.Module):
+    """Kolmogorov–Arnold layer with learnable B-spline edge functions and a SiLU base branch.
+
+    Liu et al., "KAN: Kolmogorov-Arnold Networks", arXiv:2404.19756, in the efficient
+    formulation of Blealtan/efficient-kan (one matmul over the flattened basis).
+
+        y_o = sum_i  W_b[o, i] * b(x_i)  +  S[o, i] * sum_m W_s[o, i, m] * B_m(x_i)
+
+    with b = ``base_activation``, W_b = ``base_weight``, W_s = ``spline_weight``,
+    S = ``spline_scaler`` (only if ``standalone_scaler``), and B_m the M = G + K B-splines of
+    order K = ``spline_order`` on G = ``grid_size`` intervals of ``grid_range``, extended by K
+    knots on each side (``grid``, one knot row per input).
+
+    Shapes: (*, in_features) -> (*, out_features); ``basis(x)``: (B, in_features, G + K).
+
+    On the initial uniform grid the basis is computed in closed form (shifted cardinal
+    B-splines, analytic backward); after :meth:`update_grid` the grid is data-adaptive and the
+    general Cox–de Boor recursion is used. Both give the same values.
+
+    Deviations from efficient-kan (``src/efficient_kan/kan.py``): the spline coefficients start
+    as uniform noise of amplitude ``scale_noise / (2 G)`` instead of a least-squares fit of such
+    noise at the knots (same scale, no solve at construction); ``base_activation`` is any
+    registered activation spec; an optional ``bias``; inputs with a huge leading dim are
+    processed in chunks; least-squares refits run in float64 on the CPU; the entropy term of
+    :meth:`regularization_loss` uses ``xlogy`` so that all-zero rows give 0 instead of NaN.
+
+    Args:
+        in_features: Input width D.
+        out_features: Output width O.
+        grid_size: Number of grid intervals G (>= 1).
+        spline_order: Spline order K (>= 0; 3 = cubic).
+        grid_range: Initial grid ``(low, high)``.
+        base_activation: Activation spec of the base branch b; ``None`` drops the branch.
+        standalone_scaler: Learn the per-edge spline scaler S (efficient-kan default).
+        bias: Add a learnable output bias.
+        scale_noise: Amplitude of the initial spline coefficients (times 1 / G).
+        scale_base: Kaiming gain factor of ``base_weight``.
+        scale_spline: Kaiming gain factor of ``spline_scaler`` (or a constant factor on the
+            coefficients without it).
+        grid_eps: Weight of the uniform grid in :meth:`update_grid` (0 = quantile grid).
+        chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of basis).
+        device: Factory kwarg for parameters and buffers.
+        dtype: Factory kwarg for parameters and buffers.
+
+    Raises:
+        ValueError: for ``grid_size < 1``, ``spline_order < 0``, a ``grid_range`` that is not
+            ``low < high``, an unknown ``base_activation``, ``grid_eps`` outside [0, 1],
+            ``chunk_size < 1``, or (in ``forward``) a wrong input last dim.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        grid_size: int = 5,
+        spline_order: int = 3,
+        grid_range: Sequence[float] = (-1.0, 1.0),
+        base_activation: ActSpec | None = "silu",
+        standalone_scaler: bool = True,
+        bias: bool = False,
+        scale_noise: float = 0.1,
+        scale_base: float = 1.0,
+        scale_spline: float = 1.0,
+        grid_eps: float = 0.02,
+        chunk_size: int | None = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        check_at_least("in_features", in_features, 1)
+        check_at_least("out_features", out_features, 1)
+        check_at_least("grid_size", grid_size, 1)
+        check_at_least("spline_order", spline_order, 0)
+        low, high = check_range("grid_range", grid_range)
+        if not 0.0 <= grid_eps <= 1.0:
+            raise ValueError(f"`grid_eps` must be in [0, 1], but got grid_eps={grid_eps!r}.")
+        if chunk_size is not None:
+            check_positive("chunk_size", chunk_size)
+        dd: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.in_features, self.out_features = in_features, out_features
+        self.grid_size, self.spline_order = grid_size, spline_order
+        self.grid_range = (low, high)
+        self.num_bases = grid_size + spline_order
+        self.scale_noise, self.scale_base = scale_noise, scale_base
+        self.scale_spline = scale_spline
+        self.grid_eps, self.chunk_size = grid_eps, chunk_size
+        self.base_activation = (
+            None if base_activation is None else ACTIVATIONS.build(base_activation)
+        )
+        knots = extended_grid(grid_size, spline_order, self.grid_range, **dd)  # (G+2K+1,)
+        self.register_buffer("grid", knots.expand(in_features, -1).contiguous())  # (D, G+2K+1)
+        self._uniform = True
+        self.register_load_state_dict_post_hook(_refresh_uniform_flag)
+        self.base_weight = (
+            nn.Parameter(torch.empty(out_features, in_features, **dd))
+            if base_activation is not None
+            else None
+        )
+        self.spline_weight = nn.Parameter(
+            torch.empty(out_features, in_features, self.num_bases, **dd)
+        )
+        self.spline_scaler = (
+            nn.Parameter(torch.empty(out_features, in_features, **dd))
+            if standalone_scaler
+            else None
+        )
+        self.bias = nn.Parameter(torch.empty(out_features, **dd)) if bias else None
+        self.reset_parameters()
+
+    grid: Tensor
+
+    def reset_parameters(self) -> None:
+        """efficient-kan initialisation (see the class docstring for the noise deviation)."""
+        if self.base_weight is not None:
+            nn.init.kaiming_uniform_(self.base_weight, a=math.sqrt(5) * self.scale_base)
+        amplitude = self.scale_noise / (2 * self.grid_size)
+        if self.spline_scaler is None:
+            amplitude *= self.scale_spline
+        nn.init.uniform_(self.spline_weight, -amplitude, amplitude)
+        if self.spline_scaler is not None:
+            nn.init.kaiming_uniform_(self.spline_scaler, a=math.sqrt(5) * self.scale_spline)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    @property
+    def scaled_spline_weight(self) -> Tensor:
+        """Effective coefficients ``S[..., None] * W_s``: ``(O, D, G+K)``."""
+        if self.spline_scaler is None:
+            return self.spline_weight
+        return self.spline_weight * self.spline_scaler.unsqueeze(-1)     # (O, D, M)
+
+    def basis(self, x: Tensor) -> Tensor:
+        """B-spline values ``(B, in_features, G+K)`` of the inputs ``(*, in_features)``."""
+        check_in_features(x, self.in_features)
+        x = x.reshape(-1, self.in_features)                              # (B, D)
+        if self._uniform:
+            return self._uniform_basis(x).transpose(1, 2)                # (B, D, M)
+        return cox_de_boor(x, self.grid, self.spline_order)              # (B, D, M)
+
+    def _uniform_basis(self, x: Tensor) -> Tensor:
+        low, high = self.grid_range
+        step = (high - low) / self.grid_size
+        return uniform_basis(x, low, step, self.num_bases, self.spline_order)  # (B, M, D)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_in_features(x, self.in_features)
+        lead = x.shape[:-1]
+        x = x.reshape(-1, self.in_features)                              # (B, D)
+        coef = self.scaled_spline_weight                                 # (O, D, M)
+        if self._uniform:
+            weight = coef.transpose(1, 2).reshape(self.out_features, -1)  # (O, M*D), basis-major
+        else:
+            weight = coef.reshape(self.out_features, -1)                 # (O, D*M), input-major
+
+        def rows(xc: Tensor) -> Tensor:
+            if self._uniform:
+                feats = self._uniform_basis(xc)                          # (n, M, D)
+            else:
+                feats = cox_de_boor(xc, self.grid, self.spline_order)    # (n, D, M)
+            y = F.linear(feats.reshape(xc.shape[0], -1), weight, self.bias)  # (n, O)
+            if self.base_weight is not None and self.base_activation is not None:
+                y = y + F.linear(self.base_activation(xc), self.base_weight)
+            return y
+
+        row_bytes = self.in_features * self.num_bases * x.element_size()
+        y = apply_in_chunks(rows, x, chunk_rows(row_bytes, self.chunk_size))
+        return y.reshape(*lead, self.out_features)                       # (*, O)
+
+    @torch.no_grad()
+    def update_grid(self, x: Tensor, margin: float = 0.01) -> None:
+        """Move the knots to the data and refit the coefficients so the layer keeps its values.
+
+        The new interior knots mix the per-input sample quantiles (weight ``1 - grid_eps``) with
+        a uniform grid over ``[min - margin, max + margin]`` (weight ``grid_eps``); K knots at the
+        uniform spacing extend it on each side. ``spline_weight`` is then the least-squares fit
+        of the old spline outputs on ``x`` (efficient-kan ``update_grid``).
+
+        Args:
+            x: A batch of this layer's inputs, ``(*, in_features)``.
+            margin: Extra room around the data range of the uniform part.
+        """
+        check_in_features(x, self.in_features)
+        x = x.reshape(-1, self.in_features)                              # (N, D)
+        n, g, k = x.shape[0], self.grid_size, self.spline_order
+        old_basis = self.basis(x).transpose(0, 1)                        # (D, N, M)
+        old_coef = self.scaled_spline_weight.permute(1, 2, 0)            # (D, M, O)
+        target = torch.bmm(old_basis, old_coef)                          # (D, N, O)
+
+        x_sorted = torch.sort(x, dim=0).values                           # (N, D)
+        picks = torch.linspace(0, n - 1, g + 1, device=x.device).long()
+        adaptive = x_sorted[picks]                                       # (G+1, D)
+        step = (x_sorted[-1] - x_sorted[0] + 2 * margin) / g             # (D,)
+        ramp = torch.arange(g + 1, device=x.device, dtype=x.dtype)[:, None]  # (G+1, 1)
+        uniform = ramp * step + x_sorted[0] - margin                     # (G+1, D)
+        inner = self.grid_eps * uniform + (1 - self.grid_eps) * adaptive  # (G+1, D)
+        ext = torch.arange(1, k + 1, device=x.device, dtype=x.dtype)[:, None]  # (K, 1)
+        knots = torch.cat([inner[:1] - ext.flip(0) * step, inner, inner[-1:] + ext * step])
+        self.grid.copy_(knots.T)                                         # (D, G+2K+1)
+        self._uniform = False
+
+        new_basis = cox_de_boor(x, self.grid, k).transpose(0, 1)         # (D, N, M)
+        coef = fit_coefficients(new_basis, target).permute(2, 0, 1)      # (O, D, M)
+        if self.spline_scaler is not None:
+            coef = coef / self.spline_scaler.unsqueeze(-1)
+        self.spline_weight.copy_(coef)
+
+    def regularization_loss(
+        self, regularize_activation: float = 1.0, regularize_entropy: float = 1.0
+    ) -> Tensor:
+        """efficient-kan's regulariser: L1 of mean |coefficients| per edge + their entropy."""
+        l1 = self.spline_weight.abs().mean(-1)                           # (O, D)
+        total = l1.sum()
+        p = l1 / total.clamp_min(torch.finfo(l1.dtype).tiny)
+        entropy = -torch.special.xlogy(p, p).sum()
+        return regularize_activation * total + regularize_entropy * entropy
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_features}, {self.out_features}, grid_size={self.grid_size}, "
+            f"spline_order={self.spline_order}, grid_range={self.grid_range}, "
+            f"uniform_grid={self._uniform}"
+        )
+
+
+def _refresh_uniform_flag(module: nn.Module, incompatible: Any) -> None:
+    """After loading a state dict, use the closed-form path only if the grid is still uniform."""
+    assert isinstance(module, BSplineKANLinear)
+    ref = extended_grid(
+        module.grid_size,
+        module.spline_order,
+        module.grid_range,
+        device=module.grid.device,
+        dtype=module.grid.dtype,
+    )
+    module._uniform = bool(torch.allclose(module.grid, ref.expand_as(module.grid)))

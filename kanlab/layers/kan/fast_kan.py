@@ -1,0 +1,141 @@
+"""FastKAN linear layer: Gaussian radial basis functions instead of B-splines."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from kanlab.layers._checks import check_at_least, check_in_features, check_positive, check_range
+from kanlab.layers.kan._chunks import apply_in_chunks, chunk_rows
+from kanlab.registry import ACTIVATIONS, LAYERS
+
+__all__ = ["FastKANLinear"]
+
+ActSpec = str | Mapping[str, Any] | type[nn.Module]
+
+
+@LAYERS.register("fast_kan", kind="linear")
+class FastKANLinear(nn.Module):
+    """KAN layer whose per-input basis is a row of Gaussian bumps (RBF), plus a base branch.
+
+    Li, "Kolmogorov-Arnold Networks are Radial Basis Function Networks", arXiv:2405.06721
+    (ZiyaoLi/fast-kan).
+
+        phi_m(z) = exp(-((z - u_m) / h)^2)
+        u = linspace(low, high, G),  h = (high - low) / (G - 1)
+        z = LayerNorm(x) if ``use_layernorm`` else x
+        y_o = sum_{i, m} W_s[o, i, m] * phi_m(z_i)  +  sum_i W_b[o, i] * b(x_i) + c_o
+
+    with G = ``grid_size`` (number of centres; for G = 1, h = high - low), (low, high) =
+    ``grid_range``, b = ``base_activation`` applied to the raw x, W_s = ``spline_weight``,
+    W_b, c = ``base_weight``, ``base_bias``.
+
+    Shapes: (*, in_features) -> (*, out_features); ``basis(x)``: (B, in_features, G).
+
+    Deviations from fast-kan (``fastkan/fastkan.py``): the base branch is any registered
+    activation (``None`` removes it, like ``use_base_update=False``); the centres are a buffer
+    rather than a frozen parameter (same values, not counted as parameters). A LayerNorm over
+    a single input is constant; fast-kan#7 — pass ``use_layernorm=False`` for D = 1.
+
+    Args:
+        in_features: Input width D.
+        out_features: Output width O.
+        grid_size: Number of RBF centres G (>= 1; All-KAN passes G + K = 8).
+        grid_range: ``(low, high)`` of the first and last centre.
+        use_layernorm: Normalise x (LayerNorm over the inputs) before the basis.
+        base_activation: Activation spec of the base branch; ``None`` drops it.
+        spline_weight_init_scale: Std of the truncated-normal init of ``spline_weight``.
+        chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of basis).
+        device: Factory kwarg for parameters and buffers.
+        dtype: Factory kwarg for parameters and buffers.
+
+    Raises:
+        ValueError: for ``grid_size < 1``, a bad ``grid_range``, an unknown
+            ``base_activation``, ``chunk_size < 1``, or (in ``forward``) a wrong input last dim.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        grid_size: int = 8,
+        grid_range: Sequence[float] = (-2.0, 2.0),
+        use_layernorm: bool = True,
+        base_activation: ActSpec | None = "silu",
+        spline_weight_init_scale: float = 0.1,
+        chunk_size: int | None = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        check_at_least("in_features", in_features, 1)
+        check_at_least("out_features", out_features, 1)
+        check_at_least("grid_size", grid_size, 1)
+        low, high = check_range("grid_range", grid_range)
+        if chunk_size is not None:
+            check_positive("chunk_size", chunk_size)
+        dd: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.in_features, self.out_features = in_features, out_features
+        self.grid_size, self.grid_range = grid_size, (low, high)
+        self.num_bases = grid_size
+        self.chunk_size = chunk_size
+        self.init_scale = spline_weight_init_scale
+        self.inv_width = (grid_size - 1) / (high - low) if grid_size > 1 else 1 / (high - low)
+        self.register_buffer("centers", torch.linspace(low, high, grid_size, **dd))  # (G,)
+        self.norm = nn.LayerNorm(in_features, **dd) if use_layernorm else None
+        self.spline_weight = nn.Parameter(torch.empty(out_features, in_features * grid_size, **dd))
+        self.base_activation = (
+            None if base_activation is None else ACTIVATIONS.build(base_activation)
+        )
+        self.base = (
+            nn.Linear(in_features, out_features, **dd) if base_activation is not None else None
+        )
+        self.reset_parameters()
+
+    centers: Tensor
+
+    def reset_parameters(self) -> None:
+        """Truncated-normal spline weights (std ``spline_weight_init_scale``), default base."""
+        nn.init.trunc_normal_(self.spline_weight, std=self.init_scale)
+        if self.norm is not None:
+            self.norm.reset_parameters()
+        if self.base is not None:
+            self.base.reset_parameters()
+
+    def basis(self, x: Tensor) -> Tensor:
+        """Gaussian bumps ``(B, in_features, G)`` of (normalised) inputs ``(*, in_features)``."""
+        check_in_features(x, self.in_features)
+        return self._rbf(x.reshape(-1, self.in_features))
+
+    def _rbf(self, x: Tensor) -> Tensor:
+        z = self.norm(x) if self.norm is not None else x                 # (B, D)
+        dist = (z.unsqueeze(-1) - self.centers) * self.inv_width         # (B, D, G)
+        return torch.exp(-dist.square())
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_in_features(x, self.in_features)
+        lead = x.shape[:-1]
+        x = x.reshape(-1, self.in_features)                              # (B, D)
+
+        def rows(xc: Tensor) -> Tensor:
+            phi = self._rbf(xc).reshape(xc.shape[0], -1)                 # (n, D*G)
+            y = F.linear(phi, self.spline_weight)                        # (n, O)
+            if self.base is not None and self.base_activation is not None:
+                y = y + self.base(self.base_activation(xc))
+            return y
+
+        row_bytes = self.in_features * self.num_bases * x.element_size()
+        y = apply_in_chunks(rows, x, chunk_rows(row_bytes, self.chunk_size))
+        return y.reshape(*lead, self.out_features)                       # (*, O)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_features}, {self.out_features}, grid_size={self.grid_size}, "
+            f"grid_range={self.grid_range}, use_layernorm={self.norm is not None}"
+        )
+

@@ -1,0 +1,143 @@
+"""ReLU-KAN linear layer."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from kanlab.layers._checks import check_at_least, check_in_features, check_positive, check_range
+from kanlab.layers.kan._chunks import apply_in_chunks, chunk_rows
+from kanlab.registry import LAYERS
+
+__all__ = ["ReLUKANLinear"]
+
+
+@LAYERS.register("relu_kan", kind="linear")
+class ReLUKANLinear(nn.Module):
+    """KAN layer with squared ReLU-product bumps instead of B-splines.
+
+    Qiu et al., "ReLU-KAN: New Kolmogorov-Arnold Networks that Only Need Matrix Addition,
+    Dot Multiplication, and ReLU", arXiv:2406.02075.
+
+        R_m(x) = [r * ReLU(x - s_m) * ReLU(e_m - x)]^2,   r = 4 / (e_m - s_m)^2 at init
+        s_m = low + (m - K) * h,  e_m = s_m + (K + 1) * h,  h = (high - low) / G,
+        m = 0 .. G + K - 1
+        y_o = sum_{i, m} W[o, i, m] * R_m(x_i) + b_o
+
+    with G = ``grid_size``, K = ``spline_order``, (low, high) = ``grid_range`` (the paper's
+    [0, 1], so the bumps cover [-K/G, 1 + K/G]), s, e = ``phase_low``, ``phase_high`` (one row
+    per input) and W = ``weight``. Each bump peaks at 1 in the middle of its support.
+
+    Shapes: (*, in_features) -> (*, out_features); ``basis(x)``: (B, in_features, G + K).
+
+    Deviations from the reference code (quiqi/relu_kan, ``torch_relu_kan.py``): ``F.linear``
+    replaces its full-size ``Conv2d`` (the same linear map, bias included; its raw reshape only
+    permutes the weight); s and e are trainable by default, as the paper describes (the
+    reference freezes them); r keeps the initial width even when s and e move, as the
+    reference does; ``grid_range`` generalises the fixed [0, 1]; weights start as
+    ``nn.Linear`` does (kaiming-uniform) instead of the reference's numpy-based init.
+
+    Args:
+        in_features: Input width D.
+        out_features: Output width O.
+        grid_size: Number of intervals G (>= 1).
+        spline_order: Order K (>= 0); each bump spans K + 1 intervals.
+        grid_range: ``(low, high)`` of the unextended grid.
+        bias: Learn the output bias b.
+        trainable_phases: Learn s and e.
+        chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of basis).
+        device: Factory kwarg for parameters.
+        dtype: Factory kwarg for parameters.
+
+    Raises:
+        ValueError: for ``grid_size < 1``, ``spline_order < 0``, a bad ``grid_range``,
+            ``chunk_size < 1``, or (in ``forward``) a wrong input last dim.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        grid_size: int = 5,
+        spline_order: int = 3,
+        grid_range: Sequence[float] = (0.0, 1.0),
+        bias: bool = True,
+        trainable_phases: bool = True,
+        chunk_size: int | None = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        check_at_least("in_features", in_features, 1)
+        check_at_least("out_features", out_features, 1)
+        check_at_least("grid_size", grid_size, 1)
+        check_at_least("spline_order", spline_order, 0)
+        low, high = check_range("grid_range", grid_range)
+        if chunk_size is not None:
+            check_positive("chunk_size", chunk_size)
+        dd: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.in_features, self.out_features = in_features, out_features
+        self.grid_size, self.spline_order = grid_size, spline_order
+        self.grid_range = (low, high)
+        self.num_bases = grid_size + spline_order
+        self.chunk_size = chunk_size
+        self.step = (high - low) / grid_size
+        self.scale = (2.0 / ((spline_order + 1) * self.step)) ** 2       # r = 4 / (e - s)^2
+        self.phase_low = nn.Parameter(
+            torch.empty(in_features, self.num_bases, **dd), requires_grad=trainable_phases
+        )
+        self.phase_high = nn.Parameter(
+            torch.empty(in_features, self.num_bases, **dd), requires_grad=trainable_phases
+        )
+        self.weight = nn.Parameter(torch.empty(out_features, in_features * self.num_bases, **dd))
+        self.bias = nn.Parameter(torch.empty(out_features, **dd)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Phases on the paper's grid; W and b as ``nn.Linear``."""
+        with torch.no_grad():
+            k = self.spline_order
+            m = torch.arange(self.num_bases, dtype=torch.float64)
+            s = self.grid_range[0] + (m - k) * self.step                 # (M,)
+            self.phase_low.copy_(s.expand(self.in_features, -1))         # (D, M)
+            self.phase_high.copy_((s + (k + 1) * self.step).expand(self.in_features, -1))
+        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1 / math.sqrt(self.weight.shape[1])
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def basis(self, x: Tensor) -> Tensor:
+        """Bumps ``R_m(x_i)``: ``(B, in_features, G+K)`` for inputs ``(*, in_features)``."""
+        check_in_features(x, self.in_features)
+        return self._bumps(x.reshape(-1, self.in_features))
+
+    def _bumps(self, x: Tensor) -> Tensor:
+        x = x.unsqueeze(-1)                                              # (B, D, 1)
+        prod = F.relu(x - self.phase_low) * F.relu(self.phase_high - x)  # (B, D, M)
+        return (prod * self.scale).square()
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_in_features(x, self.in_features)
+        lead = x.shape[:-1]
+        x = x.reshape(-1, self.in_features)                              # (B, D)
+
+        def rows(xc: Tensor) -> Tensor:
+            bumps = self._bumps(xc).reshape(xc.shape[0], -1)             # (n, D*M)
+            return F.linear(bumps, self.weight, self.bias)               # (n, O)
+
+        row_bytes = self.in_features * self.num_bases * x.element_size()
+        y = apply_in_chunks(rows, x, chunk_rows(row_bytes, self.chunk_size))
+        return y.reshape(*lead, self.out_features)                       # (*, O)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_features}, {self.out_features}, grid_size={self.grid_size}, "
+            f"spline_order={self.spline_order}, grid_range={self.grid_range}, "
+            f"bias={self.bias is not None}"
+        )

@@ -1,0 +1,159 @@
+"""Multi-layer KAN: a stack of any registered linear KAN layer, with optional norm and dropout."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from kanlab.layers._checks import check_at_least, check_choice
+from kanlab.models.mlp import NORMS, make_norm
+from kanlab.registry import LAYERS, MODELS
+
+__all__ = ["KANMLP"]
+
+LayerSpec = str | Mapping[str, Any] | type[nn.Module]
+
+
+@MODELS.register("kan_mlp")
+class KANMLP(nn.Module):
+    """Fully connected KAN ``widths[0] -> ... -> widths[-1]`` built from one layer spec.
+
+    Each step is ``layer_l = LAYERS.build(layer, widths[l], widths[l + 1])``; between two KAN
+    layers come ``norm`` (over the hidden width) and dropout, so the network is
+    ``layer_1 -> norm -> dropout -> layer_2 -> ...``. KAN layers carry their own
+    nonlinearities, so there is no activation between them.
+
+    Shapes: ``(B, *dims)`` with ``prod(dims) == widths[0]`` (images are flattened)
+    -> ``(B, widths[-1])``.
+
+    The model forwards the layer-specific hooks: ``update_grid(x)`` (propagated layer by
+    layer, each layer seeing its own input), ``regularization_loss(...)`` (sum over layers that
+    have one), ``to_stage(stage)`` / ``prune()`` / ``stage`` (S-KAN layers) and
+    ``no_weight_decay()`` (names collected from the children).
+
+    Args:
+        widths: Layer widths, input first; at least two.
+        layer: Layer spec (registry name, ``{name: ..., **hparams}`` or class).
+        norm: ``none``, ``layer`` or ``batch`` between layers.
+        dropout: Dropout probability between layers.
+
+    Raises:
+        ValueError: for fewer than two widths, a width < 1, an unknown layer or norm, or
+            dropout outside [0, 1).
+    """
+
+    def __init__(
+        self,
+        *,
+        widths: Sequence[int] = (784, 64, 10),
+        layer: LayerSpec = "b_spline_kan",
+        norm: Literal["none", "layer", "batch"] = "none",
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        widths = list(widths)
+        if len(widths) < 2:
+            raise ValueError(f"`widths` must list at least 2 sizes, but got widths={widths}.")
+        for w in widths:
+            check_at_least("widths[i]", w, 1)
+        check_choice("norm", norm, NORMS)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"`dropout` must be in [0, 1), but got dropout={dropout}.")
+        self.widths, self.in_features = widths, widths[0]
+        self.layers = nn.ModuleList(
+            LAYERS.build(layer, w_in, w_out)
+            for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
+        )
+        self.between = nn.ModuleList(
+            nn.Sequential(
+                *(m for m in (make_norm(norm, w), nn.Dropout(dropout)) if _useful(m))
+            )
+            for w in widths[1:-1]
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x.flatten(1) if x.dim() > 2 else x                           # (B, C, H, W) -> (B, CHW)
+        if x.shape[-1] != self.in_features:
+            raise ValueError(
+                f"Input's last dim must be {self.in_features}, but got shape={tuple(x.shape)}."
+            )
+        for i, layer in enumerate(self.layers):
+            if i > 0:
+                x = self.between[i - 1](x)
+            x = layer(x)
+        return x                                                         # (B, widths[-1])
+
+    @torch.no_grad()
+    def update_grid(self, x: Tensor, margin: float = 0.01) -> None:
+        """Call ``update_grid`` on every layer that has one, each with its own input."""
+        was_training = self.training
+        self.eval()                                  # no dropout / batch-stat updates here
+        try:
+            x = x.flatten(1) if x.dim() > 2 else x                       # (B, widths[0])
+            for i, layer in enumerate(self.layers):
+                if i > 0:
+                    x = self.between[i - 1](x)
+                update = getattr(layer, "update_grid", None)
+                if callable(update):
+                    update(x, margin=margin)
+                x = layer(x)
+        finally:
+            self.train(was_training)
+
+    def regularization_loss(
+        self, regularize_activation: float = 1.0, regularize_entropy: float = 1.0
+    ) -> Tensor:
+        """Sum of the layers' ``regularization_loss`` (layers without one add 0)."""
+        total = torch.zeros((), device=self._device())
+        for layer in self.layers:
+            fn = getattr(layer, "regularization_loss", None)
+            if callable(fn):
+                total = total + fn(regularize_activation, regularize_entropy)
+        return total
+
+    def _staged(self) -> list[nn.Module]:
+        return [m for m in self.layers if callable(getattr(m, "to_stage", None))]
+
+    @property
+    def stage(self) -> str | None:
+        """The S-KAN stage shared by the staged layers (``None`` if there are none)."""
+        stages = {str(getattr(m, "stage", None)) for m in self._staged()}
+        return stages.pop() if len(stages) == 1 else None
+
+    def to_stage(self, stage: str) -> None:
+        """Move every S-KAN layer to ``stage``; ValueError if no layer supports stages."""
+        staged = self._staged()
+        if not staged:
+            raise ValueError(
+                f"`to_stage` needs a layer with stages (e.g. s_kan), but got layers "
+                f"{[type(m).__name__ for m in self.layers]}."
+            )
+        for m in staged:
+            m.to_stage(stage)  # type: ignore[operator]
+
+    def prune(self) -> None:
+        """``to_stage("pruned")`` on every S-KAN layer."""
+        self.to_stage("pruned")
+
+    def no_weight_decay(self) -> set[str]:
+        """Names (relative to this model) that the children exempt from weight decay."""
+        names: set[str] = set()
+        for prefix, module in self.named_modules():
+            if module is self:
+                continue
+            fn = getattr(module, "no_weight_decay", None)
+            if callable(fn):
+                names.update(f"{prefix}.{n}" for n in fn())
+        return names
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+def _useful(module: nn.Module) -> bool:
+    if isinstance(module, nn.Identity):
+        return False
+    return not (isinstance(module, nn.Dropout) and module.p == 0.0)
