@@ -1,0 +1,295 @@
+"""``kanlab search``, ``kanlab worker`` and ``kanlab study``: thin shells over kanlab.search."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from kanlab.cli import Command, UsageError, add_overrides_argument, results_dir
+from kanlab.config import ConfigError
+
+__all__ = ["SearchCommand", "StudyCommand", "WorkerCommand"]
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 120, highlight=False)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def _trial_table(study: Any, title: str, limit: int | None = None) -> Any:
+    """Rich table of a study's trials, best first (finished ones only)."""
+    from optuna.trial import TrialState
+    from rich.table import Table
+
+    metrics = study.user_attrs.get("metrics") or [f"value{i}" for i in range(len(study.directions))]
+    trials = [t for t in study.get_trials(deepcopy=False)
+              if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    sign = 1 if study.directions[0].name == "MINIMIZE" else -1
+    trials.sort(key=lambda t: (t.state != TrialState.COMPLETE,
+                               sign * (t.values[0] if t.values else 0.0)))
+    params = sorted({k for t in trials for k in t.params})
+    table = Table(title=title, title_justify="left")
+    for col in ("#", "state", *metrics, "epochs", *params):
+        table.add_column(col, overflow="fold")
+    for t in trials[:limit]:
+        values = list(t.values or [None] * len(metrics))
+        table.add_row(str(t.number), t.state.name.lower(), *map(_fmt, values),
+                      _fmt(t.user_attrs.get("epochs")), *(_fmt(t.params.get(p)) for p in params))
+    return table
+
+
+def _print_summary(study: Any, url: str) -> None:
+    from kanlab.search.storage import mask
+    from kanlab.search.study import counts
+
+    console = _console()
+    c = counts(study)
+    console.print(_trial_table(study, f"study {study.study_name}", limit=20))
+    console.print(f"{c.finished} finished trials ({c.failed} failed, {c.running} running).")
+    if len(study.directions) > 1:
+        best = sorted(t.number for t in study.best_trials)
+        console.print(f"Pareto front: trials {best} (multi-objective: no pruning).")
+    elif c.finished and any(t.values for t in study.best_trials):
+        best = study.best_trial
+        console.print(f"Best: trial {best.number}, value {best.value:.4g}")
+        if best.user_attrs.get("rerun"):
+            console.print(f"Rerun: {best.user_attrs['rerun']}", markup=False)
+    console.print(f"Dashboard: optuna-dashboard {mask(url)}", markup=False)
+
+
+def _add_study_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--storage", help="storage URL or SQLite path "
+                        "(default <results>/studies/<study>.db)")
+    parser.add_argument("--study", dest="study_name", help="study name (default: spec name)")
+
+
+class SearchCommand(Command):
+    """Run (or resume) an Optuna study from a study YAML.
+
+    --n-trials N is the number of finished trials the study should hold in total, split
+    across --workers local processes; rerunning the same command resumes and only runs the
+    missing trials. The storage defaults to <results>/studies/<study>.db (SQLite); use a
+    postgresql+psycopg:// URL for many workers (password from $PGPASSWORD or
+    $KANLAB_DB_PASSWORD). Multi-objective studies report the Pareto front and do not prune.
+    """
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("spec", help="study YAML, e.g. search/kan_grid.yaml")
+        parser.add_argument("--n-trials", type=int, help="finished trials in total")
+        parser.add_argument("--workers", type=int, default=1, help="local worker processes")
+        parser.add_argument("--timeout", type=float, help="seconds before no new trial starts")
+        _add_study_args(parser)
+        add_overrides_argument(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        from kanlab.search.study import prepare, run_prepared
+
+        p = prepare(args.spec, n_trials=args.n_trials, storage=args.storage,
+                    study_name=args.study_name, overrides=args.overrides,
+                    results_dir=results_dir(args), timeout=args.timeout)
+        if args.workers < 1:
+            raise UsageError(f"`--workers` must be >= 1, but got workers={args.workers}.")
+        with _Progress(p.n_trials) as progress:
+            study = run_prepared(p, workers=args.workers, on_progress=progress.update)
+        _print_summary(study, p.url)
+        return 0
+
+
+class WorkerCommand(Command):
+    """Join a running study as one more worker (e.g. from another machine).
+
+    Runs trials until the study holds --n-trials finished trials (default: the spec's), like
+    the workers of kanlab search. Needs the storage the study lives in.
+    """
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("spec", help="the study YAML the study was started from")
+        parser.add_argument("--n-trials", type=int, help="finished trials in total")
+        parser.add_argument("--timeout", type=float, help="seconds before no new trial starts")
+        parser.add_argument("--worker-index", type=int, default=1,
+                            help="offsets the sampler seed so workers differ (default 1)")
+        _add_study_args(parser)
+        add_overrides_argument(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        from kanlab.search.study import prepare, run_worker
+
+        if args.storage is None:
+            raise UsageError("`kanlab worker` needs --storage URL (the running study's).")
+        p = prepare(args.spec, n_trials=args.n_trials, storage=args.storage,
+                    study_name=args.study_name, overrides=args.overrides,
+                    results_dir=results_dir(args), timeout=args.timeout)
+        ran = run_worker(p, worker=args.worker_index, create=True)
+        _console().print(f"worker ran {ran} trials of study {p.study}.")
+        return 0
+
+
+class _Progress:
+    """Rich progress (finished trials, best so far) on a terminal; silent otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _Progress:
+        if sys.stderr.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+            self._progress = Progress(TextColumn("trials"), BarColumn(), MofNCompleteColumn(),
+                                      TextColumn("{task.description}"), transient=False)
+            self._progress.start()
+            self._task = self._progress.add_task("", total=self.total)
+        return self
+
+    def update(self, study: Any) -> None:
+        if self._progress is None:
+            return
+        from kanlab.search.study import counts
+
+        c = counts(study)
+        best = ""
+        if len(study.directions) == 1 and c.finished:
+            try:
+                best = f"best {study.best_value:.4g} (trial {study.best_trial.number})"
+            except ValueError:
+                best = ""
+        self._progress.update(self._task, completed=min(c.finished, self.total),
+                              description=f"{best} running {c.running}")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+def _storage_for(args: argparse.Namespace, study: str | None) -> str:
+    from kanlab.search.storage import check_storage_url, resolve_storage
+
+    if args.storage is None and study is None:
+        raise UsageError("Give --study NAME (its default SQLite file) or --storage URL.")
+    url = resolve_storage(args.storage, results_dir=results_dir(args), study=study or "")
+    check_storage_url(url)
+    if url.startswith("sqlite"):
+        from sqlalchemy.engine import make_url
+
+        if not Path(make_url(url).database or "").is_file():
+            raise ConfigError(f"No study database at {url!r}.")
+    return url
+
+
+class StudyCommand(Command):
+    """Inspect or export studies: list, show, best, export.
+
+    export writes <results>/<benchmark>/studies/<study>.csv and .json (all trials) and
+    <study>_best.yaml (the experiment YAML of the best trial), which leaderboards read.
+    """
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("action", choices=["list", "show", "best", "export"])
+        _add_study_args(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        import optuna
+
+        from kanlab.search.storage import mask, open_storage, quiet_optuna
+
+        quiet_optuna()
+        url = _storage_for(args, args.study_name)
+        storage = open_storage(url, create_dirs=False)
+        names = [s.study_name for s in storage.get_all_studies()]
+        console = _console()
+        if args.action == "list":
+            from kanlab.search.study import counts
+
+            for name in names:
+                study = optuna.load_study(study_name=name, storage=storage)
+                c = counts(study)
+                console.print(f"{name}: {c.finished} finished, {c.running} running, "
+                              f"{c.failed} failed ({mask(url)})", markup=False)
+            return 0
+        name = args.study_name or (names[0] if len(names) == 1 else None)
+        if name not in names:
+            from kanlab.registry import suggest
+
+            raise UsageError(f"Unknown study {name!r} in {mask(url)}."
+                             f"{suggest(str(name), names)} Available: {', '.join(names)}.")
+        study = optuna.load_study(study_name=name, storage=storage)
+        if args.action == "show":
+            _print_summary(study, url)
+        elif args.action == "best":
+            for trial in _best(study):
+                console.print(json.dumps({"number": trial.number, "values": trial.values,
+                                          "params": trial.params,
+                                          "rerun": trial.user_attrs.get("rerun")}),
+                              markup=False)
+        else:
+            for path in export_study(study, results_dir(args)):
+                console.print(f"wrote {path}", markup=False)
+        return 0
+
+
+def _best(study: Any) -> list[Any]:
+    if len(study.directions) > 1:
+        sign = 1 if study.directions[0].name == "MINIMIZE" else -1
+        return sorted(study.best_trials, key=lambda t: (sign * t.values[0], t.number))
+    try:
+        return [study.best_trial]
+    except ValueError:
+        return []
+
+
+def export_study(study: Any, root: Path) -> list[Path]:
+    """Write ``<root>/<benchmark>/studies/<study>.{csv,json}`` and ``<study>_best.yaml``."""
+    import yaml
+
+    benchmark = str(study.user_attrs.get("benchmark") or "unknown")
+    metrics: Sequence[str] = study.user_attrs.get("metrics") or [
+        f"value{i}" for i in range(len(study.directions))
+    ]
+    out = Path(root) / benchmark / "studies"
+    out.mkdir(parents=True, exist_ok=True)
+    trials = []
+    for t in study.get_trials(deepcopy=False):
+        duration = (t.datetime_complete - t.datetime_start).total_seconds() if (
+            t.datetime_complete and t.datetime_start) else None
+        trials.append({"number": t.number, "state": t.state.name, "values": t.values,
+                       "params": t.params, "user_attrs": t.user_attrs, "duration_s": duration})
+    best = _best(study)
+    doc = {"study": study.study_name,
+           "directions": [d.name.lower() for d in study.directions],
+           "metrics": list(metrics), "trials": trials,
+           "best_trials": [t.number for t in best]}
+    json_path = out / f"{study.study_name}.json"
+    json_path.write_text(json.dumps(doc, indent=1, default=str))
+    csv_path = out / f"{study.study_name}.csv"
+    params = sorted({k for t in trials for k in t["params"]})
+    attrs = ["config_hash", "epochs", "params", "latency_ms", "run_dir", "rerun"]
+    with csv_path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["number", "state", *metrics, "duration_s",
+                         *(f"param:{p}" for p in params), *attrs])
+        for t in trials:
+            values = list(t["values"] or [None] * len(metrics))
+            writer.writerow([t["number"], t["state"], *values, t["duration_s"],
+                             *(t["params"].get(p) for p in params),
+                             *(t["user_attrs"].get(a) for a in attrs)])
+    written = [csv_path, json_path]
+    if best and best[0].user_attrs.get("config"):
+        yaml_path = out / f"{study.study_name}_best.yaml"
+        yaml_path.write_text(yaml.safe_dump(best[0].user_attrs["config"], sort_keys=False))
+        written.append(yaml_path)
+    return written

@@ -1,0 +1,244 @@
+"""Study storages: SQLite by default, PostgreSQL for many workers; heartbeats and retries.
+
+* No storage given: ``sqlite:///<results dir>/studies/<study>.db``, created on first use, with
+  a busy timeout. Fine for one to a few local workers.
+* ``postgresql+psycopg://user@host:port/db`` (``postgresql://`` means the same): for workers
+  on several machines. The password comes from ``$PGPASSWORD`` (read by libpq) or
+  ``$KANLAB_DB_PASSWORD``; it is never printed (:func:`mask`).
+* A bare file path is a SQLite file, relative to the results dir.
+
+Every storage runs heartbeats: a trial whose worker died (no heartbeat for ``grace_period``
+seconds) is marked FAIL and re-enqueued by Optuna's ``RetryHeartbeatStaleTrialCallback``.
+:func:`check_storage_url` validates a URL without touching anything, so a bad URL fails
+before a file or database is created.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import warnings
+import zlib
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+from kanlab.config import ConfigError
+from kanlab.registry import suggest
+
+__all__ = ["TrialGate", "check_storage_url", "default_storage", "mask", "open_storage"]
+
+logger = logging.getLogger(__name__)
+_DIALECTS = ("sqlite", "postgresql")
+SQLITE_TIMEOUT_S = 60
+
+
+def default_storage(results_dir: Path, study: str) -> str:
+    """``sqlite:///<results_dir>/studies/<study>.db`` (absolute path)."""
+    return f"sqlite:///{(Path(results_dir) / 'studies' / f'{study}.db').resolve()}"
+
+
+def resolve_storage(storage: str | None, *, results_dir: Path, study: str) -> str:
+    """A storage option (URL, SQLite path or ``None``) -> URL."""
+    if storage is None or not str(storage).strip():
+        return default_storage(results_dir, study)
+    storage = str(storage).strip()
+    if "://" not in storage:
+        path = Path(storage).expanduser()
+        if not path.is_absolute():
+            path = Path(results_dir) / path
+        return f"sqlite:///{path.resolve()}"
+    return storage
+
+
+def _url(url: str) -> Any:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(f"`storage` must be a database URL, but got {url!r} ({exc}).") from None
+
+
+def mask(url: str) -> str:
+    """The URL with any password replaced by ``***`` (safe to print or store)."""
+    try:
+        return str(_url(url).render_as_string(hide_password=True))
+    except ConfigError:
+        return "<invalid storage URL>"
+
+
+def check_storage_url(url: str, *, create_dirs: bool = False) -> str:
+    """Validate ``url`` without side effects; return the URL with the driver filled in.
+
+    Raises:
+        ConfigError: unknown dialect, missing driver, SQLite file in a missing directory, a
+            PostgreSQL URL without host or database.
+    """
+    parsed = _url(url)
+    dialect = parsed.get_backend_name()
+    if dialect not in _DIALECTS:
+        raise ConfigError(
+            f"`storage` must be a sqlite:/// or postgresql+psycopg:// URL, but got "
+            f"{mask(url)!r}.{suggest(dialect, list(_DIALECTS))}"
+        )
+    if dialect == "sqlite":
+        database = parsed.database or ""
+        if not database or database == ":memory:":
+            raise ConfigError(
+                f"`storage` must name a SQLite file (in-memory studies cannot be shared or "
+                f"resumed), but got {mask(url)!r}."
+            )
+        parent = Path(database).expanduser().resolve().parent
+        if not create_dirs and not parent.is_dir():
+            raise ConfigError(
+                f"`storage` directory {str(parent)!r} does not exist (from {mask(url)!r})."
+            )
+        return url
+    driver = parsed.get_driver_name()
+    if "+" not in parsed.drivername:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+        driver = "psycopg"
+    if driver == "psycopg":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                "PostgreSQL storage needs psycopg: pip install 'kanlab[postgres]'."
+            ) from None
+    if not parsed.host or not parsed.database:
+        raise ConfigError(
+            "`storage` must name a host and a database "
+            f"(postgresql+psycopg://user@host:port/db), but got {mask(url)!r}."
+        )
+    password = os.environ.get("KANLAB_DB_PASSWORD")
+    if parsed.password is None and password:
+        parsed = parsed.set(password=password)
+    return str(parsed.render_as_string(hide_password=False))
+
+
+def open_storage(
+    url: str,
+    *,
+    heartbeat_interval: int = 10,
+    grace_period: int = 30,
+    max_retry: int = 2,
+    create_dirs: bool = True,
+) -> RDBStorage:
+    """Connect (creating the SQLite file and its directory if needed) with heartbeats on.
+
+    Raises:
+        ConfigError: for an invalid URL (before anything is created).
+        RuntimeError: when the database cannot be reached (one line, password masked).
+    """
+    url = check_storage_url(url, create_dirs=create_dirs)
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        database = _url(url).database
+        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        kwargs = {"connect_args": {"timeout": SQLITE_TIMEOUT_S}}
+    else:
+        kwargs = {"pool_pre_ping": True, "connect_args": {"connect_timeout": 10}}
+    quiet_optuna()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(
+                url,
+                engine_kwargs=kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                    max_retry=max_retry
+                ),
+            )
+    except Exception as exc:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        text = reason[0] if reason else type(exc).__name__
+        raise RuntimeError(f"Cannot open storage {mask(url)}: {text}") from None
+
+
+def study_exists(storage: RDBStorage, name: str) -> bool:
+    return any(s.study_name == name for s in storage.get_all_studies())
+
+
+class TrialGate:
+    """A cross-process lock around "count the trials, then start one".
+
+    Held from the trial count until the new trial exists, so W workers never start more than
+    the requested number of trials. SQLite uses a lock file next to the database; PostgreSQL a
+    session-level advisory lock keyed by the study name (works across machines).
+    """
+
+    def __init__(self, storage: RDBStorage, study: str) -> None:
+        self._held = False
+        self._lock: Any
+        url = str(storage.url)
+        if url.startswith("sqlite"):
+            from filelock import FileLock
+
+            database = Path(_url(url).database).expanduser().resolve()
+            self._lock = FileLock(str(database) + ".lock")
+            self._kind = "file"
+        elif url.startswith("postgresql"):
+            self._engine = storage.engine
+            self._key = zlib.crc32(f"kanlab-study:{study}".encode()) - 2**31
+            self._conn: Any = None
+            self._kind = "pg"
+        else:
+            self._lock = threading.Lock()
+            self._kind = "thread"
+
+    def acquire(self) -> None:
+        if self._held:
+            return
+        if self._kind == "pg":
+            from sqlalchemy import text
+
+            if self._conn is None:
+                self._conn = self._engine.connect()
+            self._conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": self._key})
+            self._conn.commit()
+        else:
+            self._lock.acquire()
+        self._held = True
+
+    def release(self) -> None:
+        if not self._held:
+            return
+        self._held = False
+        if self._kind == "pg":
+            from sqlalchemy import text
+
+            self._conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self._key})
+            self._conn.commit()
+        else:
+            self._lock.release()
+
+    def close(self) -> None:
+        self.release()
+        if self._kind == "pg" and self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> TrialGate:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+def quiet_optuna() -> None:
+    """Optuna's per-trial INFO lines off (kanlab shows its own progress)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -1,0 +1,371 @@
+"""Run a study: ``run_study(spec, ...)``, the Python API behind ``kanlab search``/``worker``.
+
+A study holds exactly ``n_trials`` finished (COMPLETE or PRUNED) trials when it is done,
+however many workers share it and however often it is interrupted:
+
+* every worker loops "lock, count, start one trial, unlock" (:class:`TrialGate`), so W
+  workers never start more trials than are missing;
+* rerunning the same command loads the study and runs only the missing trials (a trial
+  interrupted with Ctrl-C is FAIL and does not count);
+* a worker that dies mid-trial stops sending heartbeats; after ``grace_period`` seconds a live
+  worker marks the trial FAIL and Optuna re-enqueues it (``RetryHeartbeatStaleTrialCallback``),
+  and the workers wait for that instead of finishing short.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import os
+import sys
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from kanlab.config import ConfigError
+from kanlab.search._objective import TrialContext, make_objective
+from kanlab.search.spec import StudyPlan, load_study
+from kanlab.search.storage import (
+    TrialGate,
+    check_storage_url,
+    mask,
+    open_storage,
+    quiet_optuna,
+    resolve_storage,
+    study_exists,
+)
+
+__all__ = ["StudyCounts", "counts", "prepare", "run_prepared", "run_study", "run_worker"]
+
+logger = logging.getLogger(__name__)
+MAX_CONSECUTIVE_FAILURES = 3
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class StudyCounts:
+    finished: int
+    running: int
+    waiting: int
+    failed: int
+
+
+def counts(study: optuna.Study) -> StudyCounts:
+    trials = study.get_trials(deepcopy=False)
+    by_state = {s: sum(t.state == s for t in trials) for s in TrialState}
+    return StudyCounts(
+        finished=by_state[TrialState.COMPLETE] + by_state[TrialState.PRUNED],
+        running=by_state[TrialState.RUNNING],
+        waiting=by_state[TrialState.WAITING],
+        failed=by_state[TrialState.FAIL],
+    )
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A validated plan plus its resolved storage URL and study name."""
+
+    plan: StudyPlan
+    url: str
+    study: str
+    n_trials: int
+    timeout: float | None
+    results_dir: Path
+
+
+def prepare(
+    spec: StudyPlan | str | Path | Mapping[str, Any],
+    *,
+    n_trials: int | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    overrides: Sequence[str] = (),
+    results_dir: str | Path | None = None,
+    timeout: float | None = None,
+    create_dirs: bool = True,
+) -> Prepared:
+    """Validate everything (spec, base, space, sampler, pruner, storage URL); touch nothing."""
+    plan = spec if isinstance(spec, StudyPlan) else load_study(spec, overrides)
+    if n_trials is not None and n_trials < 1:
+        raise ConfigError(f"`--n-trials` must be >= 1, but got n_trials={n_trials}.")
+    if study_name is not None and not study_name.strip():
+        raise ConfigError(f"`--study` must be a non-empty name, but got {study_name!r}.")
+    name = study_name or plan.name
+    root = Path(results_dir or os.environ.get("KANLAB_RESULTS") or "results").resolve()
+    url = resolve_storage(storage or plan.spec.storage, results_dir=root, study=name)
+    # The default location's directory is ours to create; an explicit one must exist.
+    explicit = storage is not None or plan.spec.storage is not None
+    check_storage_url(url, create_dirs=create_dirs and not explicit)
+    return Prepared(
+        plan=plan,
+        url=url,
+        study=name,
+        n_trials=n_trials or plan.spec.n_trials,
+        timeout=timeout if timeout is not None else plan.spec.timeout,
+        results_dir=root,
+    )
+
+
+def _open(p: Prepared, *, create: bool, worker: int = 0) -> tuple[optuna.Study, Any]:
+    spec = p.plan.spec
+    storage = open_storage(
+        p.url,
+        heartbeat_interval=spec.heartbeat_interval,
+        grace_period=spec.grace_period,
+        max_retry=spec.max_retry,
+    )
+    sampler = p.plan.make_sampler(worker=worker)
+    pruner = p.plan.make_pruner()
+    directions: list[Any] = list(spec.direction_names)
+    if study_exists(storage, p.study):
+        study = optuna.load_study(study_name=p.study, storage=storage, sampler=sampler,
+                                  pruner=pruner)
+        have = [d.name.lower() for d in study.directions]
+        if have != directions:
+            raise ConfigError(
+                f"Study {p.study!r} in {mask(p.url)} optimises {have}, but the spec asks for "
+                f"{directions}; pass --study NEW_NAME to start a separate study."
+            )
+        return study, storage
+    if not create:
+        raise ConfigError(f"No study {p.study!r} in {mask(p.url)}; start it with kanlab search.")
+    study = optuna.create_study(study_name=p.study, storage=storage, directions=directions,
+                                sampler=sampler, pruner=pruner, load_if_exists=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(list(spec.metric_names))
+    study.set_user_attr("kanlab_spec", _jsonable(p.plan.raw))
+    study.set_user_attr("base", str(p.plan.base_path) if p.plan.base_path else None)
+    study.set_user_attr("base_config", _jsonable(p.plan.base_raw))
+    study.set_user_attr("overrides", list(p.plan.overrides))
+    study.set_user_attr("benchmark", p.plan.benchmark)
+    study.set_user_attr("metrics", list(spec.metric_names))
+    return study, storage
+
+
+def _jsonable(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def run_worker(
+    p: Prepared,
+    *,
+    worker: int = 0,
+    on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
+    create: bool = True,
+) -> int:
+    """Run trials until the study holds ``p.n_trials`` finished ones; return how many ran here.
+
+    Raises:
+        RuntimeError: after ``MAX_CONSECUTIVE_FAILURES`` failed trials in a row.
+    """
+    quiet_optuna()
+    study, storage = _open(p, create=create, worker=worker)
+    gate = TrialGate(storage, p.study)
+    ctx = TrialContext(results_dir=p.results_dir, study=p.study, storage=mask(p.url),
+                       worker=worker)
+    objective = make_objective(p.plan, ctx)
+    deadline = time.monotonic() + p.timeout if p.timeout else math.inf
+    poll = max(0.2, min(2.0, p.plan.spec.heartbeat_interval / 2))
+    ran = 0
+    failures = 0
+    last_error: list[BaseException] = []
+    states: list[TrialState] = []
+
+    def gated(trial: optuna.Trial) -> Any:
+        gate.release()  # the trial exists: other workers may count and start theirs
+        try:
+            return objective(trial)
+        except optuna.TrialPruned:
+            raise
+        except Exception as exc:
+            last_error.append(exc)
+            raise
+
+    def record(study: optuna.Study, trial: FrozenTrial) -> None:
+        states.append(trial.state)
+        if on_trial is not None:
+            on_trial(study, trial)
+
+    try:
+        while time.monotonic() < deadline:
+            gate.acquire()
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(study)
+                c = counts(study)
+                if c.finished >= p.n_trials:
+                    break
+                if c.finished + c.running >= p.n_trials:
+                    gate.release()
+                    time.sleep(poll)  # wait for running trials (or their stale retries)
+                    continue
+                study.optimize(gated, n_trials=1, catch=(Exception,), callbacks=[record],
+                               gc_after_trial=False)
+            finally:
+                gate.release()
+            ran += 1
+            if states and states[-1] == TrialState.FAIL:
+                failures += 1
+                if failures >= MAX_CONSECUTIVE_FAILURES:
+                    error = last_error[-1] if last_error else "see the log above"
+                    raise RuntimeError(
+                        f"{failures} trials in a row failed in study {p.study!r}; last error: "
+                        f"{type(error).__name__ if isinstance(error, BaseException) else ''}"
+                        f" {error}".strip()
+                    )
+            else:
+                failures = 0
+    finally:
+        gate.close()
+    return ran
+
+
+def _worker_process(
+    source: str | dict[str, Any],
+    overrides: list[str],
+    url: str,
+    study: str,
+    n_trials: int,
+    timeout: float | None,
+    results_dir: str,
+    worker: int,
+    threads: int,
+) -> None:
+    """Entry point of one spawned local worker."""
+    import torch
+
+    torch.set_num_threads(threads)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        p = prepare(source, overrides=overrides, storage=url, study_name=study,
+                    n_trials=n_trials, results_dir=results_dir, timeout=timeout)
+        run_worker(p, worker=worker, create=False)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        logger.error("worker %d: %s: %s", worker, type(exc).__name__, exc)
+        sys.exit(1)
+
+
+def run_study(
+    spec: StudyPlan | str | Path | Mapping[str, Any],
+    *,
+    n_trials: int | None = None,
+    workers: int = 1,
+    storage: str | None = None,
+    study_name: str | None = None,
+    overrides: Sequence[str] = (),
+    results_dir: str | Path | None = None,
+    timeout: float | None = None,
+    on_progress: Callable[[optuna.Study], None] | None = None,
+) -> optuna.Study:
+    """Create or resume a study and run it until it holds ``n_trials`` finished trials.
+
+    Args:
+        spec: Study YAML path, mapping or a :class:`StudyPlan` from :func:`load_study`.
+        n_trials: Finished trials the study should hold in total (default: the spec's),
+            split across ``workers``; trials already in the storage count.
+        workers: Local worker processes sharing the storage (``spawn``); each uses
+            ``cpu_count // workers`` torch threads.
+        storage: Storage URL or SQLite path (default: the spec's, else
+            ``<results_dir>/studies/<study>.db``).
+        study_name: Default: the spec's ``name``.
+        overrides: ``--set`` overrides applied to the base experiment.
+        results_dir: Where runs, the default storage and exports go.
+        timeout: Seconds after which no new trial starts (default: the spec's).
+        on_progress: Called with the study after each finished trial (one worker) or every
+            poll (several workers).
+
+    Returns:
+        The study (reloaded from the storage).
+
+    Raises:
+        ConfigError: for an invalid spec, override or storage URL, before any storage exists.
+        RuntimeError: when trials keep failing, or workers stopped before the study was full.
+    """
+    p = prepare(spec, n_trials=n_trials, storage=storage, study_name=study_name,
+                overrides=overrides, results_dir=results_dir, timeout=timeout)
+    return run_prepared(p, workers=workers, on_progress=on_progress)
+
+
+def run_prepared(
+    p: Prepared,
+    *,
+    workers: int = 1,
+    on_progress: Callable[[optuna.Study], None] | None = None,
+) -> optuna.Study:
+    """:func:`run_study` after :func:`prepare` (the CLI validates first, then runs)."""
+    if workers < 1:
+        raise ConfigError(f"`--workers` must be >= 1, but got workers={workers}.")
+    study, _ = _open(p, create=True)
+    if on_progress is not None:
+        on_progress(study)
+    if workers == 1:
+
+        def progress(study: optuna.Study, _: FrozenTrial) -> None:
+            if on_progress is not None:
+                on_progress(study)
+
+        run_worker(p, on_trial=progress)
+    else:
+        _run_processes(p, workers, on_progress, study)
+    done = counts(study)
+    if done.finished < p.n_trials and not p.timeout:
+        raise RuntimeError(
+            f"Study {p.study!r} stopped with {done.finished} of {p.n_trials} finished trials; "
+            "rerun the same command to resume."
+        )
+    return study
+
+
+def _run_processes(
+    p: Prepared,
+    workers: int,
+    on_progress: Callable[[optuna.Study], None] | None,
+    study: optuna.Study,
+) -> None:
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    source: str | dict[str, Any] = (
+        str(p.plan.source) if p.plan.source is not None else dict(p.plan.raw)
+    )
+    ctx = multiprocessing.get_context("spawn")
+    procs = [
+        ctx.Process(
+            target=_worker_process,
+            args=(source, list(p.plan.overrides), p.url, p.study, p.n_trials, p.timeout,
+                  str(p.results_dir), i, threads),
+            name=f"kanlab-worker-{i}",
+        )
+        for i in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    try:
+        while any(proc.is_alive() for proc in procs):
+            for proc in procs:
+                proc.join(timeout=1.0 / workers)
+            if on_progress is not None:
+                on_progress(study)
+    except KeyboardInterrupt:
+        import signal
+
+        for proc in procs:
+            if proc.is_alive() and proc.pid is not None:
+                os.kill(proc.pid, signal.SIGINT)
+        for proc in procs:
+            proc.join(timeout=30)
+        raise
+    bad = [(proc.name, proc.exitcode) for proc in procs if proc.exitcode not in (0, None)]
+    for name, code in bad:
+        logger.warning("%s exited with code %s; its trials were failed and retried.", name, code)
