@@ -35,7 +35,9 @@ def _trial_table(study: Any, title: str, limit: int | None = None) -> Any:
     from optuna.trial import TrialState
     from rich.table import Table
 
-    metrics = study.user_attrs.get("metrics") or [f"value{i}" for i in range(len(study.directions))]
+    metrics = study.user_attrs.get("metrics") or [
+        f"value{i}" for i in range(len(study.directions))
+    ]
     trials = [t for t in study.get_trials(deepcopy=False)
               if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     sign = 1 if study.directions[0].name == "MINIMIZE" else -1

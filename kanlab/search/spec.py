@@ -24,7 +24,7 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import optuna
 
@@ -38,13 +38,13 @@ from kanlab.config import (
     parse_overrides,
     read_yaml,
 )
+from kanlab.registry import suggest
 from kanlab.search._space import Space, apply_values, format_value, parse_space
 from kanlab.search.pruners import PRUNERS
 from kanlab.search.samplers import SAMPLERS
 
 __all__ = ["StudyPlan", "StudySpec", "load_study"]
 
-Direction = Literal["maximize", "minimize"]
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Metrics read from the run row rather than the logged metrics.
 ROW_METRICS = ("params", "flops", "latency_ms", "wall_time_s", "epochs")
@@ -86,8 +86,8 @@ class StudySpec:
     base: str | Mapping[str, Any]
     space: Any
     name: str = ""
-    direction: Direction | None = None
-    directions: tuple[Direction, ...] | None = None
+    direction: str | None = None
+    directions: tuple[str, ...] | None = None
     metric: str | None = None
     metrics: tuple[str, ...] | None = None
     sampler: Spec | None = None
@@ -117,6 +117,12 @@ class StudySpec:
             )
         if self.max_retry < 0:
             raise ConfigError(f"`max_retry` must be >= 0, but got max_retry={self.max_retry}.")
+        for d in (self.direction, *(self.directions or ())):
+            if d is not None and d not in ("maximize", "minimize"):
+                raise ConfigError(
+                    f"`direction` must be maximize or minimize, but got {d!r}."
+                    f"{suggest(str(d), ['maximize', 'minimize'])}"
+                )
         if self.metric is not None and self.metrics is not None:
             raise ConfigError("Give `metric` or `metrics`, not both.")
         if self.direction is not None and self.directions is not None:
