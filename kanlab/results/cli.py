@@ -1,0 +1,378 @@
+"""``kanlab leaderboard | plot | symbolic | match``: thin shells over :mod:`kanlab.results`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kanlab.cli import Command, add_overrides_argument, results_dir
+
+__all__ = ["LeaderboardCommand", "MatchCommand", "PlotCommand", "SymbolicCommand"]
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+
+
+def _bench_dirs(args: argparse.Namespace) -> list[Path]:
+    """The positional benchmark (a directory or a name under the results dir), or all."""
+    root = results_dir(args)
+    if args.bench:
+        path = Path(args.bench)
+        if path.is_dir():
+            return [path]
+        if (root / args.bench).is_dir():
+            return [root / args.bench]
+        raise ValueError(f"Benchmark directory {args.bench!r} does not exist.")
+    found = sorted(
+        p for p in root.iterdir()
+        if p.is_dir() and ((p / "runs.jsonl").is_file() or any(p.glob("studies/*.json")))
+    ) if root.is_dir() else []
+    if not found:
+        raise ValueError(f"No benchmark with runs.jsonl under {str(root)!r}.")
+    return found
+
+
+def _range(values: Sequence[float] | None) -> tuple[float, float] | None:
+    if values is None:
+        return None
+    lo, hi = float(values[0]), float(values[1])
+    if not lo < hi:
+        raise ValueError(f"`--x-range` must satisfy LO < HI, but got {lo} {hi}.")
+    return lo, hi
+
+
+def _load_run(run_dir: str) -> tuple[Any, Any]:
+    path = Path(run_dir)
+    if not path.is_dir():
+        raise ValueError(f"Run directory {run_dir!r} does not exist.")
+    from kanlab.lit import load_run
+
+    return load_run(path)
+
+
+def _module(model: Any, name: str | None, predicate: Any, what: str) -> tuple[str, Any]:
+    from kanlab.registry import suggest
+
+    found = [(n, m) for n, m in model.named_modules() if predicate(m)]
+    if not found:
+        raise ValueError(f"The model has no {what}.")
+    if name is None:
+        return found[0]
+    names = [n for n, _ in found]
+    for n, m in found:
+        if n == name:
+            return n, m
+    raise ValueError(f"Unknown {what} {name!r}.{suggest(name, names)} Available: {names}.")
+
+
+# --------------------------------------------------------------------------- leaderboard
+
+
+class LeaderboardCommand(Command):
+    """Render the leaderboard of a benchmark from runs.jsonl and exported studies.
+
+    Writes ``<benchmark>/leaderboard.md`` (or ``--output``; ``-`` for stdout only) and prints a
+    table. One row per configuration, mean ± std over seeds, selected on validation.
+    """
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        from kanlab.results.leaderboard import COLUMNS, FORMATS, GROUP_BY
+
+        parser.add_argument("bench", nargs="?",
+                            help="results/<benchmark> dir or a benchmark name (default: all)")
+        parser.add_argument("--by", default="config", choices=GROUP_BY,
+                            help="group rows by config hash (default), run name or model")
+        parser.add_argument("--sort", default="test", choices=list(COLUMNS),
+                            help="column to sort by (default: test accuracy)")
+        parser.add_argument("--format", default="md", choices=FORMATS)
+        parser.add_argument("--output", help="file to write ('-': stdout, no file)")
+        parser.add_argument("--include-trials", action="store_true",
+                            help="also list runs written by search trials")
+        parser.add_argument("--quiet", action="store_true", help="no terminal table")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from kanlab.results.leaderboard import load_leaderboard
+
+        benches = _bench_dirs(args)
+        if args.output and len(benches) > 1:
+            raise ValueError("`--output` needs a single benchmark, but got several.")
+        console = _console()
+        for bench in benches:
+            command = " ".join(
+                ["kanlab leaderboard", f"results/{bench.name}"]
+                + ([f"--by {args.by}"] if args.by != "config" else [])
+                + ([f"--sort {args.sort}"] if args.sort != "test" else [])
+                + (["--include-trials"] if args.include_trials else [])
+            )
+            lb = load_leaderboard(bench, by=args.by, sort=args.sort,
+                                  include_trials=args.include_trials, command=command)
+            text = lb.render(args.format)
+            if args.output == "-":
+                sys.stdout.write(text)
+                continue
+            out = Path(args.output) if args.output else bench / f"leaderboard.{args.format}"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text)
+            if not args.quiet:
+                console.print(lb.rich_table())
+            console.print(f"wrote {out}")
+        return 0
+
+
+# --------------------------------------------------------------------------- plot
+
+
+class PlotCommand(Command):
+    """Plot activations, KAN edges, S-KAN selections, studies, top-k sparsity or a leaderboard.
+
+    Kinds: activation, edges, skan, study, topk, leaderboard (``kanlab plot KIND --help``).
+    Writes PNG files (matplotlib, Agg).
+    """
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        sub = parser.add_subparsers(dest="kind", metavar="KIND", required=True)
+
+        def add(name: str, help_text: str) -> argparse.ArgumentParser:
+            p = sub.add_parser(name, help=help_text, description=help_text)
+            p.add_argument("--output", help="PNG path (default <results>/plots/<kind>.png)")
+            return p
+
+        p = add("activation", "activation shapes and derivatives")
+        p.add_argument("names", nargs="*", help="registered activation names")
+        p.add_argument("--run", help="run dir: plot the trained model's (learnt) activations")
+        p.add_argument("--x-range", nargs=2, type=float, default=(-4.0, 4.0))
+        p.add_argument("--no-derivative", action="store_true")
+        add_overrides_argument(p)
+
+        p = add("edges", "edge functions of a trained KAN layer")
+        p.add_argument("run_dir")
+        p.add_argument("--layer", help="module name (default: first KAN layer)")
+        p.add_argument("--x-range", nargs=2, type=float)
+        p.add_argument("--max-in", type=int, default=6)
+        p.add_argument("--max-out", type=int, default=6)
+        p.add_argument("--fits", action="store_true", help="overlay symbolic fits")
+
+        p = add("skan", "S-KAN selection map of a trained model")
+        p.add_argument("run_dir")
+        p.add_argument("--layer", help="module name (default: first S-KAN module)")
+
+        p = add("study", "Optuna search history, parameter importance or Pareto front")
+        p.add_argument("--storage", required=True, help="storage URL, e.g. sqlite:///x.db")
+        p.add_argument("--study", required=True, help="study name")
+        p.add_argument("--what", default="history", choices=("history", "importance", "pareto"))
+
+        p = add("topk", "top-k sparsity histograms of a trained model on test batches")
+        p.add_argument("run_dir")
+        p.add_argument("--batches", type=int, default=4)
+
+        p = add("leaderboard", "leaderboard bar chart with error bars (and anchors)")
+        p.add_argument("bench", help="results/<benchmark> dir")
+        p.add_argument("--metric", default="test", choices=("test", "val", "test_selected"))
+        p.add_argument("--by", default="config", choices=("config", "name", "model"))
+
+    def run(self, args: argparse.Namespace) -> int:
+        from kanlab.results import plots
+
+        out = Path(args.output) if args.output else results_dir(args) / "plots" / (
+            f"{args.kind}.png"
+        )
+        if args.kind == "activation":
+            out = self._activation(args, out)
+        elif args.kind == "edges":
+            from kanlab.results.symbolic import _grid_range, kan_layers
+
+            _, model = _load_run(args.run_dir)
+            layers = dict(kan_layers(model))
+            name, layer = _module(model, args.layer, lambda m: m in layers.values(),
+                                  "KAN layer")
+            rng = _range(args.x_range) or _grid_range(layer)
+            out = plots.plot_edges(layer, out, x_range=rng, max_in=args.max_in,
+                                   max_out=args.max_out, fits=args.fits)
+        elif args.kind == "skan":
+            _, model = _load_run(args.run_dir)
+            _, module = _module(model, args.layer, lambda m: callable(getattr(m, "to_stage",
+                                None)) and hasattr(m, "candidates"), "S-KAN module")
+            out = plots.plot_skan_selection(module, out)
+        elif args.kind == "study":
+            out = plots.plot_study(args.storage, args.study, out, kind=args.what)
+        elif args.kind == "topk":
+            out = self._topk(args, out)
+        else:
+            from kanlab.results.leaderboard import load_leaderboard
+
+            lb = load_leaderboard(args.bench, by=args.by)
+            out = plots.plot_leaderboard(lb, out, metric=args.metric)
+        _console().print(f"wrote {out}")
+        return 0
+
+    @staticmethod
+    def _activation(args: argparse.Namespace, out: Path) -> Path:
+        from kanlab.config import parse_overrides
+        from kanlab.results import plots
+
+        rng = _range(args.x_range) or (-4.0, 4.0)
+        derivative = not args.no_derivative
+        if args.run:
+            from kanlab.results.symbolic import activation_formulas
+
+            _, model = _load_run(args.run)
+            names = list(activation_formulas(model))
+            mods = dict(model.named_modules())
+            if not names:
+                raise ValueError(f"Run {args.run!r} has no elementwise activations.")
+            return plots.plot_activations([mods[n] for n in names], out, labels=names,
+                                          x_range=rng, derivative=derivative)
+        if not args.names:
+            raise ValueError("`names` must list at least one activation (or pass --run).")
+        hp = dict(parse_overrides(args.overrides))
+        specs: list[Any] = [{"name": n, **hp} for n in args.names]
+        return plots.plot_activations(specs, out, labels=args.names, x_range=rng,
+                                      derivative=derivative)
+
+    @staticmethod
+    def _topk(args: argparse.Namespace, out: Path) -> Path:
+        import itertools
+
+        from kanlab.results import plots
+
+        cfg, model = _load_run(args.run_dir)
+        from kanlab.lit import build_datamodule
+
+        dm = build_datamodule(cfg)
+        dm.prepare_data()
+        dm.setup("test")
+        batches = (b[0] for b in itertools.islice(dm.test_dataloader(), args.batches))
+        return plots.plot_topk_histogram(model, batches, out)
+
+
+# --------------------------------------------------------------------------- symbolic
+
+
+class SymbolicCommand(Command):
+    """Print a trained model's activations and KAN edges as formulas (sympy).
+
+    Each KAN edge is matched to the closest library expression a*f(b*x+c)+d (f in x, x^2,
+    x^3, exp, sin, tanh, log, sqrt, abs, ...) by R^2 with a complexity tie-break. Without a run
+    directory, ``--activation NAME`` prints registered activations' formulas.
+    """
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("run_dir", nargs="?", help="run directory (config + checkpoint)")
+        parser.add_argument("--activation", action="append", default=[],
+                            help="print this registered activation's formula (repeatable)")
+        parser.add_argument("--x-range", nargs=2, type=float,
+                            help="interval the edges are fitted on (default: the grid range)")
+        parser.add_argument("--max-edges", type=int, default=16,
+                            help="whole-layer formulas up to this many edges, else top edges")
+        parser.add_argument("--latex", action="store_true", help="print LaTeX")
+        parser.add_argument("--library", nargs="+", help="restrict the function library")
+        add_overrides_argument(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        import sympy
+
+        from kanlab.config import parse_overrides
+        from kanlab.results.symbolic import symbolic_report, to_latex
+
+        if not args.run_dir and not args.activation:
+            raise ValueError("`run_dir` or `--activation` must be given, but got neither.")
+        lines = []
+        if args.activation:
+            import kanlab  # noqa: F401
+            from kanlab.registry import ACTIVATIONS
+
+            hp = dict(parse_overrides(args.overrides))
+            for name in args.activation:
+                act = ACTIVATIONS.build({"name": name, **hp})
+                fn = getattr(act, "sympy", None)
+                if not callable(fn):
+                    raise ValueError(f"Activation {name!r} is not elementwise: no formula.")
+                expr: sympy.Expr = fn()
+                lines.append(f"{name}: {to_latex(expr) if args.latex else expr}")
+        if args.run_dir:
+            _, model = _load_run(args.run_dir)
+            lines.append(symbolic_report(model, x_range=_range(args.x_range),
+                                         max_edges=args.max_edges, latex=args.latex,
+                                         library=args.library))
+        sys.stdout.write("\n".join(lines) + "\n")
+        return 0
+
+
+# --------------------------------------------------------------------------- match
+
+
+def _parse_spec(text: str, overrides: Sequence[str]) -> dict[str, Any]:
+    """A model spec from an experiment YAML path, an inline YAML mapping, or a model name."""
+    from kanlab.config import apply_overrides, parse_overrides, read_yaml
+
+    path = Path(text)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        raw: dict[str, Any] = read_yaml(path)
+        raw = apply_overrides(raw, parse_overrides(overrides))
+        model = raw.get("model")
+        if not isinstance(model, Mapping):
+            raise ValueError(f"Experiment {text!r} has no `model` mapping.")
+        return dict(model)
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ValueError(
+            f"`MODEL_SPEC` must be a YAML file, mapping or name, but got {text!r}."
+        ) from None
+    spec = {"name": value} if isinstance(value, str) else value
+    if not isinstance(spec, Mapping) or "name" not in spec:
+        raise ValueError(f"`MODEL_SPEC` must have a 'name', but got {text!r}.")
+    return apply_overrides(dict(spec), parse_overrides(overrides))
+
+
+class MatchCommand(Command):
+    """Size a baseline (default: an MLP's hidden width) to a model's parameters or FLOPs.
+
+    MODEL_SPEC is an experiment YAML (its ``model`` section), an inline mapping such as
+    ``"{name: kan_mlp, widths: [784, 64, 10], layer: fast_kan}"`` or a model name. Prints the
+    matched baseline spec as YAML and as ``--set`` overrides. ``--set`` edits MODEL_SPEC
+    (dotted paths as in ``kanlab train`` for a YAML file, relative to the model otherwise).
+    """
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("model_spec", metavar="MODEL_SPEC")
+        parser.add_argument("--to", default="params", choices=("params", "flops"))
+        parser.add_argument("--baseline", default=None,
+                            help="baseline spec (YAML mapping; default: mlp with same widths)")
+        parser.add_argument("--knob", default="widths", help="baseline width parameter")
+        parser.add_argument("--input-shape", default=None,
+                            help="per-sample input shape for FLOPs, e.g. 1,28,28")
+        add_overrides_argument(parser)
+
+    def run(self, args: argparse.Namespace) -> int:
+        from kanlab.results.match import match_model
+
+        target = _parse_spec(args.model_spec, args.overrides)
+        baseline = _parse_spec(args.baseline, ()) if args.baseline else None
+        if baseline is not None and "widths" in target and args.knob == "widths":
+            baseline.setdefault("widths", list(target["widths"]))
+        shape = None
+        if args.input_shape:
+            try:
+                shape = tuple(int(s) for s in args.input_shape.replace("x", ",").split(","))
+            except ValueError:
+                raise ValueError(
+                    f"`--input-shape` must be integers like 1,28,28, but got {args.input_shape!r}."
+                ) from None
+        m = match_model(target, to=args.to, baseline=baseline, knob=args.knob, input_shape=shape)
+        sys.stdout.write(
+            f"# target {args.to}: {m.budget:,}; matched {m.spec['name']} {m.knob}: "
+            f"{m.cost:,} ({m.relative_error:+.2%})\n"
+        )
+        sys.stdout.write(yaml.safe_dump({"model": m.spec}, sort_keys=False,
+                                        default_flow_style=None))
+        sys.stdout.write("# overrides: " + " ".join(f"--set {o}" for o in m.overrides()) + "\n")
+        return 0

@@ -1,0 +1,119 @@
+"""Symbolic export: library fits, edge sampling, and recovery from trained KAN layers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import pytest
+import sympy
+import torch
+from torch import nn
+
+import kanlab  # noqa: F401  (fills the registries)
+from kanlab.registry import LAYERS
+from kanlab.results.symbolic import (
+    X,
+    activation_formulas,
+    edge_curves,
+    fit_candidates,
+    fit_function,
+    layer_formulas,
+    symbolic_report,
+    to_latex,
+)
+
+
+@pytest.mark.parametrize(
+    ("target", "name", "affine"),
+    [
+        (lambda x: 2 * torch.sin(1.5 * x + 0.3) - 1, "sin", True),
+        (lambda x: 3 * x.square() + 1, "x^2", False),
+        (lambda x: torch.exp(x), "exp", False),
+        (lambda x: torch.tanh(2 * x), "tanh", True),
+        (lambda x: 0.5 * x - 2, "x", False),
+    ],
+)
+def test_fit_recovers_library_functions(
+    target: Callable[[torch.Tensor], torch.Tensor], name: str, affine: bool
+) -> None:
+    x = torch.linspace(-2, 2, 101, dtype=torch.float64)
+    fit = fit_function(x, target(x))
+    assert fit.function == name and fit.affine == affine
+    assert fit.r2 > 0.9999
+    torch.testing.assert_close(fit(x), target(x), atol=1e-2, rtol=0)
+
+
+def test_fit_expression_and_latex() -> None:
+    x = torch.linspace(-2, 2, 101, dtype=torch.float64)
+    fit = fit_function(x, 2 * torch.exp(x) + 1)
+    assert sympy.simplify(fit.expr() - (2 * sympy.exp(X) + 1)) == 0
+    assert to_latex(fit.expr()) == "2 e^{x} + 1"
+
+
+def test_fit_candidates_validation() -> None:
+    with pytest.raises(ValueError, match="same length"):
+        fit_candidates([0.0, 1.0], [0.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match="Did you mean 'sin'"):
+        fit_candidates([0.0, 1.0, 2.0], [0.0, 1.0, 2.0], library=["sn"])
+
+
+class _Additive(nn.Module):
+    """y_0 = sin(x_1) + x_2^2 + 0.5, y_1 = exp(x_1) - 1: a known two-input layer."""
+
+    in_features, out_features = 2, 2
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y0 = torch.sin(x[:, 0]) + x[:, 1].square() + 0.5
+        y1 = torch.exp(x[:, 0]) - 1
+        return torch.stack([y0, y1], dim=1)
+
+
+def test_edge_curves_and_layer_formulas_on_known_layer() -> None:
+    layer = _Additive()
+    xs, phi, y0 = edge_curves(layer, (-2.0, 2.0), 51)
+    assert phi.shape == (2, 2, 51)
+    torch.testing.assert_close(phi[0, 0], torch.sin(xs))
+    torch.testing.assert_close(phi[1, 1], torch.zeros(51, dtype=torch.float64))
+    formulas, fits = layer_formulas(layer, x_range=(-2.0, 2.0))
+    assert (1, 1) not in fits  # a flat edge counts as 0
+    x1, x2 = sympy.symbols("x_1 x_2", real=True)
+    assert sympy.simplify(formulas[0] - (sympy.sin(x1) + x2**2 + sympy.Rational(1, 2))) == 0
+    assert sympy.simplify(formulas[1] - (sympy.exp(x1) - 1)) == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [
+        ("sin", lambda x: torch.sin(math.pi * x)),
+        ("x^2", lambda x: x.square()),
+        ("exp", torch.exp),
+    ],
+)
+def test_recovers_function_from_trained_kan_layer(
+    name: str, target: Callable[[torch.Tensor], torch.Tensor]
+) -> None:
+    if "b_spline_kan" not in LAYERS:
+        pytest.skip("b_spline_kan is not registered in this build")
+    torch.manual_seed(0)
+    layer = LAYERS.build({"name": "b_spline_kan", "grid_size": 8}, 1, 1)
+    x = torch.linspace(-1, 1, 256).unsqueeze(1)                          # (256, 1)
+    y = target(x)
+    opt = torch.optim.Adam(layer.parameters(), lr=2e-2)
+    for _ in range(300):
+        opt.zero_grad()
+        loss = (layer(x) - y).square().mean()
+        loss.backward()
+        opt.step()
+    _, fits = layer_formulas(layer, x_range=(-1.0, 1.0))
+    fit = fits[(0, 0)]
+    assert fit.function == name
+    assert fit.r2 > 0.99
+
+
+def test_activation_formulas_and_report() -> None:
+    model = nn.Sequential(nn.Linear(2, 2), kanlab.create_activation("relu"))
+    formulas = activation_formulas(model)
+    assert list(formulas) == ["1"]
+    report = symbolic_report(model)
+    assert report.startswith("Activations:") and "1:" in report
