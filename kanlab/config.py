@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import inspect
 import json
+import re
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -111,7 +112,8 @@ class OptimConfig:
     """Optimiser (registry ``optimizers``) with its learning-rate schedule.
 
     Extra optimiser arguments (``momentum``, ``betas``, ...) go in ``params``; they are checked
-    against the optimiser's signature.
+    against the optimiser's signature. ``regularization_weight`` scales the model's
+    ``regularization_loss()`` (B-spline KANs), added to the training loss; 0 turns it off.
     """
 
     name: str = "adamw"
@@ -119,15 +121,15 @@ class OptimConfig:
     weight_decay: float = 0.0
     params: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
     scheduler: Spec | None = None
+    regularization_weight: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.lr > 0:
             raise ConfigError(f"`optim.lr` must be > 0, but got optim.lr={self.lr}.")
-        if self.weight_decay < 0:
-            raise ConfigError(
-                "`optim.weight_decay` must be >= 0, but got "
-                f"optim.weight_decay={self.weight_decay}."
-            )
+        for key in ("weight_decay", "regularization_weight"):
+            value = getattr(self, key)
+            if value < 0:
+                raise ConfigError(f"`optim.{key}` must be >= 0, but got optim.{key}={value}.")
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,9 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
+_YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
 def _check_type(value: Any, tp: Any, path: str) -> Any:
     """Check ``value`` against annotation ``tp``; return it (ints widened to float)."""
     if tp is Any or tp is inspect.Parameter.empty:
@@ -261,6 +266,8 @@ def _check_type(value: Any, tp: Any, path: str) -> Any:
             raise ConfigError(f"`{path}` must be a mapping, but got {path}={value!r}.")
         return value
     if tp is float:
+        if isinstance(value, str) and _YAML11_FLOAT.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"`{path}` must be a number, but got {path}={value!r}.")
         return float(value)

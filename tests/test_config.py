@@ -145,3 +145,10 @@ def test_missing_and_malformed_files(tmp_path: Path) -> None:
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="must hold a mapping"):
         load_experiment(listy)
+
+
+def test_optim_regularization_weight_and_yaml11_floats() -> None:
+    cfg = load_experiment(BASE, ["optim.regularization_weight=1e-3", "optim.weight_decay=1e-4"])
+    assert cfg.optim.regularization_weight == 1e-3 and cfg.optim.weight_decay == 1e-4
+    with pytest.raises(ConfigError, match=r"`optim.regularization_weight` must be >= 0"):
+        load_experiment(BASE, ["optim.regularization_weight=-1.0"])

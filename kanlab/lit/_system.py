@@ -1,0 +1,148 @@
+"""Shared part of the training systems: optimiser/scheduler wiring, history, timing."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import nn
+
+from kanlab.registry import OPTIMIZERS, SCHEDULERS
+
+__all__ = ["TrainingSystem", "param_groups"]
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Two optimiser groups: decayed weights, and parameters that must not decay.
+
+    The no-decay group holds every 1-D (or scalar) parameter (norms, biases, learnable eps)
+    and every name returned by a submodule's ``no_weight_decay()`` (relative to that module).
+    Empty groups are left out.
+    """
+    skip: set[str] = set()
+    for prefix, module in model.named_modules():
+        names = getattr(module, "no_weight_decay", None)
+        if callable(names):
+            skip.update(f"{prefix}.{n}" if prefix else str(n) for n in names())
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 or name in skip else decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return [g for g in groups if g["params"]]
+
+
+class TrainingSystem(pl.LightningModule):
+    """A LightningModule around a plain model; subclasses define the loss and metrics.
+
+    Subclasses set ``monitor``/``monitor_mode`` (the checkpoint criterion) and implement
+    ``_shared_step``.
+    """
+
+    monitor = "val/loss"
+    monitor_mode = "min"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        optimizer: str = "adamw",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        optimizer_params: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+        regularization_weight: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if not lr > 0:
+            raise ValueError(f"`lr` must be > 0, but got lr={lr}.")
+        if weight_decay < 0 or regularization_weight < 0:
+            raise ValueError(
+                "`weight_decay` and `regularization_weight` must be >= 0, but got "
+                f"weight_decay={weight_decay}, regularization_weight={regularization_weight}."
+            )
+        self.save_hyperparameters(ignore=["model"])
+        self.model = model
+        self.history: list[dict[str, float]] = []
+        self._epoch_start = 0.0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
+        raise NotImplementedError
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        loss = self._shared_step(batch, "train")
+        weight = self.hparams["regularization_weight"]
+        reg_fn = getattr(self.model, "regularization_loss", None)
+        if weight and callable(reg_fn):
+            reg = reg_fn()
+            self.log("train/reg_loss", reg, on_step=False, on_epoch=True)
+            loss = loss + weight * reg
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._shared_step(batch, "val" if dataloader_idx == 0 else "test_epoch")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        hp = self.hparams
+        groups = param_groups(self.model, hp["weight_decay"])
+        optim_cls = OPTIMIZERS.get(hp["optimizer"])
+        optimizer = optim_cls(groups, lr=hp["lr"], **dict(hp["optimizer_params"] or {}))
+        if not hp["scheduler"]:
+            return optimizer
+        scheduler = SCHEDULERS.build(dict(hp["scheduler"]), optimizer)
+        config = {"scheduler": scheduler, "interval": "epoch", "monitor": "val/loss"}
+        return {"optimizer": optimizer, "lr_scheduler": config}
+
+    # ---------------------------------------------------------------- hooks
+
+    def on_train_epoch_start(self) -> None:
+        self._epoch_start = time.perf_counter()
+        optimizer = self.optimizers()
+        opt = optimizer[0] if isinstance(optimizer, list) else optimizer
+        self.log("lr", float(opt.param_groups[0]["lr"]), on_step=False, on_epoch=True)
+        params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
+        self.log("params", float(params), on_step=False, on_epoch=True)
+
+    def on_train_epoch_end(self) -> None:
+        elapsed = time.perf_counter() - self._epoch_start
+        self.log("epoch_time_s", elapsed, on_step=False, on_epoch=True)
+        if self.history and self.history[-1]["epoch"] == self.current_epoch:
+            self.history[-1]["epoch_time_s"] = elapsed
+
+    def on_validation_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        row = {"epoch": float(self.current_epoch)}
+        for key, value in self.trainer.callback_metrics.items():
+            if key.startswith(("val/", "test_epoch/")):
+                row[key] = float(value)
+        self.history.append(row)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["kanlab_history"] = list(self.history)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.history = list(checkpoint.get("kanlab_history", []))
+
+    def best_epoch(self) -> dict[str, float] | None:
+        """The history row of the best validation epoch (first one on ties)."""
+        rows = [r for r in self.history if math.isfinite(r.get(self.monitor, math.nan))]
+        if not rows:
+            return None
+        sign = 1.0 if self.monitor_mode == "max" else -1.0
+        return max(rows, key=lambda r: sign * r[self.monitor])

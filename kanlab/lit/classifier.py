@@ -1,0 +1,89 @@
+"""ImageClassifier: the Lightning system for image (or any) classification."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torchmetrics import Metric
+from torchmetrics.classification import MulticlassAccuracy
+
+from kanlab.lit._system import TrainingSystem
+
+__all__ = ["ImageClassifier"]
+
+
+class ImageClassifier(TrainingSystem):
+    """Cross-entropy training of a plain ``nn.Module`` that maps inputs to class logits.
+
+    Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/loss``, ``test/acc``
+    (torchmetrics, so accuracy is sample-weighted, not a mean of batch means), ``lr``,
+    ``params`` and ``epoch_time_s``. Batches from a second validation loader (the test set,
+    with ``trainer.test_every_epoch``) are logged as ``test_epoch/*``: recorded for the
+    "test-selected" column, never used for model selection.
+
+    Weight decay skips every 1-D parameter and the names of modules' ``no_weight_decay()``.
+    When the model has ``regularization_loss()``, ``regularization_weight`` times it is added
+    to the training loss.
+
+    Args:
+        model: Maps ``(B, ...)`` inputs to ``(B, num_classes)`` logits.
+        num_classes: Number of classes.
+        optimizer: Key in the ``optimizers`` registry.
+        lr: Learning rate.
+        weight_decay: Weight decay of the decayed group.
+        optimizer_params: Further optimiser keyword arguments (momentum, betas, ...).
+        scheduler: A ``schedulers`` spec ``{name: ..., **hp}``, stepped once per epoch.
+        regularization_weight: Weight of the model's ``regularization_loss()`` (0 = off).
+
+    Raises:
+        ValueError: if ``lr <= 0``, a weight is negative or ``num_classes < 2``.
+    """
+
+    monitor = "val/acc"
+    monitor_mode = "max"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        num_classes: int = 10,
+        optimizer: str = "adamw",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        optimizer_params: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+        regularization_weight: float = 0.0,
+    ) -> None:
+        if num_classes < 2:
+            raise ValueError(f"`num_classes` must be >= 2, but got num_classes={num_classes}.")
+        super().__init__(
+            model,
+            optimizer=optimizer,
+            lr=lr,
+            weight_decay=weight_decay,
+            optimizer_params=optimizer_params,
+            scheduler=scheduler,
+            regularization_weight=regularization_weight,
+        )
+        self.metrics = nn.ModuleDict(
+            {
+                f"{stage}_metric": MulticlassAccuracy(num_classes=num_classes, average="micro")
+                for stage in ("train", "val", "test", "test_epoch")
+            }
+        )
+
+    def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
+        x, y = batch
+        logits = self.model(x)                                           # (B, num_classes)
+        loss = F.cross_entropy(logits, y)
+        metric: Metric = self.metrics[f"{stage}_metric"]  # type: ignore[assignment]
+        metric.update(logits.detach(), y)
+        kwargs: dict[str, Any] = {"on_step": False, "on_epoch": True, "add_dataloader_idx": False}
+        self.log(f"{stage}/loss", loss, batch_size=len(y), sync_dist=stage != "train",
+                 prog_bar=stage in ("train", "val"), **kwargs)
+        self.log(f"{stage}/acc", metric, prog_bar=stage == "val", **kwargs)
+        return loss

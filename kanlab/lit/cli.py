@@ -1,0 +1,67 @@
+"""``kanlab train EXPERIMENT.yaml [--set k=v ...] [--resume RUN_DIR]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from kanlab.cli import Command, add_overrides_argument, results_dir
+from kanlab.config import load_experiment
+from kanlab.lit.train import train
+
+__all__ = ["TrainCommand"]
+
+logger = logging.getLogger("kanlab")
+
+
+class TrainCommand(Command):
+    """Train one experiment YAML and append its row to <results>/<datamodule>/runs.jsonl.
+
+    Examples:
+      kanlab train experiments/fashion_mnist/relu_kan.yaml
+      kanlab train experiments/fashion_mnist/mlp.yaml --set trainer.max_epochs=2 optim.lr=3e-4
+      kanlab train --resume results/fashion_mnist/runs/mlp-0123abcd4567-s0-20250101T000000Z
+    """
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("experiment", nargs="?", help="experiment YAML file")
+        add_overrides_argument(parser)
+        parser.add_argument(
+            "--resume", metavar="RUN_DIR",
+            help="continue a run directory from its last.ckpt (its config.yaml is used; "
+                 "--set may raise trainer.max_epochs)",
+        )
+        parser.add_argument("--no-record", action="store_true",
+                            help="do not append the row to runs.jsonl")
+        parser.add_argument("--progress-bar", action=argparse.BooleanOptionalAction,
+                            default=None, help="force the progress bar on/off")
+
+    def run(self, args: argparse.Namespace) -> int:
+        if args.resume is None and args.experiment is None:
+            raise ValueError("`experiment` is required (a YAML file), or pass --resume RUN_DIR.")
+        if args.resume is not None:
+            run_dir = Path(args.resume)
+            if args.experiment is not None:
+                raise ValueError("Pass either an experiment YAML or --resume RUN_DIR, not both.")
+            if not (run_dir / "config.yaml").is_file():
+                raise ValueError(
+                    "`--resume` must name a run directory with config.yaml, but got "
+                    f"{args.resume!r}."
+                )
+            cfg = load_experiment(run_dir / "config.yaml", args.overrides)
+        else:
+            run_dir = None
+            cfg = load_experiment(args.experiment, args.overrides)
+        result = train(
+            cfg,
+            results_dir=results_dir(args),
+            resume=args.resume is not None,
+            run_dir=run_dir,
+            record=not args.no_record,
+            progress_bar=args.progress_bar,
+        )
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items()))
+        print(f"{cfg.name}: {shown}")
+        print(f"run dir: {result.run_dir}")
+        return 0

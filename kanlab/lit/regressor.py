@@ -1,0 +1,77 @@
+"""FunctionRegressor: the Lightning system for the synthetic function-fitting tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+from torchmetrics import Metric
+from torchmetrics.regression import R2Score
+
+from kanlab.lit._system import TrainingSystem
+
+__all__ = ["FunctionRegressor"]
+
+
+class FunctionRegressor(TrainingSystem):
+    """Mean-squared-error training of a model ``(B, n) -> (B, 1)``; logs MSE and R².
+
+    Logs ``train/loss``, ``val/loss``, ``val/r2``, ``test/loss``, ``test/r2`` (losses are
+    sample-weighted MSE), ``lr``, ``params`` and ``epoch_time_s``; the best checkpoint is the
+    one with the lowest ``val/loss``. Optimiser, weight decay and regularisation work as in
+    :class:`kanlab.lit.classifier.ImageClassifier`.
+
+    Args:
+        model: Maps ``(B, n)`` to ``(B, 1)`` (or ``(B,)``).
+        optimizer: Key in the ``optimizers`` registry.
+        lr: Learning rate.
+        weight_decay: Weight decay of the decayed group.
+        optimizer_params: Further optimiser keyword arguments.
+        scheduler: A ``schedulers`` spec, stepped once per epoch.
+        regularization_weight: Weight of the model's ``regularization_loss()`` (0 = off).
+
+    Raises:
+        ValueError: if ``lr <= 0`` or a weight is negative.
+    """
+
+    monitor = "val/loss"
+    monitor_mode = "min"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        optimizer: str = "adamw",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        optimizer_params: Mapping[str, Any] | None = None,
+        scheduler: Mapping[str, Any] | None = None,
+        regularization_weight: float = 0.0,
+    ) -> None:
+        super().__init__(
+            model,
+            optimizer=optimizer,
+            lr=lr,
+            weight_decay=weight_decay,
+            optimizer_params=optimizer_params,
+            scheduler=scheduler,
+            regularization_weight=regularization_weight,
+        )
+        self.metrics = nn.ModuleDict(
+            {f"{s}_metric": R2Score() for s in ("train", "val", "test", "test_epoch")}
+        )
+
+    def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
+        x, y = batch
+        pred = self.model(x).reshape(y.shape)                            # (B, 1)
+        loss = F.mse_loss(pred, y)
+        metric: Metric = self.metrics[f"{stage}_metric"]  # type: ignore[assignment]
+        metric.update(pred.detach().reshape(-1), y.reshape(-1))
+        kwargs: dict[str, Any] = {"on_step": False, "on_epoch": True, "add_dataloader_idx": False}
+        self.log(f"{stage}/loss", loss, batch_size=len(y), sync_dist=stage != "train",
+                 prog_bar=stage in ("train", "val"), **kwargs)
+        self.log(f"{stage}/r2", metric, **kwargs)
+        return loss

@@ -1,0 +1,442 @@
+"""Train one experiment config with Lightning and record the run (the ``kanlab train`` API).
+
+``train(cfg, results_dir=...)`` seeds everything, builds data module, model, system and trainer
+from the config, fits with checkpoints on the best validation score, tests once with the best
+checkpoint and appends one row to ``<results_dir>/<datamodule>/runs.jsonl`` under a file lock.
+
+Run directory ``<results_dir>/<datamodule>/runs/<name>-<config_hash>-s<seed>-<UTC time>/``:
+``config.yaml`` (resolved), ``env.json`` (versions, git SHA, seed, device), ``metrics.csv``
+(CSVLogger), ``best.ckpt`` and ``last.ckpt`` (each also holding the config).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as dt
+import json
+import logging
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from filelock import FileLock
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import CSVLogger
+from torch import nn
+
+from kanlab.config import (
+    ExperimentConfig,
+    config_hash,
+    dump_yaml,
+    load_experiment,
+    to_dict,
+)
+from kanlab.lit._system import TrainingSystem
+from kanlab.lit.classifier import ImageClassifier
+from kanlab.lit.regressor import FunctionRegressor
+from kanlab.measure import count_params, latency_ms, matmul_flops
+from kanlab.registry import CALLBACKS, DATAMODULES, MODELS
+
+__all__ = [
+    "RunResult",
+    "append_row",
+    "build_datamodule",
+    "build_model",
+    "build_system",
+    "load_run",
+    "quiet_lightning",
+    "train",
+]
+
+logger = logging.getLogger(__name__)
+
+PACKAGES = ("torch", "lightning", "torchmetrics", "torchvision", "timm", "optuna", "kanlab")
+
+
+@dataclass
+class RunResult:
+    """What :func:`train` returns."""
+
+    run_dir: Path
+    row: dict[str, Any]
+    metrics: dict[str, float]
+    epochs_run: int
+    model: nn.Module
+
+
+# --------------------------------------------------------------------------- building
+
+
+def task_of(cfg: ExperimentConfig) -> str:
+    """``classification`` or ``regression``, from the data module's registry metadata."""
+    return str(DATAMODULES.entry(cfg.data.name).meta.get("task", "classification"))
+
+
+def build_datamodule(cfg: ExperimentConfig) -> pl.LightningDataModule:
+    """The data module named by ``cfg.data``."""
+    return cfg.data.build(DATAMODULES)
+
+
+def build_model(cfg: ExperimentConfig) -> nn.Module:
+    """The plain model named by ``cfg.model``."""
+    return cfg.model.build(MODELS)
+
+
+def build_system(
+    cfg: ExperimentConfig, model: nn.Module, datamodule: Any | None = None
+) -> TrainingSystem:
+    """``ImageClassifier`` or ``FunctionRegressor`` (by the data's task) around ``model``."""
+    o = cfg.optim
+    common: dict[str, Any] = {
+        "optimizer": o.name,
+        "lr": o.lr,
+        "weight_decay": o.weight_decay,
+        "optimizer_params": dict(o.params),
+        "scheduler": o.scheduler.to_dict() if o.scheduler is not None else None,
+        "regularization_weight": o.regularization_weight,
+    }
+    if task_of(cfg) == "regression":
+        return FunctionRegressor(model, **common)
+    num_classes = int(getattr(datamodule, "num_classes", 0) or 10)
+    return ImageClassifier(model, num_classes=num_classes, **common)
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's tips and info lines (litlogger tip, GPU/TPU availability, seed)."""
+    for name in (
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.fabric.utilities.rank_zero",
+        "lightning.pytorch.accelerators.cuda",
+        "lightning.fabric.utilities.seed",
+        "lightning.pytorch.utilities.model_summary",
+    ):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in (
+        ".*does not have many workers.*",
+        ".*exists and is not empty.*",
+        ".*LitLogger.*",
+        ".*litlogger.*",
+        ".*is smaller than the logging interval.*",
+        ".*LeafSpec.*",
+        ".*Checkpoint directory .* exists and is not empty.*",
+    ):
+        warnings.filterwarnings("ignore", message=pattern)
+
+
+def git_sha() -> str | None:
+    """The commit of the kanlab checkout (``None`` outside git)."""
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"],
+            capture_output=True, text=True, timeout=10, check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages that matter for a result."""
+    found = {"python": platform.python_version()}
+    for name in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            found[name] = metadata.version(name)
+    return found
+
+
+def device_name(device: torch.device) -> str:
+    """``cpu`` or ``cuda:<GPU name>``."""
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return device.type
+
+
+@contextlib.contextmanager
+def _restore_global_state() -> Iterator[None]:
+    """Undo the process-global switches a deterministic run makes (Optuna runs many trials)."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+# --------------------------------------------------------------------------- records
+
+
+def append_row(path: Path, row: Mapping[str, Any]) -> None:
+    """Append one JSON line under a file lock, so concurrent writers never interleave."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(row, default=str, allow_nan=True) + "\n"
+    with FileLock(str(path) + ".lock"), open(path, "a", encoding="utf-8") as f:
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _new_run_dir(results_dir: Path, cfg: ExperimentConfig) -> Path:
+    stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    leaf = f"{cfg.name}-{config_hash(cfg)}-s{cfg.seed}-{stamp}"
+    base = results_dir / cfg.data.name / "runs" / leaf
+    for i in range(1000):
+        path = base if i == 0 else base.with_name(f"{base.name}-{i}")
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            continue
+        return path
+    raise RuntimeError(f"Could not create a fresh run directory next to {base}.")
+
+
+def _merge_csv(earlier: Path, path: Path) -> None:
+    """Put the rows of an interrupted run's ``metrics.csv`` before the resumed run's rows."""
+    tables = []
+    for source in (earlier, path):
+        if source.is_file():
+            with open(source, newline="") as f:
+                tables.append(list(csv.DictReader(f)))
+    columns = sorted({key for rows in tables for row in rows for key in row})
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        for rows in tables:
+            writer.writerows(rows)
+    earlier.unlink()
+
+
+class _ConfigInCheckpoint(pl.Callback):
+    """Store the resolved config in every checkpoint (checkpoints are state + config)."""
+
+    def __init__(self, cfg: ExperimentConfig) -> None:
+        self.config = to_dict(cfg)
+        self.hash = config_hash(cfg)
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint["kanlab_config"] = self.config
+        checkpoint["kanlab_config_hash"] = self.hash
+
+
+# --------------------------------------------------------------------------- train
+
+
+def _callbacks(
+    cfg: ExperimentConfig,
+    system: TrainingSystem,
+    run_dir: Path,
+    show_progress: bool,
+    extra: Sequence[pl.Callback],
+) -> list[pl.Callback]:
+    tc = cfg.trainer
+    callbacks: list[pl.Callback] = [spec.build(CALLBACKS) for spec in tc.callbacks]
+    callbacks.append(_ConfigInCheckpoint(cfg))
+    if tc.checkpoint:
+        callbacks.append(
+            ModelCheckpoint(
+                dirpath=run_dir, filename="best", monitor=system.monitor, mode=system.monitor_mode,
+                save_last=True, auto_insert_metric_name=False, enable_version_counter=False,
+            )
+        )
+    if tc.early_stopping_patience is not None:
+        callbacks.append(
+            EarlyStopping(monitor=system.monitor, mode=system.monitor_mode,
+                          patience=tc.early_stopping_patience)
+        )
+    if show_progress:
+        callbacks.append(RichProgressBar(leave=True))
+    callbacks.extend(extra)
+    return callbacks
+
+
+def _row_metrics(system: TrainingSystem, test: Mapping[str, float], tc: Any) -> dict[str, Any]:
+    best = system.best_epoch() or {}
+    times = [r["epoch_time_s"] for r in system.history if "epoch_time_s" in r]
+    metrics: dict[str, Any] = {k: v for k, v in best.items() if k.startswith("val/")}
+    metrics.update({k: float(v) for k, v in test.items() if k.startswith("test/")})
+    if isinstance(system, ImageClassifier):
+        metrics.setdefault("val/acc", None)
+        selected = [r["test_epoch/acc"] for r in system.history if "test_epoch/acc" in r]
+        metrics["test_selected/acc"] = max(selected) if tc.test_every_epoch and selected else None
+    metrics["epoch_time_s"] = sum(times) / len(times) if times else None
+    return metrics
+
+
+def train(
+    cfg: ExperimentConfig,
+    *,
+    results_dir: Path,
+    extra_callbacks: Sequence[pl.Callback] = (),
+    resume: bool = False,
+    record: bool = True,
+    run_dir: Path | None = None,
+    progress_bar: bool | None = None,
+    trial_attrs: Mapping[str, Any] | None = None,
+) -> RunResult:
+    """Train ``cfg`` and (if ``record``) append its row to ``runs.jsonl``.
+
+    Args:
+        cfg: The resolved experiment.
+        results_dir: Root of every written file.
+        extra_callbacks: More Lightning callbacks (e.g. Optuna's pruning callback). When one
+            sets ``trainer.should_stop`` the run ends normally with status ``stopped``.
+        resume: Continue ``run_dir`` from its ``last.ckpt`` (epoch count continues).
+        record: Append the row to ``<results_dir>/<datamodule>/runs.jsonl``.
+        run_dir: Use this run directory instead of a fresh one (required with ``resume``).
+        progress_bar: Force the Rich progress bar on/off; ``None``: config and whether stdout
+            is a terminal.
+        trial_attrs: Search-trial attributes stored in the row's ``trial`` field.
+
+    Returns:
+        A :class:`RunResult` with the row, flat metrics, epochs run and the best model.
+
+    Raises:
+        ValueError: for ``resume`` without a run directory holding ``last.ckpt``.
+        DataUnavailableError: when the data is missing and cannot be fetched.
+    """
+    quiet_lightning()
+    results_dir = Path(results_dir)
+    ckpt_path: Path | None = None
+    if resume:
+        if run_dir is None or not (Path(run_dir) / "last.ckpt").is_file():
+            raise ValueError(
+                f"`resume` needs a run directory with last.ckpt, but got run_dir={run_dir}."
+            )
+        ckpt_path = Path(run_dir) / "last.ckpt"
+    started = time.perf_counter()
+    with _restore_global_state():
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        datamodule: Any = build_datamodule(cfg)
+        datamodule.prepare_data()  # fail early (missing data) before a run dir exists
+        model = build_model(cfg)
+        system = build_system(cfg, model, datamodule)
+        if run_dir is None:
+            run_dir = _new_run_dir(results_dir, cfg)
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(dump_yaml(cfg))
+        earlier_csv = run_dir / "metrics.before-resume.csv"
+        if resume and (run_dir / "metrics.csv").is_file():
+            (run_dir / "metrics.csv").replace(earlier_csv)
+        tc = cfg.trainer
+        if tc.test_every_epoch:
+            datamodule.test_in_val = True
+        show = tc.progress_bar and sys.stdout.isatty() if progress_bar is None else progress_bar
+        trainer = pl.Trainer(
+            max_epochs=tc.max_epochs,
+            accelerator=tc.accelerator,
+            devices=tc.devices,
+            strategy=tc.strategy,
+            precision=tc.precision,  # type: ignore[arg-type]
+            deterministic=tc.deterministic,  # type: ignore[arg-type]
+            gradient_clip_val=tc.gradient_clip_val,
+            limit_train_batches=tc.limit_train_batches,
+            limit_val_batches=tc.limit_val_batches,
+            log_every_n_steps=tc.log_every_n_steps,
+            logger=CSVLogger(save_dir=run_dir, name="", version=""),
+            callbacks=_callbacks(cfg, system, run_dir, bool(show), extra_callbacks),
+            enable_checkpointing=tc.checkpoint,
+            enable_progress_bar=bool(show),
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+            default_root_dir=run_dir,
+        )
+        device = trainer.strategy.root_device
+        env = {
+            "seed": cfg.seed,
+            "config_hash": config_hash(cfg),
+            "git_sha": git_sha(),
+            "versions": versions(),
+            "device": device_name(device),
+            "platform": platform.platform(),
+            "argv": sys.argv,
+        }
+        if trainer.is_global_zero:
+            (run_dir / "env.json").write_text(json.dumps(env, indent=2, default=str))
+        trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
+        stopped = trainer.should_stop or trainer.current_epoch < tc.max_epochs
+        datamodule.test_in_val = False
+        best_path = getattr(trainer.checkpoint_callback, "best_model_path", "")
+        use_best = tc.checkpoint and bool(best_path)
+        test = trainer.test(system, datamodule=datamodule,
+                            ckpt_path="best" if use_best else None, verbose=False)
+        if trainer.is_global_zero and earlier_csv.is_file():
+            _merge_csv(earlier_csv, run_dir / "metrics.csv")
+    metrics = _row_metrics(system, test[0] if test else {}, tc)
+    epochs_run = int(trainer.current_epoch)
+    best = system.best_epoch()
+    model = system.model.eval()
+    dims = tuple(getattr(datamodule, "dims", ()))
+    example = torch.zeros(1, *dims, device=device) if dims else None
+    try:
+        rel = str(run_dir.resolve().relative_to(results_dir.resolve()))
+    except ValueError:
+        rel = str(run_dir)
+    row: dict[str, Any] = {
+        "config_hash": config_hash(cfg),
+        "name": cfg.name,
+        "benchmark": cfg.data.name,
+        "seed": cfg.seed,
+        "config": to_dict(cfg),
+        "metrics": metrics,
+        "best_epoch": int(best["epoch"]) if best else None,
+        "epochs": epochs_run,
+        "params": count_params(model),
+        "flops": matmul_flops(model, example) if example is not None else None,
+        "latency_ms": None,
+        "wall_time_s": time.perf_counter() - started,
+        "device": env["device"],
+        "git_sha": env["git_sha"],
+        "versions": env["versions"],
+        "run_dir": rel,
+        "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "status": "stopped" if stopped else "completed",
+        "trial": dict(trial_attrs) if trial_attrs is not None else None,
+    }
+    if example is not None:
+        batch = torch.zeros(int(getattr(datamodule, "batch_size", 1)), *dims, device=device)
+        row["latency_ms"] = latency_ms(model, batch, repeats=10, warmup=2)
+    flat = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
+    if record and trainer.is_global_zero:
+        append_row(results_dir / cfg.data.name / "runs.jsonl", row)
+    return RunResult(run_dir=run_dir, row=row, metrics=flat, epochs_run=epochs_run, model=model)
+
+
+# --------------------------------------------------------------------------- reload
+
+
+def load_run(run_dir: str | Path) -> tuple[ExperimentConfig, nn.Module]:
+    """A run's config and its model with the best weights (``last.ckpt`` if there is no best).
+
+    Raises:
+        ValueError: if ``run_dir`` has no ``config.yaml`` or no checkpoint.
+    """
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise ValueError(f"`run_dir` must hold config.yaml, but got run_dir={str(run_dir)!r}.")
+    cfg = load_experiment(run_dir / "config.yaml")
+    ckpt = next((run_dir / n for n in ("best.ckpt", "last.ckpt") if (run_dir / n).is_file()), None)
+    if ckpt is None:
+        raise ValueError(f"`run_dir` must hold best.ckpt or last.ckpt, but got {str(run_dir)!r}.")
+    model = build_model(cfg)
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}
+    model.load_state_dict(weights)
+    return cfg, model.eval()

@@ -1,0 +1,210 @@
+"""End-to-end training runs on tiny real data (Fashion-MNIST subset) and synthetic tasks."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import pytest
+import torch
+from torch import nn
+
+from kanlab.cli import main
+from kanlab.config import load_experiment
+from kanlab.data._base import DataUnavailableError
+from kanlab.lit import load_run, train
+from kanlab.lit.train import append_row
+from kanlab.registry import DATAMODULES, MODELS, Entry
+
+BASE: dict[str, Any] = {
+    "name": "tiny",
+    "seed": 0,
+    "model": {"name": "mlp", "widths": [784, 16, 10]},
+    "data": {"name": "tiny_fashion_mnist", "batch_size": 100},
+    "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-4,
+              "scheduler": {"name": "exponential", "gamma": 0.8}},
+    "trainer": {"max_epochs": 1, "progress_bar": False},
+}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    path = tmp_path_factory.mktemp("data")
+    dm = DATAMODULES.build({"name": "tiny_fashion_mnist", "data_dir": str(path)})
+    try:
+        dm.prepare_data()
+    except DataUnavailableError:
+        pytest.skip("Fashion-MNIST is not available offline here")
+    return str(path)
+
+
+def _cfg(data_dir: str, *overrides: str) -> Any:
+    return load_experiment(BASE, [f"data.data_dir={data_dir}", *overrides])
+
+
+def _rows(results_dir: Path, bench: str = "tiny_fashion_mnist") -> list[dict[str, Any]]:
+    path = results_dir / bench / "runs.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_one_epoch_run_writes_row_and_run_dir(data_dir: str, results_dir: Path) -> None:
+    cfg = _cfg(data_dir, "trainer.test_every_epoch=true")
+    result = train(cfg, results_dir=results_dir)
+    (row,) = _rows(results_dir)
+    assert row["benchmark"] == "tiny_fashion_mnist" and row["status"] == "completed"
+    assert row["epochs"] == 1 and row["best_epoch"] == 0 and row["seed"] == 0
+    assert row["params"] == 784 * 16 + 16 + 16 * 10 + 10
+    assert row["flops"] == 2 * (784 * 16 + 16 * 10)
+    assert row["latency_ms"] > 0 and row["device"] == "cpu"
+    metrics = row["metrics"]
+    assert 0.3 < metrics["val/acc"] <= 1 and 0.3 < metrics["test/acc"] <= 1
+    assert metrics["test_selected/acc"] == pytest.approx(metrics["test/acc"])  # one epoch
+    assert metrics["epoch_time_s"] > 0
+    run_dir = results_dir / row["run_dir"]
+    assert run_dir == result.run_dir.resolve() or run_dir == result.run_dir
+    for name in ("config.yaml", "env.json", "metrics.csv", "best.ckpt", "last.ckpt"):
+        assert (run_dir / name).is_file(), name
+    env = json.loads((run_dir / "env.json").read_text())
+    assert env["seed"] == 0 and "torch" in env["versions"]
+    ckpt = torch.load(run_dir / "best.ckpt", map_location="cpu", weights_only=False)
+    assert ckpt["kanlab_config"]["model"]["name"] == "mlp"
+    cfg2, model = load_run(run_dir)
+    assert cfg2 == cfg
+    x = torch.randn(3, 1, 28, 28)
+    torch.testing.assert_close(model(x), result.model(x))
+
+
+def test_two_runs_give_identical_metrics(data_dir: str, results_dir: Path) -> None:
+    cfg = _cfg(data_dir, "trainer.limit_train_batches=4")
+    a = train(cfg, results_dir=results_dir, record=False)
+    b = train(cfg, results_dir=results_dir, record=False)
+    a.metrics.pop("epoch_time_s")
+    b.metrics.pop("epoch_time_s")
+    assert a.metrics == b.metrics
+    assert _rows(results_dir) == []
+
+
+class _Interrupt(pl.Callback):
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == 1:
+            raise RuntimeError("simulated crash")
+
+
+def test_resume_continues_the_epoch_count(data_dir: str, results_dir: Path) -> None:
+    cfg = _cfg(data_dir, "trainer.max_epochs=2", "trainer.limit_train_batches=3")
+    run_dir = results_dir / "interrupted"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(cfg, results_dir=results_dir, run_dir=run_dir, extra_callbacks=[_Interrupt()])
+    assert (run_dir / "last.ckpt").is_file() and _rows(results_dir) == []
+    assert main(["train", "--resume", str(run_dir), "--results-dir", str(results_dir)]) == 0
+    (row,) = _rows(results_dir)
+    assert row["epochs"] == 2 and row["status"] == "completed"
+    epochs = {line.split(",")[0] for line in (run_dir / "metrics.csv").read_text().splitlines()}
+    assert {"0", "1"} <= epochs
+
+
+def _append_many(path: str, worker: int) -> None:
+    for i in range(20):
+        append_row(Path(path), {"worker": worker, "i": i, "pad": "x" * 20000})
+
+
+def test_concurrent_appends_never_interleave(tmp_path: Path) -> None:
+    path = tmp_path / "runs.jsonl"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_append_many, args=(str(path), w)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert len(rows) == 80
+    assert sorted((r["worker"], r["i"]) for r in rows) == [(w, i) for w in range(4)
+                                                            for i in range(20)]
+
+
+@pytest.mark.parametrize(
+    ("patch", "message"),
+    [
+        ("optim.lr=-1", "`optim.lr` must be > 0"),
+        ("trainer.max_epoch=3", "Unknown key `trainer.max_epoch`. Did you mean 'max_epochs'?"),
+        ("model.activation=rleu", "Unknown activation 'rleu'. Did you mean 'relu'?"),
+        ("data.name=mnist", "Dataset 'mnist' is not in"),
+    ],
+)
+def test_bad_configs_fail_with_one_line_and_no_row(
+    patch: str, message: str, data_dir: str, results_dir: Path, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KANLAB_OFFLINE", "1")
+    path = tmp_path / "exp.yaml"
+    raw = {**BASE, "data": {**BASE["data"], "data_dir": str(tmp_path / "empty")}}
+    path.write_text(json.dumps(raw))
+    assert main(["train", str(path), "--set", patch]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+    assert not any(results_dir.rglob("runs.jsonl"))
+
+
+def test_unknown_layer_name_is_suggested(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    if "kan_mlp" not in MODELS or "relu_kan" not in __import__("kanlab").list_layers():
+        pytest.skip("kan_mlp/relu_kan not registered in this build")
+    raw = {**BASE, "model": {"name": "kan_mlp", "widths": [784, 8, 10], "layer": "relu_kna"}}
+    path = tmp_path / "exp.yaml"
+    path.write_text(json.dumps(raw))
+    assert main(["train", str(path)]) == 2
+    assert "Did you mean 'relu_kan'?" in capsys.readouterr().err
+
+
+class _ToyKAN(nn.Module):
+    """A stand-in with the grid-update, S-KAN stage and regulariser interfaces."""
+
+    def __init__(self, *, width: int = 8) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(2, width), nn.Tanh(), nn.Linear(width, 1))
+        self.scale = nn.Parameter(torch.ones(2, 2))
+        self.stage = "full"
+        self.grid_calls = 0
+        self.stages: list[str] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x @ self.scale)
+
+    def update_grid(self, x: torch.Tensor) -> None:
+        assert x.shape[1] == 2
+        self.grid_calls += 1
+
+    def to_stage(self, stage: str) -> None:
+        self.stage = stage
+        self.stages.append(stage)
+
+    def regularization_loss(self) -> torch.Tensor:
+        return self.scale.abs().sum()
+
+    def no_weight_decay(self) -> set[str]:
+        return {"scale"}
+
+
+def test_regression_with_callbacks(results_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(MODELS._entries, "toy_kan", Entry("toy_kan", _ToyKAN, {}))
+    cfg = load_experiment({
+        "name": "fit", "model": {"name": "toy_kan"},
+        "data": {"name": "synthetic", "function": "xy", "n_train": 64, "n_val": 32,
+                 "n_test": 32, "batch_size": 32},
+        "optim": {"name": "adam", "lr": 1e-2, "regularization_weight": 1e-3},
+        "trainer": {"max_epochs": 3, "progress_bar": False, "callbacks": [
+            {"name": "grid_update", "every_n_epochs": 2},
+            {"name": "skan_schedule", "selective_epoch": 1, "pruned_epoch": 2}]},
+    })
+    result = train(cfg, results_dir=results_dir)
+    (row,) = _rows(results_dir, "synthetic")
+    assert set(row["metrics"]) >= {"val/loss", "val/r2", "test/loss", "test/r2"}
+    assert row["epochs"] == 3
+    model: Any = result.model
+    assert model.grid_calls == 2  # epochs 0 and 2
+    assert model.stages == ["selective", "pruned"]
