@@ -204,7 +204,7 @@ class InfoCommand(Command):
         if callable(extra):
             hparams = dict(parse_overrides(args.overrides))
             console.print()
-            console.print(extra(**hparams), markup=False)
+            console.print(extra(**hparams), markup=False, soft_wrap=True)  # LaTeX stays whole
         return 0
 
 
