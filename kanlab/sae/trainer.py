@@ -1,0 +1,301 @@
+"""Collect a model's activations with a forward hook, fit an SAE on them, evaluate it.
+
+A plain torch loop (no Lightning). The host model can be any ``nn.Module`` (a kanlab model, a
+timm model): activations come from ``model.get_submodule(hook)``. Activations ``(B, C, H, W)``
+are treated as B*H*W vectors of C channels; ``(B, N, D)`` as B*N vectors of D features.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from kanlab.layers.sparse.g_topk import GTopK
+from kanlab.sae.model import SparseAutoencoder
+
+__all__ = [
+    "FitResult",
+    "collect_activations",
+    "downstream_metrics",
+    "evaluate_sae",
+    "fit_sae",
+    "splice",
+]
+
+logger = logging.getLogger(__name__)
+Batch = Any
+
+
+def _to_rows(t: torch.Tensor) -> torch.Tensor:
+    """Hooked output -> ``(rows, features)``."""
+    if t.dim() == 4:
+        return t.movedim(1, -1).reshape(-1, t.shape[1])                  # (B*H*W, C)
+    return t.reshape(-1, t.shape[-1])                                    # (B*N, D)
+
+
+def _from_rows(rows: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Inverse of :func:`_to_rows` for a tensor shaped like ``like``."""
+    if like.dim() == 4:
+        b, c, h, w = like.shape
+        return rows.reshape(b, h, w, c).movedim(-1, 1)                   # (B, C, H, W)
+    return rows.reshape(like.shape)
+
+
+def _inputs_targets(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    x, y = batch[0], batch[1]
+    return x.to(device), y.to(device)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def collect_activations(
+    model: nn.Module,
+    hook: str,
+    batches: Iterable[Batch],
+    *,
+    max_rows: int = 20_000,
+    with_grads: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Activations of ``model.<hook>`` as ``(rows, d)``, optionally with grad_x of the loss.
+
+    The gradient is that of the summed cross-entropy of the model's logits, so each row gets
+    the gradient of its own sample's loss (for g-SAE attributions).
+
+    Raises:
+        ValueError: for an unknown hook name.
+    """
+    try:
+        module = model.get_submodule(hook)
+    except AttributeError:
+        names = [n for n, _ in model.named_modules() if n]
+        raise ValueError(
+            f"`hook` must name a submodule of the model, but got hook={hook!r}. "
+            f"Available: {', '.join(names)}."
+        ) from None
+    device = _device_of(model)
+    acts: list[torch.Tensor] = []
+    grads: list[torch.Tensor] = []
+    captured: list[torch.Tensor] = []
+
+    def save(_: nn.Module, __: Any, output: torch.Tensor) -> None:
+        if with_grads:
+            output.retain_grad()
+        captured.append(output)
+
+    handle = module.register_forward_hook(save)
+    model.eval()
+    rows = 0
+    try:
+        for batch in batches:
+            x, y = _inputs_targets(batch, device)
+            captured.clear()
+            with torch.set_grad_enabled(with_grads):
+                logits = model(x)
+                if with_grads:
+                    model.zero_grad(set_to_none=True)
+                    F.cross_entropy(logits, y, reduction="sum").backward()
+            out = captured[0]
+            acts.append(_to_rows(out.detach()).cpu())
+            if with_grads:
+                assert out.grad is not None
+                grads.append(_to_rows(out.grad).cpu())
+            rows += acts[-1].shape[0]
+            if rows >= max_rows:
+                break
+    finally:
+        handle.remove()
+    a = torch.cat(acts)[:max_rows]
+    g = torch.cat(grads)[:max_rows] if with_grads else None
+    return a, g
+
+
+@dataclass
+class FitResult:
+    """Training history (one dict per logged step) and the final dead-latent mask."""
+
+    history: list[dict[str, float]] = field(default_factory=list)
+    dead: torch.Tensor | None = None
+
+
+def fit_sae(
+    sae: SparseAutoencoder,
+    acts: torch.Tensor,
+    *,
+    grads: torch.Tensor | None = None,
+    steps: int = 500,
+    batch_size: int = 256,
+    lr: float = 1e-3,
+    aux_k: int | None = None,
+    aux_coef: float = 1 / 32,
+    dead_steps: int = 200,
+    log_every: int = 50,
+    generator: torch.Generator | None = None,
+) -> FitResult:
+    """Fit ``sae`` on rows ``acts`` with Adam; decoder columns stay unit norm.
+
+    Loss: MSE / Var(acts) + ``aux_coef`` * AuxK (k_aux = ``aux_k`` or d_in // 2; a latent is
+    dead when it has not fired (|z| > 1e-3) in the last ``dead_steps`` steps). With a
+    ``g_topk`` activation and ``grads`` (grad_x L per row), the attributions W_dec^T grad steer
+    the selection (g-SAE).
+
+    Raises:
+        ValueError: for ``steps``/``batch_size`` < 1 or mismatched ``grads``.
+    """
+    if steps < 1 or batch_size < 1:
+        raise ValueError(
+            f"`steps` and `batch_size` must be >= 1, but got steps={steps}, "
+            f"batch_size={batch_size}."
+        )
+    if grads is not None and grads.shape != acts.shape:
+        raise ValueError(
+            f"`grads` must match acts {tuple(acts.shape)}, but got {tuple(grads.shape)}."
+        )
+    device = sae.W_enc.device
+    data = acts.to(device=device, dtype=sae.W_enc.dtype)
+    grad_data = grads.to(device=device, dtype=sae.W_enc.dtype) if grads is not None else None
+    use_grads = grad_data is not None and isinstance(sae.activation, GTopK)
+    sae.init_from_data_(data[: min(len(data), 4096)])
+    variance = (data - data.mean(0)).square().mean().clamp_min(1e-12)
+    k_aux = aux_k if aux_k is not None else max(1, sae.d_in // 2)
+    opt = torch.optim.Adam(sae.parameters(), lr=lr, eps=6.25e-10)
+    since_fired = torch.zeros(sae.d_sae, dtype=torch.long, device=device)
+    result = FitResult()
+    order = torch.randperm(len(data), generator=generator).to(device)
+    cursor = 0
+    sae.train()
+    for step in range(1, steps + 1):
+        if cursor + batch_size > len(order):
+            order = torch.randperm(len(data), generator=generator).to(device)
+            cursor = 0
+        idx = order[cursor : cursor + batch_size]
+        cursor += batch_size
+        x = data[idx]
+        attribution = sae.attribution(grad_data[idx]) if use_grads and grad_data is not None \
+            else None
+        out = sae(x, attribution)
+        mse = (out.x_hat - x).square().mean() / variance
+        dead = since_fired > dead_steps
+        aux = sae.aux_loss(x, out, dead, k_aux) if aux_coef > 0 else out.pre.new_zeros(())
+        loss = mse + aux_coef * aux
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        sae.remove_parallel_grad_()
+        opt.step()
+        sae.normalize_decoder_()
+        with torch.no_grad():
+            fired = (out.z.abs() > 1e-3).any(0)
+            since_fired = torch.where(fired, torch.zeros_like(since_fired), since_fired + 1)
+        if step % log_every == 0 or step == steps:
+            entry = {
+                "step": float(step),
+                "loss": float(loss.detach()),
+                "nmse": float(mse.detach()),
+                "aux": float(aux.detach()),
+                "l0": float((out.z != 0).float().sum(-1).mean()),
+                "dead_fraction": float(dead.float().mean()),
+            }
+            result.history.append(entry)
+            logger.info("sae step %d: %s", step, entry)
+    result.dead = since_fired > dead_steps
+    return result
+
+
+@torch.no_grad()
+def evaluate_sae(
+    sae: SparseAutoencoder, acts: torch.Tensor, *, batch_size: int = 4096
+) -> dict[str, float]:
+    """Reconstruction metrics on rows ``acts``: FVU, nMSE, L0, dead-latent fraction.
+
+    ``fvu`` = sum ||x - x_hat||^2 / sum ||x - mean||^2; ``nmse`` = sum ||x - x_hat||^2 /
+    sum ||x||^2; ``l0`` = mean non-zeros per row; ``dead_fraction`` = latents that never fire
+    (|z| > 1e-3) on these rows.
+    """
+    sae.eval()
+    device = sae.W_enc.device
+    err = total = energy = l0 = 0.0
+    fired = torch.zeros(sae.d_sae, dtype=torch.bool, device=device)
+    mean = acts.mean(0).to(device=device, dtype=sae.W_enc.dtype)
+    for start in range(0, len(acts), batch_size):
+        x = acts[start : start + batch_size].to(device=device, dtype=sae.W_enc.dtype)
+        out = sae(x)
+        err += float((out.x_hat - x).square().sum())
+        total += float((x - mean).square().sum())
+        energy += float(x.square().sum())
+        l0 += float((out.z != 0).sum())
+        fired |= (out.z.abs() > 1e-3).any(0)
+    return {
+        "fvu": err / max(total, 1e-12),
+        "nmse": err / max(energy, 1e-12),
+        "l0": l0 / max(1, len(acts)),
+        "dead_fraction": float((~fired).float().mean()),
+    }
+
+
+@contextmanager
+def splice(
+    model: nn.Module, hook: str, replace: Callable[[torch.Tensor], torch.Tensor]
+) -> Iterator[None]:
+    """Within the block, ``model.<hook>``'s output ``t`` is replaced by ``replace(rows(t))``."""
+
+    def swap(_: nn.Module, __: Any, output: torch.Tensor) -> torch.Tensor:
+        rows = _to_rows(output)
+        return _from_rows(replace(rows).to(output.dtype), output)
+
+    handle = model.get_submodule(hook).register_forward_hook(swap)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+@torch.no_grad()
+def downstream_metrics(
+    model: nn.Module, hook: str, sae: SparseAutoencoder, batches: Iterable[Batch]
+) -> dict[str, float]:
+    """Host loss/accuracy clean, with the SAE reconstruction spliced in, and zero-ablated.
+
+    ``loss_recovered`` = (L_zero - L_sae) / (L_zero - L_clean): 1 means the reconstruction is
+    as good as the original activation for the downstream task, 0 as bad as zeros.
+    """
+    model.eval()
+    sae.eval()
+    device = _device_of(model)
+    sums = {"clean": [0.0, 0.0], "sae": [0.0, 0.0], "zero": [0.0, 0.0]}
+    count = 0
+
+    def reconstruct(rows: torch.Tensor) -> torch.Tensor:
+        return sae(rows.to(sae.W_enc.dtype)).x_hat
+
+    variants: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {
+        "clean": None,
+        "sae": reconstruct,
+        "zero": torch.zeros_like,
+    }
+    for batch in batches:
+        x, y = _inputs_targets(batch, device)
+        count += len(y)
+        for name, fn in variants.items():
+            if fn is None:
+                logits = model(x)
+            else:
+                with splice(model, hook, fn):
+                    logits = model(x)
+            sums[name][0] += float(F.cross_entropy(logits, y, reduction="sum"))
+            sums[name][1] += float((logits.argmax(-1) == y).sum())
+    out = {}
+    for name, (loss, correct) in sums.items():
+        out[f"{name}_loss"] = loss / max(count, 1)
+        out[f"{name}_acc"] = correct / max(count, 1)
+    gap = out["zero_loss"] - out["clean_loss"]
+    out["loss_recovered"] = (out["zero_loss"] - out["sae_loss"]) / gap if gap else math.nan
+    return out
