@@ -181,3 +181,15 @@ def test_info_extra_default_and_tanh(capsys: pytest.CaptureFixture[str]) -> None
     assert main(["info", "eafo", "--set", "base=tanh"]) == 0
     out = capsys.readouterr().out
     assert "f''(x)/f'(x) = -2*tanh(x)" in out and "LaTeX" in out
+
+
+@pytest.mark.parametrize("name", ["eafo", "crrelu"])
+def test_runs_on_test_device(name: str, device: torch.device) -> None:
+    """Device-agnostic: matches the CPU result ($KANLAB_TEST_DEVICE=cuda checks a GPU)."""
+    cpu = kanlab.create_activation(name, eps=0.2)
+    moved = copy.deepcopy(cpu).to(device)
+    x = torch.randn(3, 7) * 3
+    y = moved(x.to(device))
+    y.sum().backward()
+    torch.testing.assert_close(y.detach().cpu(), cpu(x).detach())
+    assert moved.eps.grad is not None and moved.eps.grad.device.type == device.type
