@@ -20,10 +20,21 @@ from torch.utils.checkpoint import checkpoint
 
 from kanlab.layers._checks import check_at_least
 
-__all__ = ["DEFAULT_MEMORY_BUDGET", "PatchConv2d", "conv_out_size", "pair", "top_modules_with"]
+__all__ = [
+    "DEFAULT_MEMORY_BUDGET",
+    "WORKING_SET",
+    "PatchConv2d",
+    "conv_out_size",
+    "n_basis_of",
+    "pair",
+    "top_modules_with",
+]
 
 DEFAULT_MEMORY_BUDGET = 64 * 2**20
-"""Bytes the largest per-chunk intermediate (the basis tensor) may take when chunking is auto."""
+"""Approximate bytes of one chunk's working set when ``chunk_size`` is automatic."""
+
+WORKING_SET = 8
+"""Working set of a chunk in units of its basis tensor (basis, its factors and gradients)."""
 
 _FALLBACK_BASIS = 16
 
@@ -71,8 +82,8 @@ class PatchConv2d(nn.Module):
     """Base of the KAN convolutions: a patch map applied to every window, chunk by chunk.
 
     Subclasses implement :meth:`patch_map` ``(N, C_in * kh * kw) -> (N, C_out)`` and
-    :meth:`row_cost` (floats held per window by the largest intermediate). Windows are ordered
-    like ``F.unfold``: channel-major, then kernel row, then kernel column.
+    :meth:`row_cost` (floats of working set per window, ``WORKING_SET`` times the basis).
+    Windows are ordered like ``F.unfold``: channel-major, then kernel row, then kernel column.
 
     Args:
         in_channels: Input channels C_in.
@@ -81,8 +92,9 @@ class PatchConv2d(nn.Module):
         stride: Step between windows; >= 1.
         padding: Zero padding on each side; >= 0.
         dilation: Spacing between kernel elements; >= 1.
-        chunk_size: Windows per call of the patch map; ``None`` picks it so that the basis
-            tensor of one chunk stays under ``memory_budget`` bytes.
+        chunk_size: Windows per call of the patch map; ``None`` picks it so that the working
+            set of one chunk (about ``WORKING_SET`` times its basis tensor) stays under
+            ``memory_budget`` bytes.
         memory_budget: Byte budget of the automatic ``chunk_size``.
         checkpoint_chunks: When more than one chunk is needed and gradients are on, recompute
             each chunk in the backward pass instead of keeping its intermediates.
@@ -123,7 +135,7 @@ class PatchConv2d(nn.Module):
         raise NotImplementedError
 
     def row_cost(self, like: torch.Tensor) -> int:
-        """Floats per window held by the largest intermediate of :meth:`patch_map`."""
+        """Floats per window of :meth:`patch_map`'s working set."""
         raise NotImplementedError
 
     def rows_per_chunk(self, x: torch.Tensor) -> int:

@@ -50,7 +50,7 @@ class SConvKAN2d(KANConv2d):
         candidates: Candidate linear KAN layer specs (see :class:`SKANLinear`).
         temperature: Softmax temperature of the full stage; > 0.
         chunk_size: Windows per inner-layer call (``None``: automatic).
-        memory_budget: Bytes of the automatic chunk's basis tensors.
+        memory_budget: Approximate bytes of one automatic chunk's working set.
         checkpoint_chunks: Recompute chunks in the backward pass when there are several.
         device: Parameter device.
         dtype: Parameter dtype.
