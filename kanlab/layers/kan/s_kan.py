@@ -108,8 +108,9 @@ class SKANLinear(nn.Module):
     Deviations: the paper's code is not public, so the mechanism above is our design. The
     granularity is one selection per output node (the paper's "each node selects its
     activation mode"); selection is a temperature softmax (no Gumbel noise) in the full stage
-    and a hard argmax afterwards, so the selective stage drops the softmax weight of the chosen
-    candidate (training continues from there). In the selective stage the unselected output
+    and a hard argmax afterwards (ties, e.g. an untrained ``alpha``, pick the first candidate),
+    so the selective stage drops the softmax weight of the chosen candidate (training continues
+    from there). In the selective stage the unselected output
     rows of a chosen candidate still get (zero) gradients; weight decay, if any, still shrinks
     them, which does not matter because pruning removes them. ``alpha`` is exempt from weight
     decay. Pruning assumes output rows are independent (true for every basis -> linear layer);
