@@ -1,0 +1,55 @@
+"""Concurrency and fault tolerance on a real PostgreSQL server (fixture in conftest.py)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from kanlab.search import counts, run_study
+
+
+def test_four_workers_run_exactly_twenty_trials(postgres_url: str, make_spec: Any) -> None:
+    study = run_study(make_spec(name="pg20", n_trials=20), workers=4, storage=postgres_url)
+    trials = study.get_trials(deepcopy=False)
+    numbers = [t.number for t in trials]
+    assert len(numbers) == len(set(numbers)) == 20
+    assert counts(study).finished == 20
+    for t in trials:
+        assert t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+        assert t.values is not None and "config" in t.user_attrs
+
+
+@pytest.mark.slow
+def test_killed_worker_trial_is_retried_and_study_completes(
+    postgres_url: str, write_spec: Any, results_dir: Path
+) -> None:
+    spec = write_spec(name="pgkill", n_trials=6, pruner={"name": "none"})
+    env = {**os.environ, "KANLAB_TOY_SLEEP": "0.7", "KANLAB_RESULTS": str(results_dir)}
+    cmd = [sys.executable, "-m", "kanlab.cli", "worker", str(spec), "--storage", postgres_url]
+    first = subprocess.Popen([*cmd, "--worker-index", "1"], env=env)
+    marker = results_dir / "toy" / "started-0"
+    deadline = time.monotonic() + 240
+    while not marker.exists():
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.2)
+    time.sleep(0.5)
+    os.kill(first.pid, signal.SIGKILL)  # dies mid-trial, without a goodbye
+    first.wait()
+    second = subprocess.run([*cmd, "--worker-index", "2"], env=env, timeout=300)
+    assert second.returncode == 0
+    study = optuna.load_study(study_name="pgkill", storage=postgres_url)
+    states = [t.state for t in study.trials]
+    assert states[0] == TrialState.FAIL
+    assert counts(study).finished == 6
+    retried = [t for t in study.trials if t.system_attrs.get("failed_trial") == 0]
+    assert retried and retried[0].state == TrialState.COMPLETE
+    assert retried[0].params == study.trials[0].params
