@@ -15,9 +15,7 @@ __all__ = ["AdaptiveTopK"]
 TARGETS = ("density", "entropy")
 
 
-@ACTIVATIONS.register(
-    "adaptive_topk", elementwise=False, example_hparams={"k": 2, "gain": 1e-9}
-)
+@ACTIVATIONS.register("adaptive_topk", elementwise=False, example_hparams={"k": 2})
 class AdaptiveTopK(SparsityBudget):
     """Threshold sparsifier whose offset is steered toward a target density or entropy.
 
