@@ -223,13 +223,13 @@ class StudyCommand(Command):
                 console.print(f"{name}: {c.finished} finished, {c.running} running, "
                               f"{c.failed} failed ({mask(url)})", markup=False)
             return 0
-        name = args.study_name or (names[0] if len(names) == 1 else None)
-        if name not in names:
+        chosen: str | None = args.study_name or (names[0] if len(names) == 1 else None)
+        if chosen is None or chosen not in names:
             from kanlab.registry import suggest
 
-            raise UsageError(f"Unknown study {name!r} in {mask(url)}."
-                             f"{suggest(str(name), names)} Available: {', '.join(names)}.")
-        study = optuna.load_study(study_name=name, storage=storage)
+            raise UsageError(f"Unknown study {chosen!r} in {mask(url)}."
+                             f"{suggest(str(chosen), names)} Available: {', '.join(names)}.")
+        study = optuna.load_study(study_name=chosen, storage=storage)
         if args.action == "show":
             _print_summary(study, url)
         elif args.action == "best":

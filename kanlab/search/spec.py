@@ -78,6 +78,8 @@ class StudySpec:
         grace_period: Seconds without heartbeat after which a trial counts as dead (FAIL) and
             is retried.
         max_retry: How often a dead trial is retried.
+        fixed: ``{dotted path: value}`` set on the base for every trial (shorter epochs, a
+            data subset), before the command line's ``--set`` overrides.
         objective: ``train`` (train the experiment) or ``module:function`` taking
             ``(trial, plan, context)`` (custom objectives, tests).
         description: Free text shown by ``kanlab study show``.
@@ -99,6 +101,7 @@ class StudySpec:
     heartbeat_interval: int = 10
     grace_period: int = 30
     max_retry: int = 2
+    fixed: Mapping[str, Any] = field(default_factory=dict)
     objective: str = "train"
     description: str = ""
 
@@ -231,7 +234,8 @@ class StudyPlan:
                 base = str(self.base_path)
         else:
             base = "<base.yaml>"
-        sets = [*self.overrides]
+        sets = [f"{k}={format_value(v)}" for k, v in self.spec.fixed.items()]
+        sets += [*self.overrides]
         sets += [f"{k}={format_value(v)}" for k, v in values.items()]
         sets.append(f"seed={self.spec.seed + number}")
         return "kanlab train " + shlex.quote(base) + " --set " + " ".join(map(shlex.quote, sets))
@@ -328,6 +332,8 @@ def load_study(
         base_raw.setdefault("name", base_path.stem)
     else:
         base_raw = {k: v for k, v in spec.base.items()}
+    if spec.fixed:
+        base_raw = apply_values(base_raw, dict(spec.fixed))
     base_raw = apply_overrides(base_raw, parse_overrides(list(overrides)))
     try:
         load_experiment(base_raw)
