@@ -1,6 +1,6 @@
 """``make demo``: a small real search on Fashion-MNIST, then its leaderboard.
 
-Runs ``search/demo.yaml`` (a 6,000-image subset, 3 epochs, median pruning) over MLP
+Runs ``search/demo.yaml`` (a 5,000-image subset, 3 epochs, median pruning) over MLP
 activations and KAN layer types into the normal results dir (``./results`` or
 ``$KANLAB_RESULTS``), exports the study, and prints the Fashion-MNIST leaderboard including
 the search trials. Rerunning resumes the study (finished trials are kept).
