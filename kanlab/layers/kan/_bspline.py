@@ -19,8 +19,13 @@ knots and outside the grid (where every basis function is 0).
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "UniformBSplineBasis",
@@ -101,14 +106,76 @@ def _uniform_positions(x: Tensor, low: float, step: float, spline_order: int) ->
 
 
 def _uniform_eval(
-    x: Tensor, low: float, step: float, n_basis: int, spline_order: int, derivative: bool
+    x: Tensor,
+    low: float,
+    step: float,
+    n_basis: int,
+    spline_order: int,
+    derivative: bool,
+    compiled: bool = False,
 ) -> Tensor:
+    if spline_order == 3 and not derivative:
+        if compiled:
+            return _compiled_cubic(x, low, step, n_basis)
+        return _uniform_cubic(x, low, step, n_basis)
     u = _uniform_positions(x, low, step, spline_order)                   # (N, D)
     fn = cardinal_bspline_derivative if derivative else cardinal_bspline
     out = x.new_empty(x.shape[0], n_basis, x.shape[1])                   # (N, M, D)
     for j in range(n_basis):                                             # slices stay in cache
         out[:, j] = fn(u - j, spline_order)
     return out / step if derivative else out
+
+
+def _uniform_cubic(x: Tensor, low: float, step: float, n_basis: int) -> Tensor:
+    """Cubic fast path: ``6 B_j = (2 - s)_+^3 - 4 (1 - s)_+^3``, ``s = |u - j - 2|``.
+
+    One basis slice at a time with in-place ops on three reused ``(N, D)`` buffers, so the work
+    stays in cache and the ``(N, M, D)`` output is written once.
+    """
+    centre = (x - (low - step)) / step                                   # u - 2: (N, D)
+    out = x.new_empty(x.shape[0], n_basis, x.shape[1])                   # (N, M, D)
+    s, inner, square = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
+    for j in range(n_basis):
+        torch.sub(centre, float(j), out=s).abs_()                        # s = |u - j - 2|
+        torch.sub(s, 1.0, out=inner).clamp_(max=0)                       # -(1 - s)_+
+        s.sub_(2.0).clamp_(max=0)                                        # -(2 - s)_+
+        slot = out[:, j]                                                 # (N, D) view
+        torch.mul(s, s, out=slot).mul_(s)
+        torch.mul(inner, inner, out=square)
+        slot.addcmul_(square, inner, value=-4.0).mul_(-1.0 / 6.0)
+    return out
+
+
+def _cubic_broadcast(x: Tensor, low: float, step: float, n_basis: int) -> Tensor:
+    """The cubic fast path as one broadcast expression, for ``torch.compile`` to fuse."""
+    j = torch.arange(n_basis, device=x.device, dtype=x.dtype)[:, None]   # (M, 1)
+    s = ((x.unsqueeze(1) - (low - step)) / step - j).abs()               # (N, M, D)
+    outer = (2 - s).clamp_min(0)
+    inner = (1 - s).clamp_min(0)
+    return (outer * outer * outer - 4 * inner * inner * inner) / 6
+
+
+_COMPILED: dict[str, Callable[..., Tensor] | None] = {}
+
+
+def _compiled_cubic(x: Tensor, low: float, step: float, n_basis: int) -> Tensor:
+    """``torch.compile``d cubic basis; falls back to eager (once, with a warning) on failure."""
+    if "cubic" not in _COMPILED:
+        fn: Callable[..., Tensor] | None
+        try:
+            fn = torch.compile(_cubic_broadcast, dynamic=True)
+        except Exception as err:  # no compiler backend: keep the eager path
+            logger.warning("torch.compile unavailable for the B-spline basis (%s)", err)
+            fn = None
+        _COMPILED["cubic"] = fn
+    fn = _COMPILED["cubic"]
+    if fn is not None:
+        try:
+            return fn(x, low, step, n_basis)
+        except Exception as err:  # e.g. no C++ toolchain at first call
+            logger.warning("compiled B-spline basis failed, using eager (%s)", err)
+            _COMPILED["cubic"] = None
+    return _uniform_cubic(x, low, step, n_basis)
 
 
 class UniformBSplineBasis(torch.autograd.Function):
@@ -126,24 +193,27 @@ class UniformBSplineBasis(torch.autograd.Function):
         step: float,
         n_basis: int,
         spline_order: int,
+        compiled: bool = False,
     ) -> Tensor:
         ctx.save_for_backward(x)
         ctx.params = (low, step, n_basis, spline_order)  # type: ignore[attr-defined]
-        return _uniform_eval(x, low, step, n_basis, spline_order, derivative=False)
+        return _uniform_eval(x, low, step, n_basis, spline_order, False, compiled)
 
     @staticmethod
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: Tensor
-    ) -> tuple[Tensor | None, None, None, None, None]:
+    ) -> tuple[Tensor | None, None, None, None, None, None]:
         (x,) = ctx.saved_tensors  # type: ignore[attr-defined]
         if not ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
-            return None, None, None, None, None
+            return None, None, None, None, None, None
         low, step, n_basis, order = ctx.params  # type: ignore[attr-defined]
         slope = _uniform_eval(x, low, step, n_basis, order, derivative=True)  # (N, M, D)
-        return (grad * slope).sum(1), None, None, None, None
+        return (grad * slope).sum(1), None, None, None, None, None
 
 
-def uniform_basis(x: Tensor, low: float, step: float, n_basis: int, spline_order: int) -> Tensor:
+def uniform_basis(
+    x: Tensor, low: float, step: float, n_basis: int, spline_order: int, compiled: bool = False
+) -> Tensor:
     """Closed-form basis on the uniform grid ``low + step * (-K .. G + K)``.
 
     Args:
@@ -152,11 +222,13 @@ def uniform_basis(x: Tensor, low: float, step: float, n_basis: int, spline_order
         step: Knot spacing ``h``.
         n_basis: ``G + K``.
         spline_order: ``K``.
+        compiled: Evaluate the cubic case with a ``torch.compile``d kernel (first call
+            compiles; falls back to eager if compilation fails).
 
     Returns:
         ``(N, M, D)`` with ``M = n_basis`` (basis-major, so the last dim stays contiguous).
     """
-    out = UniformBSplineBasis.apply(x, low, step, n_basis, spline_order)
+    out = UniformBSplineBasis.apply(x, low, step, n_basis, spline_order, compiled)
     assert isinstance(out, Tensor)
     return out
 

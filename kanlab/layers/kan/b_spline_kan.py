@@ -62,6 +62,8 @@ class BSplineKANLinear(nn.Module):
             coefficients without it).
         grid_eps: Weight of the uniform grid in :meth:`update_grid` (0 = quantile grid).
         chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of basis).
+        compile_basis: Fuse the cubic uniform-grid basis with ``torch.compile`` (the first
+            call compiles, tens of seconds on CPU; falls back to eager with a warning).
         device: Factory kwarg for parameters and buffers.
         dtype: Factory kwarg for parameters and buffers.
 
@@ -87,6 +89,7 @@ class BSplineKANLinear(nn.Module):
         scale_spline: float = 1.0,
         grid_eps: float = 0.02,
         chunk_size: int | None = None,
+        compile_basis: bool = False,
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -108,6 +111,7 @@ class BSplineKANLinear(nn.Module):
         self.scale_noise, self.scale_base = scale_noise, scale_base
         self.scale_spline = scale_spline
         self.grid_eps, self.chunk_size = grid_eps, chunk_size
+        self.compile_basis = compile_basis
         self.base_activation = (
             None if base_activation is None else ACTIVATIONS.build(base_activation)
         )
@@ -164,7 +168,9 @@ class BSplineKANLinear(nn.Module):
     def _uniform_basis(self, x: Tensor) -> Tensor:
         low, high = self.grid_range
         step = (high - low) / self.grid_size
-        return uniform_basis(x, low, step, self.num_bases, self.spline_order)  # (B, M, D)
+        return uniform_basis(  # (B, M, D)
+            x, low, step, self.num_bases, self.spline_order, self.compile_basis
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         check_in_features(x, self.in_features)

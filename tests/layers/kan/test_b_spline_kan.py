@@ -121,3 +121,13 @@ def test_no_base_branch_and_no_scaler() -> None:
 def test_bad_hyperparameters(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         BSplineKANLinear(3, 2, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+def test_compiled_basis_matches_eager() -> None:
+    torch.manual_seed(0)
+    layer = BSplineKANLinear(6, 3)
+    x = torch.rand(16, 6) * 2.4 - 1.2
+    eager = layer(x)
+    layer.compile_basis = True
+    assert_close(layer(x), eager)

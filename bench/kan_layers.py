@@ -1,0 +1,242 @@
+"""KAN layer speed: forward+backward time, ratio to the dense-matmul floor, saved memory.
+
+Run: ``python -m bench kan_layers [--batch=1024] [--in=784] [--out=64] [--grid-size=5]
+[--spline-order=3] [--repeats=20] [--warmup=3] [--threads=N] [--device=cuda]
+[--peers=DIR] [--input-grad] [--only=b_spline_kan,floor]`` (``python -m bench`` forwards only
+``--flag=value`` arguments, so use the ``=`` form).
+
+What is timed: one forward and backward of a single layer ``in -> out`` on a fixed batch
+(median of ``repeats`` after ``warmup`` calls; gradients are set to None between calls). The
+input does not require grad unless ``--input-grad`` (the first layer of a network).
+
+* **floor**: ``nn.Linear(in * (G + K) + in, out)`` on a precomputed input of that width: the
+  matmul every B-spline KAN layer with a base branch must do; a KAN layer can only add to it.
+* every registered linear kanlab layer (B-spline and ReLU-KAN with G, K; FastKAN with G + K
+  centres as All-KAN; the others with their defaults; ``af_kan`` too when registered), and
+  ``b_spline_kan+compile`` (``compile_basis=True``; compilation happens during warm-up);
+* ``mlp_equal_params``: ``in -> h -> out`` with ReLU, ``h`` chosen to match b_spline_kan's
+  parameter count;
+* peers found under ``--peers`` or ``$KANLAB_PEERS`` (absent ones are skipped, with a note):
+  ``efficient-kan/src/efficient_kan``, ``fast-kan/fastkan`` (GitHub snapshots) and PyPI
+  ``flashkan`` / ``inkan`` installed with ``pip install --no-deps --target DIR/site``.
+
+Memory column: on CUDA the peak of ``torch.cuda.max_memory_allocated`` above the start of the
+step; on CPU the bytes of the tensors autograd saves for backward (unique storages, measured
+with ``saved_tensors_hooks``), which is what grows with the batch.
+
+Threads: ``torch.set_num_threads(--threads)`` (default: torch's default). On shared machines
+timings are noisy; ratios measured in the same run are the meaningful numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import kanlab  # noqa: F401  (fills the registries)
+from kanlab.registry import LAYERS
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench kan_layers", description=__doc__)
+    p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--in", dest="in_features", type=int, default=784)
+    p.add_argument("--out", dest="out_features", type=int, default=64)
+    p.add_argument("--grid-size", type=int, default=5)
+    p.add_argument("--spline-order", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--peers", default=os.environ.get("KANLAB_PEERS"))
+    p.add_argument("--input-grad", action="store_true")
+    p.add_argument("--only", default=None, help="comma-separated row names")
+    return p.parse_args(argv)
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@contextmanager
+def _saved_bytes(counter: list[int]) -> Iterator[None]:
+    seen: set[int] = set()
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        key = t.untyped_storage().data_ptr()
+        if key not in seen:
+            seen.add(key)
+            counter[0] += t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        yield
+
+
+def _measure(
+    layer: nn.Module, x: torch.Tensor, repeats: int, warmup: int
+) -> tuple[float, float, float]:
+    """Median and fastest fwd+bwd milliseconds, memory MiB (see module docstring)."""
+    device = x.device
+
+    def step() -> None:
+        layer.zero_grad(set_to_none=True)
+        if x.grad is not None:
+            x.grad = None
+        layer(x).sum().backward()
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        step()
+        mem = torch.cuda.max_memory_allocated(device) - base
+    else:
+        counter = [0]
+        layer.zero_grad(set_to_none=True)
+        with _saved_bytes(counter):
+            y = layer(x)
+        y.sum().backward()
+        mem = counter[0]
+    return statistics.median(times) * 1e3, min(times) * 1e3, mem / 2**20
+
+
+def _kanlab_rows(args: argparse.Namespace) -> dict[str, Callable[[], nn.Module]]:
+    g, k = args.grid_size, args.spline_order
+    shared: dict[str, dict[str, Any]] = {
+        "b_spline_kan": {"grid_size": g, "spline_order": k},
+        "relu_kan": {"grid_size": g, "spline_order": k},
+        "fast_kan": {"grid_size": g + k},
+    }
+    rows: dict[str, Callable[[], nn.Module]] = {}
+    for entry in LAYERS.entries():
+        if entry.meta.get("kind", "linear") != "linear":
+            continue
+        hp = {**entry.meta.get("example_hparams", {}), **shared.get(entry.name, {})}
+        rows[entry.name] = lambda e=entry, h=hp: LAYERS.build(
+            e.name, args.in_features, args.out_features, **h
+        )
+    if "b_spline_kan" in rows and k == 3:
+        rows["b_spline_kan+compile"] = lambda: LAYERS.build(
+            "b_spline_kan", args.in_features, args.out_features, compile_basis=True,
+            **shared["b_spline_kan"],
+        )
+    return rows
+
+
+def _peer_rows(
+    args: argparse.Namespace, notes: list[str]
+) -> dict[str, Callable[[], nn.Module]]:
+    rows: dict[str, Callable[[], nn.Module]] = {}
+    if not args.peers:
+        notes.append("peers: none (pass --peers=DIR or set $KANLAB_PEERS)")
+        return rows
+    root = Path(args.peers)
+    g, k, d, o = args.grid_size, args.spline_order, args.in_features, args.out_features
+    candidates: list[tuple[str, Path, str, Callable[[Any], nn.Module]]] = [
+        ("efficient-kan", root / "efficient-kan" / "src", "efficient_kan",
+         lambda m: m.KANLinear(d, o, grid_size=g, spline_order=k)),
+        ("fast-kan", root / "fast-kan", "fastkan",
+         lambda m: m.FastKANLayer(d, o, num_grids=g + k)),
+        ("flashkan", root / "site", "flashkan",
+         lambda m: m.KANLayer(d, o, grid_size=g, spline_order=k)),
+        ("inkan", root / "site", "inkan",
+         lambda m: m.KANLayer(d, o, grid_size=g, spline_order=k)),
+    ]
+    for name, path, module, make in candidates:
+        if not path.is_dir():
+            notes.append(f"{name}: skipped, {path} not found")
+            continue
+        if str(path) not in sys.path:
+            sys.path.insert(0, str(path))
+        try:
+            mod = importlib.import_module(module)
+        except Exception as err:  # a peer that does not import is reported, not fatal
+            notes.append(f"{name}: skipped, import failed ({type(err).__name__}: {err})")
+            continue
+        rows[name] = lambda make=make, mod=mod: make(mod)
+    return rows
+
+
+def main(argv: list[str]) -> int:
+    args = _parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    d, o, g, k = args.in_features, args.out_features, args.grid_size, args.spline_order
+    x = (torch.rand(args.batch, d, device=device) * 2 - 1).requires_grad_(args.input_grad)
+    wide = torch.randn(args.batch, d * (g + k) + d, device=device)
+    wide.requires_grad_(args.input_grad)
+
+    notes: list[str] = []
+    spline_params = o * d * (g + k + 2)                                  # b_spline_kan default
+    hidden = max(1, round((spline_params - o) / (d + o + 1)))
+    rows: dict[str, tuple[Callable[[], nn.Module], torch.Tensor]] = {
+        "floor": (lambda: nn.Linear(d * (g + k) + d, o), wide),
+        "mlp_equal_params": (
+            lambda: nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, o)), x
+        ),
+    }
+    rows.update({n: (f, x) for n, f in _kanlab_rows(args).items()})
+    rows.update({n: (f, x) for n, f in _peer_rows(args, notes).items()})
+    if args.only:
+        keep = set(args.only.split(",")) | {"floor"}
+        rows = {n: r for n, r in rows.items() if n in keep}
+
+    print(
+        f"device={device} threads={torch.get_num_threads()} batch={args.batch} "
+        f"{d}->{o} G={g} K={k} input_grad={args.input_grad} repeats={args.repeats}"
+    )
+    mem_label = "peak MiB" if device.type == "cuda" else "saved MiB"
+    print(
+        f"{'layer':<22} {'params':>9} {'median ms':>10} {'x floor':>8} "
+        f"{'min ms':>8} {'x floor':>8} {mem_label:>10}"
+    )
+    floor_ms = floor_min = None
+    status = 0
+    for name, (make, inp) in rows.items():
+        try:
+            layer = make().to(device)
+            ms, fastest, mib = _measure(layer, inp, args.repeats, args.warmup)
+        except Exception as err:  # one failing row must not hide the others
+            print(f"{name:<22} failed: {type(err).__name__}: {err}")
+            status = 1
+            continue
+        if name == "floor":
+            floor_ms, floor_min = ms, fastest
+        ratio = ms / floor_ms if floor_ms else float("nan")
+        ratio_min = fastest / floor_min if floor_min else float("nan")
+        params = sum(p.numel() for p in layer.parameters() if p.requires_grad)
+        print(
+            f"{name:<22} {params:>9,} {ms:>10.2f} {ratio:>8.2f} {fastest:>8.2f} "
+            f"{ratio_min:>8.2f} {mib:>10.1f}",
+            flush=True,
+        )
+    for note in notes:
+        print(f"note: {note}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
