@@ -301,6 +301,12 @@ def fit_function(
 # --------------------------------------------------------------------------- layers
 
 
+def _features(layer: nn.Module) -> tuple[int, int]:
+    """``(in_features, out_features)`` of a linear-kind layer."""
+    sizes = vars(layer)
+    return int(sizes["in_features"]), int(sizes["out_features"])
+
+
 def _param_like(module: nn.Module) -> torch.Tensor:
     for p in module.parameters():
         return p
@@ -318,7 +324,7 @@ def edge_curves(
     Returns ``xs`` (n,), ``phi`` (O, I, n) with ``phi[o, i] = y_o(x e_i) - y_o(0)`` and the
     constant ``y(0)`` (O,). Evaluated in eval mode (no batch statistics), restored afterwards.
     """
-    in_features = int(layer.in_features)
+    in_features, _ = _features(layer)
     ref = _param_like(layer)
     dtype = ref.dtype if ref.is_floating_point() else torch.get_default_dtype()
     xs = torch.linspace(x_range[0], x_range[1], n, dtype=dtype, device=ref.device)  # (n,)
@@ -426,7 +432,7 @@ def symbolic_report(
         lines.extend(f"  {name}: {show(expr)}" for name, expr in acts.items())
     for name, layer in kan_layers(model):
         rng = x_range or _grid_range(layer)
-        in_f, out_f = int(layer.in_features), int(layer.out_features)
+        in_f, out_f = _features(layer)
         lines.append(f"KAN layer {name} ({in_f} -> {out_f}), x in [{rng[0]:g}, {rng[1]:g}]:")
         if in_f * out_f <= max_edges:
             formulas, fits = layer_formulas(layer, x_range=rng, library=library)
