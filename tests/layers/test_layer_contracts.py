@@ -51,5 +51,5 @@ WITH_BASIS = [
 @pytest.mark.parametrize("entry", WITH_BASIS, ids=[e.name for e in WITH_BASIS])
 def test_layer_basis_shape(entry: Entry[torch.nn.Module]) -> None:
     layer, x, _ = _build(entry)
-    b = layer.basis(x)  # type: ignore[operator]
+    b = layer.basis(x.reshape(-1, 6))  # type: ignore[operator]   # (B, in) -> (B, in, M)
     assert b.dim() == 3 and b.shape[:2] == (6, 6), f"{entry.name}: basis shape {b.shape}"

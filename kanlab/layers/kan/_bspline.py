@@ -146,6 +146,24 @@ def _uniform_cubic(x: Tensor, low: float, step: float, n_basis: int) -> Tensor:
     return out
 
 
+def _uniform_cubic_grad(x: Tensor, grad: Tensor, low: float, step: float, n_basis: int) -> Tensor:
+    """``sum_j grad[:, j] * dB_j/dx`` for the cubic case, one slice at a time.
+
+    With ``v = u - j - 2``: ``dB_j/du = sign(v) * (2 (1 - |v|)_+^2 - (2 - |v|)_+^2 / 2)``.
+    """
+    centre = (x - (low - step)) / step                                   # u - 2: (N, D)
+    out = torch.zeros_like(x)                                            # (N, D)
+    v, s, inner = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
+    for j in range(n_basis):
+        torch.sub(centre, float(j), out=v)                               # v = u - j - 2
+        torch.abs(v, out=s)
+        torch.sub(s, 1.0, out=inner).clamp_(max=0).square_()             # (1 - s)_+^2
+        s.sub_(2.0).clamp_(max=0).square_()                              # (2 - s)_+^2
+        inner.mul_(2.0).sub_(s, alpha=0.5).mul_(v.sign_())               # dB_j/du
+        out.addcmul_(grad[:, j], inner)
+    return out.div_(step)
+
+
 def _cubic_broadcast(x: Tensor, low: float, step: float, n_basis: int) -> Tensor:
     """The cubic fast path as one broadcast expression, for ``torch.compile`` to fuse."""
     j = torch.arange(n_basis, device=x.device, dtype=x.dtype)[:, None]   # (M, 1)
@@ -207,6 +225,8 @@ class UniformBSplineBasis(torch.autograd.Function):
         if not ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
             return None, None, None, None, None, None
         low, step, n_basis, order = ctx.params  # type: ignore[attr-defined]
+        if order == 3:
+            return _uniform_cubic_grad(x, grad, low, step, n_basis), None, None, None, None, None
         slope = _uniform_eval(x, low, step, n_basis, order, derivative=True)  # (N, M, D)
         return (grad * slope).sum(1), None, None, None, None, None
 
