@@ -58,7 +58,7 @@ def cox_de_boor(x: Tensor, grid: Tensor, spline_order: int) -> Tensor:
 
     Args:
         x: Inputs of shape ``(*, D)``.
-        grid: Knots of shape ``(D, T)``, sorted along the last dim.
+        grid: Knots of shape ``(D, T)``, sorted along the last dim (repeats allowed).
         spline_order: Order ``K``; the result has ``T - K - 1`` functions per input.
 
     Returns:
@@ -67,10 +67,15 @@ def cox_de_boor(x: Tensor, grid: Tensor, spline_order: int) -> Tensor:
     x = x.unsqueeze(-1)                                                  # (*, D, 1)
     bases = ((x >= grid[:, :-1]) & (x < grid[:, 1:])).to(x.dtype)        # (*, D, T-1)
     for k in range(1, spline_order + 1):
-        left = (x - grid[:, : -(k + 1)]) / (grid[:, k:-1] - grid[:, : -(k + 1)])
-        right = (grid[:, k + 1 :] - x) / (grid[:, k + 1 :] - grid[:, 1:-k])
+        left = (x - grid[:, : -(k + 1)]) / _nonzero(grid[:, k:-1] - grid[:, : -(k + 1)])
+        right = (grid[:, k + 1 :] - x) / _nonzero(grid[:, k + 1 :] - grid[:, 1:-k])
         bases = left * bases[..., :-1] + right * bases[..., 1:]          # (*, D, T-1-k)
     return bases
+
+
+def _nonzero(width: Tensor) -> Tensor:
+    """Repeated knots give 0/0 in Cox–de Boor; the matching lower-order basis is 0 there."""
+    return torch.where(width == 0, torch.ones_like(width), width)
 
 
 def cardinal_bspline(t: Tensor, order: int) -> Tensor:

@@ -207,9 +207,13 @@ class BSplineKANLinear(nn.Module):
 
         Args:
             x: A batch of this layer's inputs, ``(*, in_features)``.
-            margin: Extra room around the data range of the uniform part.
+            margin: Extra room around the data range of the uniform part (>= 0).
+
+        Raises:
+            ValueError: for a wrong input last dim or a negative ``margin``.
         """
         check_in_features(x, self.in_features)
+        check_at_least("margin", margin, 0.0)
         x = x.reshape(-1, self.in_features)                              # (N, D)
         n, g, k = x.shape[0], self.grid_size, self.spline_order
         old_basis = self.basis(x).transpose(0, 1)                        # (D, N, M)

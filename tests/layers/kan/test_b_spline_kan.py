@@ -131,3 +131,12 @@ def test_compiled_basis_matches_eager() -> None:
     eager = layer(x)
     layer.compile_basis = True
     assert_close(layer(x), eager)
+
+
+def test_update_grid_with_repeated_knots_stays_finite() -> None:
+    layer = BSplineKANLinear(2, 2, grid_eps=0.0)
+    x = torch.tensor([[0.1, 0.2], [0.1, 0.2], [0.5, 0.3]])           # quantiles repeat
+    layer.update_grid(x)
+    assert torch.isfinite(layer(x)).all()
+    with pytest.raises(ValueError, match="`margin` must be >= 0"):
+        layer.update_grid(x, margin=-1.0)
