@@ -375,8 +375,10 @@ def train(
         datamodule.test_in_val = False
         best_path = getattr(trainer.checkpoint_callback, "best_model_path", "")
         use_best = tc.checkpoint and bool(best_path)
+        history = list(system.history)  # loading best.ckpt would truncate it at the best epoch
         test = trainer.test(system, datamodule=datamodule,
                             ckpt_path="best" if use_best else None, verbose=False)
+        system.history = history
         if trainer.is_global_zero and earlier_csv.is_file():
             _merge_csv(earlier_csv, run_dir / "metrics.csv")
     metrics = _row_metrics(system, test[0] if test else {}, tc)

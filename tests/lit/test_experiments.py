@@ -1,4 +1,4 @@
-"""Every shipped experiment YAML loads and validates (training-type ones; SAE ones are not ours)."""
+"""Every shipped training YAML loads and validates (the SAE ones have their own tests)."""
 
 from __future__ import annotations
 

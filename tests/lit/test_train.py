@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import multiprocessing
 from pathlib import Path
@@ -94,7 +95,8 @@ class _Interrupt(pl.Callback):
 
 
 def test_resume_continues_the_epoch_count(data_dir: str, results_dir: Path) -> None:
-    cfg = _cfg(data_dir, "trainer.max_epochs=2", "trainer.limit_train_batches=3")
+    cfg = _cfg(data_dir, "trainer.max_epochs=2", "trainer.limit_train_batches=3",
+               "trainer.test_every_epoch=true")
     run_dir = results_dir / "interrupted"
     with pytest.raises(RuntimeError, match="simulated crash"):
         train(cfg, results_dir=results_dir, run_dir=run_dir, extra_callbacks=[_Interrupt()])
@@ -102,8 +104,12 @@ def test_resume_continues_the_epoch_count(data_dir: str, results_dir: Path) -> N
     assert main(["train", "--resume", str(run_dir), "--results-dir", str(results_dir)]) == 0
     (row,) = _rows(results_dir)
     assert row["epochs"] == 2 and row["status"] == "completed"
-    epochs = {line.split(",")[0] for line in (run_dir / "metrics.csv").read_text().splitlines()}
-    assert {"0", "1"} <= epochs
+    with open(run_dir / "metrics.csv", newline="") as f:
+        logged = list(csv.DictReader(f))
+    assert {"0", "1"} <= {r["epoch"] for r in logged}
+    per_epoch = [float(r["test_epoch/acc"]) for r in logged if r.get("test_epoch/acc")]
+    assert len(per_epoch) == 2  # the interrupted epoch 0 and the resumed epoch 1
+    assert row["metrics"]["test_selected/acc"] == pytest.approx(max(per_epoch))
 
 
 def _append_many(path: str, worker: int) -> None:
