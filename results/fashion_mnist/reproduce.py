@@ -8,6 +8,7 @@ Equivalent to, for every seed S in 0 1 2 and every config C in configs/ (in the 
 run in one Python process so the imports and the dataset load are paid once. Seeds sweep
 outermost, so an interrupted batch still leaves every configuration with the same n.
 Usage: OMP_NUM_THREADS=1 .venv/bin/python results/fashion_mnist/reproduce.py [SEEDS...]
+[--configs a,b]. A failing run is logged and skipped (the others still run).
 """
 
 from __future__ import annotations
@@ -29,11 +30,21 @@ HERE = Path(__file__).resolve().parent
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(1)
-    seeds = [int(s) for s in sys.argv[1:]] or [0, 1, 2]
+    args = sys.argv[1:]
+    names = ORDER
+    if "--configs" in args:
+        i = args.index("--configs")
+        names = tuple(args[i + 1].split(","))
+        args = args[:i] + args[i + 2:]
+    seeds = [int(s) for s in args] or [0, 1, 2]
     for seed in seeds:
-        for name in ORDER:
+        for name in names:
             cfg = load_experiment(HERE / "configs" / f"{name}.yaml", [f"seed={seed}"])
             start = time.perf_counter()
-            result = train(cfg, results_dir=HERE.parent, progress_bar=False)
+            try:
+                result = train(cfg, results_dir=HERE.parent, progress_bar=False)
+            except Exception:
+                logging.exception("%s seed %d failed", name, seed)
+                continue
             logging.info("%s seed %d: %s (%.0f s)", name, seed, result.metrics,
                          time.perf_counter() - start)

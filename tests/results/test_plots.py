@@ -70,6 +70,13 @@ def test_plot_study_history_and_importance(tmp_path: Path) -> None:
         assert _is_png(plots.plot_study(storage, "s", tmp_path / f"{kind}.png", kind=kind))
 
 
+def test_plot_activation_cli(tmp_path: Path) -> None:
+    out = tmp_path / "a.png"
+    assert main(["plot", "activation", "relu", "crrelu", "--output", str(out)]) == 0
+    assert _is_png(out)
+    assert main(["plot", "activation", "--output", str(out)]) == 2
+
+
 def test_plot_leaderboard_cli(tmp_path: Path) -> None:
     bench = tmp_path / "toy"
     bench.mkdir()
@@ -94,7 +101,7 @@ def test_plots_from_a_tiny_real_run(tmp_path: Path) -> None:
         "trainer": {"max_epochs": 1, "progress_bar": False},
     })
     run = train(cfg, results_dir=tmp_path, progress_bar=False).run_dir
-    for kind, args in (("edges", [str(run), "--fits"]), ("activation", ["--run", str(run)])):
+    for kind, args in (("edges", [str(run)]), ("activation", ["--run", str(run)])):
         out = tmp_path / f"{kind}.png"
         if kind == "activation":
             code = main(["plot", "activation", *args, "--output", str(out)])

@@ -117,3 +117,11 @@ def test_activation_formulas_and_report() -> None:
     assert list(formulas) == ["1"]
     report = symbolic_report(model)
     assert report.startswith("Activations:") and "1:" in report
+
+
+def test_symbolic_cli_prints_activation_formulas(capsys: pytest.CaptureFixture[str]) -> None:
+    from kanlab.cli import main
+
+    assert main(["symbolic", "--activation", "silu", "--latex"]) == 0
+    assert capsys.readouterr().out.startswith("silu: ")
+    assert main(["symbolic"]) == 2
