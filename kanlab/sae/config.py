@@ -60,6 +60,7 @@ class SAEConfig:
     aux_k: int | None = None
     aux_coef: float = 1 / 32
     dead_steps: int = 200
+    afa_coef: float = 0.0
     device: str = "auto"
 
     def __post_init__(self) -> None:

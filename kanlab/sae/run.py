@@ -95,7 +95,8 @@ def run_sae(cfg: SAEConfig, *, results_dir: Path) -> SAERunResult:
     generator = torch.Generator().manual_seed(cfg.seed)
     fit = fit_sae(
         sae, acts, grads=grads, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
-        aux_k=cfg.aux_k, aux_coef=cfg.aux_coef, dead_steps=cfg.dead_steps, generator=generator,
+        aux_k=cfg.aux_k, aux_coef=cfg.aux_coef, dead_steps=cfg.dead_steps, afa_coef=cfg.afa_coef,
+        generator=generator,
     )
     metrics: dict[str, Any] = {
         "name": cfg.name,

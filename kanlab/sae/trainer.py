@@ -138,6 +138,7 @@ def fit_sae(
     aux_k: int | None = None,
     aux_coef: float = 1 / 32,
     dead_steps: int = 200,
+    afa_coef: float = 0.0,
     log_every: int = 50,
     generator: torch.Generator | None = None,
 ) -> FitResult:
@@ -146,7 +147,9 @@ def fit_sae(
     Loss: MSE / Var(acts) + ``aux_coef`` * AuxK (k_aux = ``aux_k`` or d_in // 2; a latent is
     dead when it has not fired (|z| > 1e-3) in the last ``dead_steps`` steps). With a
     ``g_topk`` activation and ``grads`` (grad_x L per row), the attributions W_dec^T grad steer
-    the selection (g-SAE).
+    the selection (g-SAE). ``afa_coef`` > 0 adds top-AFA's norm-matching term
+    ``afa_coef * mean (||z|| - ||x - b_pre||)^2`` (the reference compares with the unit-normalised
+    x; here the centred x, the same target the top-AFA selection uses).
 
     Raises:
         ValueError: for ``steps``/``batch_size`` < 1 or mismatched ``grads``.
@@ -187,6 +190,9 @@ def fit_sae(
         dead = since_fired > dead_steps
         aux = sae.aux_loss(x, out, dead, k_aux) if aux_coef > 0 else out.pre.new_zeros(())
         loss = mse + aux_coef * aux
+        if afa_coef:
+            target = (x - sae.b_pre).norm(dim=-1)
+            loss = loss + afa_coef * (out.z.norm(dim=-1) - target).square().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         sae.remove_parallel_grad_()

@@ -99,3 +99,12 @@ def test_conv_activations_are_channel_rows() -> None:
     batches = [(torch.randn(3, 1, 6, 6), torch.tensor([0, 1, 0]))]
     acts, _ = collect_activations(conv, "1", batches)
     assert acts.shape == (3 * 4 * 4, 4)
+
+
+def test_top_afa_sae_with_norm_matching_term() -> None:
+    torch.manual_seed(4)
+    data = _sparse_data(n=1000)
+    sae = SparseAutoencoder(16, 48, activation="top_afa")
+    result = fit_sae(sae, data, steps=60, batch_size=128, lr=3e-3, afa_coef=1 / 32, log_every=60)
+    assert result.history[-1]["l0"] >= 1.0
+    assert evaluate_sae(sae, data)["fvu"] < 1.0

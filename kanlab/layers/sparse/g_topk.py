@@ -25,6 +25,7 @@ class GTopK(SparsityBudget):
     with beta = ``beta``. Without an attribution (or beta = 0) this is :class:`TopK`.
     Shapes: ``x`` and ``attribution`` ``(*)`` (broadcastable) -> the shape of ``x``. The
     selection is non-differentiable: gradients reach kept z only, never the attribution.
+    Train and eval behave the same.
 
     Deviations: the paper's exact placement of the absolute value and of the ReLU is not
     verified; here |.| wraps the attribution only and ``relu=True`` applies ReLU after the
