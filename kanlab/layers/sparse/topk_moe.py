@@ -146,6 +146,17 @@ class TopKMoE(nn.Module):
         self.aux_loss = self.num_experts * (share.detach() * prob).sum()
         return y.reshape(*lead, self.out_features)                          # (*, out)
 
+    @torch.no_grad()
+    def update_grid(self, x: torch.Tensor, margin: float = 0.01) -> None:
+        """Refit each spline expert's grid to the tokens routed to it (all tokens if none)."""
+        flat = x.reshape(-1, self.in_features)                              # (T, in)
+        index, _ = self.route(self.logits(flat))                            # (T, k)
+        for e, expert in enumerate(self.experts):
+            update = getattr(expert, "update_grid", None)
+            if callable(update):
+                routed = flat[(index == e).any(-1)]                         # (n_e, in)
+                update(routed if len(routed) else flat, margin=margin)
+
     def regularization_loss(
         self, regularize_activation: float = 1.0, regularize_entropy: float = 1.0
     ) -> torch.Tensor:

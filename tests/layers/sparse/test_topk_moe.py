@@ -67,3 +67,6 @@ def test_kan_experts_when_available() -> None:
     y.sum().backward()
     assert all(p.grad is not None for p in moe.parameters())
     assert moe.regularization_loss().ndim == 0
+    x = torch.randn(32, 4) * 3
+    moe.update_grid(x)
+    assert torch.isfinite(moe(x)).all()
