@@ -134,14 +134,19 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainerConfig:
-    """Lightning ``Trainer`` settings plus kanlab's training callbacks (registry ``callbacks``)."""
+    """Lightning ``Trainer`` settings plus kanlab's training callbacks (registry ``callbacks``).
+
+    ``deterministic``: ``true``/``false``/``warn`` as Lightning's, or ``auto`` (default):
+    ``true`` on CPU, ``warn`` on GPUs, where some kernels (``index_add_`` backward, used by
+    spline code) have no deterministic implementation and would raise.
+    """
 
     max_epochs: int = 10
     accelerator: str = "auto"
     devices: int | str = "auto"
     strategy: str = "auto"
     precision: str = "32-true"
-    deterministic: bool | str = True
+    deterministic: bool | Literal["auto", "warn"] = "auto"
     gradient_clip_val: float | None = None
     limit_train_batches: float | int = 1.0
     limit_val_batches: float | int = 1.0
@@ -212,6 +217,8 @@ def _freeze(value: Any) -> Any:
 
 
 def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is Literal:
+        return " or ".join(repr(c) for c in typing.get_args(tp))
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 

@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
@@ -165,6 +165,16 @@ def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
     return device.type
+
+
+def _deterministic(setting: bool | str, accelerator: str) -> bool | Literal["warn"]:
+    """``auto`` -> ``True`` on CPU, ``"warn"`` on an accelerator."""
+    if setting == "auto":
+        on_cpu = accelerator == "cpu" or (
+            accelerator == "auto" and not torch.cuda.is_available()
+        )
+        return True if on_cpu else "warn"
+    return "warn" if setting == "warn" else bool(setting)
 
 
 @contextlib.contextmanager
@@ -345,7 +355,7 @@ def train(
             devices=tc.devices,
             strategy=tc.strategy,
             precision=tc.precision,  # type: ignore[arg-type]
-            deterministic=tc.deterministic,  # type: ignore[arg-type]
+            deterministic=_deterministic(tc.deterministic, tc.accelerator),
             gradient_clip_val=tc.gradient_clip_val,
             limit_train_batches=tc.limit_train_batches,
             limit_val_batches=tc.limit_val_batches,

@@ -51,3 +51,11 @@ def test_system_argument_checks() -> None:
         ImageClassifier(nn.Linear(2, 2), num_classes=1)
     with pytest.raises(ValueError, match="`weight_decay` and `regularization_weight`"):
         FunctionRegressor(nn.Linear(2, 1), weight_decay=-1.0)
+
+
+def test_deterministic_auto_resolves_per_device() -> None:
+    from kanlab.lit.train import _deterministic
+
+    assert _deterministic("auto", "cpu") is True
+    assert _deterministic("auto", "gpu") == "warn"
+    assert _deterministic(False, "cpu") is False and _deterministic("warn", "cpu") == "warn"
