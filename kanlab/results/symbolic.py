@@ -303,7 +303,7 @@ def fit_function(
 
 def _features(layer: nn.Module) -> tuple[int, int]:
     """``(in_features, out_features)`` of a linear-kind layer."""
-    sizes = vars(layer)
+    sizes = {key: getattr(layer, key) for key in ("in_features", "out_features")}
     return int(sizes["in_features"]), int(sizes["out_features"])
 
 
@@ -381,14 +381,17 @@ def layer_formulas(
 
 
 def kan_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """Sub-modules that look like KAN layers: ``in_features``/``out_features`` and ``basis()``."""
-    out = []
+    """Outermost sub-modules that look like KAN layers.
+
+    A KAN layer has ``in_features``/``out_features`` and ``basis()`` (or ``candidates``, as
+    S-KAN); layers nested inside one already found (S-KAN candidates) are skipped.
+    """
+    out: list[tuple[str, nn.Module]] = []
     for name, m in model.named_modules():
-        if isinstance(m, nn.Linear):
+        if isinstance(m, nn.Linear) or any(name.startswith(f"{n}.") for n, _ in out):
             continue
-        if hasattr(m, "in_features") and hasattr(m, "out_features") and callable(
-            getattr(m, "basis", None)
-        ):
+        looks = callable(getattr(m, "basis", None)) or hasattr(m, "candidates")
+        if looks and hasattr(m, "in_features") and hasattr(m, "out_features"):
             out.append((name or type(m).__name__, m))
     return out
 

@@ -33,7 +33,7 @@ def test_plot_activations_with_derivative(tmp_path: Path) -> None:
 def test_plot_edges_with_fits(tmp_path: Path) -> None:
     if "b_spline_kan" not in LAYERS:
         pytest.skip("b_spline_kan is not registered in this build")
-    layer = LAYERS.build("b_spline_kan", 3, 2)
+    layer = LAYERS.build("b_spline_kan", 2, 1)
     assert _is_png(plots.plot_edges(layer, tmp_path / "edges.png", fits=True))
 
 

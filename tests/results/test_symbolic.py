@@ -125,3 +125,12 @@ def test_symbolic_cli_prints_activation_formulas(capsys: pytest.CaptureFixture[s
     assert main(["symbolic", "--activation", "silu", "--latex"]) == 0
     assert capsys.readouterr().out.startswith("silu: ")
     assert main(["symbolic"]) == 2
+
+
+def test_kan_layers_finds_outermost_layers() -> None:
+    if "s_kan" not in LAYERS:
+        pytest.skip("s_kan is not registered in this build")
+    model = kanlab.create_model("kan_mlp", widths=[3, 2, 2], layer="s_kan")
+    from kanlab.results.symbolic import kan_layers
+
+    assert [name for name, _ in kan_layers(model)] == ["layers.0", "layers.1"]
