@@ -214,3 +214,31 @@ def test_regression_with_callbacks(results_dir: Path, monkeypatch: pytest.Monkey
     model: Any = result.model
     assert model.grid_calls == 2  # epochs 0 and 2
     assert model.stages == ["selective", "pruned"]
+
+
+@pytest.mark.parametrize(
+    ("layer", "callbacks"),
+    [
+        ("b_spline_kan", [{"name": "grid_update", "every_n_epochs": 1}]),
+        ("s_kan", [{"name": "skan_schedule", "selective_epoch": 1, "pruned_epoch": 2}]),
+    ],
+)
+def test_real_kan_layers_with_their_callbacks(
+    layer: str, callbacks: list[dict[str, Any]], results_dir: Path
+) -> None:
+    if "kan_mlp" not in MODELS or layer not in __import__("kanlab").list_layers():
+        pytest.skip(f"kan_mlp/{layer} not registered in this build")
+    cfg = load_experiment({
+        "name": f"fit_{layer}", "model": {"name": "kan_mlp", "widths": [2, 3, 1], "layer": layer},
+        "data": {"name": "synthetic", "n_train": 128, "n_val": 32, "n_test": 32,
+                 "batch_size": 64},
+        "optim": {"name": "adam", "lr": 1e-2, "regularization_weight": 1e-4},
+        "trainer": {"max_epochs": 3, "progress_bar": False, "callbacks": callbacks},
+    })
+    result = train(cfg, results_dir=results_dir)
+    assert result.epochs_run == 3 and "test/r2" in result.metrics
+    _, model = load_run(result.run_dir)
+    x = torch.rand(4, 2) * 2 - 1
+    torch.testing.assert_close(model(x), result.model(x))
+    if layer == "s_kan":
+        assert getattr(model, "stage", None) == "pruned"
