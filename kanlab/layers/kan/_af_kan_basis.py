@@ -15,7 +15,6 @@ none matches (parameterised or unusual activations).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -29,14 +28,11 @@ __all__ = [
     "ClosedForm",
     "ProjectedBasis",
     "closed_form_activation",
+    "func_backward",
     "func_value",
-    "func_value_and_partials",
 ]
 
 FUNCS = ("quad1", "quad2", "sum", "prod", "sum_prod", "cubic1", "cubic2")
-
-ValueAndGrad = Callable[[Tensor], tuple[Tensor, Tensor | None]]
-
 
 def func_value(func: str, a: Tensor, b: Tensor) -> Tensor:
     """``func(a, b)`` for one of :data:`FUNCS` (a = act(x - low), b = act(high - x))."""
@@ -57,80 +53,71 @@ def func_value(func: str, a: Tensor, b: Tensor) -> Tensor:
     raise ValueError(f"`func` must be one of {', '.join(FUNCS)}, but got func={func!r}.")
 
 
-def func_value_and_partials(
-    func: str, a: Tensor, b: Tensor
-) -> tuple[Tensor, Tensor | float, Tensor | float]:
-    """``(func(a, b), d func / d a, d func / d b)``; constant partials are returned as floats."""
-    if func == "quad1":
+def func_backward(func: str, a: Tensor, b: Tensor, grad: Tensor) -> tuple[Tensor, Tensor]:
+    """``(grad * d func / d a, grad * d func / d b)`` for one of :data:`FUNCS`."""
+    if func in ("quad1", "cubic2"):
         p = a * b
-        return p.square(), 2 * p * b, 2 * p * a
+        t = grad * p if func == "quad1" else grad * p.square()
+        t.mul_(2 if func == "quad1" else 3)
+        return t * b, t * a
     if func == "quad2":
-        return a * b + a.square() + b.square(), b + 2 * a, a + 2 * b
+        return grad * (b + 2 * a), grad * (a + 2 * b)
     if func == "sum":
-        return a + b, 1.0, 1.0
+        return grad, grad
     if func == "prod":
-        return a * b, b, a
+        return grad * b, grad * a
     if func == "sum_prod":
-        return a + b + a * b, 1 + b, 1 + a
+        return grad * (1 + b), grad * (1 + a)
     if func == "cubic1":
-        s, q = a + b, a.square() + b.square()
-        two_ab = 2 * a * b
-        return s * q, q + 2 * a.square() + two_ab, q + 2 * b.square() + two_ab
-    if func == "cubic2":
-        p = a * b
-        p2 = p.square()
-        return p2 * p, 3 * p2 * b, 3 * p2 * a
+        q, two_ab = a.square() + b.square(), 2 * a * b
+        return grad * (q + 2 * a.square() + two_ab), grad * (q + 2 * b.square() + two_ab)
     raise ValueError(f"`func` must be one of {', '.join(FUNCS)}, but got func={func!r}.")
 
 
-def _silu(u: Tensor) -> tuple[Tensor, Tensor | None]:
-    sig = torch.sigmoid(u)
-    value = u * sig
-    return value, sig * (1 + u - value)  # silu' = s (1 + u (1 - s))
+def _silu_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
+    return torch.ops.aten.silu_backward(g, u)
 
 
-def _relu(u: Tensor) -> tuple[Tensor, Tensor | None]:
-    return F.relu(u), (u > 0).to(u.dtype)
+def _relu_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
+    return torch.ops.aten.threshold_backward(g, u, 0)
 
 
-def _identity(u: Tensor) -> tuple[Tensor, Tensor | None]:
-    return u, None
+def _identity_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
+    return g
 
 
-def _sigmoid(u: Tensor) -> tuple[Tensor, Tensor | None]:
-    value = torch.sigmoid(u)
-    return value, value * (1 - value)
+def _sigmoid_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
+    return torch.ops.aten.sigmoid_backward(g, value)
 
 
-def _tanh(u: Tensor) -> tuple[Tensor, Tensor | None]:
-    value = torch.tanh(u)
-    return value, 1 - value.square()
+def _tanh_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
+    return torch.ops.aten.tanh_backward(g, value)
 
 
-def _gelu(u: Tensor) -> tuple[Tensor, Tensor | None]:
-    cdf = 0.5 * (1 + torch.erf(u * (1 / math.sqrt(2))))
-    pdf = torch.exp(-0.5 * u.square()) * (1 / math.sqrt(2 * math.pi))
-    return u * cdf, cdf + u * pdf
+def _gelu_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
+    return torch.ops.aten.gelu_backward(g, u)
+
+
+def _identity(u: Tensor) -> Tensor:
+    return u
 
 
 @dataclass(frozen=True)
 class ClosedForm:
-    """An activation with its derivative in closed form: ``fn(u) -> (act(u), act'(u))``.
-
-    ``act'`` is ``None`` for the identity (derivative 1).
-    """
+    """An activation with a fused derivative: ``value(u)`` and ``backward(grad, u, value)``."""
 
     name: str
-    fn: ValueAndGrad
+    value: Callable[[Tensor], Tensor]
+    backward: Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
 _CLOSED_FORMS = (
-    ClosedForm("silu", _silu),
-    ClosedForm("relu", _relu),
-    ClosedForm("identity", _identity),
-    ClosedForm("sigmoid", _sigmoid),
-    ClosedForm("tanh", _tanh),
-    ClosedForm("gelu", _gelu),
+    ClosedForm("silu", F.silu, _silu_backward),
+    ClosedForm("relu", F.relu, _relu_backward),
+    ClosedForm("identity", _identity, _identity_backward),
+    ClosedForm("sigmoid", torch.sigmoid, _sigmoid_backward),
+    ClosedForm("tanh", torch.tanh, _tanh_backward),
+    ClosedForm("gelu", F.gelu, _gelu_backward),
 )
 
 
@@ -152,7 +139,7 @@ def closed_form_activation(act: nn.Module) -> ClosedForm | None:
     if not isinstance(reference, Tensor) or reference.shape != probe.shape:
         return None
     for form in _CLOSED_FORMS:
-        value, _ = form.fn(probe)
+        value = form.value(probe)
         if torch.allclose(reference.to(torch.float64), value, rtol=1e-9, atol=1e-12):
             return form
     return None
@@ -180,8 +167,8 @@ class ProjectedBasis(torch.autograd.Function):
         out = x.new_empty(n, d, proj.shape[1])                              # (N, D, r)
         for i in range(0, n, rows):
             xc = x[i : i + rows].unsqueeze(-1)                              # (n, D, 1)
-            a, _ = act.fn(xc - low)                                         # (n, D, M)
-            b, _ = act.fn(high - xc)                                        # (n, D, M)
+            a = act.value(xc - low)                                         # (n, D, M)
+            b = act.value(high - xc)                                        # (n, D, M)
             torch.matmul(func_value(func, a, b), proj, out=out[i : i + rows])  # (n, D, r)
         ctx.save_for_backward(x, low, high, proj)
         ctx.func, ctx.act, ctx.rows = func, act, rows  # type: ignore[attr-defined]
@@ -206,16 +193,16 @@ class ProjectedBasis(torch.autograd.Function):
         for i in range(0, x.shape[0], rows):
             xc = x[i : i + rows].unsqueeze(-1)                              # (n, D, 1)
             gc = grad[i : i + rows]                                         # (n, D, r)
-            a, da = act.fn(xc - low)                                        # (n, D, M)
-            b, db = act.fn(high - xc)                                       # (n, D, M)
-            f, fa, fb = func_value_and_partials(func, a, b)                 # (n, D, M)
+            u, v = xc - low, high - xc                                      # (n, D, M)
+            a, b = act.value(u), act.value(v)                               # (n, D, M)
             if grad_proj is not None:
+                f = func_value(func, a, b)                                  # (n, D, M)
                 grad_proj += f.reshape(-1, m).t() @ gc.reshape(-1, gc.shape[-1])  # (M, r)
             if grad_x is None and grad_low is None and grad_high is None:
                 continue
-            gf = gc @ proj_t                                                # (n, D, M)
-            gu = gf * fa if da is None else gf * fa * da                    # d R / d(x - low)
-            gv = gf * fb if db is None else gf * fb * db                    # d R / d(high - x)
+            ga, gb = func_backward(func, a, b, gc @ proj_t)                 # (n, D, M) each
+            gu = act.backward(ga, u, a)                                     # d R / d(x - low)
+            gv = act.backward(gb, v, b)                                     # d R / d(high - x)
             if grad_x is not None:
                 grad_x[i : i + rows] = (gu - gv).sum(-1)                    # (n, D)
             if grad_low is not None:
