@@ -8,7 +8,6 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchmetrics import Metric
 from torchmetrics.classification import MulticlassAccuracy
 
 from kanlab.lit._system import TrainingSystem
@@ -45,6 +44,7 @@ class ImageClassifier(TrainingSystem):
 
     monitor = "val/acc"
     monitor_mode = "max"
+    metric_name = "acc"
 
     def __init__(
         self,
@@ -69,21 +69,12 @@ class ImageClassifier(TrainingSystem):
             scheduler=scheduler,
             regularization_weight=regularization_weight,
         )
-        self.metrics = nn.ModuleDict(
-            {
-                f"{stage}_metric": MulticlassAccuracy(num_classes=num_classes, average="micro")
-                for stage in ("train", "val", "test", "test_epoch")
-            }
-        )
+        for stage in self.stages:
+            self.metrics[f"{stage}_metric"] = MulticlassAccuracy(
+                num_classes=num_classes, average="micro"
+            )
 
-    def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
+    def _loss_and_outputs(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, y = batch
         logits = self.model(x)                                           # (B, num_classes)
-        loss = F.cross_entropy(logits, y)
-        metric: Metric = self.metrics[f"{stage}_metric"]  # type: ignore[assignment]
-        metric.update(logits.detach(), y)
-        kwargs: dict[str, Any] = {"on_step": False, "on_epoch": True, "add_dataloader_idx": False}
-        self.log(f"{stage}/loss", loss, batch_size=len(y), sync_dist=stage != "train",
-                 prog_bar=stage in ("train", "val"), **kwargs)
-        self.log(f"{stage}/acc", metric, prog_bar=stage == "val", **kwargs)
-        return loss
+        return F.cross_entropy(logits, y), logits, y

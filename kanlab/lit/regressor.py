@@ -8,7 +8,6 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchmetrics import Metric
 from torchmetrics.regression import R2Score
 
 from kanlab.lit._system import TrainingSystem
@@ -39,6 +38,7 @@ class FunctionRegressor(TrainingSystem):
 
     monitor = "val/loss"
     monitor_mode = "min"
+    metric_name = "r2"
 
     def __init__(
         self,
@@ -60,18 +60,10 @@ class FunctionRegressor(TrainingSystem):
             scheduler=scheduler,
             regularization_weight=regularization_weight,
         )
-        self.metrics = nn.ModuleDict(
-            {f"{s}_metric": R2Score() for s in ("train", "val", "test", "test_epoch")}
-        )
+        for stage in self.stages:
+            self.metrics[f"{stage}_metric"] = R2Score()
 
-    def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
+    def _loss_and_outputs(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, y = batch
         pred = self.model(x).reshape(y.shape)                            # (B, 1)
-        loss = F.mse_loss(pred, y)
-        metric: Metric = self.metrics[f"{stage}_metric"]  # type: ignore[assignment]
-        metric.update(pred.detach().reshape(-1), y.reshape(-1))
-        kwargs: dict[str, Any] = {"on_step": False, "on_epoch": True, "add_dataloader_idx": False}
-        self.log(f"{stage}/loss", loss, batch_size=len(y), sync_dist=stage != "train",
-                 prog_bar=stage in ("train", "val"), **kwargs)
-        self.log(f"{stage}/r2", metric, **kwargs)
-        return loss
+        return F.mse_loss(pred, y), pred.reshape(-1), y.reshape(-1)      # (B,), (B,)
