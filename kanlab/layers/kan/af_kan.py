@@ -31,7 +31,8 @@ METHODS = ("global_attn", "spatial_attn", "multistep")
 NORMS = ("layer", "batch", "none")
 FUNC_NORMS = ("none", "batch", "sample")
 
-_CHUNK_ELEMENTS = 1 << 17  # basis entries per chunk of the fused path (0.5 MB in float32)
+_CHUNK_ELEMENTS = 1 << 19  # basis entries per chunk of the fused path (2 MB in float32)
+_FUSE_ABOVE = 1 << 24  # automatic chunking once the (N, D, M) basis exceeds 64 MB in float32
 
 ActSpec = str | Mapping[str, Any] | type[nn.Module]
 
@@ -84,7 +85,9 @@ class AFKANLinear(nn.Module):
     multistep reductions are linear in F, so F is never materialised for autograd; a fused,
     row-chunked kernel evaluates F @ [1, w] and recomputes F in the backward pass (used when the
     activation has a closed-form derivative, i.e. SiLU, ReLU, GELU, sigmoid, tanh or identity,
-    and ``func_norm`` is not ``batch``/``sample``); everything else runs on plain autograd.
+    and ``func_norm`` is not ``batch``/``sample``) once the basis would exceed 2^24 entries or
+    when ``chunk_size`` is given; everything else runs on plain autograd (the chunked kernel
+    saves ~8x autograd memory but is not faster on CPU, and slower on an oversubscribed one).
     Results equal the reference formula up to float rounding.
 
     Args:
@@ -102,8 +105,8 @@ class AFKANLinear(nn.Module):
         func_norm: ``none``, ``batch`` or ``sample`` min-max rescaling of F.
         trainable_phases: Whether low/high are trained (else buffers).
         temperature: Initial attention temperature; None -> sqrt(in_features).
-        chunk_size: Rows per chunk of the fused path; None -> automatic (about 2^17 basis
-            entries per chunk).
+        chunk_size: Rows per chunk of the fused path (forces it on); None -> automatic
+            (chunks of about 2^19 basis entries, only when the basis exceeds 2^24 entries).
         device: Factory kwarg for the parameters.
         dtype: Factory kwarg for the parameters.
 
@@ -229,7 +232,8 @@ class AFKANLinear(nn.Module):
 
     @property
     def fused(self) -> bool:
-        """Whether forward uses the chunked closed-form kernel for the current options."""
+        """Whether the options allow the chunked kernel (used above 2^24 basis entries or
+        whenever ``chunk_size`` is given)."""
         return (
             self._closed_form is not None
             and self.method != "spatial_attn"
@@ -247,7 +251,9 @@ class AFKANLinear(nn.Module):
         check_in_features(x, self.in_features)
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)                                # (N, D)
-        z = self._reduce_fused(x2) if self.fused else self._reduce(self._features(x2))
+        big = x2.shape[0] * self.in_features * self.num_bases > _FUSE_ABOVE
+        chunked = self.fused and (self.chunk_size is not None or big)
+        z = self._reduce_fused(x2) if chunked else self._reduce(self._features(x2))
         y = F.linear(self.base_activation(self.norm(z)), self.weight)       # (N, O)
         return y.reshape(*lead, self.out_features)                          # (*, O)
 

@@ -255,3 +255,22 @@ def test_parameterised_activation_uses_autograd_path() -> None:
     assert not layer.fused
     layer(torch.randn(3, 4, dtype=F64)).sum().backward()
     assert all(p.grad is not None for p in layer.base_activation.parameters())
+
+
+def test_chunk_size_forces_the_fused_path_with_equal_results(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plain, chunked = _layer(d=4), _layer(d=4, chunk_size=2)
+    x = torch.randn(5, 4, dtype=F64)
+    torch.testing.assert_close(chunked(x), plain(x))
+    calls: list[int] = []
+    original = ProjectedBasis.apply
+
+    def spy(*args: object) -> torch.Tensor:
+        calls.append(1)
+        return original(*args)
+
+    monkeypatch.setattr(ProjectedBasis, "apply", spy)
+    chunked(x)
+    plain(x)
+    assert calls == [1]  # only the layer with chunk_size took the chunked kernel
