@@ -210,8 +210,16 @@ def run_worker(
                     gate.release()
                     time.sleep(poll)  # wait for running trials (or their stale retries)
                     continue
-                study.optimize(gated, n_trials=1, catch=(Exception,), callbacks=[record],
-                               gc_after_trial=False)
+                try:
+                    study.optimize(gated, n_trials=1, catch=(Exception,), callbacks=[record],
+                                   gc_after_trial=False)
+                except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as exc:
+                    # Another worker judged this trial dead (no heartbeat within the grace
+                    # period, e.g. on an overloaded machine), failed it and enqueued a retry.
+                    logger.warning("a trial of study %r was failed as stale by another "
+                                   "worker and will be retried (%s)", p.study, exc)
+                    states.append(TrialState.FAIL)
+                    last_error.append(exc)
             finally:
                 gate.release()
             ran += 1

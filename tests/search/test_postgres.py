@@ -18,7 +18,10 @@ from kanlab.search import counts, run_study
 
 
 def test_four_workers_run_exactly_twenty_trials(postgres_url: str, make_spec: Any) -> None:
-    study = run_study(make_spec(name="pg20", n_trials=20), workers=4, storage=postgres_url)
+    # A generous grace period: on an overloaded test machine a live worker's heartbeat can
+    # lag by seconds, and a stale-judged trial would be failed and retried (tested below).
+    spec = make_spec(name="pg20", n_trials=20, heartbeat_interval=2, grace_period=20)
+    study = run_study(spec, workers=4, storage=postgres_url)
     trials = study.get_trials(deepcopy=False)
     numbers = [t.number for t in trials]
     assert len(numbers) == len(set(numbers)) == 20
