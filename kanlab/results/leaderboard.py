@@ -167,13 +167,22 @@ def describe_model(config: Mapping[str, Any]) -> str:
         names = []
         for item in items:
             if isinstance(item, Mapping):
-                hp = {k: v for k, v in item.items() if k != "name" and not isinstance(v, Mapping)}
+                hp = {k: _brief(v) for k, v in item.items() if k != "name"}
                 extra = ",".join(f"{k}={hp[k]}" for k in sorted(hp))
                 names.append(f"{item.get('name')}({extra})" if extra else str(item.get("name")))
             else:
                 names.append(str(item))
         parts.append("/".join(dict.fromkeys(names)))
     return " ".join(parts)
+
+
+def _brief(value: Any) -> str:
+    """Hyperparameter text for the model column: nested specs shown by name only."""
+    if isinstance(value, Mapping):
+        return str(value.get("name", "{...}"))
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_brief(v) for v in value) + "]"
+    return str(value)
 
 
 def _group_key(row: Mapping[str, Any], by: str) -> str:
