@@ -8,6 +8,7 @@ import torch
 
 from kanlab.layers._checks import check_choice
 from kanlab.layers.sparse._select import SparsityBudget, normal_quantile
+from kanlab.layers.sparse.stat_topk import row_stats
 from kanlab.registry import ACTIVATIONS
 
 __all__ = ["AdaptiveTopK"]
@@ -90,9 +91,9 @@ class AdaptiveTopK(SparsityBudget):
             return x
         rows = x.movedim(self.dim, -1)                                   # (*, d)
         with torch.no_grad():
-            var, mean = torch.var_mean(rows.detach(), dim=-1, keepdim=True)  # (*, 1) each
+            mean, std = row_stats(rows.detach())                         # (*, 1) each
             z = normal_quantile(1.0 - rho) + self.offset.to(x.dtype)
-            keep = rows > mean + var.sqrt() * z                          # (*, d)
+            keep = rows > mean + std * z                                 # (*, d)
         y = rows * keep
         if self.training:
             with torch.no_grad():
