@@ -5,7 +5,7 @@ import torch
 from torch.testing import assert_close
 
 from kanlab.layers.sparse._select import normal_quantile
-from kanlab.layers.sparse.stat_topk import StatTopK
+from kanlab.layers.sparse.stat_topk import StatTopK, row_stats
 
 
 def test_threshold_formula_hand_computed() -> None:
@@ -31,8 +31,17 @@ def test_mean_kept_count_on_gaussian_rows(num_samples: int | None) -> None:
 def test_sampled_statistics_on_long_rows_within_three_percent() -> None:
     torch.manual_seed(1)
     x = torch.randn(1000, 16384)
-    counts = (StatTopK(k=256)(x) > 0).sum(-1).float()
+    counts = (StatTopK(k=256, num_samples=2048)(x) > 0).sum(-1).float()
     assert abs(float(counts.mean()) / 256 - 1) < 0.03
+
+
+def test_fast_row_stats_match_welford() -> None:
+    torch.manual_seed(4)
+    x = torch.randn(64, 3000) * 3.0 + 20.0                         # |mu| / sigma ~ 7
+    var, mean = torch.var_mean(x.double(), dim=-1, keepdim=True)
+    fast_mean, fast_std = row_stats(x)
+    assert_close(fast_mean.double(), mean, atol=1e-5, rtol=1e-5)
+    assert_close(fast_std.double(), var.sqrt(), atol=1e-4, rtol=1e-4)
 
 
 def test_detached_gradient_is_the_mask_and_flag_adds_threshold_grad() -> None:
