@@ -6,8 +6,11 @@ Run: ``python -m bench kan_layers [--batch=1024] [--in=784] [--out=64] [--grid-s
 ``--flag=value`` arguments, so use the ``=`` form).
 
 What is timed: one forward and backward of a single layer ``in -> out`` on a fixed batch
-(median of ``repeats`` after ``warmup`` calls; gradients are set to None between calls). The
-input does not require grad unless ``--input-grad`` (the first layer of a network).
+(``repeats`` calls after ``warmup``; gradients are set to None between calls). Each call of a
+row is paired with a call of the floor right after it, so that load changes on a shared
+machine hit both: "x floor" is the median of the per-pair ratios (and, next to the fastest
+call, the ratio of the fastest calls). The input does not require grad unless
+``--input-grad`` (the first layer of a network).
 
 * **floor**: ``nn.Linear(in * (G + K) + in, out)`` on a precomputed input of that width: the
   matmul every B-spline KAN layer with a base branch must do; a KAN layer can only add to it.
@@ -85,27 +88,41 @@ def _saved_bytes(counter: list[int]) -> Iterator[None]:
         yield
 
 
-def _measure(
-    layer: nn.Module, x: torch.Tensor, repeats: int, warmup: int
-) -> tuple[float, float, float]:
-    """Median and fastest fwd+bwd milliseconds, memory MiB (see module docstring)."""
-    device = x.device
-
+def _step(layer: nn.Module, x: torch.Tensor) -> Callable[[], None]:
     def step() -> None:
         layer.zero_grad(set_to_none=True)
-        if x.grad is not None:
-            x.grad = None
+        x.grad = None
         layer(x).sum().backward()
 
+    return step
+
+
+def _timed(step: Callable[[], None], device: torch.device) -> float:
+    _sync(device)
+    start = time.perf_counter()
+    step()
+    _sync(device)
+    return time.perf_counter() - start
+
+
+def _measure(
+    layer: nn.Module,
+    x: torch.Tensor,
+    floor: nn.Module,
+    wide: torch.Tensor,
+    repeats: int,
+    warmup: int,
+) -> tuple[list[float], list[float], float]:
+    """Paired fwd+bwd times (layer, floor), interleaved so load drift hits both; memory MiB."""
+    device = x.device
+    step, floor_step = _step(layer, x), _step(floor, wide)
     for _ in range(warmup):
         step()
-    times = []
+        floor_step()
+    times, floor_times = [], []
     for _ in range(repeats):
-        _sync(device)
-        start = time.perf_counter()
-        step()
-        _sync(device)
-        times.append(time.perf_counter() - start)
+        times.append(_timed(step, device))
+        floor_times.append(_timed(floor_step, device))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
@@ -118,7 +135,7 @@ def _measure(
             y = layer(x)
         y.sum().backward()
         mem = counter[0]
-    return statistics.median(times) * 1e3, min(times) * 1e3, mem / 2**20
+    return times, floor_times, mem / 2**20
 
 
 def _kanlab_rows(args: argparse.Namespace) -> dict[str, Callable[[], nn.Module]]:
@@ -213,20 +230,21 @@ def main(argv: list[str]) -> int:
         f"{'layer':<22} {'params':>9} {'median ms':>10} {'x floor':>8} "
         f"{'min ms':>8} {'x floor':>8} {mem_label:>10}"
     )
-    floor_ms = floor_min = None
+    floor = nn.Linear(d * (g + k) + d, o).to(device)
     status = 0
     for name, (make, inp) in rows.items():
         try:
             layer = make().to(device)
-            ms, fastest, mib = _measure(layer, inp, args.repeats, args.warmup)
+            times, floor_times, mib = _measure(
+                layer, inp, floor, wide, args.repeats, args.warmup
+            )
         except Exception as err:  # one failing row must not hide the others
             print(f"{name:<22} failed: {type(err).__name__}: {err}")
             status = 1
             continue
-        if name == "floor":
-            floor_ms, floor_min = ms, fastest
-        ratio = ms / floor_ms if floor_ms else float("nan")
-        ratio_min = fastest / floor_min if floor_min else float("nan")
+        ms, fastest = statistics.median(times) * 1e3, min(times) * 1e3
+        ratio = statistics.median(t / f for t, f in zip(times, floor_times, strict=True))
+        ratio_min = min(times) / min(floor_times)
         params = sum(p.numel() for p in layer.parameters() if p.requires_grad)
         print(
             f"{name:<22} {params:>9,} {ms:>10.2f} {ratio:>8.2f} {fastest:>8.2f} "
