@@ -10,9 +10,9 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from kanlab.layers._checks import check_at_least, check_in_features, check_positive, check_range
+from kanlab.layers._checks import check_at_least, check_in_features, check_range
 from kanlab.layers.kan._bspline import cox_de_boor, extended_grid, fit_coefficients, uniform_basis
-from kanlab.layers.kan._chunks import apply_in_chunks, chunk_rows
+from kanlab.layers.kan._linear_base import KANLinearBase
 from kanlab.registry import ACTIVATIONS, LAYERS
 
 __all__ = ["BSplineKANLinear"]
@@ -21,7 +21,7 @@ ActSpec = str | Mapping[str, Any] | type[nn.Module]
 
 
 @LAYERS.register("b_spline_kan", kind="linear")
-class BSplineKANLinear(nn.Module):
+class BSplineKANLinear(KANLinearBase):
     """Kolmogorov–Arnold layer with learnable B-spline edge functions and a SiLU base branch.
 
     Liu et al., "KAN: Kolmogorov-Arnold Networks", arXiv:2404.19756, in the efficient
@@ -93,24 +93,19 @@ class BSplineKANLinear(nn.Module):
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        check_at_least("in_features", in_features, 1)
-        check_at_least("out_features", out_features, 1)
+        super().__init__(in_features, out_features, chunk_size=chunk_size)
         check_at_least("grid_size", grid_size, 1)
         check_at_least("spline_order", spline_order, 0)
         low, high = check_range("grid_range", grid_range)
         if not 0.0 <= grid_eps <= 1.0:
             raise ValueError(f"`grid_eps` must be in [0, 1], but got grid_eps={grid_eps!r}.")
-        if chunk_size is not None:
-            check_positive("chunk_size", chunk_size)
         dd: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.in_features, self.out_features = in_features, out_features
         self.grid_size, self.spline_order = grid_size, spline_order
         self.grid_range = (low, high)
         self.num_bases = grid_size + spline_order
         self.scale_noise, self.scale_base = scale_noise, scale_base
         self.scale_spline = scale_spline
-        self.grid_eps, self.chunk_size = grid_eps, chunk_size
+        self.grid_eps = grid_eps
         self.compile_basis = compile_basis
         self.base_activation = (
             None if base_activation is None else ACTIVATIONS.build(base_activation)
@@ -172,29 +167,21 @@ class BSplineKANLinear(nn.Module):
             x, low, step, self.num_bases, self.spline_order, self.compile_basis
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_in_features(x, self.in_features)
-        lead = x.shape[:-1]
-        x = x.reshape(-1, self.in_features)                              # (B, D)
-        coef = self.scaled_spline_weight                                 # (O, D, M)
+    def forward_rows(self, x: Tensor) -> Tensor:
+        """The layer on a ``(n, in_features)`` block -> ``(n, out_features)``."""
+        coef = self.scaled_spline_weight                                # (O, D, M)
         if self._uniform:
             weight = coef.transpose(1, 2).reshape(self.out_features, -1)  # (O, M*D), basis-major
         else:
-            weight = coef.reshape(self.out_features, -1)                 # (O, D*M), input-major
-
-        def rows(xc: Tensor) -> Tensor:
-            if self._uniform:
-                feats = self._uniform_basis(xc)                          # (n, M, D)
-            else:
-                feats = cox_de_boor(xc, self.grid, self.spline_order)    # (n, D, M)
-            y = F.linear(feats.reshape(xc.shape[0], -1), weight, self.bias)  # (n, O)
-            if self.base_weight is not None and self.base_activation is not None:
-                y = y + F.linear(self.base_activation(xc), self.base_weight)
-            return y
-
-        row_bytes = self.in_features * self.num_bases * x.element_size()
-        y = apply_in_chunks(rows, x, chunk_rows(row_bytes, self.chunk_size))
-        return y.reshape(*lead, self.out_features)                       # (*, O)
+            weight = coef.reshape(self.out_features, -1)                # (O, D*M), input-major
+        if self._uniform:
+            feats = self._uniform_basis(x)                              # (n, M, D)
+        else:
+            feats = cox_de_boor(x, self.grid, self.spline_order)        # (n, D, M)
+        y = F.linear(feats.reshape(x.shape[0], -1), weight, self.bias)  # (n, O)
+        if self.base_weight is not None and self.base_activation is not None:
+            y = y + F.linear(self.base_activation(x), self.base_weight)
+        return y
 
     @torch.no_grad()
     def update_grid(self, x: Tensor, margin: float = 0.01) -> None:

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from kanlab.layers._checks import check_at_least, check_in_features, check_positive
-from kanlab.layers.kan._chunks import apply_in_chunks, chunk_rows
+from kanlab.layers._checks import check_at_least, check_in_features
+from kanlab.layers.kan._linear_base import KANLinearBase
 from kanlab.registry import LAYERS
 
 __all__ = ["ChebyKANLinear", "chebyshev_basis"]
@@ -25,7 +25,7 @@ def chebyshev_basis(t: Tensor, degree: int) -> Tensor:
 
 
 @LAYERS.register("cheby_kan", kind="linear")
-class ChebyKANLinear(nn.Module):
+class ChebyKANLinear(KANLinearBase):
     """KAN layer whose edge functions are Chebyshev series of the squashed input.
 
     SS et al., "Chebyshev Polynomial-Based Kolmogorov-Arnold Networks", arXiv:2405.07200
@@ -68,17 +68,11 @@ class ChebyKANLinear(nn.Module):
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        check_at_least("in_features", in_features, 1)
-        check_at_least("out_features", out_features, 1)
+        super().__init__(in_features, out_features, chunk_size=chunk_size)
         check_at_least("grid_size", grid_size, 1)
-        if chunk_size is not None:
-            check_positive("chunk_size", chunk_size)
         dd: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.in_features, self.out_features = in_features, out_features
         self.grid_size = grid_size
         self.num_bases = grid_size + 1
-        self.chunk_size = chunk_size
         self.weight = nn.Parameter(
             torch.empty(out_features, in_features, self.num_bases, **dd)
         )
@@ -97,19 +91,11 @@ class ChebyKANLinear(nn.Module):
         check_in_features(x, self.in_features)
         return chebyshev_basis(torch.tanh(x.reshape(-1, self.in_features)), self.grid_size)
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_in_features(x, self.in_features)
-        lead = x.shape[:-1]
-        x = x.reshape(-1, self.in_features)                              # (B, D)
-        weight = self.weight.reshape(self.out_features, -1)              # (O, D*(d+1))
-
-        def rows(xc: Tensor) -> Tensor:
-            feats = chebyshev_basis(torch.tanh(xc), self.grid_size)      # (n, D, d+1)
-            return F.linear(feats.reshape(xc.shape[0], -1), weight, self.bias)  # (n, O)
-
-        row_bytes = self.in_features * self.num_bases * x.element_size()
-        y = apply_in_chunks(rows, x, chunk_rows(row_bytes, self.chunk_size))
-        return y.reshape(*lead, self.out_features)                       # (*, O)
+    def forward_rows(self, x: Tensor) -> Tensor:
+        """The layer on a ``(n, in_features)`` block -> ``(n, out_features)``."""
+        weight = self.weight.reshape(self.out_features, -1)             # (O, D*(d+1))
+        feats = chebyshev_basis(torch.tanh(x), self.grid_size)          # (n, D, d+1)
+        return F.linear(feats.reshape(x.shape[0], -1), weight, self.bias)  # (n, O)
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}, grid_size={self.grid_size}"

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from kanlab.layers._checks import check_at_least, check_in_features, check_positive, check_range
-from kanlab.layers.kan._chunks import apply_in_chunks, chunk_rows
+from kanlab.layers._checks import check_at_least, check_in_features, check_range
+from kanlab.layers.kan._linear_base import KANLinearBase
 from kanlab.registry import ACTIVATIONS, LAYERS
 
 __all__ = ["FastKANLinear"]
@@ -19,7 +19,7 @@ ActSpec = str | Mapping[str, Any] | type[nn.Module]
 
 
 @LAYERS.register("fast_kan", kind="linear")
-class FastKANLinear(nn.Module):
+class FastKANLinear(KANLinearBase):
     """KAN layer whose per-input basis is a row of Gaussian bumps (RBF), plus a base branch.
 
     Li, "Kolmogorov-Arnold Networks are Radial Basis Function Networks", arXiv:2405.06721
@@ -72,18 +72,12 @@ class FastKANLinear(nn.Module):
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        check_at_least("in_features", in_features, 1)
-        check_at_least("out_features", out_features, 1)
+        super().__init__(in_features, out_features, chunk_size=chunk_size)
         check_at_least("grid_size", grid_size, 1)
         low, high = check_range("grid_range", grid_range)
-        if chunk_size is not None:
-            check_positive("chunk_size", chunk_size)
         dd: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.in_features, self.out_features = in_features, out_features
         self.grid_size, self.grid_range = grid_size, (low, high)
         self.num_bases = grid_size
-        self.chunk_size = chunk_size
         self.init_scale = spline_weight_init_scale
         self.inv_width = (grid_size - 1) / (high - low) if grid_size > 1 else 1 / (high - low)
         self.register_buffer("centers", torch.linspace(low, high, grid_size, **dd))  # (G,)
@@ -117,21 +111,13 @@ class FastKANLinear(nn.Module):
         dist = (z.unsqueeze(-1) - self.centers) * self.inv_width         # (B, D, G)
         return torch.exp(-dist.square())
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_in_features(x, self.in_features)
-        lead = x.shape[:-1]
-        x = x.reshape(-1, self.in_features)                              # (B, D)
-
-        def rows(xc: Tensor) -> Tensor:
-            phi = self._rbf(xc).reshape(xc.shape[0], -1)                 # (n, D*G)
-            y = F.linear(phi, self.spline_weight)                        # (n, O)
-            if self.base is not None and self.base_activation is not None:
-                y = y + self.base(self.base_activation(xc))
-            return y
-
-        row_bytes = self.in_features * self.num_bases * x.element_size()
-        y = apply_in_chunks(rows, x, chunk_rows(row_bytes, self.chunk_size))
-        return y.reshape(*lead, self.out_features)                       # (*, O)
+    def forward_rows(self, x: Tensor) -> Tensor:
+        """The layer on a ``(n, in_features)`` block -> ``(n, out_features)``."""
+        phi = self._rbf(x).reshape(x.shape[0], -1)                      # (n, D*G)
+        y = F.linear(phi, self.spline_weight)                           # (n, O)
+        if self.base is not None and self.base_activation is not None:
+            y = y + self.base(self.base_activation(x))
+        return y
 
     def extra_repr(self) -> str:
         return (

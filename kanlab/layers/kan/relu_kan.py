@@ -10,15 +10,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from kanlab.layers._checks import check_at_least, check_in_features, check_positive, check_range
-from kanlab.layers.kan._chunks import apply_in_chunks, chunk_rows
+from kanlab.layers._checks import check_at_least, check_in_features, check_range
+from kanlab.layers.kan._linear_base import KANLinearBase
 from kanlab.registry import LAYERS
 
 __all__ = ["ReLUKANLinear"]
 
 
 @LAYERS.register("relu_kan", kind="linear")
-class ReLUKANLinear(nn.Module):
+class ReLUKANLinear(KANLinearBase):
     """KAN layer with squared ReLU-product bumps instead of B-splines.
 
     Qiu et al., "ReLU-KAN: New Kolmogorov-Arnold Networks that Only Need Matrix Addition,
@@ -73,20 +73,14 @@ class ReLUKANLinear(nn.Module):
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        check_at_least("in_features", in_features, 1)
-        check_at_least("out_features", out_features, 1)
+        super().__init__(in_features, out_features, chunk_size=chunk_size)
         check_at_least("grid_size", grid_size, 1)
         check_at_least("spline_order", spline_order, 0)
         low, high = check_range("grid_range", grid_range)
-        if chunk_size is not None:
-            check_positive("chunk_size", chunk_size)
         dd: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.in_features, self.out_features = in_features, out_features
         self.grid_size, self.spline_order = grid_size, spline_order
         self.grid_range = (low, high)
         self.num_bases = grid_size + spline_order
-        self.chunk_size = chunk_size
         self.step = (high - low) / grid_size
         self.scale = (2.0 / ((spline_order + 1) * self.step)) ** 2       # r = 4 / (e - s)^2
         self.phase_low = nn.Parameter(
@@ -122,18 +116,10 @@ class ReLUKANLinear(nn.Module):
         prod = F.relu(x - self.phase_low) * F.relu(self.phase_high - x)  # (B, D, M)
         return (prod * self.scale).square()
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_in_features(x, self.in_features)
-        lead = x.shape[:-1]
-        x = x.reshape(-1, self.in_features)                              # (B, D)
-
-        def rows(xc: Tensor) -> Tensor:
-            bumps = self._bumps(xc).reshape(xc.shape[0], -1)             # (n, D*M)
-            return F.linear(bumps, self.weight, self.bias)               # (n, O)
-
-        row_bytes = self.in_features * self.num_bases * x.element_size()
-        y = apply_in_chunks(rows, x, chunk_rows(row_bytes, self.chunk_size))
-        return y.reshape(*lead, self.out_features)                       # (*, O)
+    def forward_rows(self, x: Tensor) -> Tensor:
+        """The layer on a ``(n, in_features)`` block -> ``(n, out_features)``."""
+        bumps = self._bumps(x).reshape(x.shape[0], -1)                  # (n, D*M)
+        return F.linear(bumps, self.weight, self.bias)                  # (n, O)
 
     def extra_repr(self) -> str:
         return (

@@ -14,10 +14,9 @@ from kanlab.layers._checks import (
     check_at_least,
     check_choice,
     check_in_features,
-    check_positive,
     check_range,
 )
-from kanlab.layers.kan._chunks import apply_in_chunks, chunk_rows
+from kanlab.layers.kan._linear_base import KANLinearBase
 from kanlab.registry import ACTIVATIONS, LAYERS
 
 __all__ = ["WAVELETS", "WavKANLinear"]
@@ -49,7 +48,7 @@ WAVELETS: dict[str, Callable[[Tensor], Tensor]] = {
 
 
 @LAYERS.register("wav_kan", kind="linear")
-class WavKANLinear(nn.Module):
+class WavKANLinear(KANLinearBase):
     """KAN layer whose edge functions are sums of dilated and translated wavelets.
 
     Bozorgasl & Chen, "Wav-KAN: Wavelet Kolmogorov-Arnold Networks", arXiv:2405.12832.
@@ -100,19 +99,13 @@ class WavKANLinear(nn.Module):
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        check_at_least("in_features", in_features, 1)
-        check_at_least("out_features", out_features, 1)
+        super().__init__(in_features, out_features, chunk_size=chunk_size)
         check_at_least("grid_size", grid_size, 1)
         low, high = check_range("grid_range", grid_range)
         check_choice("wavelet", wavelet, tuple(WAVELETS))
-        if chunk_size is not None:
-            check_positive("chunk_size", chunk_size)
         dd: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.in_features, self.out_features = in_features, out_features
         self.grid_size, self.grid_range, self.wavelet = grid_size, (low, high), wavelet
         self.num_bases = grid_size
-        self.chunk_size = chunk_size
         self._psi = WAVELETS[wavelet]
         self.translation = nn.Parameter(torch.empty(in_features, grid_size, **dd))
         self.scale = nn.Parameter(torch.empty(in_features, grid_size, **dd))
@@ -149,21 +142,13 @@ class WavKANLinear(nn.Module):
         t = (x.unsqueeze(-1) - self.translation) / self.scale            # (B, D, G)
         return self._psi(t)
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_in_features(x, self.in_features)
-        lead = x.shape[:-1]
-        x = x.reshape(-1, self.in_features)                              # (B, D)
-
-        def rows(xc: Tensor) -> Tensor:
-            psi = self._wavelets(xc).reshape(xc.shape[0], -1)            # (n, D*G)
-            y = F.linear(psi, self.weight)                               # (n, O)
-            if self.base_weight is not None and self.base_activation is not None:
-                y = y + F.linear(self.base_activation(xc), self.base_weight)
-            return y
-
-        row_bytes = self.in_features * self.num_bases * x.element_size()
-        y = apply_in_chunks(rows, x, chunk_rows(row_bytes, self.chunk_size))
-        return y.reshape(*lead, self.out_features)                       # (*, O)
+    def forward_rows(self, x: Tensor) -> Tensor:
+        """The layer on a ``(n, in_features)`` block -> ``(n, out_features)``."""
+        psi = self._wavelets(x).reshape(x.shape[0], -1)                 # (n, D*G)
+        y = F.linear(psi, self.weight)                                  # (n, O)
+        if self.base_weight is not None and self.base_activation is not None:
+            y = y + F.linear(self.base_activation(x), self.base_weight)
+        return y
 
     def extra_repr(self) -> str:
         return (

@@ -1,0 +1,47 @@
+"""Shared wiring of the linear KAN layers with a per-input basis: checks, flattening, chunks."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from kanlab.layers._checks import check_at_least, check_in_features, check_positive
+from kanlab.layers.kan._chunks import apply_in_chunks, chunk_rows
+
+__all__ = ["KANLinearBase"]
+
+
+class KANLinearBase(nn.Module):
+    """Base of ``(*, in_features) -> (*, out_features)`` KAN layers built on a per-input basis.
+
+    Subclasses set ``num_bases`` (basis functions per input, for the memory budget) and
+    implement :meth:`forward_rows` on a ``(n, in_features)`` block; :meth:`forward` checks the
+    input width, flattens the leading dims and evaluates the rows in memory-bounded chunks
+    (``chunk_size`` rows, or as many as fit the basis budget when ``None``).
+
+    Raises:
+        ValueError: for ``in_features < 1``, ``out_features < 1``, ``chunk_size < 1``, or (in
+            ``forward``) a wrong input last dim.
+    """
+
+    num_bases: int
+
+    def __init__(self, in_features: int, out_features: int, *, chunk_size: int | None) -> None:
+        super().__init__()
+        check_at_least("in_features", in_features, 1)
+        check_at_least("out_features", out_features, 1)
+        if chunk_size is not None:
+            check_positive("chunk_size", chunk_size)
+        self.in_features, self.out_features = in_features, out_features
+        self.chunk_size = chunk_size
+
+    def forward_rows(self, x: Tensor) -> Tensor:
+        """The layer on a ``(n, in_features)`` block -> ``(n, out_features)``."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_in_features(x, self.in_features)
+        lead = x.shape[:-1]
+        x = x.reshape(-1, self.in_features)                              # (B, D)
+        row_bytes = self.in_features * self.num_bases * x.element_size()
+        y = apply_in_chunks(self.forward_rows, x, chunk_rows(row_bytes, self.chunk_size))
+        return y.reshape(*lead, self.out_features)                       # (*, O)
