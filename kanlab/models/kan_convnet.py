@@ -18,7 +18,6 @@ ActSpec = str | Mapping[str, Any] | Callable[..., nn.Module]
 POOLS = ("max", "avg", "none")
 NORMS = ("batch", "instance", "none")
 PLAIN_CONV = ("conv", "conv2d")
-PLAIN_HEAD = ("linear",)
 
 
 def _outermost(module: nn.Module, attr: str) -> Iterator[nn.Module]:
@@ -31,7 +30,8 @@ def _outermost(module: nn.Module, attr: str) -> Iterator[nn.Module]:
 
 
 def _is_plain(spec: LayerSpec | None, plain: tuple[str, ...]) -> bool:
-    return spec is None or (isinstance(spec, str) and spec in plain and spec not in LAYERS)
+    name = spec.get("name") if isinstance(spec, Mapping) else spec
+    return spec is None or (isinstance(name, str) and name in plain)
 
 
 def _check_kind(spec: LayerSpec, kind: str, arg: str) -> None:
@@ -118,7 +118,7 @@ class KANConvNet(nn.Module):
             raise ValueError(f"`dropout` must be in [0, 1), but got dropout={dropout}.")
         if conv_layer is not None and not _is_plain(conv_layer, PLAIN_CONV):
             _check_kind(conv_layer, "conv2d", "conv_layer")
-        if head is not None and not _is_plain(head, PLAIN_HEAD):
+        if head is not None:
             _check_kind(head, "linear", "head")
         size = image_size // 2 ** len(channels) if pool != "none" else image_size
         if size < 1:
@@ -136,11 +136,9 @@ class KANConvNet(nn.Module):
         self.features = nn.Sequential(*blocks)
         width = channels[-1] * (1 if global_pool else size * size)
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
-        if _is_plain(head, PLAIN_HEAD):
-            self.head: nn.Module = nn.Linear(width, num_classes)
-        else:
-            assert head is not None
-            self.head = LAYERS.build(head, width, num_classes)
+        self.head: nn.Module = LAYERS.build(
+            "linear" if head is None else head, width, num_classes
+        )
 
     @staticmethod
     def _conv(
@@ -151,15 +149,14 @@ class KANConvNet(nn.Module):
         activation: ActSpec,
         norm: str,
     ) -> nn.Sequential:
-        if _is_plain(spec, PLAIN_CONV):
-            conv: nn.Module = nn.Conv2d(c_in, c_out, kernel_size, padding=kernel_size // 2)
-            act: nn.Module | None = ACTIVATIONS.build(activation)
-        else:
-            assert spec is not None
-            hparams: dict[str, Any] = dict(spec) if isinstance(spec, Mapping) else {"name": spec}
-            kernel = hparams.pop("kernel_size", kernel_size)
-            hparams.setdefault("padding", kernel // 2 if isinstance(kernel, int) else 0)
-            conv, act = LAYERS.build(hparams, c_in, c_out, kernel), None
+        plain = _is_plain(spec, PLAIN_CONV)
+        hparams: dict[str, Any] = dict(spec) if isinstance(spec, Mapping) else {"name": spec}
+        if plain:
+            hparams["name"] = "conv2d"                           # "conv" / None -> nn.Conv2d
+        kernel = hparams.pop("kernel_size", kernel_size)
+        hparams.setdefault("padding", kernel // 2 if isinstance(kernel, int) else 0)
+        conv: nn.Module = LAYERS.build(hparams, c_in, c_out, kernel)
+        act: nn.Module | None = ACTIVATIONS.build(activation) if plain else None
         parts = [conv]
         if norm == "batch":
             parts.append(nn.BatchNorm2d(c_out))

@@ -17,12 +17,6 @@ __all__ = ["TopKMoE"]
 ExpertSpec = str | Mapping[str, Any] | type[nn.Module]
 
 
-def _build_expert(spec: ExpertSpec, in_features: int, out_features: int) -> nn.Module:
-    if spec == "linear" and "linear" not in LAYERS:
-        return nn.Linear(in_features, out_features)
-    return LAYERS.build(spec, in_features, out_features)
-
-
 @LAYERS.register("topk_moe", kind="linear", example_hparams={"num_experts": 4, "k": 2})
 class TopKMoE(nn.Module):
     """Route each token to its k best experts and mix their outputs with a sparse softmax.
@@ -96,7 +90,7 @@ class TopKMoE(nn.Module):
             nn.Parameter(torch.empty(num_experts, in_features, **dd)) if noisy_gating else None
         )
         self.experts = nn.ModuleList(
-            _build_expert(expert, in_features, out_features) for _ in range(num_experts)
+            LAYERS.build(expert, in_features, out_features) for _ in range(num_experts)
         )
         self.aux_loss = torch.zeros(())
         self.reset_parameters()
