@@ -137,7 +137,9 @@ class ImageDataModule(pl.LightningDataModule):
         val_size: Validation images carved from the training set: a count, a fraction in
             (0, 1), or ``None`` for the dataset's default fraction.
         subset: Use only this many images (int) or this fraction (float) of both the training
-            pool and the test set, drawn with ``seed``; for quick runs.
+            pool and the test set, drawn with ``seed``; for quick runs. An integer
+            ``val_size`` that does not fit the subset keeps its share of the full training set
+            (``data.subset=2000`` on a 5000-of-60000 protocol gives 167 validation images).
         num_workers: DataLoader worker processes (0 loads in the main process, which is
             fastest for these in-memory tensors).
         data_dir: Where the files live (default ``$KANLAB_DATA`` or ``~/.cache/kanlab``).
@@ -290,6 +292,9 @@ class ImageDataModule(pl.LightningDataModule):
             n_val = self._count(self.default_val_fraction, len(pool))
         else:
             n_val = self._count(self.val_size, len(pool))
+            if self.subset is not None and isinstance(self.val_size, int) and n_val >= len(pool):
+                # A protocol's val count on a quick subset: keep its share of the full set.
+                n_val = self._count(self.val_size / len(targets), len(pool))
         if not 0 < n_val < len(pool):
             raise ValueError(
                 f"`val_size` must leave training images, but got val_size={self.val_size!r} "

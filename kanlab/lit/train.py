@@ -334,7 +334,8 @@ def train(
     with _restore_global_state():
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
         datamodule: Any = build_datamodule(cfg)
-        datamodule.prepare_data()  # fail early (missing data) before a run dir exists
+        datamodule.prepare_data()  # fail early (missing data, bad split) before a run dir exists
+        datamodule.setup("fit")
         model = build_model(cfg)
         system = build_system(cfg, model, datamodule)
         if run_dir is None:

@@ -128,3 +128,17 @@ def test_synthetic_tasks() -> None:
     assert dm.dims == (2,) and DATAMODULES.entry("synthetic").meta["task"] == "regression"
     with pytest.raises(ValueError, match="Did you mean 'exp_sin_sq'"):
         DATAMODULES.build({"name": "synthetic", "function": "exp_sin_sqq"})
+
+
+@needs_debian
+def test_quick_subset_keeps_the_protocols_validation_share(fmnist_dir: Path) -> None:
+    """``--set data.subset=2000`` on a val_size=5000 protocol still runs (val keeps 5000/60000)."""
+    dm = DATAMODULES.build({"name": "fashion_mnist", "data_dir": str(fmnist_dir),
+                            "val_size": 5000, "subset": 2000})
+    dm.setup("fit")
+    assert len(dm.val_set) == round(5000 / 60000 * 2000)
+    assert len(dm.train_set) + len(dm.val_set) == 2000
+    fits = DATAMODULES.build({"name": "fashion_mnist", "data_dir": str(fmnist_dir),
+                              "val_size": 500, "subset": 2000})
+    fits.setup("fit")
+    assert len(fits.val_set) == 500
