@@ -87,7 +87,8 @@ class TrainingSystem(pl.LightningModule):
         self._epoch_start = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        out: torch.Tensor = self.model(x)
+        return out
 
     def _loss_and_outputs(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(loss, predictions, targets)`` of a batch; the last two feed the metric."""

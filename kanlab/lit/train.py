@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import lightning.pytorch as pl
 import torch
@@ -86,12 +86,12 @@ def task_of(cfg: ExperimentConfig) -> str:
 
 def build_datamodule(cfg: ExperimentConfig) -> pl.LightningDataModule:
     """The data module named by ``cfg.data``."""
-    return cfg.data.build(DATAMODULES)
+    return cast(pl.LightningDataModule, cfg.data.build(DATAMODULES))
 
 
 def build_model(cfg: ExperimentConfig) -> nn.Module:
     """The plain model named by ``cfg.model``."""
-    return cfg.model.build(MODELS)
+    return cast(nn.Module, cfg.model.build(MODELS))
 
 
 def build_system(

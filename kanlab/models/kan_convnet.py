@@ -175,7 +175,8 @@ class KANConvNet(nn.Module):
                 f"Input must be (B, {self.in_chans}, H, W), but got shape={tuple(x.shape)}."
             )
         h = self.features(x)                                     # (B, C', h, w)
-        return self.head(self.dropout(self._flatten(h)))         # (B, num_classes)
+        out: torch.Tensor = self.head(self.dropout(self._flatten(h)))  # (B, num_classes)
+        return out
 
     @torch.no_grad()
     def update_grid(self, x: torch.Tensor, margin: float = 0.01) -> None:

@@ -114,4 +114,5 @@ class MLP(nn.Module):
             raise ValueError(
                 f"Input's last dim must be {self.in_features}, but got shape={tuple(x.shape)}."
             )
-        return self.net(x)                                       # (B, widths[-1])
+        out: torch.Tensor = self.net(x)                          # (B, widths[-1])
+        return out

@@ -57,7 +57,8 @@ class TimmBackbone(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)                                             # (B, num_classes)
+        out: torch.Tensor = self.model(x)                                # (B, num_classes)
+        return out
 
     def no_weight_decay(self) -> set[str]:
         names = getattr(self.model, "no_weight_decay", None)

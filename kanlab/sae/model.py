@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import nn
@@ -132,10 +132,10 @@ class SparseAutoencoder(nn.Module):
     ) -> torch.Tensor:
         if isinstance(self.activation, TopAFA):
             self.activation.set_decoder_norms(self.W_dec.norm(dim=0))
-            return self.activation(pre, target=(x - self.b_pre).norm(dim=-1))
+            return cast(torch.Tensor, self.activation(pre, target=(x - self.b_pre).norm(dim=-1)))
         if isinstance(self.activation, GTopK):
-            return self.activation(pre, attribution)
-        return self.activation(pre)
+            return cast(torch.Tensor, self.activation(pre, attribution))
+        return cast(torch.Tensor, self.activation(pre))
 
     def encode(self, x: torch.Tensor, attribution: torch.Tensor | None = None) -> torch.Tensor:
         return self.activate(self.preactivation(x), x, attribution)

@@ -51,7 +51,7 @@ def _train_host(model: nn.Module, batches: Iterable[Any], *, epochs: int, lr: fl
             x, y = batch[0].to(device), batch[1].to(device)
             loss = F.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            torch.autograd.backward(loss)
             opt.step()
     model.eval()
 

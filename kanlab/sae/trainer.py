@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from kanlab.layers.sparse.g_topk import GTopK
-from kanlab.sae.model import SparseAutoencoder
+from kanlab.sae.model import SAEOutput, SparseAutoencoder
 
 __all__ = [
     "FitResult",
@@ -103,7 +103,7 @@ def collect_activations(
                 logits = model(x)
                 if with_grads:
                     model.zero_grad(set_to_none=True)
-                    F.cross_entropy(logits, y, reduction="sum").backward()
+                    torch.autograd.backward(F.cross_entropy(logits, y, reduction="sum"))
             out = captured[0]
             acts.append(_to_rows(out.detach()).cpu())
             if with_grads:
@@ -280,7 +280,8 @@ def downstream_metrics(
     count = 0
 
     def reconstruct(rows: torch.Tensor) -> torch.Tensor:
-        return sae(rows.to(sae.W_enc.dtype)).x_hat
+        out: SAEOutput = sae(rows.to(sae.W_enc.dtype))
+        return out.x_hat
 
     variants: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {
         "clean": None,

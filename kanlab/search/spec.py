@@ -24,7 +24,7 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import optuna
 
@@ -251,7 +251,7 @@ class StudyPlan:
         if spec.name == "grid":
             params["search_space"] = self.spec.space.grid()
         try:
-            return cls(**params)
+            return cast(optuna.samplers.BaseSampler, cls(**params))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"`sampler` ({spec.name}): {exc}") from None
 
@@ -260,7 +260,7 @@ class StudyPlan:
         params = dict(spec.to_dict())
         params.pop("name")
         try:
-            return PRUNERS.get(spec.name)(**params)
+            return cast(optuna.pruners.BasePruner, PRUNERS.get(spec.name)(**params))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"`pruner` ({spec.name}): {exc}") from None
 
@@ -270,7 +270,7 @@ class StudyPlan:
             return None
         module, _, attr = self.spec.objective.partition(":")
         try:
-            fn = getattr(importlib.import_module(module), attr)
+            fn: Callable[..., Any] = getattr(importlib.import_module(module), attr)
         except (ImportError, AttributeError) as exc:
             raise ConfigError(
                 f"`objective` {self.spec.objective!r} cannot be imported ({exc})."

@@ -257,7 +257,8 @@ class EAFO(Activation):
             work = torch.promote_types(x.dtype, torch.float32)
             ratio = self._ratio(x.clamp(-bound, bound).to(work)).to(x.dtype)  # f''/f', (*)
             slope = slope + ratio
-        return self.base(x) - self.eps * density * slope
+        base: torch.Tensor = self.base(x)
+        return base - self.eps * density * slope
 
     def _update_stats(self, x: torch.Tensor) -> None:
         n = x.numel()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -75,11 +76,11 @@ def func_backward(func: str, a: Tensor, b: Tensor, grad: Tensor) -> tuple[Tensor
 
 
 def _silu_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
-    return torch.ops.aten.silu_backward(g, u)
+    return cast(Tensor, torch.ops.aten.silu_backward(g, u))
 
 
 def _relu_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
-    return torch.ops.aten.threshold_backward(g, u, 0)
+    return cast(Tensor, torch.ops.aten.threshold_backward(g, u, 0))
 
 
 def _identity_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
@@ -87,15 +88,15 @@ def _identity_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
 
 
 def _sigmoid_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
-    return torch.ops.aten.sigmoid_backward(g, value)
+    return cast(Tensor, torch.ops.aten.sigmoid_backward(g, value))
 
 
 def _tanh_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
-    return torch.ops.aten.tanh_backward(g, value)
+    return cast(Tensor, torch.ops.aten.tanh_backward(g, value))
 
 
 def _gelu_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
-    return torch.ops.aten.gelu_backward(g, u)
+    return cast(Tensor, torch.ops.aten.gelu_backward(g, u))
 
 
 def _identity(u: Tensor) -> Tensor:

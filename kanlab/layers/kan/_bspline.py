@@ -273,5 +273,5 @@ def fit_coefficients(basis: Tensor, target: Tensor, rcond: float | None = None) 
     """
     a = basis.detach().to("cpu", torch.float64)
     b = target.detach().to("cpu", torch.float64)
-    solution = torch.linalg.lstsq(a, b, rcond=rcond, driver="gelsd").solution
+    solution: Tensor = torch.linalg.lstsq(a, b, rcond=rcond, driver="gelsd").solution
     return solution.to(device=basis.device, dtype=basis.dtype)

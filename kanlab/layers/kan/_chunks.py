@@ -30,7 +30,7 @@ def apply_in_chunks(fn: Callable[[Tensor], Tensor], x: Tensor, rows: int) -> Ten
     if x.shape[0] <= rows:
         return fn(x)
     parts = []
-    for part in x.split(rows):
+    for part in torch.split(x, rows):
         if torch.is_grad_enabled():
             out = checkpoint(fn, part, use_reentrant=False)
             assert isinstance(out, Tensor)

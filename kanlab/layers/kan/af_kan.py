@@ -296,7 +296,7 @@ class AFKANLinear(nn.Module):
         w = self.score_weight.unsqueeze(-1)                                 # (M, 1)
         proj = w if self.method == "multistep" else torch.cat([torch.ones_like(w), w], 1)
         rows = self.chunk_size or max(1, _CHUNK_ELEMENTS // (self.in_features * self.num_bases))
-        moments = ProjectedBasis.apply(
+        moments: Tensor = ProjectedBasis.apply(
             x, self.low, self.high, proj, self.func, self._closed_form, rows
         )                                                                   # (N, D, r)
         score = moments[..., -1] + self.score_bias                          # (N, D)

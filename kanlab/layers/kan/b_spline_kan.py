@@ -113,7 +113,7 @@ class BSplineKANLinear(KANLinearBase):
         knots = extended_grid(grid_size, spline_order, self.grid_range, **dd)  # (G+2K+1,)
         self.register_buffer("grid", knots.expand(in_features, -1).contiguous())  # (D, G+2K+1)
         self._uniform = True
-        self.register_load_state_dict_post_hook(_refresh_uniform_flag)
+        self.register_load_state_dict_post_hook(_refresh_uniform_flag)  # type: ignore[no-untyped-call]
         self.base_weight = (
             nn.Parameter(torch.empty(out_features, in_features, **dd))
             if base_activation is not None
@@ -232,7 +232,7 @@ class BSplineKANLinear(KANLinearBase):
         l1 = self.spline_weight.abs().mean(-1)                           # (O, D)
         total = l1.sum()
         p = l1 / total.clamp_min(torch.finfo(l1.dtype).tiny)
-        entropy = -torch.special.xlogy(p, p).sum()
+        entropy: Tensor = -torch.special.xlogy(p, p).sum()
         return regularize_activation * total + regularize_entropy * entropy
 
     def extra_repr(self) -> str:

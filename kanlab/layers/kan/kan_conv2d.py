@@ -121,7 +121,7 @@ class KANConv2d(PatchConv2d):
         if self.groups == 1:
             out: torch.Tensor = self.layers[0](rows)               # (N, O)
             return out
-        parts = rows.unflatten(-1, (self.groups, self.group_features))  # (N, g, C_g*kh*kw)
+        parts = torch.unflatten(rows, -1, (self.groups, self.group_features))  # (N, g, C_g*kh*kw)
         return torch.cat([f(parts[:, i]) for i, f in enumerate(self.layers)], dim=-1)  # (N, O)
 
     def row_cost(self, like: torch.Tensor) -> int:
@@ -132,7 +132,7 @@ class KANConv2d(PatchConv2d):
 
     def update_grid(self, x: torch.Tensor, margin: float = 0.01) -> None:
         """Update the inner layers' grids from this convolution's input ``x``."""
-        rows = self.sample_rows(x).unflatten(-1, (self.groups, self.group_features))
+        rows = torch.unflatten(self.sample_rows(x), -1, (self.groups, self.group_features))
         for i, inner in enumerate(self.layers):
             update = getattr(inner, "update_grid", None)
             if callable(update):

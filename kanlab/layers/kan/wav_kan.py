@@ -23,7 +23,7 @@ __all__ = ["WAVELETS", "WavKANLinear"]
 
 ActSpec = str | Mapping[str, Any] | type[nn.Module]
 
-_MEXICAN_HAT_NORM = 2.0 / (math.sqrt(3.0) * math.pi**0.25)
+_MEXICAN_HAT_NORM: float = 2.0 / (math.sqrt(3.0) * math.pi**0.25)
 
 
 def _mexican_hat(t: Tensor) -> Tensor:

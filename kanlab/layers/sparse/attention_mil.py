@@ -81,7 +81,8 @@ class AttentionMIL(nn.Module):
         weights = self.mask(logits)                                 # (*, branches, N)
         self.last_attention = weights.detach()
         pooled = (weights @ x).mean(-2)                             # (*, in_features)
-        return self.classifier(pooled)                              # (*, out_features)
+        out: torch.Tensor = self.classifier(pooled)                 # (*, out_features)
+        return out
 
     def extra_repr(self) -> str:
         return f"{self.in_features}, {self.out_features}"

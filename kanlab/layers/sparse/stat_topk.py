@@ -35,7 +35,7 @@ def row_stats(
         n_blocks = d // block
         take = max(1, num_samples // block)
         step = max(1, n_blocks // take)
-        blocks = x[:, : n_blocks * block].unflatten(1, (n_blocks, block))  # (N, nb, 64)
+        blocks = torch.unflatten(x[:, : n_blocks * block], 1, (n_blocks, block))  # (N, nb, 64)
         x = blocks[:, ::step].flatten(1)                                    # (N, ~num_samples)
         d = x.shape[-1]
     if differentiable:
