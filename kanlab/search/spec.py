@@ -355,10 +355,22 @@ def load_study(
 
 
 def check_space(plan: StudyPlan) -> None:
-    """Apply each probe value of each parameter (with its branch conditions) and validate."""
-    for param, condition in plan.spec.space.walk():
+    """Apply each probe value of each parameter (with its branch conditions) and validate.
+
+    Parameters drawn before this one under compatible conditions take their first probe value,
+    so a branch may build a nested spec step by step (``model.layer.name`` then
+    ``model.layer.func``), exactly as a trial applies them.
+    """
+    walked = list(plan.spec.space.walk())
+    for i, (param, condition) in enumerate(walked):
+        context = {
+            other.path: other.probe_values()[0]
+            for other, other_condition in walked[:i]
+            if other.path not in condition
+            and all(condition.get(k) == v for k, v in other_condition.items())
+        }
         for value in param.probe_values():
-            values = {**condition, param.path: value}
+            values = {**context, **condition, param.path: value}
             try:
                 load_experiment(apply_values(plan.base_raw, values))
             except ConfigError as exc:

@@ -83,3 +83,19 @@ def test_two_local_workers_run_exactly_n_trials(make_spec: Any) -> None:
     study = run_study(make_spec(name="two", n_trials=6), workers=2)
     numbers = [t.number for t in study.trials]
     assert counts(study).finished == 6 and len(numbers) == len(set(numbers)) == 6
+
+
+def test_branch_builds_a_nested_spec_step_by_step(make_spec: Any) -> None:
+    """A branch may introduce ``model.layer`` by name, then set its options (validated first)."""
+    space = {
+        "model.name": {"categorical": ["mlp", "kan_mlp"]},
+        "when": [{"if": {"model.name": "kan_mlp"}, "space": {
+            "model.layer.name": {"categorical": ["af_kan"]},
+            "model.layer.func": {"categorical": ["quad1", "cubic2"]},
+        }}],
+    }
+    study = run_study(make_spec(n_trials=6, space=space))
+    layers = [t.user_attrs["config"]["model"].get("layer") for t in study.trials]
+    kan = [layer for layer in layers if layer is not None]
+    assert kan and all(layer["name"] == "af_kan" and layer["func"] in ("quad1", "cubic2")
+                       for layer in kan)
