@@ -218,8 +218,13 @@ class StudyPlan:
         ) else str(self.base_raw.get("data"))
 
     def trial_config(self, values: Mapping[str, Any], number: int) -> dict[str, Any]:
-        """Plain config of trial ``number``: base + overrides + drawn values + its seed."""
+        """Plain config of trial ``number``: base + overrides + drawn values + its seed.
+
+        Trials are named after the study, so their runs read as such in run directories and
+        leaderboards (and trials that drew the same configuration group together).
+        """
         raw = apply_values(self.base_raw, values)
+        raw["name"] = self.spec.name or raw.get("name", "trial")
         raw["seed"] = self.spec.seed + number
         return raw
 
@@ -234,7 +239,8 @@ class StudyPlan:
                 base = str(self.base_path)
         else:
             base = "<base.yaml>"
-        sets = [f"{k}={format_value(v)}" for k, v in self.spec.fixed.items()]
+        sets = [f"name={self.spec.name}"] if self.spec.name else []
+        sets += [f"{k}={format_value(v)}" for k, v in self.spec.fixed.items()]
         sets += [*self.overrides]
         sets += [f"{k}={format_value(v)}" for k, v in values.items()]
         sets.append(f"seed={self.spec.seed + number}")
