@@ -20,3 +20,13 @@ def test_readme_python_block_runs(index: int, capsys: pytest.CaptureFixture[str]
     exec(compile(BLOCKS[index], f"README.md[python block {index}]", "exec"), {})
     if "52552" in BLOCKS[index]:
         assert "52552" in capsys.readouterr().out
+
+
+def test_readme_results_table_matches_the_generated_leaderboard() -> None:
+    """The README's copy of the Fashion-MNIST table must equal the generated leaderboard.md."""
+    board = README.parent / "results" / "fashion_mnist" / "leaderboard.md"
+    rows = [line for line in README.read_text().splitlines()
+            if line.startswith("| ") and (" | kan_mlp " in line or " | mlp " in line)]
+    assert rows, "README shows no leaderboard rows"
+    generated = set(board.read_text().splitlines())
+    assert [row for row in rows if row not in generated] == []

@@ -4,7 +4,7 @@
 set -euo pipefail
 P=results/fashion_mnist/plots
 run() { ls -td results/fashion_mnist/runs/"$1"-*-s0-* | head -1; }
-kanlab plot leaderboard results/fashion_mnist --by name --output $P/leaderboard.png
+kanlab plot leaderboard results/fashion_mnist --output $P/leaderboard.png
 kanlab plot activation --run "$(run crrelu_mlp)" --output $P/crrelu_learnt.png
 kanlab plot activation --run "$(run eafo_mlp)" --output $P/eafo_learnt.png
 kanlab plot edges "$(run b_spline_kan)" --fits --max-in 4 --max-out 3 --output $P/b_spline_edges.png
