@@ -8,30 +8,7 @@ from torch.nn import functional as F
 import kanlab  # noqa: F401  (fills the registries)
 from kanlab.layers.kan.kan_conv2d import KANConv2d
 from kanlab.registry import LAYERS
-
-
-class Cubic(nn.Module):
-    """Stand-in KAN layer: powers x^1..x^3 of each input, then a linear map."""
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__()
-        self.in_features, self.out_features = in_features, out_features
-        dd = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.randn(out_features, in_features * 3, **dd) * 0.3)
-        self.bias = nn.Parameter(torch.randn(out_features, **dd) * 0.1)
-
-    def basis(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([x, x**2, x**3], dim=-1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.basis(x).flatten(-2), self.weight, self.bias)
+from kanlab.testing import PowersLinear
 
 
 def naive(conv: KANConv2d, x: torch.Tensor) -> torch.Tensor:
@@ -49,7 +26,7 @@ def naive(conv: KANConv2d, x: torch.Tensor) -> torch.Tensor:
 
 def make(**kwargs: object) -> KANConv2d:
     torch.manual_seed(0)
-    return KANConv2d(4, 6, 3, layer=Cubic, dtype=torch.float64, **kwargs)  # type: ignore[arg-type]
+    return KANConv2d(4, 6, 3, layer=PowersLinear, dtype=torch.float64, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -67,7 +44,7 @@ def test_matches_the_unfold_reference(options: dict[str, object], chunk_size: in
     kernel = options.pop("kernel_size", 3)
     torch.manual_seed(0)
     conv = KANConv2d(
-        4, 6, kernel, layer=Cubic, chunk_size=chunk_size, dtype=torch.float64, **options  # type: ignore[arg-type]
+        4, 6, kernel, layer=PowersLinear, chunk_size=chunk_size, dtype=torch.float64, **options  # type: ignore[arg-type]
     )
     x = torch.randn(3, 4, 7, 6, dtype=torch.float64)
     expected = naive(conv, x)
@@ -89,12 +66,12 @@ def test_gradients_do_not_depend_on_chunking() -> None:
 
 def test_chunks_bound_the_largest_intermediate() -> None:
     seen: list[int] = []
-    conv = KANConv2d(4, 6, 3, layer=Cubic, chunk_size=50)
+    conv = KANConv2d(4, 6, 3, layer=PowersLinear, chunk_size=50)
     conv.layers[0].register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]))
     conv(torch.randn(3, 4, 12, 12))
     assert max(seen) <= 50 and sum(seen) == 3 * 10 * 10
     seen.clear()
-    auto = KANConv2d(4, 6, 3, layer=Cubic, memory_budget=8 * 36 * 3 * 4 * 64)
+    auto = KANConv2d(4, 6, 3, layer=PowersLinear, memory_budget=8 * 36 * 3 * 4 * 64)
     auto.layers[0].register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]))
     auto(torch.randn(3, 4, 12, 12))
     assert max(seen) == 64                          # budget / (8 * 36 inputs * 3 basis * 4 B)
@@ -118,15 +95,15 @@ def test_gradcheck() -> None:
 
 def test_bad_hyperparameters_raise() -> None:
     with pytest.raises(ValueError, match="`kernel_size` must be an int >= 1"):
-        KANConv2d(1, 2, 0, layer=Cubic)
+        KANConv2d(1, 2, 0, layer=PowersLinear)
     with pytest.raises(ValueError, match="`stride` must be an int >= 1"):
-        KANConv2d(1, 2, 3, layer=Cubic, stride=(1, 0))
+        KANConv2d(1, 2, 3, layer=PowersLinear, stride=(1, 0))
     with pytest.raises(ValueError, match="`padding` must be an int >= 0"):
-        KANConv2d(1, 2, 3, layer=Cubic, padding=-1)
+        KANConv2d(1, 2, 3, layer=PowersLinear, padding=-1)
     with pytest.raises(ValueError, match="divisible by `groups`"):
-        KANConv2d(3, 2, 3, layer=Cubic, groups=2)
+        KANConv2d(3, 2, 3, layer=PowersLinear, groups=2)
     with pytest.raises(ValueError, match="`chunk_size` must be >= 1"):
-        KANConv2d(1, 2, 3, layer=Cubic, chunk_size=0)
+        KANConv2d(1, 2, 3, layer=PowersLinear, chunk_size=0)
     with pytest.raises(ValueError, match="must be a linear KAN layer"):
         KANConv2d(1, 2, 3, layer="kan_conv2d")
     with pytest.raises(ValueError, match="Did you mean 'kan_conv2d'"):

@@ -2,41 +2,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 import kanlab  # noqa: F401  (fills the registries)
 from kanlab.layers.kan.s_conv_kan import SConvKAN2d
 from kanlab.layers.kan.s_kan import DEFAULT_CANDIDATES
 from kanlab.registry import LAYERS
+from kanlab.testing import PowersLinear
 
-
-class Powers(nn.Module):
-    """Stand-in KAN layer: powers x^1..x^degree of each input, then a linear map."""
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        degree: int = 2,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__()
-        self.in_features, self.out_features, self.degree = in_features, out_features, degree
-        dd = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.randn(out_features, in_features * degree, **dd) * 0.3)
-        self.bias = nn.Parameter(torch.randn(out_features, **dd) * 0.1)
-
-    def basis(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([x**k for k in range(1, self.degree + 1)], dim=-1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.basis(x).flatten(-2), self.weight, self.bias)
-
-
-POOL = [Powers, {"name": Powers, "degree": 3}, {"name": Powers, "degree": 1}]
+POOL = [{"name": PowersLinear, "degree": 2}, {"name": PowersLinear, "degree": 3},
+        {"name": PowersLinear, "degree": 1}]
 
 
 def make(**kwargs: object) -> SConvKAN2d:
@@ -67,7 +42,8 @@ def test_matches_the_unfold_reference(stage: str, chunk_size: int | None) -> Non
 def test_stage_api_delegates_and_pruning_is_exact() -> None:
     conv = make(padding=1)
     x = torch.randn(2, 2, 5, 5, dtype=torch.float64)
-    assert conv.stage == "full" and list(conv.candidates) == ["powers", "powers_2", "powers_3"]
+    names = ["powerslinear", "powerslinear_2", "powerslinear_3"]
+    assert conv.stage == "full" and list(conv.candidates) == names
     conv(x).sum().backward()
     assert all(p.grad is not None for p in conv.parameters())
     conv.zero_grad()

@@ -8,31 +8,7 @@ from torch.nn import functional as F
 import kanlab  # noqa: F401  (fills the registries)
 from kanlab.layers.kan.s_kan import DEFAULT_CANDIDATES, SKANLinear
 from kanlab.registry import LAYERS
-
-
-class Poly(nn.Module):
-    """Stand-in KAN layer: powers x^1..x^degree of each input, then a linear map."""
-
-    def __init__(
-        self,
-        in_features: int,
-        out_features: int,
-        *,
-        degree: int = 3,
-        device: torch.device | None = None,
-        dtype: torch.dtype | None = None,
-    ) -> None:
-        super().__init__()
-        self.in_features, self.out_features, self.degree = in_features, out_features, degree
-        dd = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.randn(out_features, in_features * degree, **dd) * 0.3)
-        self.bias = nn.Parameter(torch.randn(out_features, **dd) * 0.1)
-
-    def basis(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([x**k for k in range(1, self.degree + 1)], dim=-1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.basis(x).flatten(-2), self.weight, self.bias)
+from kanlab.testing import PowersLinear
 
 
 class Bump(nn.Module):
@@ -72,9 +48,12 @@ class Bump(nn.Module):
         return {"scale"}
 
 
+POOL = [PowersLinear, {"name": PowersLinear, "degree": 2}, Bump]
+
+
 def make(dtype: torch.dtype = torch.float32, out: int = 5) -> SKANLinear:
     torch.manual_seed(0)
-    layer = SKANLinear(3, out, candidates=[Poly, {"name": Poly, "degree": 2}, Bump], dtype=dtype)
+    layer = SKANLinear(3, out, candidates=POOL, dtype=dtype)
     with torch.no_grad():
         layer.alpha.copy_(torch.randn_like(layer.alpha))
     return layer
@@ -91,7 +70,8 @@ def test_full_stage_is_the_softmax_mixture() -> None:
     expected = sum(weights[:, c] * layer.candidates[n](x) for c, n in enumerate(layer.candidates))
     torch.testing.assert_close(layer(x), expected)
     assert layer.stage == "full"
-    assert list(layer.candidates) == ["poly", "poly_2", "bump"]     # repeated names get suffixes
+    # repeated names get suffixes
+    assert list(layer.candidates) == ["powerslinear", "powerslinear_2", "bump"]
     layer(x).square().sum().backward()
     for name, p in layer.named_parameters():
         assert (p.grad is not None) == p.requires_grad, name
@@ -102,19 +82,19 @@ def test_selective_stage_trains_only_the_chosen_spaces() -> None:
     layer = make()
     with torch.no_grad():
         layer.alpha.fill_(0.0)
-        layer.alpha[:, 0] = 1.0                                     # every node picks "poly"
+        layer.alpha[:, 0] = 1.0  # every node picks "powerslinear"
         layer.alpha[1, 2] = 2.0                                     # node 1 picks "bump"
     layer.to_stage("selective")
     assert layer.stage == "selective"
     assert layer.selection().tolist() == [0, 2, 0, 0, 0]
     x = torch.randn(2, 4, 3)
     y = layer(x)
-    y_poly, y_bump = layer.candidates["poly"](x), layer.candidates["bump"](x)
+    y_poly, y_bump = layer.candidates["powerslinear"](x), layer.candidates["bump"](x)
     torch.testing.assert_close(y[..., 0], y_poly[..., 0])
     torch.testing.assert_close(y[..., 1], y_bump[..., 1])
     y.square().sum().backward()
     assert not layer.alpha.requires_grad and layer.alpha.grad is None
-    assert all(not p.requires_grad for p in layer.candidates["poly_2"].parameters())
+    assert all(not p.requires_grad for p in layer.candidates["powerslinear_2"].parameters())
     for name, p in layer.named_parameters():
         assert (p.grad is not None) == p.requires_grad, name       # trainable <=> has a gradient
     assert not layer.candidates["bump"].centres.requires_grad
@@ -132,7 +112,7 @@ def test_pruning_is_exact_and_drops_parameters() -> None:
     assert torch.equal(layer.selection(), chosen)
     torch.testing.assert_close(layer(x), y_selective)
     rows = {n: int((chosen == i).sum()) for i, n in enumerate(layer.candidate_names)}
-    per_row = {"poly": 3 * 3 + 1, "poly_2": 3 * 2 + 1, "bump": 1 + 3 * 4}
+    per_row = {"powerslinear": 3 * 3 + 1, "powerslinear_2": 3 * 2 + 1, "bump": 1 + 3 * 4}
     assert set(layer.candidates) == {n for n, r in rows.items() if r}
     assert n_trainable(layer) == sum(per_row[n] * r for n, r in rows.items())
     assert n_trainable(layer) < before
@@ -161,7 +141,7 @@ def test_state_dict_round_trip_into_a_fresh_layer(stage: str) -> None:
     layer.to_stage(stage)  # type: ignore[arg-type]
     x = torch.randn(4, 3)
     torch.manual_seed(123)
-    fresh = SKANLinear(3, 5, candidates=[Poly, {"name": Poly, "degree": 2}, Bump])
+    fresh = SKANLinear(3, 5, candidates=POOL)
     fresh.load_state_dict(layer.state_dict())
     assert fresh.stage == stage
     assert torch.equal(fresh.selection(), layer.selection())
@@ -197,7 +177,7 @@ def test_bad_hyperparameters_raise() -> None:
     with pytest.raises(ValueError, match="other than s_kan"):
         SKANLinear(3, 2, candidates=["s_kan"])
     with pytest.raises(ValueError, match="`temperature` must be > 0"):
-        SKANLinear(3, 2, candidates=[Poly], temperature=0.0)
+        SKANLinear(3, 2, candidates=[PowersLinear], temperature=0.0)
     with pytest.raises(ValueError, match="last dim must be 3"):
         make()(torch.randn(2, 4))
 
@@ -213,7 +193,7 @@ def test_delegates_grid_update_regularization_and_no_weight_decay() -> None:
 
 def test_temperature_sharpens_the_mixture() -> None:
     layer = make()
-    cold = SKANLinear(3, 5, candidates=[Poly, {"name": Poly, "degree": 2}, Bump], temperature=1e-4)
+    cold = SKANLinear(3, 5, candidates=POOL, temperature=1e-4)
     cold.load_state_dict(layer.state_dict())
     layer.to_stage("selective")
     x = torch.randn(3, 3)
