@@ -8,8 +8,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from kanlab.layers._checks import check_at_least, check_choice
-from kanlab.models.mlp import NORMS, make_norm
+from kanlab.models.mlp import check_stack, make_norm
 from kanlab.registry import LAYERS, MODELS
 
 __all__ = ["KANMLP"]
@@ -54,14 +53,7 @@ class KANMLP(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        widths = list(widths)
-        if len(widths) < 2:
-            raise ValueError(f"`widths` must list at least 2 sizes, but got widths={widths}.")
-        for w in widths:
-            check_at_least("widths[i]", w, 1)
-        check_choice("norm", norm, NORMS)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1), but got dropout={dropout}.")
+        widths = check_stack(widths, norm, dropout)
         self.widths, self.in_features = widths, widths[0]
         self.layers = nn.ModuleList(
             LAYERS.build(layer, w_in, w_out)

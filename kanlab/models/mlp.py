@@ -11,7 +11,7 @@ from torch import nn
 from kanlab.layers._checks import check_at_least, check_choice
 from kanlab.registry import ACTIVATIONS, MODELS
 
-__all__ = ["MLP", "make_norm"]
+__all__ = ["MLP", "check_stack", "make_norm"]
 
 ActSpec = str | Mapping[str, Any] | type[nn.Module]
 NORMS = ("none", "layer", "batch")
@@ -25,6 +25,19 @@ def make_norm(kind: str, features: int) -> nn.Module:
     if kind == "batch":
         return _LastDimBatchNorm(features)
     return nn.Identity()
+
+
+def check_stack(widths: Sequence[int], norm: str, dropout: float) -> list[int]:
+    """Validate the arguments shared by the MLP-style models; returns ``widths`` as a list."""
+    widths = list(widths)
+    if len(widths) < 2:
+        raise ValueError(f"`widths` must list at least 2 sizes, but got widths={widths}.")
+    for w in widths:
+        check_at_least("widths[i]", w, 1)
+    check_choice("norm", norm, NORMS)
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"`dropout` must be in [0, 1), but got dropout={dropout}.")
+    return widths
 
 
 class _LastDimBatchNorm(nn.BatchNorm1d):
@@ -73,14 +86,7 @@ class MLP(nn.Module):
         act_last: bool = False,
     ) -> None:
         super().__init__()
-        widths = list(widths)
-        if len(widths) < 2:
-            raise ValueError(f"`widths` must list at least 2 sizes, but got widths={widths}.")
-        for w in widths:
-            check_at_least("widths[i]", w, 1)
-        check_choice("norm", norm, NORMS)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"`dropout` must be in [0, 1), but got dropout={dropout}.")
+        widths = check_stack(widths, norm, dropout)
         n_act = len(widths) - 1 if act_last else len(widths) - 2
         acts = self._activation_specs(activation, activations, n_act)
         self.widths = widths
