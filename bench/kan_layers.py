@@ -16,7 +16,9 @@ call, the ratio of the fastest calls). The input does not require grad unless
   matmul every B-spline KAN layer with a base branch must do; a KAN layer can only add to it.
 * every registered linear kanlab layer (B-spline and ReLU-KAN with G, K; FastKAN with G + K
   centres as All-KAN; the others with their defaults; ``af_kan`` too when registered), and
-  ``b_spline_kan+compile`` (``compile_basis=True``; compilation happens during warm-up);
+  the rows ``b_spline_kan`` and ``af_kan`` use their default ``compile_kernels=None``, which
+  compiles their fused kernels at this size (compilation happens during warm-up), and the
+  ``(eager)`` rows force ``compile_kernels=False`` (what runs without a C++ compiler);
 * ``mlp_equal_params``: ``in -> h -> out`` with ReLU, ``h`` chosen to match b_spline_kan's
   parameter count;
 * peers found under ``--peers`` or ``$KANLAB_PEERS`` (absent ones are skipped, with a note):
@@ -153,11 +155,12 @@ def _kanlab_rows(args: argparse.Namespace) -> dict[str, Callable[[], nn.Module]]
         rows[entry.name] = lambda e=entry, h=hp: LAYERS.build(
             e.name, args.in_features, args.out_features, **h
         )
-    if "b_spline_kan" in rows and k == 3:
-        rows["b_spline_kan+compile"] = lambda: LAYERS.build(
-            "b_spline_kan", args.in_features, args.out_features, compile_basis=True,
-            **shared["b_spline_kan"],
-        )
+    for name in ("b_spline_kan", "af_kan"):
+        if name in rows:
+            hp = {**LAYERS.entry(name).meta.get("example_hparams", {}), **shared.get(name, {})}
+            rows[f"{name} (eager)"] = lambda n=name, h=hp: LAYERS.build(
+                n, args.in_features, args.out_features, compile_kernels=False, **h
+            )
     return rows
 
 

@@ -1,37 +1,31 @@
-"""AF-KAN's per-input basis: the pair functions, closed-form activations and a fused projection.
+"""AF-KAN's per-input basis: the pair functions and a fused projection.
 
 The basis of one AF-KAN layer is, for input value x and basis index m,
 
     F_m(x) = func(act(x - low_m), act(high_m - x))
 
 and the global-attention / multistep reductions only ever need linear projections of it,
-``R = F @ proj`` with a small ``proj`` of shape (M, r). :class:`ProjectedBasis` computes ``R``
-in row chunks and recomputes the basis in the backward pass, so no (B, D, M) tensor is kept
-for autograd and every intermediate stays cache-sized. It needs the activation's derivative in
-closed form; :func:`closed_form_activation` finds it by comparing the activation module's
-values with the known forms (never by name), and the layer falls back to plain autograd when
-none matches (parameterised or unusual activations).
+``R = F @ w`` with a small ``w`` of shape (M, r), and its plain sum over m.
+:class:`ProjectedBasis` computes ``R`` one basis index at a time on (B, D) slices and
+recomputes the basis in the backward pass, so no (B, D, M) tensor exists; its forward and
+backward kernels are plain tensor functions that ``torch.compile`` fuses into one loop each
+(``_compile.py``). It needs the activation's derivative in closed form (``_closed_form.py``);
+the layer falls back to plain autograd when there is none (parameterised or unusual
+activations).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import cast
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
-from torch.nn import functional as F
 
-__all__ = [
-    "FUNCS",
-    "ClosedForm",
-    "ProjectedBasis",
-    "closed_form_activation",
-    "func_backward",
-    "func_value",
-]
+from kanlab.layers.kan._closed_form import ClosedForm
+from kanlab.layers.kan._compile import Kernel
+
+__all__ = ["FUNCS", "ProjectedBasis", "func_backward", "func_value"]
 
 FUNCS = ("quad1", "quad2", "sum", "prod", "sum_prod", "cubic1", "cubic2")
 
@@ -58,8 +52,7 @@ def func_backward(func: str, a: Tensor, b: Tensor, grad: Tensor) -> tuple[Tensor
     """``(grad * d func / d a, grad * d func / d b)`` for one of :data:`FUNCS`."""
     if func in ("quad1", "cubic2"):
         p = a * b
-        t = grad * p if func == "quad1" else grad * p.square()
-        t.mul_(2 if func == "quad1" else 3)
+        t = grad * (2 * p) if func == "quad1" else grad * (3 * p.square())
         return t * b, t * a
     if func == "quad2":
         return grad * (b + 2 * a), grad * (a + 2 * b)
@@ -75,82 +68,132 @@ def func_backward(func: str, a: Tensor, b: Tensor, grad: Tensor) -> tuple[Tensor
     raise ValueError(f"`func` must be one of {', '.join(FUNCS)}, but got func={func!r}.")
 
 
-def _silu_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
-    return cast(Tensor, torch.ops.aten.silu_backward(g, u))
+_SIGMOID_GATED = ("silu", "sigmoid")
+_EXP_SAFE = 80.0  # |phase| bound under which e^{-x} e^{low} cannot overflow where it matters
 
 
-def _relu_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
-    return cast(Tensor, torch.ops.aten.threshold_backward(g, u, 0))
+def _pair_fn(
+    x: Tensor, low: Tensor, high: Tensor, act: ClosedForm, shared_exp: bool
+) -> Callable[[int], tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None, Tensor | None]]:
+    """``m -> (u, v, act(u), act(v), sigmoid(u), sigmoid(v))`` with u = x - low_m, v = high_m - x.
 
-
-def _identity_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
-    return g
-
-
-def _sigmoid_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
-    return cast(Tensor, torch.ops.aten.sigmoid_backward(g, value))
-
-
-def _tanh_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
-    return cast(Tensor, torch.ops.aten.tanh_backward(g, value))
-
-
-def _gelu_backward(g: Tensor, u: Tensor, value: Tensor) -> Tensor:
-    return cast(Tensor, torch.ops.aten.gelu_backward(g, u))
-
-
-def _identity(u: Tensor) -> Tensor:
-    return u
-
-
-@dataclass(frozen=True)
-class ClosedForm:
-    """An activation with a fused derivative: ``value(u)`` and ``backward(grad, u, value)``."""
-
-    name: str
-    value: Callable[[Tensor], Tensor]
-    backward: Callable[[Tensor, Tensor, Tensor], Tensor]
-
-
-_CLOSED_FORMS = (
-    ClosedForm("silu", F.silu, _silu_backward),
-    ClosedForm("relu", F.relu, _relu_backward),
-    ClosedForm("identity", _identity, _identity_backward),
-    ClosedForm("sigmoid", torch.sigmoid, _sigmoid_backward),
-    ClosedForm("tanh", torch.tanh, _tanh_backward),
-    ClosedForm("gelu", F.gelu, _gelu_backward),
-)
-
-
-def closed_form_activation(act: nn.Module) -> ClosedForm | None:
-    """The closed form that reproduces ``act`` (parameter- and buffer-free only), else None.
-
-    The match is by value on a float64 probe grid, so a registered activation is recognised
-    whatever its name, and one with different hyperparameters (a GELU with the tanh
-    approximation, say) is not mistaken for its neighbour.
+    With ``shared_exp`` (SiLU or sigmoid, phases within +-80) the 2M sigmoids per input share
+    two exponentials: sigmoid(x - low_m) = 1 / (1 + e^{-x} e^{low_m}) and sigmoid(high_m - x) =
+    1 / (1 + e^{x} e^{-high_m}); an over- or underflow of e^{+-x} then only happens where the
+    sigmoid is saturated anyway. Otherwise the sigmoid entries are None.
     """
-    if any(True for _ in act.parameters()) or any(True for _ in act.buffers()):
-        return None
-    probe = torch.linspace(-6.0, 6.0, 241, dtype=torch.float64)
-    try:
-        with torch.no_grad():
-            reference = act(probe.clone())
-    except (RuntimeError, TypeError):
-        return None
-    if not isinstance(reference, Tensor) or reference.shape != probe.shape:
-        return None
-    for form in _CLOSED_FORMS:
-        value = form.value(probe)
-        if torch.allclose(reference.to(torch.float64), value, rtol=1e-9, atol=1e-12):
-            return form
-    return None
+    if shared_exp:
+        e_neg, e_pos = torch.exp(-x), torch.exp(x)                      # (N, D)
+        e_low, e_high = torch.exp(low), torch.exp(-high)                # (M,)
+
+    def pair(m: int) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor | None, Tensor | None]:
+        u, v = x - low[m], high[m] - x                                  # (N, D)
+        if not shared_exp:
+            return u, v, act.value(u), act.value(v), None, None
+        su = torch.reciprocal(1 + e_neg * e_low[m])
+        sv = torch.reciprocal(1 + e_pos * e_high[m])
+        if act.name == "silu":
+            return u, v, u * su, v * sv, su, sv
+        return u, v, su, sv, su, sv
+
+    return pair
+
+
+def _act_grad(act: ClosedForm, grad: Tensor, u: Tensor, value: Tensor, s: Tensor | None) -> Tensor:
+    """``grad * act'(u)``, from the sigmoid ``s`` of ``u`` when the pair function provides it."""
+    if s is None:
+        return act.backward(grad, u, value)
+    if act.name == "silu":
+        return grad * (s * (1 + u * (1 - s)))
+    return grad * (s * (1 - s))
+
+
+def _project(
+    x: Tensor, low: Tensor, high: Tensor, weight: Tensor, *, func: str, act: ClosedForm,
+    with_sum: bool, shared_exp: bool,
+) -> tuple[Tensor, ...]:
+    """Forward kernel: ``[sum_m F_m] + [sum_m F_m * weight[m, k] for k]``, on (N, D) slices."""
+    pair = _pair_fn(x, low, high, act, shared_exp)
+    outs: list[Tensor] = []
+    for m in range(low.shape[0]):
+        _, _, a, b, _, _ = pair(m)
+        f = func_value(func, a, b)                                      # (N, D)
+        terms = ([f] if with_sum else []) + [f * weight[m, k] for k in range(weight.shape[1])]
+        outs = terms if m == 0 else [total + term for total, term in zip(outs, terms, strict=True)]
+    return tuple(outs)
+
+
+def _project_backward(
+    x: Tensor,
+    low: Tensor,
+    high: Tensor,
+    weight: Tensor,
+    grads: tuple[Tensor, ...],
+    *,
+    func: str,
+    act: ClosedForm,
+    with_sum: bool,
+    shared_exp: bool,
+    need_x: bool,
+    need_phases: bool,
+    need_weight: bool,
+) -> tuple[Tensor | None, Tensor | None, Tensor | None, Tensor | None]:
+    """Backward kernel: gradients of ``sum_k <grads[k], R_k>`` for x, low, high and weight."""
+    pair = _pair_fn(x, low, high, act, shared_exp)
+    grad_x: Tensor | None = None
+    grad_low: list[Tensor] = []
+    grad_high: list[Tensor] = []
+    grad_weight: list[Tensor] = []
+    weighted = grads[1:] if with_sum else grads                         # one per weight column
+    for m in range(low.shape[0]):
+        u, v, a, b, su, sv = pair(m)                                    # (N, D) each
+        if need_weight:
+            f = func_value(func, a, b)
+            grad_weight.extend((g * f).sum() for g in weighted)         # r scalars
+        if not (need_x or need_phases):
+            continue
+        gf = [grads[0]] if with_sum else []
+        gf += [g * weight[m, k] for k, g in enumerate(weighted)]
+        ga, gb = func_backward(func, a, b, sum(gf[1:], gf[0]))        # dL/dF_m: (N, D)
+        gu = _act_grad(act, ga, u, a, su)                               # dL/d(x - low_m)
+        gv = _act_grad(act, gb, v, b, sv)                               # dL/d(high_m - x)
+        if need_x:
+            grad_x = gu - gv if grad_x is None else grad_x + (gu - gv)
+        if need_phases:
+            grad_low.append(-gu.sum())
+            grad_high.append(gv.sum())
+    return (
+        grad_x,
+        torch.stack(grad_low) if need_phases else None,                 # (M,)
+        torch.stack(grad_high) if need_phases else None,                # (M,)
+        torch.stack(grad_weight).view(-1, weight.shape[1]) if need_weight else None,  # (M, r)
+    )
+
+
+def _shares_exp(x: Tensor, low: Tensor, high: Tensor, act: ClosedForm, compiled: bool) -> bool:
+    """Whether the kernels use the shared-exponential sigmoids (compiled CPU kernels only: on
+    CUDA the kernels are memory-bound, and eagerly the extra ops cost more than the exps)."""
+    return (
+        compiled
+        and act.name in _SIGMOID_GATED
+        and x.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and bool(torch.maximum(low.abs().max(), high.abs().max()) <= _EXP_SAFE)
+    )
+
+
+_PROJECT = Kernel(_project)
+_PROJECT_BACKWARD = Kernel(_project_backward)
 
 
 class ProjectedBasis(torch.autograd.Function):
-    """``R = func(act(x - low), act(high - x)) @ proj`` in row chunks, basis recomputed backward.
+    """``R = F @ weight`` (after ``sum_m F_m`` if ``with_sum``), the basis F never stored.
 
-    Shapes: x (N, D), low and high (M,), proj (M, r) -> R (N, D, r). Peak extra memory is a
-    few (rows, D, M) tensors whatever N is.
+    ``F_m = func(act(x - low_m), act(high_m - x))``. Shapes: x (N, D), low and high (M,),
+    weight (M, r) -> ``r`` (``1 + r`` with the sum) tensors (N, D). Both kernels loop
+    over the M basis indices on (N, D) slices (eagerly, or fused into one loop by
+    ``torch.compile`` when ``compiled``), so no (N, D, M) tensor exists and autograd saves only
+    the inputs; ``rows`` (or None for all) bounds the rows per kernel call.
     """
 
     @staticmethod
@@ -159,55 +202,85 @@ class ProjectedBasis(torch.autograd.Function):
         x: Tensor,
         low: Tensor,
         high: Tensor,
-        proj: Tensor,
+        weight: Tensor,
         func: str,
         act: ClosedForm,
-        rows: int,
-    ) -> Tensor:
-        n, d = x.shape
-        out = x.new_empty(n, d, proj.shape[1])                              # (N, D, r)
-        for i in range(0, n, rows):
-            xc = x[i : i + rows].unsqueeze(-1)                              # (n, D, 1)
-            a = act.value(xc - low)                                         # (n, D, M)
-            b = act.value(high - xc)                                        # (n, D, M)
-            torch.matmul(func_value(func, a, b), proj, out=out[i : i + rows])  # (n, D, r)
-        ctx.save_for_backward(x, low, high, proj)
-        ctx.func, ctx.act, ctx.rows = func, act, rows  # type: ignore[attr-defined]
-        return out
+        with_sum: bool,
+        rows: int | None,
+        compiled: bool = False,
+    ) -> tuple[Tensor, ...]:
+        shared_exp = _shares_exp(x, low, high, act, compiled)
+        ctx.save_for_backward(x, low, high, weight)
+        ctx.opts = (func, act, with_sum, shared_exp, rows, compiled)  # type: ignore[attr-defined]
+        parts = [
+            _PROJECT(
+                xc, low, high, weight, compiled=compiled, func=func, act=act, with_sum=with_sum,
+                shared_exp=shared_exp,
+            )
+            for xc in _row_blocks(x, rows)
+        ]
+        if len(parts) == 1:
+            return tuple(parts[0])
+        return tuple(torch.cat(cols) for cols in zip(*parts, strict=True))
 
     @staticmethod
     @once_differentiable
-    def backward(
-        ctx: FunctionCtx, grad: Tensor
-    ) -> tuple[Tensor | None, ...]:
-        x, low, high, proj = ctx.saved_tensors  # type: ignore[attr-defined]
-        func: str = ctx.func  # type: ignore[attr-defined]
-        act: ClosedForm = ctx.act  # type: ignore[attr-defined]
-        rows: int = ctx.rows  # type: ignore[attr-defined]
-        need_x, need_low, need_high, need_proj = ctx.needs_input_grad[:4]  # type: ignore[attr-defined]
-        m = low.shape[0]
-        grad_x = torch.empty_like(x) if need_x else None
-        grad_low = torch.zeros_like(low) if need_low else None
-        grad_high = torch.zeros_like(high) if need_high else None
-        grad_proj = torch.zeros_like(proj) if need_proj else None
-        proj_t = proj.t()                                                   # (r, M)
-        for i in range(0, x.shape[0], rows):
-            xc = x[i : i + rows].unsqueeze(-1)                              # (n, D, 1)
-            gc = grad[i : i + rows]                                         # (n, D, r)
-            u, v = xc - low, high - xc                                      # (n, D, M)
-            a, b = act.value(u), act.value(v)                               # (n, D, M)
-            if grad_proj is not None:
-                f = func_value(func, a, b)                                  # (n, D, M)
-                grad_proj += f.reshape(-1, m).t() @ gc.reshape(-1, gc.shape[-1])  # (M, r)
-            if grad_x is None and grad_low is None and grad_high is None:
-                continue
-            ga, gb = func_backward(func, a, b, gc @ proj_t)                 # (n, D, M) each
-            gu = act.backward(ga, u, a)                                     # d R / d(x - low)
-            gv = act.backward(gb, v, b)                                     # d R / d(high - x)
-            if grad_x is not None:
-                grad_x[i : i + rows] = (gu - gv).sum(-1)                    # (n, D)
-            if grad_low is not None:
-                grad_low -= gu.reshape(-1, m).sum(0)                        # (M,)
-            if grad_high is not None:
-                grad_high += gv.reshape(-1, m).sum(0)                       # (M,)
-        return grad_x, grad_low, grad_high, grad_proj, None, None, None
+    def backward(ctx: FunctionCtx, *grads: Tensor) -> tuple[Tensor | None, ...]:
+        x, low, high, weight = ctx.saved_tensors  # type: ignore[attr-defined]
+        func, act, with_sum, shared_exp, rows, compiled = ctx.opts  # type: ignore[attr-defined]
+        need_x, need_low, need_high, need_weight = ctx.needs_input_grad[:4]  # type: ignore[attr-defined]
+        grad_x = None
+        grad_low = grad_high = grad_weight = None
+        blocks = _row_blocks(x, rows)
+        if need_x and len(blocks) > 1:
+            grad_x = torch.empty_like(x)
+        start = 0
+        for xc in blocks:
+            gc = tuple(g[start : start + xc.shape[0]] for g in grads)
+            opts = {"func": func, "act": act, "with_sum": with_sum, "shared_exp": shared_exp}
+            need_phases = need_low or need_high
+            if compiled and need_weight and (need_x or need_phases):
+                # Two compiled kernels: fused together, Inductor stores per-m (N, D)
+                # intermediates for the weight sums and the whole backward runs ~3x slower.
+                gx, gl, gh, _ = _PROJECT_BACKWARD(
+                    xc, low, high, weight, gc, compiled=True, need_x=need_x,
+                    need_phases=need_phases, need_weight=False, **opts,
+                )
+                gw = _PROJECT_BACKWARD(
+                    xc, low, high, weight, gc, compiled=True, need_x=False,
+                    need_phases=False, need_weight=True, **opts,
+                )[3]
+            else:
+                gx, gl, gh, gw = _PROJECT_BACKWARD(
+                    xc, low, high, weight, gc, compiled=compiled, need_x=need_x,
+                    need_phases=need_phases, need_weight=need_weight, **opts,
+                )
+            if len(blocks) == 1:
+                grad_x = gx
+            elif grad_x is not None and gx is not None:
+                grad_x[start : start + xc.shape[0]] = gx
+            grad_low = _accumulate(grad_low, gl)
+            grad_high = _accumulate(grad_high, gh)
+            grad_weight = _accumulate(grad_weight, gw)
+            start += xc.shape[0]
+        return (
+            grad_x,
+            grad_low if need_low else None,
+            grad_high if need_high else None,
+            grad_weight,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
+
+
+def _row_blocks(x: Tensor, rows: int | None) -> tuple[Tensor, ...]:
+    return (x,) if rows is None or rows >= x.shape[0] else torch.split(x, rows)
+
+
+def _accumulate(total: Tensor | None, part: Tensor | None) -> Tensor | None:
+    if part is None:
+        return total
+    return part if total is None else total + part

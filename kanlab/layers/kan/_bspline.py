@@ -7,11 +7,14 @@ gives ``G + K`` basis functions of order ``K`` (degree ``K``) per input.
 Two evaluations of the same functions:
 
 * :func:`cox_de_boor` works on any (sorted) knot vector, e.g. after ``update_grid``;
-* :func:`uniform_basis` uses that on a uniform grid every basis function is a shifted copy of
-  the cardinal B-spline ``N_K(t)`` (support ``[0, K + 1)``), ``B_j(x) = N_K((x - t_0) / h - j)``.
-  For ``K <= 3`` ``N_K`` is evaluated from its closed-form polynomial pieces (no recursion),
-  which is several times faster; :class:`UniformBSplineBasis` differentiates it analytically
-  (``N_K' (t) = N_{K-1}(t) - N_{K-1}(t - 1)``) so that autograd saves only the input.
+* :func:`uniform_features` uses that on a uniform grid every basis function is a shifted copy
+  of the cardinal B-spline ``N_K(t)`` (support ``[0, K + 1)``),
+  ``B_j(x) = N_K((x - t_0) / h - j)``.
+  For ``K <= 3`` ``N_K`` is evaluated from its closed-form polynomial pieces (no recursion);
+  :class:`UniformFeatures` differentiates it analytically (``N_K'(t) = N_{K-1}(t) -
+  N_{K-1}(t - 1)``) so that autograd saves only the input, and writes the base branch's
+  activations next to the basis so that the layer is a single matmul. Its kernels run eagerly
+  or fused by ``torch.compile`` (``_compile.py``).
 
 Both use half-open knot intervals ``[t_j, t_{j+1})``, so they agree everywhere, including at
 knots and outside the grid (where every basis function is 0).
@@ -19,22 +22,23 @@ knots and outside the grid (where every basis function is 0).
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-
 import torch
 from torch import Tensor
+from torch.autograd.function import FunctionCtx, once_differentiable
 
-logger = logging.getLogger(__name__)
+from kanlab.layers.kan._closed_form import ClosedForm
+from kanlab.layers.kan._compile import Kernel
 
 __all__ = [
-    "UniformBSplineBasis",
+    "UniformFeatures",
+    "UniformSplineLinear",
     "cardinal_bspline",
     "cardinal_bspline_derivative",
     "cox_de_boor",
     "extended_grid",
     "fit_coefficients",
-    "uniform_basis",
+    "uniform_features",
+    "uniform_spline_linear",
 ]
 
 
@@ -105,42 +109,67 @@ def cardinal_bspline_derivative(t: Tensor, order: int) -> Tensor:
     return cardinal_bspline(t, order - 1) - cardinal_bspline(t - 1, order - 1)
 
 
-def _uniform_positions(x: Tensor, low: float, step: float, spline_order: int) -> Tensor:
+def _positions(x: Tensor, low: float, step: float, order: int) -> Tensor:
     """Input in units of knot spacing, measured from the first extended knot ``t_0``."""
-    return (x - (low - spline_order * step)) / step
+    return (x - (low - order * step)) / step
 
 
-def _uniform_eval(
+# -- uniform-grid kernels -----------------------------------------------------------------------
+# Each exists as a functional expression, one (N, D) slice per basis function (what
+# ``torch.compile`` fuses into one loop; the stack/sum over slices vectorises along D), and as an
+# eager form that fills one (N, D) slice at a time with in-place ops, so the work stays in cache
+# and nothing of size (N, M, D) is allocated besides the output. Tests check they agree.
+
+
+def _features_fused(
     x: Tensor,
+    base: Tensor | None,
+    *,
+    form: ClosedForm | None,
     low: float,
     step: float,
     n_basis: int,
-    spline_order: int,
-    derivative: bool,
-    compiled: bool = False,
+    order: int,
 ) -> Tensor:
-    if spline_order == 3 and not derivative:
-        if compiled:
-            return _compiled_cubic(x, low, step, n_basis)
-        return _uniform_cubic(x, low, step, n_basis)
-    u = _uniform_positions(x, low, step, spline_order)                   # (N, D)
-    fn = cardinal_bspline_derivative if derivative else cardinal_bspline
-    out = x.new_empty(x.shape[0], n_basis, x.shape[1])                   # (N, M, D)
-    for j in range(n_basis):                                             # slices stay in cache
-        out[:, j] = fn(u - j, spline_order)
-    return out / step if derivative else out
+    if form is not None:
+        base = form.value(x)                                             # (N, D)
+    u = _positions(x, low, step, order)                                  # (N, D)
+    slices = [cardinal_bspline(u - j, order) for j in range(n_basis)]    # M x (N, D)
+    if base is not None:
+        slices.insert(0, base)
+    return torch.stack(slices, 1).reshape(x.shape[0], -1)              # (N, (1+M)*D)
 
 
-def _uniform_cubic(x: Tensor, low: float, step: float, n_basis: int) -> Tensor:
-    """Cubic fast path: ``6 B_j = (2 - s)_+^3 - 4 (1 - s)_+^3``, ``s = |u - j - 2|``.
+def _features_eager(
+    x: Tensor,
+    base: Tensor | None,
+    *,
+    form: ClosedForm | None,
+    low: float,
+    step: float,
+    n_basis: int,
+    order: int,
+) -> Tensor:
+    lead = 0 if base is None and form is None else 1
+    out = x.new_empty(x.shape[0], lead + n_basis, x.shape[1])            # (N, 1+M, D)
+    if form is not None:
+        out[:, 0].copy_(form.value(x))
+    elif base is not None:
+        out[:, 0].copy_(base)
+    if order == 3:
+        _cubic_slices(x, out[:, lead:], low, step)
+    else:
+        u = _positions(x, low, step, order)                              # (N, D)
+        for j in range(n_basis):
+            out[:, lead + j] = cardinal_bspline(u - j, order)
+    return out.reshape(x.shape[0], -1)
 
-    One basis slice at a time with in-place ops on three reused ``(N, D)`` buffers, so the work
-    stays in cache and the ``(N, M, D)`` output is written once.
-    """
+
+def _cubic_slices(x: Tensor, out: Tensor, low: float, step: float) -> None:
+    """Cubic case into ``out`` (N, M, D): ``6 B_j = (2-s)_+^3 - 4 (1-s)_+^3``, ``s = |u-j-2|``."""
     centre = (x - (low - step)) / step                                   # u - 2: (N, D)
-    out = x.new_empty(x.shape[0], n_basis, x.shape[1])                   # (N, M, D)
     s, inner, square = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
-    for j in range(n_basis):
+    for j in range(out.shape[1]):
         torch.sub(centre, float(j), out=s).abs_()                        # s = |u - j - 2|
         torch.sub(s, 1.0, out=inner).clamp_(max=0)                       # -(1 - s)_+
         s.sub_(2.0).clamp_(max=0)                                        # -(2 - s)_+
@@ -148,18 +177,47 @@ def _uniform_cubic(x: Tensor, low: float, step: float, n_basis: int) -> Tensor:
         torch.mul(s, s, out=slot).mul_(s)
         torch.mul(inner, inner, out=square)
         slot.addcmul_(square, inner, value=-4.0).mul_(-1.0 / 6.0)
+
+
+def _grad_fused(
+    x: Tensor, grad: Tensor, *, form: ClosedForm | None, low: float, step: float, order: int
+) -> Tensor:
+    lead = 0 if form is None else 1
+    u = _positions(x, low, step, order)                                  # (N, D)
+    out = sum(  # (N, D)
+        grad[:, lead + j] * cardinal_bspline_derivative(u - j, order)
+        for j in range(grad.shape[1] - lead)
+    ) / step
+    assert isinstance(out, Tensor)
+    if form is not None:
+        out = out + form.backward(grad[:, 0], x, form.value(x))
     return out
 
 
-def _uniform_cubic_grad(x: Tensor, grad: Tensor, low: float, step: float, n_basis: int) -> Tensor:
-    """``sum_j grad[:, j] * dB_j/dx`` for the cubic case, one slice at a time.
+def _grad_eager(
+    x: Tensor, grad: Tensor, *, form: ClosedForm | None, low: float, step: float, order: int
+) -> Tensor:
+    """``sum_j grad[:, j] * dB_j/dx`` (plus the base slice's term) for ``grad`` (N, [1+]M, D)."""
+    lead = 0 if form is None else 1
+    if order == 3:
+        out = _cubic_grad_slices(x, grad[:, lead:], low, step)
+    else:
+        u = _positions(x, low, step, order)                              # (N, D)
+        out = torch.zeros_like(x)
+        for j in range(grad.shape[1] - lead):
+            out.addcmul_(grad[:, lead + j], cardinal_bspline_derivative(u - j, order))
+        out.div_(step)
+    if form is not None:
+        out += form.backward(grad[:, 0], x, form.value(x))
+    return out
 
-    With ``v = u - j - 2``: ``dB_j/du = sign(v) * (2 (1 - |v|)_+^2 - (2 - |v|)_+^2 / 2)``.
-    """
+
+def _cubic_grad_slices(x: Tensor, grad: Tensor, low: float, step: float) -> Tensor:
+    """Cubic case; ``v = u - j - 2``: ``dB_j/du = sign(v) (2 (1-|v|)_+^2 - (2-|v|)_+^2 / 2)``."""
     centre = (x - (low - step)) / step                                   # u - 2: (N, D)
     out = torch.zeros_like(x)                                            # (N, D)
     v, s, inner = torch.empty_like(x), torch.empty_like(x), torch.empty_like(x)
-    for j in range(n_basis):
+    for j in range(grad.shape[1]):
         torch.sub(centre, float(j), out=v)                               # v = u - j - 2
         torch.abs(v, out=s)
         torch.sub(s, 1.0, out=inner).clamp_(max=0).square_()             # (1 - s)_+^2
@@ -169,91 +227,261 @@ def _uniform_cubic_grad(x: Tensor, grad: Tensor, low: float, step: float, n_basi
     return out.div_(step)
 
 
-def _cubic_broadcast(x: Tensor, low: float, step: float, n_basis: int) -> Tensor:
-    """The cubic fast path as one broadcast expression, for ``torch.compile`` to fuse."""
-    j = torch.arange(n_basis, device=x.device, dtype=x.dtype)[:, None]   # (M, 1)
-    s = ((x.unsqueeze(1) - (low - step)) / step - j).abs()               # (N, M, D)
-    outer = (2 - s).clamp_min(0)
-    inner = (1 - s).clamp_min(0)
-    return (outer * outer * outer - 4 * inner * inner * inner) / 6
+_FEATURES = Kernel(_features_fused, eager=_features_eager)
+_GRAD = Kernel(_grad_fused, eager=_grad_eager)
 
 
-_COMPILED: dict[str, Callable[..., Tensor] | None] = {}
+class UniformFeatures(torch.autograd.Function):
+    """``[b(x) | B_0 .. B_{M-1}]`` on the uniform grid: ``(N, D) -> (N, (1 + M) * D)``.
 
-
-def _compiled_cubic(x: Tensor, low: float, step: float, n_basis: int) -> Tensor:
-    """``torch.compile``d cubic basis; falls back to eager (once, with a warning) on failure."""
-    if "cubic" not in _COMPILED:
-        fn: Callable[..., Tensor] | None
-        try:
-            fn = torch.compile(_cubic_broadcast, dynamic=True)
-        except Exception as err:  # no compiler backend: keep the eager path
-            logger.warning("torch.compile unavailable for the B-spline basis (%s)", err)
-            fn = None
-        _COMPILED["cubic"] = fn
-    fn = _COMPILED["cubic"]
-    if fn is not None:
-        try:
-            return fn(x, low, step, n_basis)
-        except Exception as err:  # e.g. no C++ toolchain at first call
-            logger.warning("compiled B-spline basis failed, using eager (%s)", err)
-            _COMPILED["cubic"] = None
-    return _uniform_cubic(x, low, step, n_basis)
-
-
-class UniformBSplineBasis(torch.autograd.Function):
-    """Closed-form uniform B-spline basis ``(N, D) -> (N, M, D)`` (basis-major layout).
-
-    The backward recomputes ``dB/dx`` from the saved input instead of keeping the elementwise
-    intermediates, so the memory cost of a backward pass is the input only.
+    The closed-form basis, laid out basis-major (slice ``j`` holds ``B_j`` of every input) next
+    to the base branch's activations, so that the layer is one matmul with ``[W_b | W_s]``. The
+    base slice is either evaluated in the kernel (``form``, an activation with a closed-form
+    derivative) or copied from ``base`` (any activation, computed by the caller on autograd,
+    its gradient passed through); with neither there is no base slice. The backward recomputes
+    ``dB/dx`` from the saved input: autograd keeps no elementwise intermediates.
     """
 
     @staticmethod
     def forward(
-        ctx: torch.autograd.function.FunctionCtx,
+        ctx: FunctionCtx,
         x: Tensor,
+        base: Tensor | None,
+        form: ClosedForm | None,
         low: float,
         step: float,
         n_basis: int,
-        spline_order: int,
-        compiled: bool = False,
+        order: int,
+        compiled: bool,
     ) -> Tensor:
         ctx.save_for_backward(x)
-        ctx.params = (low, step, n_basis, spline_order)  # type: ignore[attr-defined]
-        return _uniform_eval(x, low, step, n_basis, spline_order, False, compiled)
+        ctx.params = (form, low, step, n_basis, order, compiled)  # type: ignore[attr-defined]
+        ctx.has_base = base is not None  # type: ignore[attr-defined]
+        out: Tensor = _FEATURES(
+            x, base, compiled=compiled, form=form, low=low, step=step, n_basis=n_basis,
+            order=order,
+        )
+        return out
 
     @staticmethod
-    def backward(
-        ctx: torch.autograd.function.FunctionCtx, grad: Tensor
-    ) -> tuple[Tensor | None, None, None, None, None, None]:
+    @once_differentiable
+    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
         (x,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        if not ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
-            return None, None, None, None, None, None
-        low, step, n_basis, order = ctx.params  # type: ignore[attr-defined]
-        if order == 3:
-            return _uniform_cubic_grad(x, grad, low, step, n_basis), None, None, None, None, None
-        slope = _uniform_eval(x, low, step, n_basis, order, derivative=True)  # (N, M, D)
-        return (grad * slope).sum(1), None, None, None, None, None
+        form, low, step, n_basis, order, compiled = ctx.params  # type: ignore[attr-defined]
+        lead = 1 if ctx.has_base or form is not None else 0  # type: ignore[attr-defined]
+        grad = grad.view(x.shape[0], lead + n_basis, x.shape[1])         # (N, 1+M, D)
+        grad_base = grad[:, 0] if ctx.has_base and ctx.needs_input_grad[1] else None  # type: ignore[attr-defined]
+        grad_x = None
+        if ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
+            grad_x = _GRAD(
+                x, grad if form is not None else grad[:, lead:], compiled=compiled, form=form,
+                low=low, step=step, order=order,
+            )
+        return grad_x, grad_base, None, None, None, None, None, None
 
 
-def uniform_basis(
-    x: Tensor, low: float, step: float, n_basis: int, spline_order: int, compiled: bool = False
+def uniform_features(
+    x: Tensor,
+    base: Tensor | ClosedForm | None,
+    low: float,
+    step: float,
+    n_basis: int,
+    spline_order: int,
+    compiled: bool = False,
 ) -> Tensor:
-    """Closed-form basis on the uniform grid ``low + step * (-K .. G + K)``.
+    """Base activations and closed-form basis on the uniform grid ``low + step * (-K .. G + K)``.
 
     Args:
         x: Inputs ``(N, D)``.
+        base: The base branch: its values ``b(x)`` ``(N, D)``, or the closed form of ``b`` to
+            evaluate in the kernel, or None for no base slice.
         low: First knot of the (unextended) grid range.
         step: Knot spacing ``h``.
-        n_basis: ``G + K``.
+        n_basis: ``M = G + K``.
         spline_order: ``K``.
-        compiled: Evaluate the cubic case with a ``torch.compile``d kernel (first call
-            compiles; falls back to eager if compilation fails).
+        compiled: Run the fused ``torch.compile`` kernels (see ``_compile.py``).
 
     Returns:
-        ``(N, M, D)`` with ``M = n_basis`` (basis-major, so the last dim stays contiguous).
+        ``(N, (1 + M) * D)`` (``(N, M * D)`` without ``base``): slice 0 ``base``, slice
+        ``1 + j`` the values ``B_j(x)`` of every input.
     """
-    out = UniformBSplineBasis.apply(x, low, step, n_basis, spline_order, compiled)
+    form = base if isinstance(base, ClosedForm) else None
+    values = base if isinstance(base, Tensor) else None
+    out = UniformFeatures.apply(x, values, form, low, step, n_basis, spline_order, compiled)
+    assert isinstance(out, Tensor)
+    return out
+
+
+def _weight_fused(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
+    coef = spline if scaler is None else spline * scaler.unsqueeze(-1)   # (O, D, M)
+    slices = [coef[..., j] for j in range(coef.shape[-1])]               # M x (O, D)
+    if base is not None:
+        slices.insert(0, base)
+    return torch.stack(slices, 1).reshape(coef.shape[0], -1)           # (O, (1+M)*D)
+
+
+def _weight_eager(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
+    coef = spline if scaler is None else spline * scaler.unsqueeze(-1)   # (O, D, M)
+    coef = coef.transpose(1, 2)                                          # (O, M, D)
+    if base is not None:
+        coef = torch.cat([base.unsqueeze(1), coef], 1)                   # (O, 1+M, D)
+    return coef.reshape(coef.shape[0], -1)                               # (O, (1+M)*D)
+
+
+def _prep_fused(
+    x: Tensor,
+    base: Tensor | None,
+    base_weight: Tensor | None,
+    spline: Tensor,
+    scaler: Tensor | None,
+    *,
+    form: ClosedForm | None,
+    low: float,
+    step: float,
+    n_basis: int,
+    order: int,
+) -> tuple[Tensor, Tensor]:
+    feats = _features_fused(x, base, form=form, low=low, step=step, n_basis=n_basis, order=order)
+    return feats, _weight_fused(base_weight, spline, scaler)
+
+
+def _prep_eager(
+    x: Tensor,
+    base: Tensor | None,
+    base_weight: Tensor | None,
+    spline: Tensor,
+    scaler: Tensor | None,
+    *,
+    form: ClosedForm | None,
+    low: float,
+    step: float,
+    n_basis: int,
+    order: int,
+) -> tuple[Tensor, Tensor]:
+    feats = _features_eager(x, base, form=form, low=low, step=step, n_basis=n_basis, order=order)
+    return feats, _weight_eager(base_weight, spline, scaler)
+
+
+def _weight_grad(
+    grad: Tensor, spline: Tensor, scaler: Tensor | None, *, lead: int
+) -> tuple[Tensor, Tensor | None]:
+    """Gradients of ``W_s`` and ``S`` from that of ``[W_b | S * W_s]`` ``(O, (1+M)*D)``."""
+    g = grad.view(spline.shape[0], lead + spline.shape[-1], spline.shape[1])[:, lead:]
+    g = g.transpose(1, 2)                                                # (O, D, M)
+    if scaler is None:
+        return g.contiguous(), None
+    return g * scaler.unsqueeze(-1), (g * spline).sum(-1)
+
+
+_PREP = Kernel(_prep_fused, eager=_prep_eager)
+_WEIGHT_GRAD = Kernel(_weight_grad)
+
+
+class UniformSplineLinear(torch.autograd.Function):
+    """The whole uniform-grid layer: ``[b(x) | B(x)] @ [W_b | S * W_s]^T + bias``, one node.
+
+    Forward: one kernel builds the basis-major features (as :class:`UniformFeatures`) and the
+    matching weight (``W_s`` is stored input-major ``(O, D, M)``, efficient-kan's layout, kept for
+    checkpoints and grid updates), then one matmul. Backward: the weight gradient is one matmul
+    with the saved features plus one kernel splitting it into ``W_b``, ``W_s`` and ``S``; the
+    input gradient (only when needed) recomputes ``dB/dx`` from the saved input. One autograd
+    node instead of a chain keeps the per-step overhead near that of a plain ``nn.Linear``.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx,
+        x: Tensor,
+        base: Tensor | None,
+        base_weight: Tensor | None,
+        spline: Tensor,
+        scaler: Tensor | None,
+        bias: Tensor | None,
+        form: ClosedForm | None,
+        low: float,
+        step: float,
+        n_basis: int,
+        order: int,
+        compiled: bool,
+    ) -> Tensor:
+        feats, weight = _PREP(
+            x, base, base_weight, spline, scaler, compiled=compiled, form=form, low=low,
+            step=step, n_basis=n_basis, order=order,
+        )                                                                # (N, W), (O, W)
+        ctx.save_for_backward(x, feats, weight, spline, *([] if scaler is None else [scaler]))
+        ctx.opts = (  # type: ignore[attr-defined]
+            base is not None, base_weight is not None, bias is not None,
+            form, low, step, n_basis, order, compiled,
+        )
+        return torch.nn.functional.linear(feats, weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, feats, weight, spline, *rest = ctx.saved_tensors  # type: ignore[attr-defined]
+        scaler = rest[0] if rest else None
+        has_base, has_base_weight, has_bias, form, low, step, n_basis, order, compiled = (
+            ctx.opts  # type: ignore[attr-defined]
+        )
+        need = ctx.needs_input_grad  # type: ignore[attr-defined]
+        lead = int(has_base_weight)
+        grad_x = grad_base = grad_base_weight = grad_spline = grad_scaler = grad_bias = None
+        if need[0] or need[1]:
+            grad_feats = grad @ weight                                   # (N, W)
+            if need[1]:
+                grad_base = grad_feats[:, : x.shape[1]]
+            if need[0]:
+                g = grad_feats.view(x.shape[0], lead + n_basis, x.shape[1])  # (N, 1+M, D)
+                grad_x = _GRAD(
+                    x, g if form is not None else g[:, lead:], compiled=compiled, form=form,
+                    low=low, step=step, order=order,
+                )
+        if need[2] or need[3] or need[4]:
+            grad_weight = grad.t() @ feats                               # (O, W)
+            if need[2]:
+                grad_base_weight = grad_weight[:, : x.shape[1]]
+            if need[3] or need[4]:
+                grad_spline, grad_scaler = _WEIGHT_GRAD(
+                    grad_weight, spline, scaler, compiled=compiled, lead=lead
+                )
+        if has_bias and need[5]:
+            grad_bias = grad.sum(0)
+        return (
+            grad_x, grad_base, grad_base_weight, grad_spline, grad_scaler, grad_bias,
+            None, None, None, None, None, None,
+        )
+
+
+def uniform_spline_linear(
+    x: Tensor,
+    base: Tensor | ClosedForm | None,
+    base_weight: Tensor | None,
+    spline_weight: Tensor,
+    scaler: Tensor | None,
+    bias: Tensor | None,
+    grid: tuple[float, float, int, int],
+    compiled: bool = False,
+) -> Tensor:
+    """The uniform-grid B-spline KAN layer on ``(N, D)`` -> ``(N, O)``.
+
+    Args:
+        x: Inputs ``(N, D)``.
+        base: The base branch: its values ``b(x)`` ``(N, D)``, or the closed form of ``b`` to
+            evaluate in the kernel, or None for no base branch (then ``base_weight`` is None).
+        base_weight: ``W_b`` ``(O, D)`` or None.
+        spline_weight: ``W_s`` ``(O, D, M)``.
+        scaler: ``S`` ``(O, D)`` or None.
+        bias: ``(O,)`` or None.
+        grid: ``(low, step, M, K)`` of the uniform grid ``low + step * (-K .. G + K)``.
+        compiled: Run the kernels through ``torch.compile``.
+    """
+    low, step, n_basis, order = grid
+    form = base if isinstance(base, ClosedForm) else None
+    values = base if isinstance(base, Tensor) else None
+    out = UniformSplineLinear.apply(
+        x, values, base_weight, spline_weight, scaler, bias, form, low, step, n_basis, order,
+        compiled,
+    )
     assert isinstance(out, Tensor)
     return out
 

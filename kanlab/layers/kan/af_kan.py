@@ -17,12 +17,9 @@ from kanlab.layers._checks import (
     check_positive,
     check_range,
 )
-from kanlab.layers.kan._af_kan_basis import (
-    FUNCS,
-    ProjectedBasis,
-    closed_form_activation,
-    func_value,
-)
+from kanlab.layers.kan._af_kan_basis import FUNCS, ProjectedBasis, func_value
+from kanlab.layers.kan._closed_form import closed_form_activation
+from kanlab.layers.kan._compile import use_compiled
 from kanlab.registry import ACTIVATIONS, LAYERS
 
 __all__ = ["AFKANLinear"]
@@ -31,8 +28,7 @@ METHODS = ("global_attn", "spatial_attn", "multistep")
 NORMS = ("layer", "batch", "none")
 FUNC_NORMS = ("none", "batch", "sample")
 
-_CHUNK_ELEMENTS = 1 << 19  # basis entries per chunk of the fused path (2 MB in float32)
-_FUSE_ABOVE = 1 << 24  # automatic chunking once the (N, D, M) basis exceeds 64 MB in float32
+_CHUNK_ENTRIES = 1 << 22  # (N, D) entries per kernel call of the fused path (16 MB in float32)
 
 ActSpec = str | Mapping[str, Any] | type[nn.Module]
 
@@ -82,13 +78,13 @@ class AFKANLinear(nn.Module):
     raises instead of silently becoming the identity. With ``method="global_attn"`` the score
     bias c cancels in the softmax (its gradient is zero); it is kept so that parameter counts
     match the paper's (52,552 for 784-64-10 with G = K = 3). Computation: the global_attn and
-    multistep reductions are linear in F, so F is never materialised for autograd; a fused,
-    row-chunked kernel evaluates F @ [1, w] and recomputes F in the backward pass (used when the
-    activation has a closed-form derivative, i.e. SiLU, ReLU, GELU, sigmoid, tanh or identity,
-    and ``func_norm`` is not ``batch``/``sample``) once the basis would exceed 2^24 entries or
-    when ``chunk_size`` is given; everything else runs on plain autograd (the chunked kernel
-    saves ~8x autograd memory but is not faster on CPU, and slower on an oversubscribed one).
-    Results equal the reference formula up to float rounding.
+    multistep reductions are linear in F, so F is never materialised: a kernel evaluates
+    F @ [1, w] one basis index at a time on (N, D) slices and recomputes F in its hand-derived
+    backward pass (``fused``: when the activation has a closed-form derivative, i.e. SiLU, ReLU,
+    GELU, sigmoid, tanh or identity, and ``func_norm`` is ``none``); for large inputs
+    ``torch.compile`` fuses each of its two kernels into one loop (``compile_kernels``).
+    spatial_attn, ``func_norm`` and other activations run the reference formula on plain
+    autograd. Results equal the reference formula up to float rounding.
 
     Args:
         in_features: D, the number of inputs.
@@ -105,8 +101,12 @@ class AFKANLinear(nn.Module):
         func_norm: ``none``, ``batch`` or ``sample`` min-max rescaling of F.
         trainable_phases: Whether low/high are trained (else buffers).
         temperature: Initial attention temperature; None -> sqrt(in_features).
-        chunk_size: Rows per chunk of the fused path (forces it on); None -> automatic
-            (chunks of about 2^19 basis entries, only when the basis exceeds 2^24 entries).
+        chunk_size: Rows per kernel call of the fused path; None -> automatic (about 2^22
+            input entries per call).
+        compile_kernels: Run the fused path's kernels through ``torch.compile``: ``None``
+            (default) once a call has >= 2^20 basis entries (the first such call compiles,
+            seconds on CPU), ``True`` always, ``False`` never; falls back to the eager kernels
+            with a warning when compilation fails. ``KANLAB_COMPILE=0|1`` overrides it.
         device: Factory kwarg for the parameters.
         dtype: Factory kwarg for the parameters.
 
@@ -136,6 +136,7 @@ class AFKANLinear(nn.Module):
         trainable_phases: bool = True,
         temperature: float | None = None,
         chunk_size: int | None = None,
+        compile_kernels: bool | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -159,6 +160,7 @@ class AFKANLinear(nn.Module):
         self.grid_range = (lo, hi)
         self.func, self.method, self.norm_type, self.func_norm = func, method, norm, func_norm
         self.chunk_size = chunk_size
+        self.compile_kernels = compile_kernels
         self.num_bases = m = grid_size + spline_order
         self.initial_temperature = (
             math.sqrt(in_features) if temperature is None else float(temperature)
@@ -232,8 +234,7 @@ class AFKANLinear(nn.Module):
 
     @property
     def fused(self) -> bool:
-        """Whether the options allow the chunked kernel (used above 2^24 basis entries or
-        whenever ``chunk_size`` is given)."""
+        """Whether the forward runs the fused kernel path (else the reference formula)."""
         return (
             self._closed_form is not None
             and self.method != "spatial_attn"
@@ -251,9 +252,7 @@ class AFKANLinear(nn.Module):
         check_in_features(x, self.in_features)
         lead = x.shape[:-1]
         x2 = x.reshape(-1, self.in_features)                                # (N, D)
-        big = x2.shape[0] * self.in_features * self.num_bases > _FUSE_ABOVE
-        chunked = self.fused and (self.chunk_size is not None or big)
-        z = self._reduce_fused(x2) if chunked else self._reduce(self._features(x2))
+        z = self._reduce_fused(x2) if self.fused else self._reduce(self._features(x2))
         y = F.linear(self.base_activation(self.norm(z)), self.weight)       # (N, O)
         return y.reshape(*lead, self.out_features)                          # (*, O)
 
@@ -270,9 +269,10 @@ class AFKANLinear(nn.Module):
         f_range = f.amax(dim=dims, keepdim=True) - f_min                    # (1|N, 1, 1)
         return (f - f_min) / f_range.clamp_min(torch.finfo(f.dtype).tiny)
 
-    def _tau(self) -> Tensor:
+    def _inv_tau(self) -> Tensor:
+        """1 / tau (multiplying by it keeps the temperature's backward to one product-sum)."""
         assert self.temperature is not None
-        return self.temperature.clamp(min=1.0)
+        return self.temperature.clamp(min=1.0).reciprocal()
 
     def _reduce(self, f: Tensor) -> Tensor:
         """Reference reduction of F: (N, D, M) -> z (N, D)."""
@@ -280,29 +280,30 @@ class AFKANLinear(nn.Module):
             assert self.conv_weight is not None
             ft = f.transpose(1, 2)                                          # (N, M, D)
             scores = F.conv1d(ft, self.conv_weight, self.conv_bias, padding=1, groups=ft.shape[1])
-            attn = torch.softmax(scores / self._tau(), dim=1)               # (N, M, D), over M
+            attn = torch.softmax(scores * self._inv_tau(), dim=1)           # (N, M, D), over M
             return (ft * attn).sum(1)                                       # (N, D)
         assert self.score_weight is not None and self.score_bias is not None
         score = f @ self.score_weight + self.score_bias                     # (N, D)
         if self.method == "multistep":
             return score
-        attn = torch.softmax(score / self._tau(), dim=-1)                   # (N, D), over D
+        attn = torch.softmax(score * self._inv_tau(), dim=-1)               # (N, D), over D
         return f.sum(-1) * attn                                             # (N, D)
 
     def _reduce_fused(self, x: Tensor) -> Tensor:
-        """global_attn / multistep via the chunked kernel: (N, D) -> z (N, D)."""
+        """global_attn / multistep via the kernel path: (N, D) -> z (N, D)."""
         assert self.score_weight is not None and self.score_bias is not None
         assert self._closed_form is not None
-        w = self.score_weight.unsqueeze(-1)                                 # (M, 1)
-        proj = w if self.method == "multistep" else torch.cat([torch.ones_like(w), w], 1)
-        rows = self.chunk_size or max(1, _CHUNK_ELEMENTS // (self.in_features * self.num_bases))
-        moments: Tensor = ProjectedBasis.apply(
-            x, self.low, self.high, proj, self.func, self._closed_form, rows
-        )                                                                   # (N, D, r)
-        score = moments[..., -1] + self.score_bias                          # (N, D)
+        with_sum = self.method == "global_attn"
+        rows = self.chunk_size or max(1, _CHUNK_ENTRIES // self.in_features)
+        compiled = use_compiled(self.compile_kernels, x.numel() * self.num_bases)
+        moments: tuple[Tensor, ...] = ProjectedBasis.apply(
+            x, self.low, self.high, self.score_weight.unsqueeze(-1), self.func,
+            self._closed_form, with_sum, rows, compiled,
+        )                                                                   # ([sum F], F w)
+        score = moments[-1] + self.score_bias                               # (N, D)
         if self.method == "multistep":
             return score
-        return moments[..., 0] * torch.softmax(score / self._tau(), dim=-1)  # (N, D)
+        return moments[0] * torch.softmax(score * self._inv_tau(), dim=-1)  # (N, D)
 
     def extra_repr(self) -> str:
         return (

@@ -11,7 +11,15 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from kanlab.layers._checks import check_at_least, check_in_features, check_range
-from kanlab.layers.kan._bspline import cox_de_boor, extended_grid, fit_coefficients, uniform_basis
+from kanlab.layers.kan._bspline import (
+    cox_de_boor,
+    extended_grid,
+    fit_coefficients,
+    uniform_features,
+    uniform_spline_linear,
+)
+from kanlab.layers.kan._closed_form import ClosedForm, closed_form_activation
+from kanlab.layers.kan._compile import use_compiled
 from kanlab.layers.kan._linear_base import KANLinearBase
 from kanlab.registry import ACTIVATIONS, LAYERS
 
@@ -37,8 +45,10 @@ class BSplineKANLinear(KANLinearBase):
     Shapes: (*, in_features) -> (*, out_features); ``basis(x)``: (B, in_features, G + K).
 
     On the initial uniform grid the basis is computed in closed form (shifted cardinal
-    B-splines, analytic backward); after :meth:`update_grid` the grid is data-adaptive and the
-    general Cox–de Boor recursion is used. Both give the same values.
+    B-splines, analytic backward), written next to ``b(x)`` so that both branches are one
+    matmul with ``[W_b | S * W_s]``, by kernels that ``torch.compile`` fuses for large inputs
+    (``compile_kernels``); after :meth:`update_grid` the grid is data-adaptive and the general
+    Cox–de Boor recursion is used. All paths give the same values.
 
     Deviations from efficient-kan (``src/efficient_kan/kan.py``): the spline coefficients start
     as uniform noise of amplitude ``scale_noise / (2 G)`` instead of a least-squares fit of such
@@ -62,8 +72,10 @@ class BSplineKANLinear(KANLinearBase):
             coefficients without it).
         grid_eps: Weight of the uniform grid in :meth:`update_grid` (0 = quantile grid).
         chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of basis).
-        compile_basis: Fuse the cubic uniform-grid basis with ``torch.compile`` (the first
-            call compiles, tens of seconds on CPU; falls back to eager with a warning).
+        compile_kernels: Run the uniform-grid basis kernels through ``torch.compile``: ``None``
+            (default) once a call has >= 2^20 basis entries (the first such call compiles,
+            seconds on CPU), ``True`` always, ``False`` never; falls back to the eager kernels
+            with a warning when compilation fails. ``KANLAB_COMPILE=0|1`` overrides it.
         device: Factory kwarg for parameters and buffers.
         dtype: Factory kwarg for parameters and buffers.
 
@@ -89,7 +101,7 @@ class BSplineKANLinear(KANLinearBase):
         scale_spline: float = 1.0,
         grid_eps: float = 0.02,
         chunk_size: int | None = None,
-        compile_basis: bool = False,
+        compile_kernels: bool | None = None,
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -106,9 +118,12 @@ class BSplineKANLinear(KANLinearBase):
         self.scale_noise, self.scale_base = scale_noise, scale_base
         self.scale_spline = scale_spline
         self.grid_eps = grid_eps
-        self.compile_basis = compile_basis
+        self.compile_kernels = compile_kernels
         self.base_activation = (
             None if base_activation is None else ACTIVATIONS.build(base_activation)
+        )
+        self._base_form = (  # evaluated inside the basis kernel when it has a closed form
+            None if self.base_activation is None else closed_form_activation(self.base_activation)
         )
         knots = extended_grid(grid_size, spline_order, self.grid_range, **dd)  # (G+2K+1,)
         self.register_buffer("grid", knots.expand(in_features, -1).contiguous())  # (D, G+2K+1)
@@ -157,29 +172,37 @@ class BSplineKANLinear(KANLinearBase):
         check_in_features(x, self.in_features)
         x = x.reshape(-1, self.in_features)                              # (B, D)
         if self._uniform:
-            return self._uniform_basis(x).transpose(1, 2)                # (B, D, M)
+            feats = self._uniform_features(x, None)                      # (B, M*D)
+            return feats.view(x.shape[0], self.num_bases, -1).transpose(1, 2)  # (B, D, M)
         return cox_de_boor(x, self.grid, self.spline_order)              # (B, D, M)
 
-    def _uniform_basis(self, x: Tensor) -> Tensor:
+    def _uniform_features(self, x: Tensor, base: Tensor | ClosedForm | None) -> Tensor:
         low, high = self.grid_range
         step = (high - low) / self.grid_size
-        return uniform_basis(  # (B, M, D)
-            x, low, step, self.num_bases, self.spline_order, self.compile_basis
+        compiled = use_compiled(self.compile_kernels, x.numel() * self.num_bases)
+        return uniform_features(  # (n, (1+M)*D), basis-major
+            x, base, low, step, self.num_bases, self.spline_order, compiled
         )
 
     def forward_rows(self, x: Tensor) -> Tensor:
         """The layer on a ``(n, in_features)`` block -> ``(n, out_features)``."""
+        has_base = self.base_weight is not None and self.base_activation is not None
+        if self._uniform:
+            base: Tensor | ClosedForm | None = None
+            if has_base and self.base_activation is not None:
+                base = self._base_form or self.base_activation(x)
+            low, high = self.grid_range
+            grid = (low, (high - low) / self.grid_size, self.num_bases, self.spline_order)
+            return uniform_spline_linear(
+                x, base, self.base_weight if has_base else None, self.spline_weight,
+                self.spline_scaler, self.bias, grid,
+                use_compiled(self.compile_kernels, x.numel() * self.num_bases),
+            )
         coef = self.scaled_spline_weight                                # (O, D, M)
-        if self._uniform:
-            weight = coef.transpose(1, 2).reshape(self.out_features, -1)  # (O, M*D), basis-major
-        else:
-            weight = coef.reshape(self.out_features, -1)                # (O, D*M), input-major
-        if self._uniform:
-            feats = self._uniform_basis(x)                              # (n, M, D)
-        else:
-            feats = cox_de_boor(x, self.grid, self.spline_order)        # (n, D, M)
+        feats = cox_de_boor(x, self.grid, self.spline_order)            # (n, D, M)
+        weight = coef.reshape(self.out_features, -1)                    # (O, D*M), input-major
         y = F.linear(feats.reshape(x.shape[0], -1), weight, self.bias)  # (n, O)
-        if self.base_weight is not None and self.base_activation is not None:
+        if has_base and self.base_weight is not None and self.base_activation is not None:
             y = y + F.linear(self.base_activation(x), self.base_weight)
         return y
 

@@ -6,9 +6,11 @@ import torch
 from torch import nn
 
 import kanlab.layers  # noqa: F401  (fills the registries)
-from kanlab.layers.kan._af_kan_basis import FUNCS, ProjectedBasis, closed_form_activation
+from kanlab.layers.kan import _af_kan_basis
+from kanlab.layers.kan._af_kan_basis import FUNCS, ProjectedBasis
+from kanlab.layers.kan._closed_form import closed_form_activation
 from kanlab.layers.kan.af_kan import FUNC_NORMS, METHODS, NORMS, AFKANLinear
-from kanlab.registry import LAYERS
+from kanlab.registry import ACTIVATIONS, LAYERS
 
 F64 = torch.float64
 
@@ -140,10 +142,12 @@ def test_projected_basis_gradcheck(func: str) -> None:
     x = torch.randn(3, 2, dtype=F64, requires_grad=True)
     low = torch.linspace(-1, 0.5, 4, dtype=F64).requires_grad_()
     high = (low.detach() + 0.75).requires_grad_()
-    proj = torch.randn(4, 2, dtype=F64, requires_grad=True)
-    assert torch.autograd.gradcheck(
-        lambda *t: ProjectedBasis.apply(*t, func, form, 2), (x, low, high, proj)
-    )
+    weight = torch.randn(4, 2, dtype=F64, requires_grad=True)
+    for with_sum, rows in [(True, 2), (False, None)]:
+        assert torch.autograd.gradcheck(
+            lambda *t, s=with_sum, r=rows: ProjectedBasis.apply(*t, func, form, s, r),
+            (x, low, high, weight),
+        )
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -257,20 +261,59 @@ def test_parameterised_activation_uses_autograd_path() -> None:
     assert all(p.grad is not None for p in layer.base_activation.parameters())
 
 
-def test_chunk_size_forces_the_fused_path_with_equal_results(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_chunk_size_gives_equal_results_and_gradients() -> None:
     plain, chunked = _layer(d=4), _layer(d=4, chunk_size=2)
-    x = torch.randn(5, 4, dtype=F64)
-    torch.testing.assert_close(chunked(x), plain(x))
-    calls: list[int] = []
-    original = ProjectedBasis.apply
+    assert plain.fused and chunked.fused
+    chunked.load_state_dict(plain.state_dict())
+    x = torch.randn(5, 4, dtype=F64, requires_grad=True)
+    y1, y2 = plain(x), chunked(x)
+    torch.testing.assert_close(y2, y1)
+    g1 = torch.autograd.grad(y1.sin().sum(), [x, *plain.parameters()])
+    g2 = torch.autograd.grad(y2.sin().sum(), [x, *chunked.parameters()])
+    for a, b in zip(g1, g2, strict=True):
+        torch.testing.assert_close(a, b)
 
-    def spy(*args: object) -> torch.Tensor:
-        calls.append(1)
-        return original(*args)
 
-    monkeypatch.setattr(ProjectedBasis, "apply", spy)
-    chunked(x)
-    plain(x)
-    assert calls == [1]  # only the layer with chunk_size took the chunked kernel
+@pytest.mark.parametrize("method", ["global_attn", "multistep"])
+def test_compiled_kernels_match_eager(method: str) -> None:
+    """torch.compile'd forward and backward kernels give the eager values and gradients."""
+    torch.manual_seed(0)
+    eager = AFKANLinear(6, 3, method=method, compile_kernels=False, dtype=F64)
+    fused = AFKANLinear(6, 3, method=method, compile_kernels=True, dtype=F64)
+    fused.load_state_dict(eager.state_dict())
+    x = torch.randn(32, 6, dtype=F64, requires_grad=True)
+    outs = []
+    for layer in (eager, fused):
+        y = layer(x)
+        outs.append((y, *torch.autograd.grad(y.sin().sum(), [x, *layer.parameters()])))
+    assert not _af_kan_basis._PROJECT.failed and not _af_kan_basis._PROJECT_BACKWARD.failed
+    for a, b in zip(*outs, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("act", ["silu", "sigmoid"])
+def test_shared_exponential_sigmoids_are_exact_at_extreme_inputs(act: str) -> None:
+    """The shared e^{+-x} form of the kernels equals the plain one, saturated inputs included."""
+    form = closed_form_activation(ACTIVATIONS.build(act))
+    assert form is not None
+    x = torch.tensor([[-1e4, -100.0, -30.0, -1.0, 0.0, 0.3, 2.0, 30.0, 100.0, 1e4]])
+    low = torch.linspace(-79.0, 3.0, 5)
+    high = low + torch.tensor([0.5, 2.0, 40.0, 1.0, 76.0])
+    weight = torch.randn(5, 1)
+    grads = (torch.randn_like(x), torch.randn_like(x))
+    opts = {"func": "quad2", "act": form, "with_sum": True}
+    for plain, shared in zip(
+        _af_kan_basis._project(x, low, high, weight, shared_exp=False, **opts),
+        _af_kan_basis._project(x, low, high, weight, shared_exp=True, **opts),
+        strict=True,
+    ):
+        torch.testing.assert_close(shared, plain)
+    flags = {"need_x": True, "need_phases": True, "need_weight": True}
+    for plain, shared in zip(
+        _af_kan_basis._project_backward(x, low, high, weight, grads, shared_exp=False, **opts,
+                                        **flags),
+        _af_kan_basis._project_backward(x, low, high, weight, grads, shared_exp=True, **opts,
+                                        **flags),
+        strict=True,
+    ):
+        torch.testing.assert_close(shared, plain)

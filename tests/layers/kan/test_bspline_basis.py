@@ -4,16 +4,22 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from kanlab.layers.kan import _bspline
 from kanlab.layers.kan._bspline import (
-    UniformBSplineBasis,
     cardinal_bspline,
     cox_de_boor,
     extended_grid,
     fit_coefficients,
-    uniform_basis,
+    uniform_features,
 )
+from kanlab.layers.kan._closed_form import closed_form_activation
 
 F64 = torch.float64
+
+
+def uniform_basis(x: torch.Tensor, low: float, step: float, m: int, k: int) -> torch.Tensor:
+    """(N, M, D) basis-major closed-form basis, without the base slice."""
+    return uniform_features(x, None, low, step, m, k).view(x.shape[0], m, -1)
 
 
 def _grid(g: int, k: int, d: int = 1) -> torch.Tensor:
@@ -67,15 +73,57 @@ def test_cardinal_cubic_values() -> None:
 
 
 @pytest.mark.parametrize("order", [1, 2, 3, 4])
-def test_uniform_basis_gradient(order: int) -> None:
+def test_uniform_features_gradient(order: int) -> None:
     x = (torch.rand(5, 2, dtype=F64) * 1.8 - 0.9).requires_grad_()
-    fn = lambda v: UniformBSplineBasis.apply(v, -1.0, 0.5, 4 + order, order)  # noqa: E731
-    assert torch.autograd.gradcheck(fn, (x,))
+    base = torch.randn(5, 2, dtype=F64, requires_grad=True)
+    fn = lambda v, b: uniform_features(v, b, -1.0, 0.5, 4 + order, order)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, base))
+    silu = closed_form_activation(torch.nn.SiLU())
+    assert torch.autograd.gradcheck(
+        lambda v: uniform_features(v, silu, -1.0, 0.5, 4 + order, order), (x,)
+    )
     ref_x = x.detach().clone().requires_grad_()
     w = torch.randn(5, 2, 4 + order, dtype=F64)
     (cox_de_boor(ref_x, _grid(4, order, 2), order) * w).sum().backward()
-    (fn(x).transpose(1, 2) * w).sum().backward()
+    feats = fn(x, base).view(5, 5 + order, 2)                          # (N, 1+M, D)
+    assert_close(feats[:, 0], base)
+    (feats[:, 1:].transpose(1, 2) * w).sum().backward()
     assert_close(x.grad, ref_x.grad)
+
+
+@pytest.mark.parametrize("base", ["values", "form", None])
+@pytest.mark.parametrize("order", [0, 1, 2, 3, 4, 5])
+def test_fused_and_eager_kernels_agree(order: int, base: str | None) -> None:
+    """The broadcast kernels (what torch.compile fuses) equal the slice-by-slice eager ones."""
+    torch.manual_seed(order)
+    x = torch.rand(40, 3, dtype=F64) * 5 - 2.5
+    values = torch.randn(40, 3, dtype=F64) if base == "values" else None
+    form = closed_form_activation(torch.nn.SiLU()) if base == "form" else None
+    hp = {"low": -1.0, "step": 0.4, "order": order, "form": form}
+    m = 5 + order
+    feats = _bspline._features_fused(x, values, n_basis=m, **hp)
+    assert_close(feats, _bspline._features_eager(x, values, n_basis=m, **hp))
+    if form is not None:
+        assert_close(feats[:, :3], torch.nn.functional.silu(x))
+    grad = torch.randn(40, m + (form is not None), 3, dtype=F64)
+    assert_close(_bspline._grad_fused(x, grad, **hp), _bspline._grad_eager(x, grad, **hp))
+
+
+def test_compiled_features_match_eager() -> None:
+    """torch.compile'd kernels (forward and backward) give the eager values."""
+    torch.manual_seed(0)
+    x = (torch.rand(64, 5) * 2.4 - 1.2).requires_grad_()
+    w = torch.randn(64, 9 * 5)
+    outs, grads = [], []
+    for compiled in (False, True):
+        base = torch.nn.functional.silu(x)
+        feats = uniform_features(x, base, -1.0, 0.4, 8, 3, compiled)
+        (gx,) = torch.autograd.grad((feats * w).sum(), x)
+        outs.append(feats.detach())
+        grads.append(gx)
+    assert not _bspline._FEATURES.failed and not _bspline._GRAD.failed
+    assert_close(outs[1], outs[0])
+    assert_close(grads[1], grads[0])
 
 
 def test_fit_coefficients_recovers_a_spline() -> None:

@@ -1,0 +1,98 @@
+"""``torch.compile`` for the fused elementwise kernels of the KAN layers, with an eager fallback.
+
+A KAN layer's cost beyond its matmul is a chain of elementwise ops over a ``(B, D, M)`` basis
+(M basis functions per input). Eager PyTorch runs each op as a separate pass over memory;
+``torch.compile`` (Inductor: C++/OpenMP on CPU, Triton on CUDA) fuses a whole kernel function
+into one or two loops. The layers write each kernel as a plain tensor function without autograd
+(their ``autograd.Function`` calls a forward and a backward kernel), which runs as is in eager
+mode and is what gets compiled here.
+
+Policy (:func:`use_compiled`): a layer's ``compile_kernels`` hyperparameter ``True`` / ``False``
+forces it; ``None`` (the default) compiles once a call has at least :data:`AUTO_MIN_ENTRIES`
+basis entries, where one compilation (seconds, once per process and configuration; Inductor
+caches the generated code on disk) pays for itself. ``KANLAB_COMPILE=0`` in the environment
+turns compilation off everywhere, ``KANLAB_COMPILE=1`` turns it on for every call.
+
+Failure handling: if compiling or running a compiled kernel raises (no C++ toolchain, an
+unsupported device), a warning is logged once and that kernel runs eagerly for the rest of the
+process; results do not change. Inside a user's own ``torch.compile`` region the functional
+kernel is called uncompiled, so that Dynamo traces it as part of the user's graph.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import types
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["AUTO_MIN_ENTRIES", "Kernel", "use_compiled"]
+
+AUTO_MIN_ENTRIES = 1 << 20
+"""Basis entries (rows x inputs x basis functions) from which ``compile_kernels=None`` compiles."""
+
+_ENV = "KANLAB_COMPILE"
+
+
+def use_compiled(setting: bool | None, entries: int) -> bool:
+    """Whether a call with ``entries`` basis entries uses the compiled kernels."""
+    env = os.environ.get(_ENV, "").strip()
+    if env == "0":
+        return False
+    if env == "1":
+        return True
+    if setting is not None:
+        return setting
+    return entries >= AUTO_MIN_ENTRIES
+
+
+class Kernel:
+    """A tensor function run eagerly or through ``torch.compile``, keyed by its static options.
+
+    ``kernel(*tensors, compiled=..., **static)`` calls ``fn(*tensors, **static)`` compiled, or
+    ``eager`` (default: ``fn``; an in-place, slice-by-slice form of the same function is often
+    faster without a compiler, and must give the same values) uncompiled. Every distinct
+    ``static`` gets its own copy of ``fn``'s code object before compilation: Dynamo counts
+    recompilations per code object (8 by default), so a process that builds many layer
+    configurations (a grid-size search) would otherwise run out and silently drop to eager.
+    Within one configuration only shape changes recompile, and automatic dynamic shapes make
+    that happen at most once.
+    """
+
+    def __init__(self, fn: Callable[..., Any], *, eager: Callable[..., Any] | None = None) -> None:
+        self.fn = fn
+        self.eager = fn if eager is None else eager
+        self.failed = False
+        self._compiled: dict[Hashable, Callable[..., Any]] = {}
+
+    def __call__(self, *tensors: Any, compiled: bool, **static: Hashable) -> Any:
+        if torch.compiler.is_compiling():  # inside the user's compiled model: trace fn
+            return self.fn(*tensors, **static)
+        if compiled and not self.failed:
+            try:
+                return self._get(static)(*tensors, **static)
+            except Exception as err:  # compiler missing or failing: the eager kernel is exact
+                self.failed = True
+                logger.warning(
+                    "torch.compile of kanlab kernel %s failed, running it eagerly from now on "
+                    "(%s: %s)", self.fn.__name__, type(err).__name__, err,
+                )
+        return self.eager(*tensors, **static)
+
+    def _get(self, static: dict[str, Hashable]) -> Callable[..., Any]:
+        key = tuple(sorted(static.items()))
+        fn = self._compiled.get(key)
+        if fn is None:
+            code = self.fn.__code__.replace(co_name=f"{self.fn.__name__}_{len(self._compiled)}")
+            fresh = types.FunctionType(
+                code, self.fn.__globals__, code.co_name, self.fn.__defaults__, self.fn.__closure__
+            )
+            fresh.__kwdefaults__ = self.fn.__kwdefaults__
+            fn = torch.compile(fresh)
+            self._compiled[key] = fn
+        return fn
