@@ -363,11 +363,12 @@ def _prep_eager(
 
 
 def _weight_grad(
-    grad: Tensor, spline: Tensor, scaler: Tensor | None, *, lead: int
+    grad_t: Tensor, spline: Tensor, scaler: Tensor | None, *, lead: int
 ) -> tuple[Tensor, Tensor | None]:
-    """Gradients of ``W_s`` and ``S`` from that of ``[W_b | S * W_s]`` ``(O, (1+M)*D)``."""
-    g = grad.view(spline.shape[0], lead + spline.shape[-1], spline.shape[1])[:, lead:]
-    g = g.transpose(1, 2)                                                # (O, D, M)
+    """Gradients of ``W_s`` and ``S`` from that of ``[W_b | S * W_s]``, given transposed:
+    ``grad_t`` is ``((1+M)*D, O)``."""
+    g = grad_t.view(lead + spline.shape[-1], spline.shape[1], -1)[lead:]  # (M, D, O)
+    g = g.permute(2, 1, 0)                                               # (O, D, M)
     if scaler is None:
         return g.contiguous(), None
     return g * scaler.unsqueeze(-1), (g * spline).sum(-1)
@@ -437,12 +438,14 @@ class UniformSplineLinear(torch.autograd.Function):
                     low=low, step=step, order=order,
                 )
         if need[2] or need[3] or need[4]:
-            grad_weight = grad.t() @ feats                               # (O, W)
+            # (feats^T grad)^T, not grad^T feats: the same product, but the GEMM with the long
+            # dimension first runs ~25 % faster (MKL, CPU), and nothing needs it contiguous.
+            grad_weight_t = feats.t() @ grad                             # (W, O)
             if need[2]:
-                grad_base_weight = grad_weight[:, : x.shape[1]]
+                grad_base_weight = grad_weight_t[: x.shape[1]].t()
             if need[3] or need[4]:
                 grad_spline, grad_scaler = _WEIGHT_GRAD(
-                    grad_weight, spline, scaler, compiled=compiled, lead=lead
+                    grad_weight_t, spline, scaler, compiled=compiled, lead=lead
                 )
         if has_bias and need[5]:
             grad_bias = grad.sum(0)

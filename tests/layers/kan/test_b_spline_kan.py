@@ -123,13 +123,19 @@ def test_bad_hyperparameters(kwargs: dict[str, object], match: str) -> None:
         BSplineKANLinear(3, 2, **kwargs)  # type: ignore[arg-type]
 
 
-def test_compiled_kernels_match_eager() -> None:
+@pytest.mark.parametrize("base_activation", ["silu", "softplus"])
+def test_compiled_kernels_match_eager(base_activation: str) -> None:
+    """Outputs and every gradient agree between the eager and the torch.compile'd kernels."""
     torch.manual_seed(0)
-    layer = BSplineKANLinear(6, 3, compile_kernels=False)
-    x = torch.rand(16, 6) * 2.4 - 1.2
-    eager = layer(x)
-    layer.compile_kernels = True
-    assert_close(layer(x), eager)
+    layer = BSplineKANLinear(6, 3, base_activation=base_activation, bias=True, dtype=F64)
+    x = (torch.rand(16, 6, dtype=F64) * 2.4 - 1.2).requires_grad_()
+    results = []
+    for compiled in (False, True):
+        layer.compile_kernels = compiled
+        y = layer(x)
+        results.append((y, *torch.autograd.grad(y.sin().sum(), [x, *layer.parameters()])))
+    for eager, fused in zip(*results, strict=True):
+        assert_close(fused, eager)
 
 
 def test_update_grid_with_repeated_knots_stays_finite() -> None:
