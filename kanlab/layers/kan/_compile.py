@@ -10,7 +10,9 @@ mode and is what gets compiled here.
 Policy (:func:`use_compiled`): a layer's ``compile_kernels`` hyperparameter ``True`` / ``False``
 forces it; ``None`` (the default) compiles once a call has at least :data:`AUTO_MIN_ENTRIES`
 basis entries, where one compilation (seconds, once per process and configuration; Inductor
-caches the generated code on disk) pays for itself. ``KANLAB_COMPILE=0`` in the environment
+caches the generated code on disk) quickly pays for itself; smaller calls (typical training
+mini-batches, tests) stay eager, so short runs and searches over many configurations do not
+pay a compilation per configuration. ``KANLAB_COMPILE=0`` in the environment
 turns compilation off everywhere, ``KANLAB_COMPILE=1`` turns it on for every call.
 
 Failure handling: if compiling or running a compiled kernel raises (no C++ toolchain, an
@@ -33,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["AUTO_MIN_ENTRIES", "Kernel", "use_compiled"]
 
-AUTO_MIN_ENTRIES = 1 << 20
+AUTO_MIN_ENTRIES = 1 << 21
 """Basis entries (rows x inputs x basis functions) from which ``compile_kernels=None`` compiles."""
 
 _ENV = "KANLAB_COMPILE"

@@ -104,7 +104,7 @@ class AFKANLinear(nn.Module):
         chunk_size: Rows per kernel call of the fused path; None -> automatic (about 2^22
             input entries per call).
         compile_kernels: Run the fused path's kernels through ``torch.compile``: ``None``
-            (default) once a call has >= 2^20 basis entries (the first such call compiles,
+            (default) once a call has >= 2^21 basis entries (the first such call compiles,
             seconds on CPU), ``True`` always, ``False`` never; falls back to the eager kernels
             with a warning when compilation fails. ``KANLAB_COMPILE=0|1`` overrides it.
         device: Factory kwarg for the parameters.

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+
+from kanlab.layers.kan import _compile
+from kanlab.layers.kan._compile import AUTO_MIN_ENTRIES, Kernel, use_compiled
+
+
+def _double(x: torch.Tensor, *, scale: float) -> torch.Tensor:
+    return x * scale * 2
+
+
+def test_policy_size_threshold_setting_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KANLAB_COMPILE", raising=False)
+    assert not use_compiled(None, AUTO_MIN_ENTRIES - 1)
+    assert use_compiled(None, AUTO_MIN_ENTRIES)
+    assert use_compiled(True, 1) and not use_compiled(False, 10 * AUTO_MIN_ENTRIES)
+    monkeypatch.setenv("KANLAB_COMPILE", "0")
+    assert not use_compiled(True, 10 * AUTO_MIN_ENTRIES)
+    monkeypatch.setenv("KANLAB_COMPILE", "1")
+    assert use_compiled(False, 1)
+
+
+def test_compile_failure_falls_back_to_eager_once_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken_compile(fn: object) -> object:
+        def run(*args: object, **kwargs: object) -> object:
+            raise RuntimeError("no C++ compiler")
+
+        return run
+
+    monkeypatch.setattr(_compile.torch, "compile", broken_compile)
+    kernel = Kernel(_double)
+    x = torch.arange(3.0)
+    with caplog.at_level(logging.WARNING, logger=_compile.__name__):
+        first = kernel(x, compiled=True, scale=1.5)
+        second = kernel(x, compiled=True, scale=1.5)
+    torch.testing.assert_close(first, x * 3)
+    torch.testing.assert_close(second, x * 3)
+    assert kernel.failed
+    warnings = [r for r in caplog.records if "failed, running it eagerly" in r.getMessage()]
+    assert len(warnings) == 1 and "no C++ compiler" in warnings[0].getMessage()
+
+
+def test_each_static_configuration_gets_its_own_code_object(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dynamo's recompile limit counts per code object: configurations must not share one."""
+    seen: list[object] = []
+
+    def recording_compile(fn: object) -> object:
+        seen.append(fn.__code__)  # type: ignore[attr-defined]
+        return fn
+
+    monkeypatch.setattr(_compile.torch, "compile", recording_compile)
+    kernel = Kernel(_double)
+    x = torch.ones(2)
+    for scale in (1.0, 2.0, 1.0):
+        torch.testing.assert_close(kernel(x, compiled=True, scale=scale), x * 2 * scale)
+    assert len(seen) == 2 and seen[0] is not seen[1]
+    assert all(code is not _double.__code__ for code in seen)
+
+
+def test_eager_form_is_used_without_compilation() -> None:
+    calls: list[str] = []
+
+    def fused(x: torch.Tensor) -> torch.Tensor:
+        calls.append("fused")
+        return x + 1
+
+    def eager(x: torch.Tensor) -> torch.Tensor:
+        calls.append("eager")
+        return x + 1
+
+    Kernel(fused, eager=eager)(torch.zeros(1), compiled=False)
+    assert calls == ["eager"]
