@@ -174,6 +174,10 @@ def main(argv: list[str]) -> int:
         med = statistics.median(ts)
         print(f"{name:58s} {med * 1e3:9.1f} {min(ts) * 1e3:7.1f} {med / floor_med:7.2f}  "
               f"{_memory(cands[name], device)}")
+    mlp_med = statistics.median(times["MLP layer: LN -> Linear -> SiLU"])
+    ours_med = statistics.median(times["kanlab af_kan (func_norm=none)"])
+    print(f"kanlab af_kan (func_norm=none) vs the MLP layer of equal params: "
+          f"{ours_med / mlp_med:.2f}x its time; vs the floor: {ours_med / floor_med:.2f}x")
     for func_norm, peer_key in (("none", "(func_norm=False)"), ("batch", "(func_norm=True)")):
         peer_name = f"All-KAN AF_KANLayer {peer_key}"
         if peer_name not in peers:
