@@ -19,6 +19,7 @@ import math
 import multiprocessing
 import os
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -284,16 +285,16 @@ def run_study(
         spec: Study YAML path, mapping or a :class:`StudyPlan` from :func:`load_study`.
         n_trials: Finished trials the study should hold in total (default: the spec's),
             split across ``workers``; trials already in the storage count.
-        workers: Local worker processes sharing the storage (``spawn``); each uses
-            ``cpu_count // workers`` torch threads.
+        workers: Local workers sharing the storage: this process plus ``workers - 1``
+            spawned ones; each uses ``cpu_count // workers`` torch threads.
         storage: Storage URL or SQLite path (default: the spec's, else
             ``<results_dir>/studies/<study>.db``).
         study_name: Default: the spec's ``name``.
         overrides: ``--set`` overrides applied to the base experiment.
         results_dir: Where runs, the default storage and exports go.
         timeout: Seconds after which no new trial starts (default: the spec's).
-        on_progress: Called with the study after each finished trial (one worker) or every
-            poll (several workers).
+        on_progress: Called with the study after each finished trial (one worker) or about
+            once a second (several workers, from a background thread).
 
     Returns:
         The study (reloaded from the storage).
@@ -343,6 +344,16 @@ def _run_processes(
     on_progress: Callable[[optuna.Study], None] | None,
     study: optuna.Study,
 ) -> None:
+    """Workers 1..W-1 in spawned processes, worker 0 in this one.
+
+    Running worker 0 here saves one interpreter start (importing torch and Lightning takes
+    seconds of CPU) and keeps all W cores training. Every worker, this one included, uses
+    ``cpu_count // W`` torch threads, restored here afterwards. Children are ``spawn``ed: a
+    fork would copy this process's SQLite/PostgreSQL connections, heartbeat thread and OpenMP
+    pool, none of which is safe to use in a child.
+    """
+    import torch
+
     threads = max(1, (os.cpu_count() or 1) // workers)
     source: str | dict[str, Any] = (
         str(p.plan.source) if p.plan.source is not None else dict(p.plan.raw)
@@ -355,16 +366,25 @@ def _run_processes(
                   str(p.results_dir), i, threads),
             name=f"kanlab-worker-{i}",
         )
-        for i in range(workers)
+        for i in range(1, workers)
     ]
     for proc in procs:
         proc.start()
+    stop = threading.Event()
+    poller: threading.Thread | None = None
+    if on_progress is not None:
+        poller = threading.Thread(target=_poll, args=(study, on_progress, stop),
+                                  name="kanlab-progress", daemon=True)
+        poller.start()
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
     try:
-        while any(proc.is_alive() for proc in procs):
-            for proc in procs:
-                proc.join(timeout=1.0 / workers)
-            if on_progress is not None:
-                on_progress(study)
+        try:
+            run_worker(p, worker=0, create=False)
+        except Exception as exc:  # like a failing child: the others may still fill the study
+            logger.error("worker 0: %s: %s", type(exc).__name__, exc)
+        for proc in procs:
+            proc.join()
     except KeyboardInterrupt:
         import signal
 
@@ -374,6 +394,26 @@ def _run_processes(
         for proc in procs:
             proc.join(timeout=30)
         raise
+    finally:
+        torch.set_num_threads(previous)
+        stop.set()
+        if poller is not None:
+            poller.join()
+    if on_progress is not None:
+        on_progress(study)
     bad = [(proc.name, proc.exitcode) for proc in procs if proc.exitcode not in (0, None)]
     for name, code in bad:
         logger.warning("%s exited with code %s; its trials were failed and retried.", name, code)
+
+
+def _poll(
+    study: optuna.Study,
+    on_progress: Callable[[optuna.Study], None],
+    stop: threading.Event,
+) -> None:
+    """Report progress about once a second while the workers run (a daemon thread)."""
+    while not stop.wait(1.0):
+        try:
+            on_progress(study)
+        except Exception as exc:  # progress is cosmetic; never let it stop the search
+            logger.debug("progress update failed: %s", exc)

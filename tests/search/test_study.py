@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
 import optuna
 import pytest
+import torch
 from optuna.trial import TrialState
 
 import kanlab.search._toy as toy
@@ -79,10 +81,17 @@ def test_multi_objective_reports_pareto_front(
 
 
 @pytest.mark.slow
-def test_two_local_workers_run_exactly_n_trials(make_spec: Any) -> None:
+def test_two_local_workers_run_exactly_n_trials(
+    make_spec: Any, results_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KANLAB_TOY_SLEEP", "0.5")
+    threads = torch.get_num_threads()
     study = run_study(make_spec(name="two", n_trials=6), workers=2)
     numbers = [t.number for t in study.trials]
     assert counts(study).finished == 6 and len(numbers) == len(set(numbers)) == 6
+    assert torch.get_num_threads() == threads  # the local worker's share is given back
+    pids = {int(f.read_text()) for f in (results_dir / "toy").glob("started-*")}
+    assert os.getpid() in pids and len(pids) <= 2  # this process is worker 0: one spawn
 
 
 def test_branch_builds_a_nested_spec_step_by_step(make_spec: Any) -> None:
