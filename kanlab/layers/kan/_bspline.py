@@ -26,6 +26,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
+from kanlab.layers.kan._basis_weight import WEIGHT_GRAD, weight_eager, weight_fused
 from kanlab.layers.kan._closed_form import ClosedForm
 from kanlab.layers.kan._compile import Kernel
 
@@ -312,22 +313,6 @@ def uniform_features(
     return out
 
 
-def _weight_fused(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
-    coef = spline if scaler is None else spline * scaler.unsqueeze(-1)   # (O, D, M)
-    slices = [coef[..., j] for j in range(coef.shape[-1])]               # M x (O, D)
-    if base is not None:
-        slices.insert(0, base)
-    return torch.stack(slices, 1).reshape(coef.shape[0], -1)           # (O, (1+M)*D)
-
-
-def _weight_eager(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
-    coef = spline if scaler is None else spline * scaler.unsqueeze(-1)   # (O, D, M)
-    coef = coef.transpose(1, 2)                                          # (O, M, D)
-    if base is not None:
-        coef = torch.cat([base.unsqueeze(1), coef], 1)                   # (O, 1+M, D)
-    return coef.reshape(coef.shape[0], -1)                               # (O, (1+M)*D)
-
-
 def _prep_fused(
     x: Tensor,
     base: Tensor | None,
@@ -342,7 +327,7 @@ def _prep_fused(
     order: int,
 ) -> tuple[Tensor, Tensor]:
     feats = _features_fused(x, base, form=form, low=low, step=step, n_basis=n_basis, order=order)
-    return feats, _weight_fused(base_weight, spline, scaler)
+    return feats, weight_fused(base_weight, spline, scaler)
 
 
 def _prep_eager(
@@ -359,23 +344,10 @@ def _prep_eager(
     order: int,
 ) -> tuple[Tensor, Tensor]:
     feats = _features_eager(x, base, form=form, low=low, step=step, n_basis=n_basis, order=order)
-    return feats, _weight_eager(base_weight, spline, scaler)
-
-
-def _weight_grad(
-    grad_t: Tensor, spline: Tensor, scaler: Tensor | None, *, lead: int
-) -> tuple[Tensor, Tensor | None]:
-    """Gradients of ``W_s`` and ``S`` from that of ``[W_b | S * W_s]``, given transposed:
-    ``grad_t`` is ``((1+M)*D, O)``."""
-    g = grad_t.view(lead + spline.shape[-1], spline.shape[1], -1)[lead:]  # (M, D, O)
-    g = g.permute(2, 1, 0)                                               # (O, D, M)
-    if scaler is None:
-        return g.contiguous(), None
-    return g * scaler.unsqueeze(-1), (g * spline).sum(-1)
+    return feats, weight_eager(base_weight, spline, scaler)
 
 
 _PREP = Kernel(_prep_fused, eager=_prep_eager)
-_WEIGHT_GRAD = Kernel(_weight_grad)
 
 
 class UniformSplineLinear(torch.autograd.Function):
@@ -444,7 +416,7 @@ class UniformSplineLinear(torch.autograd.Function):
             if need[2]:
                 grad_base_weight = grad_weight_t[: x.shape[1]].t()
             if need[3] or need[4]:
-                grad_spline, grad_scaler = _WEIGHT_GRAD(
+                grad_spline, grad_scaler = WEIGHT_GRAD(
                     grad_weight_t, spline, scaler, compiled=compiled, lead=lead
                 )
         if has_bias and need[5]:

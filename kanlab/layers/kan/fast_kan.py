@@ -7,9 +7,13 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import FunctionCtx, once_differentiable
 from torch.nn import functional as F
 
 from kanlab.layers._checks import check_at_least, check_in_features, check_range
+from kanlab.layers.kan._basis_weight import WEIGHT, WEIGHT_GRAD
+from kanlab.layers.kan._closed_form import ClosedForm, closed_form_activation
+from kanlab.layers.kan._compile import Kernel, use_compiled
 from kanlab.layers.kan._linear_base import KANLinearBase
 from kanlab.registry import ACTIVATIONS, LAYERS
 
@@ -40,6 +44,10 @@ class FastKANLinear(KANLinearBase):
     activation (``None`` removes it, like ``use_base_update=False``); the centres are a buffer
     rather than a frozen parameter (same values, not counted as parameters). A LayerNorm over
     a single input is constant; fast-kan#7 — pass ``use_layernorm=False`` for D = 1.
+    Computation: both branches are one matmul, ``[b(x) | phi(z)] @ [W_b | W_s]^T + c``, in one
+    autograd node whose features kernel (basis-major, analytic backward) ``torch.compile``
+    fuses for large calls (``compile_kernels``, as in ``b_spline_kan``); same values as the
+    formula above.
 
     Args:
         in_features: Input width D.
@@ -50,6 +58,9 @@ class FastKANLinear(KANLinearBase):
         base_activation: Activation spec of the base branch; ``None`` drops it.
         spline_weight_init_scale: Std of the truncated-normal init of ``spline_weight``.
         chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of basis).
+        compile_kernels: Run the fused kernels through ``torch.compile``: ``None`` (default)
+            once a call has >= 2^21 basis entries, ``True`` always, ``False`` never; falls
+            back to eager with a warning. ``KANLAB_COMPILE=0|1`` overrides it.
         device: Factory kwarg for parameters and buffers.
         dtype: Factory kwarg for parameters and buffers.
 
@@ -69,6 +80,7 @@ class FastKANLinear(KANLinearBase):
         base_activation: ActSpec | None = "silu",
         spline_weight_init_scale: float = 0.1,
         chunk_size: int | None = None,
+        compile_kernels: bool | None = None,
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -89,6 +101,10 @@ class FastKANLinear(KANLinearBase):
         self.base = (
             nn.Linear(in_features, out_features, **dd) if base_activation is not None else None
         )
+        self._base_form = (  # evaluated inside the features kernel when it has a closed form
+            None if self.base_activation is None else closed_form_activation(self.base_activation)
+        )
+        self.compile_kernels = compile_kernels
         self.reset_parameters()
 
     centers: Tensor
@@ -113,11 +129,21 @@ class FastKANLinear(KANLinearBase):
 
     def forward_rows(self, x: Tensor) -> Tensor:
         """The layer on a ``(n, in_features)`` block -> ``(n, out_features)``."""
-        phi = self._rbf(x).reshape(x.shape[0], -1)                      # (n, D*G)
-        y = F.linear(phi, self.spline_weight)                           # (n, O)
+        z = self.norm(x) if self.norm is not None else x                # (n, D)
+        base: Tensor | ClosedForm | None = None
+        base_weight = bias = None
         if self.base is not None and self.base_activation is not None:
-            y = y + self.base(self.base_activation(x))
-        return y
+            base = self._base_form or self.base_activation(x)
+            base_weight, bias = self.base.weight, self.base.bias
+        spline = self.spline_weight.view(self.out_features, self.in_features, self.grid_size)
+        compiled = use_compiled(self.compile_kernels, x.numel() * self.num_bases)
+        out = RBFLinear.apply(
+            z, x, base if isinstance(base, Tensor) else None, base_weight, spline, bias,
+            self.centers, base if isinstance(base, ClosedForm) else None, self.inv_width,
+            compiled,
+        )
+        assert isinstance(out, Tensor)
+        return out
 
     def extra_repr(self) -> str:
         return (
@@ -125,3 +151,114 @@ class FastKANLinear(KANLinearBase):
             f"grid_range={self.grid_range}, use_layernorm={self.norm is not None}"
         )
 
+
+
+# -- fused kernels --------------------------------------------------------------------------------
+
+
+def _features(
+    z: Tensor,
+    x: Tensor,
+    base: Tensor | None,
+    centers: Tensor,
+    *,
+    form: ClosedForm | None,
+    inv_width: float,
+) -> Tensor:
+    """``[b(x) | phi_0(z) | .. | phi_{G-1}(z)]``, basis-major: ``(N, (1+G) * D)``."""
+    if form is not None:
+        base = form.value(x)                                             # (N, D)
+    slices = [  # G x (N, D)
+        torch.exp(-((z - centers[j]) * inv_width).square()) for j in range(centers.shape[0])
+    ]
+    if base is not None:
+        slices.insert(0, base)
+    return torch.stack(slices, 1).reshape(z.shape[0], -1)
+
+
+def _grads(
+    z: Tensor,
+    x: Tensor,
+    grad: Tensor,
+    centers: Tensor,
+    *,
+    form: ClosedForm | None,
+    inv_width: float,
+    lead: int,
+) -> tuple[Tensor, Tensor | None]:
+    """Gradients of z and (through a closed-form base) x from that of the features."""
+    g = grad.view(z.shape[0], lead + centers.shape[0], z.shape[1])      # (N, 1+G, D)
+    grad_z = torch.zeros_like(z)
+    for j in range(centers.shape[0]):
+        d = (z - centers[j]) * inv_width                                # (N, D)
+        grad_z = grad_z + g[:, lead + j] * torch.exp(-d.square()) * (-2 * inv_width) * d
+    grad_x = form.backward(g[:, 0], x, form.value(x)) if form is not None and lead else None
+    return grad_z, grad_x
+
+
+_FEATURES = Kernel(_features)
+_GRADS = Kernel(_grads)
+
+
+class RBFLinear(torch.autograd.Function):
+    """``[b(x) | phi(z)] @ [W_b | W_s]^T + c`` in one autograd node (see ``_basis_weight.py``).
+
+    ``base`` holds the base-branch values (any activation, on autograd outside) or ``form`` its
+    closed form (evaluated in the kernel); with neither, and ``base_weight`` None, there is no
+    base branch. The weight gradient is ``(feats^T grad)^T`` (the faster GEMM orientation on
+    CPU); the input gradients recompute the bumps from the saved ``z``.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx,
+        z: Tensor,
+        x: Tensor,
+        base: Tensor | None,
+        base_weight: Tensor | None,
+        spline: Tensor,
+        bias: Tensor | None,
+        centers: Tensor,
+        form: ClosedForm | None,
+        inv_width: float,
+        compiled: bool,
+    ) -> Tensor:
+        feats = _FEATURES(
+            z, x, base, centers, compiled=compiled, form=form, inv_width=inv_width
+        )                                                                # (N, (1+G)*D)
+        weight = WEIGHT(base_weight, spline, None, compiled=compiled)   # (O, (1+G)*D)
+        ctx.save_for_backward(z, x, feats, weight, spline, centers)
+        ctx.opts = (base_weight is not None, form, inv_width, compiled)  # type: ignore[attr-defined]
+        return F.linear(feats, weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        z, x, feats, weight, spline, centers = ctx.saved_tensors  # type: ignore[attr-defined]
+        has_base, form, inv_width, compiled = ctx.opts  # type: ignore[attr-defined]
+        need = ctx.needs_input_grad  # type: ignore[attr-defined]
+        lead, d = int(has_base), z.shape[1]
+        grad_z = grad_x = grad_base = grad_base_weight = grad_spline = grad_bias = None
+        if need[0] or need[1] or need[2]:
+            grad_feats = grad @ weight                                   # (N, (1+G)*D)
+            if need[2]:
+                grad_base = grad_feats[:, :d]
+            if need[0] or (need[1] and form is not None):
+                grad_z, grad_x = _GRADS(
+                    z, x, grad_feats, centers, compiled=compiled, form=form,
+                    inv_width=inv_width, lead=lead,
+                )
+        if need[3] or need[4]:
+            grad_weight_t = feats.t() @ grad                             # ((1+G)*D, O)
+            if need[3]:
+                grad_base_weight = grad_weight_t[:d].t()
+            if need[4]:
+                grad_spline = WEIGHT_GRAD(
+                    grad_weight_t, spline, None, compiled=compiled, lead=lead
+                )[0]
+        if need[5]:
+            grad_bias = grad.sum(0)
+        return (
+            grad_z if need[0] else None, grad_x if need[1] else None, grad_base,
+            grad_base_weight, grad_spline, grad_bias, None, None, None, None,
+        )

@@ -1,0 +1,51 @@
+"""The weight of a one-matmul KAN layer: ``[W_b | S * W_s]`` in basis-major layout.
+
+The fused KAN layers write their features basis-major, ``[b(x) | B_0(x) | .. | B_{M-1}(x)]``
+(slice ``j`` holds basis function ``j`` of every input), next to the base branch, so that the
+whole layer is one matmul. Their spline coefficients stay stored input-major ``(O, D, M)`` (the
+peers' layout, kept for checkpoints and grid updates), so each step builds the matching weight
+``(O, (1+M) * D)`` with these kernels (one pass each way; ``torch.compile``-able).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from kanlab.layers.kan._compile import Kernel
+
+__all__ = ["WEIGHT", "WEIGHT_GRAD", "weight_eager", "weight_fused"]
+
+
+def weight_fused(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
+    """``[W_b | S * W_s]`` (``W_b`` (O, D) or None, ``W_s`` (O, D, M), ``S`` (O, D) or None)."""
+    coef = spline if scaler is None else spline * scaler.unsqueeze(-1)   # (O, D, M)
+    slices = [coef[..., j] for j in range(coef.shape[-1])]               # M x (O, D)
+    if base is not None:
+        slices.insert(0, base)
+    return torch.stack(slices, 1).reshape(coef.shape[0], -1)           # (O, (1+M)*D)
+
+
+def weight_eager(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
+    """:func:`weight_fused` with a transpose and a cat (faster uncompiled)."""
+    coef = spline if scaler is None else spline * scaler.unsqueeze(-1)   # (O, D, M)
+    coef = coef.transpose(1, 2)                                          # (O, M, D)
+    if base is not None:
+        coef = torch.cat([base.unsqueeze(1), coef], 1)                   # (O, 1+M, D)
+    return coef.reshape(coef.shape[0], -1)                               # (O, (1+M)*D)
+
+
+def _weight_grad(
+    grad_t: Tensor, spline: Tensor, scaler: Tensor | None, *, lead: int
+) -> tuple[Tensor, Tensor | None]:
+    """Gradients of ``W_s`` and ``S`` from that of ``[W_b | S * W_s]``, given transposed:
+    ``grad_t`` is ``((1+M)*D, O)``."""
+    g = grad_t.view(lead + spline.shape[-1], spline.shape[1], -1)[lead:]  # (M, D, O)
+    g = g.permute(2, 1, 0)                                               # (O, D, M)
+    if scaler is None:
+        return g.contiguous(), None
+    return g * scaler.unsqueeze(-1), (g * spline).sum(-1)
+
+
+WEIGHT = Kernel(weight_fused, eager=weight_eager)
+WEIGHT_GRAD = Kernel(_weight_grad)
