@@ -32,14 +32,15 @@ from kanlab.layers.kan._compile import Kernel
 
 __all__ = [
     "UniformFeatures",
-    "UniformSplineLinear",
+    "SplineLinear",
     "cardinal_bspline",
     "cardinal_bspline_derivative",
     "cox_de_boor",
+    "cox_de_boor_derivative",
     "extended_grid",
     "fit_coefficients",
     "uniform_features",
-    "uniform_spline_linear",
+    "spline_linear",
 ]
 
 
@@ -115,16 +116,65 @@ def _positions(x: Tensor, low: float, step: float, order: int) -> Tensor:
     return (x - (low - order * step)) / step
 
 
-# -- uniform-grid kernels -----------------------------------------------------------------------
-# Each exists as a functional expression, one (N, D) slice per basis function (what
-# ``torch.compile`` fuses into one loop; the stack/sum over slices vectorises along D), and as an
-# eager form that fills one (N, D) slice at a time with in-place ops, so the work stays in cache
-# and nothing of size (N, M, D) is allocated besides the output. Tests check they agree.
+def cox_de_boor_derivative(x: Tensor, grid: Tensor, spline_order: int) -> Tensor:
+    """``dB_j/dx`` of :func:`cox_de_boor`'s basis: ``(*, D, T - K - 1)``.
+
+    ``B'_{j,K} = K (B_{j,K-1} / (t_{j+K} - t_j) - B_{j+1,K-1} / (t_{j+K+1} - t_{j+1}))``, a term
+    with a zero-width support being 0 (its lower-order basis function is 0 there).
+    """
+    k = spline_order
+    if k == 0:
+        return torch.zeros(*x.shape, grid.shape[-1] - 1, dtype=x.dtype, device=x.device)
+    lower = cox_de_boor(x, grid, k - 1)                                  # (*, D, T-K)
+    left = k / _nonzero(grid[:, k:-1] - grid[:, : -(k + 1)])             # (D, T-K-1)
+    right = k / _nonzero(grid[:, k + 1 :] - grid[:, 1:-k])               # (D, T-K-1)
+    return lower[..., :-1] * left - lower[..., 1:] * right
+
+
+def _knot_levels(x: Tensor, knots: Tensor, order: int) -> list[Tensor]:
+    """Cox–de Boor on (N, D) slices: the ``T - 1 - order`` basis functions of ``order``."""
+    t = [knots[:, i] for i in range(knots.shape[1])]                     # T x (D,)
+    bases = [((x >= t[i]) & (x < t[i + 1])).to(x.dtype) for i in range(len(t) - 1)]
+    for k in range(1, order + 1):
+        bases = [
+            (x - t[i]) / _nonzero(t[i + k] - t[i]) * bases[i]
+            + (t[i + k + 1] - x) / _nonzero(t[i + k + 1] - t[i + 1]) * bases[i + 1]
+            for i in range(len(t) - 1 - k)
+        ]
+    return bases
+
+
+def _knot_bases(x: Tensor, knots: Tensor, order: int) -> list[Tensor]:
+    """The M basis slices ``B_j(x)`` (N, D) on per-input knots ``(D, T)``."""
+    return _knot_levels(x, knots, order)
+
+
+def _knot_slopes(x: Tensor, knots: Tensor, order: int) -> list[Tensor]:
+    """The M slices ``dB_j/dx`` (N, D) on per-input knots ``(D, T)``."""
+    n_basis = knots.shape[1] - 1 - order
+    if order == 0:
+        return [torch.zeros_like(x) for _ in range(n_basis)]
+    lower = _knot_levels(x, knots, order - 1)                            # (M + 1) x (N, D)
+    t = [knots[:, i] for i in range(knots.shape[1])]
+    return [
+        order / _nonzero(t[j + order] - t[j]) * lower[j]
+        - order / _nonzero(t[j + order + 1] - t[j + 1]) * lower[j + 1]
+        for j in range(n_basis)
+    ]
+
+
+# -- basis kernels ------------------------------------------------------------------------------
+# On the uniform grid (knots None: closed form from ``low``, ``step``) or on per-input knots
+# (after ``update_grid``: Cox–de Boor). Each exists as a functional expression, one (N, D)
+# slice per basis function (what ``torch.compile`` fuses into one loop; the stack/sum over
+# slices vectorises along D), and as an eager form (in-place slices on the uniform grid, so the
+# work stays in cache; the broadcast recursion on knots). Tests check they agree.
 
 
 def _features_fused(
     x: Tensor,
     base: Tensor | None,
+    knots: Tensor | None,
     *,
     form: ClosedForm | None,
     low: float,
@@ -134,8 +184,11 @@ def _features_fused(
 ) -> Tensor:
     if form is not None:
         base = form.value(x)                                             # (N, D)
-    u = _positions(x, low, step, order)                                  # (N, D)
-    slices = [cardinal_bspline(u - j, order) for j in range(n_basis)]    # M x (N, D)
+    if knots is not None:
+        slices = _knot_bases(x, knots, order)                            # M x (N, D)
+    else:
+        u = _positions(x, low, step, order)                              # (N, D)
+        slices = [cardinal_bspline(u - j, order) for j in range(n_basis)]
     if base is not None:
         slices.insert(0, base)
     return torch.stack(slices, 1).reshape(x.shape[0], -1)              # (N, (1+M)*D)
@@ -144,6 +197,7 @@ def _features_fused(
 def _features_eager(
     x: Tensor,
     base: Tensor | None,
+    knots: Tensor | None,
     *,
     form: ClosedForm | None,
     low: float,
@@ -157,7 +211,9 @@ def _features_eager(
         out[:, 0].copy_(form.value(x))
     elif base is not None:
         out[:, 0].copy_(base)
-    if order == 3:
+    if knots is not None:
+        out[:, lead:] = cox_de_boor(x, knots, order).transpose(1, 2)     # (N, M, D)
+    elif order == 3:
         _cubic_slices(x, out[:, lead:], low, step)
     else:
         u = _positions(x, low, step, order)                              # (N, D)
@@ -181,14 +237,26 @@ def _cubic_slices(x: Tensor, out: Tensor, low: float, step: float) -> None:
 
 
 def _grad_fused(
-    x: Tensor, grad: Tensor, *, form: ClosedForm | None, low: float, step: float, order: int
+    x: Tensor,
+    grad: Tensor,
+    knots: Tensor | None,
+    *,
+    form: ClosedForm | None,
+    low: float,
+    step: float,
+    order: int,
 ) -> Tensor:
     lead = 0 if form is None else 1
-    u = _positions(x, low, step, order)                                  # (N, D)
-    out = sum(  # (N, D)
-        grad[:, lead + j] * cardinal_bspline_derivative(u - j, order)
-        for j in range(grad.shape[1] - lead)
-    ) / step
+    out: Tensor | float
+    if knots is not None:
+        slopes = _knot_slopes(x, knots, order)                           # M x (N, D)
+        out = sum(grad[:, lead + j] * slope for j, slope in enumerate(slopes))
+    else:
+        u = _positions(x, low, step, order)                              # (N, D)
+        out = sum(  # (N, D)
+            grad[:, lead + j] * cardinal_bspline_derivative(u - j, order)
+            for j in range(grad.shape[1] - lead)
+        ) / step
     assert isinstance(out, Tensor)
     if form is not None:
         out = out + form.backward(grad[:, 0], x, form.value(x))
@@ -196,11 +264,20 @@ def _grad_fused(
 
 
 def _grad_eager(
-    x: Tensor, grad: Tensor, *, form: ClosedForm | None, low: float, step: float, order: int
+    x: Tensor,
+    grad: Tensor,
+    knots: Tensor | None,
+    *,
+    form: ClosedForm | None,
+    low: float,
+    step: float,
+    order: int,
 ) -> Tensor:
     """``sum_j grad[:, j] * dB_j/dx`` (plus the base slice's term) for ``grad`` (N, [1+]M, D)."""
     lead = 0 if form is None else 1
-    if order == 3:
+    if knots is not None:
+        out = (grad[:, lead:] * cox_de_boor_derivative(x, knots, order).transpose(1, 2)).sum(1)
+    elif order == 3:
         out = _cubic_grad_slices(x, grad[:, lead:], low, step)
     else:
         u = _positions(x, low, step, order)                              # (N, D)
@@ -247,6 +324,7 @@ class UniformFeatures(torch.autograd.Function):
     def forward(
         ctx: FunctionCtx,
         x: Tensor,
+        knots: Tensor | None,
         base: Tensor | None,
         form: ClosedForm | None,
         low: float,
@@ -255,11 +333,11 @@ class UniformFeatures(torch.autograd.Function):
         order: int,
         compiled: bool,
     ) -> Tensor:
-        ctx.save_for_backward(x)
+        ctx.save_for_backward(x, knots)  # type: ignore[arg-type]  # None is allowed
         ctx.params = (form, low, step, n_basis, order, compiled)  # type: ignore[attr-defined]
         ctx.has_base = base is not None  # type: ignore[attr-defined]
         out: Tensor = _FEATURES(
-            x, base, compiled=compiled, form=form, low=low, step=step, n_basis=n_basis,
+            x, base, knots, compiled=compiled, form=form, low=low, step=step, n_basis=n_basis,
             order=order,
         )
         return out
@@ -267,18 +345,18 @@ class UniformFeatures(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
-        (x,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        x, knots = ctx.saved_tensors  # type: ignore[attr-defined]
         form, low, step, n_basis, order, compiled = ctx.params  # type: ignore[attr-defined]
         lead = 1 if ctx.has_base or form is not None else 0  # type: ignore[attr-defined]
         grad = grad.view(x.shape[0], lead + n_basis, x.shape[1])         # (N, 1+M, D)
-        grad_base = grad[:, 0] if ctx.has_base and ctx.needs_input_grad[1] else None  # type: ignore[attr-defined]
+        grad_base = grad[:, 0] if ctx.has_base and ctx.needs_input_grad[2] else None  # type: ignore[attr-defined]
         grad_x = None
         if ctx.needs_input_grad[0]:  # type: ignore[attr-defined]
             grad_x = _GRAD(
-                x, grad if form is not None else grad[:, lead:], compiled=compiled, form=form,
-                low=low, step=step, order=order,
+                x, grad if form is not None else grad[:, lead:], knots, compiled=compiled,
+                form=form, low=low, step=step, order=order,
             )
-        return grad_x, grad_base, None, None, None, None, None, None
+        return grad_x, None, grad_base, None, None, None, None, None, None
 
 
 def uniform_features(
@@ -289,8 +367,10 @@ def uniform_features(
     n_basis: int,
     spline_order: int,
     compiled: bool = False,
+    knots: Tensor | None = None,
 ) -> Tensor:
-    """Base activations and closed-form basis on the uniform grid ``low + step * (-K .. G + K)``.
+    """Base activations and closed-form basis on the uniform grid ``low + step * (-K .. G + K)``
+    (or, with ``knots``, on those per-input knots by Cox–de Boor).
 
     Args:
         x: Inputs ``(N, D)``.
@@ -301,6 +381,8 @@ def uniform_features(
         n_basis: ``M = G + K``.
         spline_order: ``K``.
         compiled: Run the fused ``torch.compile`` kernels (see ``_compile.py``).
+        knots: Per-input knots ``(D, M + K + 1)`` (e.g. after ``update_grid``); ``low`` and
+            ``step`` are then ignored.
 
     Returns:
         ``(N, (1 + M) * D)`` (``(N, M * D)`` without ``base``): slice 0 ``base``, slice
@@ -308,13 +390,16 @@ def uniform_features(
     """
     form = base if isinstance(base, ClosedForm) else None
     values = base if isinstance(base, Tensor) else None
-    out = UniformFeatures.apply(x, values, form, low, step, n_basis, spline_order, compiled)
+    out = UniformFeatures.apply(
+        x, knots, values, form, low, step, n_basis, spline_order, compiled
+    )
     assert isinstance(out, Tensor)
     return out
 
 
 def _prep_fused(
     x: Tensor,
+    knots: Tensor | None,
     base: Tensor | None,
     base_weight: Tensor | None,
     spline: Tensor,
@@ -326,12 +411,15 @@ def _prep_fused(
     n_basis: int,
     order: int,
 ) -> tuple[Tensor, Tensor]:
-    feats = _features_fused(x, base, form=form, low=low, step=step, n_basis=n_basis, order=order)
+    feats = _features_fused(
+        x, base, knots, form=form, low=low, step=step, n_basis=n_basis, order=order
+    )
     return feats, weight_fused(base_weight, spline, scaler)
 
 
 def _prep_eager(
     x: Tensor,
+    knots: Tensor | None,
     base: Tensor | None,
     base_weight: Tensor | None,
     spline: Tensor,
@@ -343,15 +431,17 @@ def _prep_eager(
     n_basis: int,
     order: int,
 ) -> tuple[Tensor, Tensor]:
-    feats = _features_eager(x, base, form=form, low=low, step=step, n_basis=n_basis, order=order)
+    feats = _features_eager(
+        x, base, knots, form=form, low=low, step=step, n_basis=n_basis, order=order
+    )
     return feats, weight_eager(base_weight, spline, scaler)
 
 
 _PREP = Kernel(_prep_fused, eager=_prep_eager)
 
 
-class UniformSplineLinear(torch.autograd.Function):
-    """The whole uniform-grid layer: ``[b(x) | B(x)] @ [W_b | S * W_s]^T + bias``, one node.
+class SplineLinear(torch.autograd.Function):
+    """The whole layer, ``[b(x) | B(x)] @ [W_b | S * W_s]^T + bias``, as one autograd node.
 
     Forward: one kernel builds the basis-major features (as :class:`UniformFeatures`) and the
     matching weight (``W_s`` is stored input-major ``(O, D, M)``, efficient-kan's layout, kept for
@@ -365,6 +455,7 @@ class UniformSplineLinear(torch.autograd.Function):
     def forward(
         ctx: FunctionCtx,
         x: Tensor,
+        knots: Tensor | None,
         base: Tensor | None,
         base_weight: Tensor | None,
         spline: Tensor,
@@ -378,10 +469,10 @@ class UniformSplineLinear(torch.autograd.Function):
         compiled: bool,
     ) -> Tensor:
         feats, weight = _PREP(
-            x, base, base_weight, spline, scaler, compiled=compiled, form=form, low=low,
+            x, knots, base, base_weight, spline, scaler, compiled=compiled, form=form, low=low,
             step=step, n_basis=n_basis, order=order,
         )                                                                # (N, W), (O, W)
-        ctx.save_for_backward(x, feats, weight, spline, *([] if scaler is None else [scaler]))
+        ctx.save_for_backward(x, knots, feats, weight, spline, scaler)  # type: ignore[arg-type]
         ctx.opts = (  # type: ignore[attr-defined]
             base is not None, base_weight is not None, bias is not None,
             form, low, step, n_basis, order, compiled,
@@ -391,12 +482,11 @@ class UniformSplineLinear(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
-        x, feats, weight, spline, *rest = ctx.saved_tensors  # type: ignore[attr-defined]
-        scaler = rest[0] if rest else None
+        x, knots, feats, weight, spline, scaler = ctx.saved_tensors  # type: ignore[attr-defined]
         has_base, has_base_weight, has_bias, form, low, step, n_basis, order, compiled = (
             ctx.opts  # type: ignore[attr-defined]
         )
-        need = ctx.needs_input_grad  # type: ignore[attr-defined]
+        need = ctx.needs_input_grad[:1] + ctx.needs_input_grad[2:]  # type: ignore[attr-defined]
         lead = int(has_base_weight)
         grad_x = grad_base = grad_base_weight = grad_spline = grad_scaler = grad_bias = None
         if need[0] or need[1]:
@@ -406,8 +496,8 @@ class UniformSplineLinear(torch.autograd.Function):
             if need[0]:
                 g = grad_feats.view(x.shape[0], lead + n_basis, x.shape[1])  # (N, 1+M, D)
                 grad_x = _GRAD(
-                    x, g if form is not None else g[:, lead:], compiled=compiled, form=form,
-                    low=low, step=step, order=order,
+                    x, g if form is not None else g[:, lead:], knots, compiled=compiled,
+                    form=form, low=low, step=step, order=order,
                 )
         if need[2] or need[3] or need[4]:
             # (feats^T grad)^T, not grad^T feats: the same product, but the GEMM with the long
@@ -422,22 +512,22 @@ class UniformSplineLinear(torch.autograd.Function):
         if has_bias and need[5]:
             grad_bias = grad.sum(0)
         return (
-            grad_x, grad_base, grad_base_weight, grad_spline, grad_scaler, grad_bias,
+            grad_x, None, grad_base, grad_base_weight, grad_spline, grad_scaler, grad_bias,
             None, None, None, None, None, None,
         )
 
 
-def uniform_spline_linear(
+def spline_linear(
     x: Tensor,
     base: Tensor | ClosedForm | None,
     base_weight: Tensor | None,
     spline_weight: Tensor,
     scaler: Tensor | None,
     bias: Tensor | None,
-    grid: tuple[float, float, int, int],
+    grid: tuple[float, float, int, int] | Tensor,
     compiled: bool = False,
 ) -> Tensor:
-    """The uniform-grid B-spline KAN layer on ``(N, D)`` -> ``(N, O)``.
+    """The B-spline KAN layer on ``(N, D)`` -> ``(N, O)``.
 
     Args:
         x: Inputs ``(N, D)``.
@@ -447,15 +537,21 @@ def uniform_spline_linear(
         spline_weight: ``W_s`` ``(O, D, M)``.
         scaler: ``S`` ``(O, D)`` or None.
         bias: ``(O,)`` or None.
-        grid: ``(low, step, M, K)`` of the uniform grid ``low + step * (-K .. G + K)``.
+        grid: ``(low, step, M, K)`` of the uniform grid ``low + step * (-K .. G + K)``, or
+            per-input knots ``(D, M + K + 1)`` (after ``update_grid``: Cox–de Boor).
         compiled: Run the kernels through ``torch.compile``.
     """
-    low, step, n_basis, order = grid
+    knots = grid if isinstance(grid, Tensor) else None
+    n_basis = spline_weight.shape[-1]
+    if isinstance(grid, Tensor):
+        low, step, order = 0.0, 1.0, grid.shape[1] - n_basis - 1
+    else:
+        low, step, _, order = grid
     form = base if isinstance(base, ClosedForm) else None
     values = base if isinstance(base, Tensor) else None
-    out = UniformSplineLinear.apply(
-        x, values, base_weight, spline_weight, scaler, bias, form, low, step, n_basis, order,
-        compiled,
+    out = SplineLinear.apply(
+        x, knots, values, base_weight, spline_weight, scaler, bias, form, low, step, n_basis,
+        order, compiled,
     )
     assert isinstance(out, Tensor)
     return out

@@ -8,15 +8,14 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from kanlab.layers._checks import check_at_least, check_in_features, check_range
 from kanlab.layers.kan._bspline import (
     cox_de_boor,
     extended_grid,
     fit_coefficients,
+    spline_linear,
     uniform_features,
-    uniform_spline_linear,
 )
 from kanlab.layers.kan._closed_form import ClosedForm, closed_form_activation
 from kanlab.layers.kan._compile import use_compiled
@@ -44,11 +43,11 @@ class BSplineKANLinear(KANLinearBase):
 
     Shapes: (*, in_features) -> (*, out_features); ``basis(x)``: (B, in_features, G + K).
 
-    On the initial uniform grid the basis is computed in closed form (shifted cardinal
-    B-splines, analytic backward), written next to ``b(x)`` so that both branches are one
-    matmul with ``[W_b | S * W_s]``, by kernels that ``torch.compile`` fuses for large inputs
-    (``compile_kernels``); after :meth:`update_grid` the grid is data-adaptive and the general
-    Cox–de Boor recursion is used. All paths give the same values.
+    The basis is written next to ``b(x)`` so that both branches are one matmul with
+    ``[W_b | S * W_s]``, in one autograd node with an analytic backward, by kernels that
+    ``torch.compile`` fuses for large inputs (``compile_kernels``): on the initial uniform grid
+    in closed form (shifted cardinal B-splines), after :meth:`update_grid` (data-adaptive
+    knots) by the Cox–de Boor recursion. All paths give the same values.
 
     Deviations from efficient-kan (``src/efficient_kan/kan.py``): the spline coefficients start
     as uniform noise of amplitude ``scale_noise / (2 G)`` instead of a least-squares fit of such
@@ -186,25 +185,18 @@ class BSplineKANLinear(KANLinearBase):
 
     def forward_rows(self, x: Tensor) -> Tensor:
         """The layer on a ``(n, in_features)`` block -> ``(n, out_features)``."""
-        has_base = self.base_weight is not None and self.base_activation is not None
+        base: Tensor | ClosedForm | None = None
+        if self.base_weight is not None and self.base_activation is not None:
+            base = self._base_form or self.base_activation(x)
+        grid: tuple[float, float, int, int] | Tensor = self.grid          # knots after update_grid
         if self._uniform:
-            base: Tensor | ClosedForm | None = None
-            if has_base and self.base_activation is not None:
-                base = self._base_form or self.base_activation(x)
             low, high = self.grid_range
             grid = (low, (high - low) / self.grid_size, self.num_bases, self.spline_order)
-            return uniform_spline_linear(
-                x, base, self.base_weight if has_base else None, self.spline_weight,
-                self.spline_scaler, self.bias, grid,
-                use_compiled(self.compile_kernels, x.numel() * self.num_bases),
-            )
-        coef = self.scaled_spline_weight                                # (O, D, M)
-        feats = cox_de_boor(x, self.grid, self.spline_order)            # (n, D, M)
-        weight = coef.reshape(self.out_features, -1)                    # (O, D*M), input-major
-        y = F.linear(feats.reshape(x.shape[0], -1), weight, self.bias)  # (n, O)
-        if has_base and self.base_weight is not None and self.base_activation is not None:
-            y = y + F.linear(self.base_activation(x), self.base_weight)
-        return y
+        return spline_linear(
+            x, base, self.base_weight if base is not None else None, self.spline_weight,
+            self.spline_scaler, self.bias, grid,
+            use_compiled(self.compile_kernels, x.numel() * self.num_bases),
+        )
 
     @torch.no_grad()
     def update_grid(self, x: Tensor, margin: float = 0.01) -> None:

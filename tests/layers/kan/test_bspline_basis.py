@@ -101,12 +101,14 @@ def test_fused_and_eager_kernels_agree(order: int, base: str | None) -> None:
     form = closed_form_activation(torch.nn.SiLU()) if base == "form" else None
     hp = {"low": -1.0, "step": 0.4, "order": order, "form": form}
     m = 5 + order
-    feats = _bspline._features_fused(x, values, n_basis=m, **hp)
-    assert_close(feats, _bspline._features_eager(x, values, n_basis=m, **hp))
+    feats = _bspline._features_fused(x, values, None, n_basis=m, **hp)
+    assert_close(feats, _bspline._features_eager(x, values, None, n_basis=m, **hp))
     if form is not None:
         assert_close(feats[:, :3], torch.nn.functional.silu(x))
     grad = torch.randn(40, m + (form is not None), 3, dtype=F64)
-    assert_close(_bspline._grad_fused(x, grad, **hp), _bspline._grad_eager(x, grad, **hp))
+    assert_close(
+        _bspline._grad_fused(x, grad, None, **hp), _bspline._grad_eager(x, grad, None, **hp)
+    )
 
 
 def test_compiled_features_match_eager() -> None:
@@ -133,3 +135,45 @@ def test_fit_coefficients_recovers_a_spline() -> None:
     coef = torch.randn(2, 7, 3, dtype=F64)                             # (D, M, O)
     fitted = fit_coefficients(basis, torch.bmm(basis, coef))
     assert_close(torch.bmm(basis, fitted), torch.bmm(basis, coef))
+
+
+def _random_knots(d: int, t: int, seed: int) -> torch.Tensor:
+    """Sorted per-input knots (D, T) with a repeated knot in the first row."""
+    torch.manual_seed(seed)
+    knots = torch.sort(torch.rand(d, t, dtype=F64) * 4 - 2, dim=1).values
+    knots[0, 4] = knots[0, 3]
+    return knots
+
+
+@pytest.mark.parametrize("order", [0, 1, 2, 3, 4])
+def test_knot_kernels_match_cox_de_boor_and_its_derivative(order: int) -> None:
+    knots = _random_knots(3, 6 + order + 1, order)                     # M = 6 functions
+    x = (torch.rand(50, 3, dtype=F64) * 5 - 2.5).requires_grad_()
+    ref = cox_de_boor(x, knots, order)                                  # (N, D, M)
+    slices = torch.stack(_bspline._knot_bases(x, knots, order), -1)
+    assert_close(slices, ref)
+    w = torch.randn_like(ref)
+    expected = torch.zeros_like(x)                                  # order 0: piecewise constant
+    if order > 0:
+        (expected,) = torch.autograd.grad((ref * w).sum(), x)          # autograd, recursion
+    derivative = _bspline.cox_de_boor_derivative(x.detach(), knots, order)
+    assert_close((derivative * w).sum(-1), expected)
+    slopes = torch.stack(_bspline._knot_slopes(x.detach(), knots, order), -1)
+    assert_close(slopes, derivative)
+
+
+@pytest.mark.parametrize("base", ["form", None])
+@pytest.mark.parametrize("order", [0, 1, 3])
+def test_fused_and_eager_knot_kernels_agree(order: int, base: str | None) -> None:
+    knots = _random_knots(3, 5 + order + 1, 7)
+    x = torch.rand(30, 3, dtype=F64) * 5 - 2.5
+    form = closed_form_activation(torch.nn.SiLU()) if base == "form" else None
+    hp = {"low": 0.0, "step": 1.0, "order": order, "form": form}
+    assert_close(
+        _bspline._features_fused(x, None, knots, n_basis=5, **hp),
+        _bspline._features_eager(x, None, knots, n_basis=5, **hp),
+    )
+    grad = torch.randn(30, 5 + (form is not None), 3, dtype=F64)
+    assert_close(
+        _bspline._grad_fused(x, grad, knots, **hp), _bspline._grad_eager(x, grad, knots, **hp)
+    )
