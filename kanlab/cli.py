@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kanlab._malloc import tune_malloc
 from kanlab.registry import Entry, Registry, suggest
 
 __all__ = ["Command", "UsageError", "add_overrides_argument", "main", "results_dir"]
@@ -270,6 +271,7 @@ def _parser(chosen: str | None) -> tuple[argparse.ArgumentParser, Command | None
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code instead of calling ``sys.exit``."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    tune_malloc()  # this process trains: keep freed activations for reuse (kanlab/_malloc.py)
     debug = "--debug" in argv
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
     chosen = next((a for a in argv if not a.startswith("-")), None)

@@ -254,6 +254,10 @@ def _worker_process(
     """Entry point of one spawned local worker."""
     import torch
 
+    from kanlab._malloc import tune_malloc
+
+    tune_malloc()
+
     torch.set_num_threads(threads)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     try:
