@@ -7,11 +7,11 @@ gives ``G + K`` basis functions of order ``K`` (degree ``K``) per input.
 Two evaluations of the same functions:
 
 * :func:`cox_de_boor` works on any (sorted) knot vector, e.g. after ``update_grid``;
-* :func:`uniform_features` uses that on a uniform grid every basis function is a shifted copy
+* :func:`spline_features` uses that on a uniform grid every basis function is a shifted copy
   of the cardinal B-spline ``N_K(t)`` (support ``[0, K + 1)``),
   ``B_j(x) = N_K((x - t_0) / h - j)``.
   For ``K <= 3`` ``N_K`` is evaluated from its closed-form polynomial pieces (no recursion);
-  :class:`UniformFeatures` differentiates it analytically (``N_K'(t) = N_{K-1}(t) -
+  :class:`SplineFeatures` differentiates it analytically (``N_K'(t) = N_{K-1}(t) -
   N_{K-1}(t - 1)``) so that autograd saves only the input, and writes the base branch's
   activations next to the basis so that the layer is a single matmul. Its kernels run eagerly
   or fused by ``torch.compile`` (``_compile.py``).
@@ -31,7 +31,7 @@ from kanlab.layers.kan._closed_form import ClosedForm
 from kanlab.layers.kan._compile import Kernel
 
 __all__ = [
-    "UniformFeatures",
+    "SplineFeatures",
     "SplineLinear",
     "cardinal_bspline",
     "cardinal_bspline_derivative",
@@ -39,7 +39,7 @@ __all__ = [
     "cox_de_boor_derivative",
     "extended_grid",
     "fit_coefficients",
-    "uniform_features",
+    "spline_features",
     "spline_linear",
 ]
 
@@ -132,7 +132,8 @@ def cox_de_boor_derivative(x: Tensor, grid: Tensor, spline_order: int) -> Tensor
 
 
 def _knot_levels(x: Tensor, knots: Tensor, order: int) -> list[Tensor]:
-    """Cox–de Boor on (N, D) slices: the ``T - 1 - order`` basis functions of ``order``."""
+    """Cox–de Boor on (N, D) slices: the ``T - 1 - order`` basis functions of ``order``
+    (the M slices ``B_j(x)`` for the layer's order) on per-input knots ``(D, T)``."""
     t = [knots[:, i] for i in range(knots.shape[1])]                     # T x (D,)
     bases = [((x >= t[i]) & (x < t[i + 1])).to(x.dtype) for i in range(len(t) - 1)]
     for k in range(1, order + 1):
@@ -142,11 +143,6 @@ def _knot_levels(x: Tensor, knots: Tensor, order: int) -> list[Tensor]:
             for i in range(len(t) - 1 - k)
         ]
     return bases
-
-
-def _knot_bases(x: Tensor, knots: Tensor, order: int) -> list[Tensor]:
-    """The M basis slices ``B_j(x)`` (N, D) on per-input knots ``(D, T)``."""
-    return _knot_levels(x, knots, order)
 
 
 def _knot_slopes(x: Tensor, knots: Tensor, order: int) -> list[Tensor]:
@@ -185,7 +181,7 @@ def _features_fused(
     if form is not None:
         base = form.value(x)                                             # (N, D)
     if knots is not None:
-        slices = _knot_bases(x, knots, order)                            # M x (N, D)
+        slices = _knot_levels(x, knots, order)                           # M x (N, D)
     else:
         u = _positions(x, low, step, order)                              # (N, D)
         slices = [cardinal_bspline(u - j, order) for j in range(n_basis)]
@@ -309,7 +305,7 @@ _FEATURES = Kernel(_features_fused, eager=_features_eager)
 _GRAD = Kernel(_grad_fused, eager=_grad_eager)
 
 
-class UniformFeatures(torch.autograd.Function):
+class SplineFeatures(torch.autograd.Function):
     """``[b(x) | B_0 .. B_{M-1}]`` on the uniform grid: ``(N, D) -> (N, (1 + M) * D)``.
 
     The closed-form basis, laid out basis-major (slice ``j`` holds ``B_j`` of every input) next
@@ -359,7 +355,7 @@ class UniformFeatures(torch.autograd.Function):
         return grad_x, None, grad_base, None, None, None, None, None, None
 
 
-def uniform_features(
+def spline_features(
     x: Tensor,
     base: Tensor | ClosedForm | None,
     low: float,
@@ -390,7 +386,7 @@ def uniform_features(
     """
     form = base if isinstance(base, ClosedForm) else None
     values = base if isinstance(base, Tensor) else None
-    out = UniformFeatures.apply(
+    out = SplineFeatures.apply(
         x, knots, values, form, low, step, n_basis, spline_order, compiled
     )
     assert isinstance(out, Tensor)
@@ -443,7 +439,7 @@ _PREP = Kernel(_prep_fused, eager=_prep_eager)
 class SplineLinear(torch.autograd.Function):
     """The whole layer, ``[b(x) | B(x)] @ [W_b | S * W_s]^T + bias``, as one autograd node.
 
-    Forward: one kernel builds the basis-major features (as :class:`UniformFeatures`) and the
+    Forward: one kernel builds the basis-major features (as :class:`SplineFeatures`) and the
     matching weight (``W_s`` is stored input-major ``(O, D, M)``, efficient-kan's layout, kept for
     checkpoints and grid updates), then one matmul. Backward: the weight gradient is one matmul
     with the saved features plus one kernel splitting it into ``W_b``, ``W_s`` and ``S``; the

@@ -14,8 +14,8 @@ from kanlab.layers.kan._bspline import (
     cox_de_boor,
     extended_grid,
     fit_coefficients,
+    spline_features,
     spline_linear,
-    uniform_features,
 )
 from kanlab.layers.kan._closed_form import ClosedForm, closed_form_activation
 from kanlab.layers.kan._compile import use_compiled
@@ -171,15 +171,15 @@ class BSplineKANLinear(KANLinearBase):
         check_in_features(x, self.in_features)
         x = x.reshape(-1, self.in_features)                              # (B, D)
         if self._uniform:
-            feats = self._uniform_features(x, None)                      # (B, M*D)
+            feats = self._spline_features(x, None)                      # (B, M*D)
             return feats.view(x.shape[0], self.num_bases, -1).transpose(1, 2)  # (B, D, M)
         return cox_de_boor(x, self.grid, self.spline_order)              # (B, D, M)
 
-    def _uniform_features(self, x: Tensor, base: Tensor | ClosedForm | None) -> Tensor:
+    def _spline_features(self, x: Tensor, base: Tensor | ClosedForm | None) -> Tensor:
         low, high = self.grid_range
         step = (high - low) / self.grid_size
         compiled = use_compiled(self.compile_kernels, x.numel() * self.num_bases)
-        return uniform_features(  # (n, (1+M)*D), basis-major
+        return spline_features(  # (n, (1+M)*D), basis-major
             x, base, low, step, self.num_bases, self.spline_order, compiled
         )
 

@@ -10,7 +10,7 @@ from kanlab.layers.kan._bspline import (
     cox_de_boor,
     extended_grid,
     fit_coefficients,
-    uniform_features,
+    spline_features,
 )
 from kanlab.layers.kan._closed_form import closed_form_activation
 
@@ -19,7 +19,7 @@ F64 = torch.float64
 
 def uniform_basis(x: torch.Tensor, low: float, step: float, m: int, k: int) -> torch.Tensor:
     """(N, M, D) basis-major closed-form basis, without the base slice."""
-    return uniform_features(x, None, low, step, m, k).view(x.shape[0], m, -1)
+    return spline_features(x, None, low, step, m, k).view(x.shape[0], m, -1)
 
 
 def _grid(g: int, k: int, d: int = 1) -> torch.Tensor:
@@ -73,14 +73,14 @@ def test_cardinal_cubic_values() -> None:
 
 
 @pytest.mark.parametrize("order", [1, 2, 3, 4])
-def test_uniform_features_gradient(order: int) -> None:
+def test_spline_features_gradient(order: int) -> None:
     x = (torch.rand(5, 2, dtype=F64) * 1.8 - 0.9).requires_grad_()
     base = torch.randn(5, 2, dtype=F64, requires_grad=True)
-    fn = lambda v, b: uniform_features(v, b, -1.0, 0.5, 4 + order, order)  # noqa: E731
+    fn = lambda v, b: spline_features(v, b, -1.0, 0.5, 4 + order, order)  # noqa: E731
     assert torch.autograd.gradcheck(fn, (x, base))
     silu = closed_form_activation(torch.nn.SiLU())
     assert torch.autograd.gradcheck(
-        lambda v: uniform_features(v, silu, -1.0, 0.5, 4 + order, order), (x,)
+        lambda v: spline_features(v, silu, -1.0, 0.5, 4 + order, order), (x,)
     )
     ref_x = x.detach().clone().requires_grad_()
     w = torch.randn(5, 2, 4 + order, dtype=F64)
@@ -119,7 +119,7 @@ def test_compiled_features_match_eager() -> None:
     outs, grads = [], []
     for compiled in (False, True):
         base = torch.nn.functional.silu(x)
-        feats = uniform_features(x, base, -1.0, 0.4, 8, 3, compiled)
+        feats = spline_features(x, base, -1.0, 0.4, 8, 3, compiled)
         (gx,) = torch.autograd.grad((feats * w).sum(), x)
         outs.append(feats.detach())
         grads.append(gx)
@@ -150,7 +150,7 @@ def test_knot_kernels_match_cox_de_boor_and_its_derivative(order: int) -> None:
     knots = _random_knots(3, 6 + order + 1, order)                     # M = 6 functions
     x = (torch.rand(50, 3, dtype=F64) * 5 - 2.5).requires_grad_()
     ref = cox_de_boor(x, knots, order)                                  # (N, D, M)
-    slices = torch.stack(_bspline._knot_bases(x, knots, order), -1)
+    slices = torch.stack(_bspline._knot_levels(x, knots, order), -1)
     assert_close(slices, ref)
     w = torch.randn_like(ref)
     expected = torch.zeros_like(x)                                  # order 0: piecewise constant
