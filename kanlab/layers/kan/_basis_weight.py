@@ -14,7 +14,7 @@ from torch import Tensor
 
 from kanlab.layers.kan._compile import Kernel
 
-__all__ = ["WEIGHT", "WEIGHT_GRAD", "weight_eager", "weight_fused"]
+__all__ = ["WEIGHT", "weight_eager", "weight_fused", "weight_grads"]
 
 
 def weight_fused(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
@@ -48,4 +48,33 @@ def _weight_grad(
 
 
 WEIGHT = Kernel(weight_fused, eager=weight_eager)
-WEIGHT_GRAD = Kernel(_weight_grad)
+_WEIGHT_GRAD = Kernel(_weight_grad)
+
+
+def weight_grads(
+    grad: Tensor,
+    feats: Tensor,
+    spline: Tensor,
+    scaler: Tensor | None,
+    *,
+    lead: int,
+    need_base: bool,
+    need_spline: bool,
+    compiled: bool,
+) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """Gradients of ``W_b``, ``W_s`` and ``S`` for ``y = feats @ [W_b | S * W_s]^T``.
+
+    ``grad`` is dL/dy ``(N, O)``, ``feats`` the saved features ``(N, (lead+M) * D)``. The weight
+    gradient is taken as ``(feats^T grad)^T``, not ``grad^T feats``: the same product, but the
+    GEMM with the long dimension first runs ~25 % faster (MKL, CPU: 5.7 vs 7.2 ms at
+    1024 x 7056 x 64), and nothing downstream needs it contiguous.
+    """
+    grad_weight_t = feats.t() @ grad                                     # ((lead+M)*D, O)
+    d = spline.shape[1]
+    grad_base = grad_weight_t[:d].t() if lead and need_base else None   # (O, D)
+    grad_spline = grad_scaler = None
+    if need_spline:
+        grad_spline, grad_scaler = _WEIGHT_GRAD(
+            grad_weight_t, spline, scaler, compiled=compiled, lead=lead
+        )
+    return grad_base, grad_spline, grad_scaler

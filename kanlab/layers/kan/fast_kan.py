@@ -11,7 +11,7 @@ from torch.autograd.function import FunctionCtx, once_differentiable
 from torch.nn import functional as F
 
 from kanlab.layers._checks import check_at_least, check_in_features, check_range
-from kanlab.layers.kan._basis_weight import WEIGHT, WEIGHT_GRAD
+from kanlab.layers.kan._basis_weight import WEIGHT, weight_grads
 from kanlab.layers.kan._closed_form import ClosedForm, closed_form_activation
 from kanlab.layers.kan._compile import Kernel, use_compiled
 from kanlab.layers.kan._linear_base import KANLinearBase
@@ -205,8 +205,8 @@ class RBFLinear(torch.autograd.Function):
 
     ``base`` holds the base-branch values (any activation, on autograd outside) or ``form`` its
     closed form (evaluated in the kernel); with neither, and ``base_weight`` None, there is no
-    base branch. The weight gradient is ``(feats^T grad)^T`` (the faster GEMM orientation on
-    CPU); the input gradients recompute the bumps from the saved ``z``.
+    base branch. The weight gradients come from :func:`weight_grads`; the input gradients
+    recompute the bumps from the saved ``z``.
     """
 
     @staticmethod
@@ -249,13 +249,10 @@ class RBFLinear(torch.autograd.Function):
                     inv_width=inv_width, lead=lead,
                 )
         if need[3] or need[4]:
-            grad_weight_t = feats.t() @ grad                             # ((1+G)*D, O)
-            if need[3]:
-                grad_base_weight = grad_weight_t[:d].t()
-            if need[4]:
-                grad_spline = WEIGHT_GRAD(
-                    grad_weight_t, spline, None, compiled=compiled, lead=lead
-                )[0]
+            grad_base_weight, grad_spline, _ = weight_grads(
+                grad, feats, spline, None, lead=lead, need_base=need[3], need_spline=need[4],
+                compiled=compiled,
+            )
         if need[5]:
             grad_bias = grad.sum(0)
         return (
