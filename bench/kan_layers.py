@@ -22,8 +22,9 @@ call, the ratio of the fastest calls). The input does not require grad unless
 * ``mlp_equal_params``: ``in -> h -> out`` with ReLU, ``h`` chosen to match b_spline_kan's
   parameter count;
 * peers found under ``--peers`` or ``$KANLAB_PEERS`` (absent ones are skipped, with a note):
-  ``efficient-kan/src/efficient_kan``, ``fast-kan/fastkan`` (GitHub snapshots) and PyPI
-  ``flashkan`` / ``inkan`` installed with ``pip install --no-deps --target DIR/site``.
+  ``efficient-kan/src/efficient_kan``, ``fast-kan/fastkan``, ``All-KAN/models/relu_kan.py``
+  (GitHub snapshots; All-KAN at 8ed977f) and PyPI ``flashkan`` / ``inkan`` installed with
+  ``pip install --no-deps --target DIR/site``.
 
 Memory column: on CUDA the peak of ``torch.cuda.max_memory_allocated`` above the start of the
 step; on CPU the bytes of the tensors autograd saves for backward (unique storages, measured
@@ -37,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import statistics
 import sys
@@ -164,6 +166,15 @@ def _kanlab_rows(args: argparse.Namespace) -> dict[str, Callable[[], nn.Module]]
     return rows
 
 
+def _load_file(path: Path) -> Any:
+    """A peer module from one file (its package may import what the bench does not need)."""
+    spec = importlib.util.spec_from_file_location(f"_peer_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def _peer_rows(
     args: argparse.Namespace, notes: list[str]
 ) -> dict[str, Callable[[], nn.Module]]:
@@ -182,15 +193,17 @@ def _peer_rows(
          lambda m: m.KANLayer(d, o, grid_size=g, spline_order=k)),
         ("inkan", root / "site", "inkan",
          lambda m: m.KANLayer(d, o, grid_size=g, spline_order=k)),
+        ("All-KAN relu_kan", root / "All-KAN" / "models" / "relu_kan.py", "",
+         lambda m: m.ReLUKANLayer(d, g, k, o)),
     ]
     for name, path, module, make in candidates:
-        if not path.is_dir():
+        if not path.exists():
             notes.append(f"{name}: skipped, {path} not found")
             continue
-        if str(path) not in sys.path:
+        if path.is_dir() and str(path) not in sys.path:
             sys.path.insert(0, str(path))
         try:
-            mod = importlib.import_module(module)
+            mod = _load_file(path) if path.is_file() else importlib.import_module(module)
         except Exception as err:  # a peer that does not import is reported, not fatal
             notes.append(f"{name}: skipped, import failed ({type(err).__name__}: {err})")
             continue

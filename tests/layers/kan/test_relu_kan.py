@@ -66,6 +66,23 @@ def test_gradcheck() -> None:
     assert torch.autograd.gradcheck(fn, (x, layer.phase_low, layer.phase_high, layer.weight))
 
 
+@pytest.mark.parametrize("compiled", [False, True])
+def test_fused_layer_matches_reference_with_gradients(compiled: bool) -> None:
+    """The one-node kernel path (eager and torch.compile'd) equals the formula, gradients too."""
+    torch.manual_seed(0)
+    layer = ReLUKANLinear(5, 3, grid_size=3, spline_order=2, compile_kernels=compiled, dtype=F64)
+    x = (torch.rand(7, 5, dtype=F64) * 1.6 - 0.3).requires_grad_()    # also outside the grid
+    params = [x, *layer.parameters()]
+    y = layer(x)
+    ref = torch.nn.functional.linear(
+        layer.basis(x).reshape(7, -1), layer.weight, layer.bias
+    )                                                                   # plain autograd
+    torch.testing.assert_close(y, ref)
+    for a, b in zip(torch.autograd.grad(y.sin().sum(), params),
+                    torch.autograd.grad(ref.sin().sum(), params), strict=True):
+        torch.testing.assert_close(a, b)
+
+
 def test_frozen_phases() -> None:
     layer = ReLUKANLinear(3, 2, trainable_phases=False)
     assert not layer.phase_low.requires_grad
