@@ -26,7 +26,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from kanlab.layers.kan._basis_weight import weight_eager, weight_fused, weight_grads
+from kanlab.layers.kan._basis_weight import WEIGHT, weight_grads
 from kanlab.layers.kan._closed_form import ClosedForm
 from kanlab.layers.kan._compile import Kernel
 
@@ -393,53 +393,10 @@ def spline_features(
     return out
 
 
-def _prep_fused(
-    x: Tensor,
-    knots: Tensor | None,
-    base: Tensor | None,
-    base_weight: Tensor | None,
-    spline: Tensor,
-    scaler: Tensor | None,
-    *,
-    form: ClosedForm | None,
-    low: float,
-    step: float,
-    n_basis: int,
-    order: int,
-) -> tuple[Tensor, Tensor]:
-    feats = _features_fused(
-        x, base, knots, form=form, low=low, step=step, n_basis=n_basis, order=order
-    )
-    return feats, weight_fused(base_weight, spline, scaler)
-
-
-def _prep_eager(
-    x: Tensor,
-    knots: Tensor | None,
-    base: Tensor | None,
-    base_weight: Tensor | None,
-    spline: Tensor,
-    scaler: Tensor | None,
-    *,
-    form: ClosedForm | None,
-    low: float,
-    step: float,
-    n_basis: int,
-    order: int,
-) -> tuple[Tensor, Tensor]:
-    feats = _features_eager(
-        x, base, knots, form=form, low=low, step=step, n_basis=n_basis, order=order
-    )
-    return feats, weight_eager(base_weight, spline, scaler)
-
-
-_PREP = Kernel(_prep_fused, eager=_prep_eager)
-
-
 class SplineLinear(torch.autograd.Function):
     """The whole layer, ``[b(x) | B(x)] @ [W_b | S * W_s]^T + bias``, as one autograd node.
 
-    Forward: one kernel builds the basis-major features (as :class:`SplineFeatures`) and the
+    Forward: two kernels build the basis-major features (as :class:`SplineFeatures`) and the
     matching weight (``W_s`` is stored input-major ``(O, D, M)``, efficient-kan's layout, kept for
     checkpoints and grid updates), then one matmul. Backward: the weight gradient is one matmul
     with the saved features plus one kernel splitting it into ``W_b``, ``W_s`` and ``S``; the
@@ -464,10 +421,11 @@ class SplineLinear(torch.autograd.Function):
         order: int,
         compiled: bool,
     ) -> Tensor:
-        feats, weight = _PREP(
-            x, knots, base, base_weight, spline, scaler, compiled=compiled, form=form, low=low,
-            step=step, n_basis=n_basis, order=order,
-        )                                                                # (N, W), (O, W)
+        feats = _FEATURES(
+            x, base, knots, compiled=compiled, form=form, low=low, step=step, n_basis=n_basis,
+            order=order,
+        )                                                                # (N, W)
+        weight = WEIGHT(base_weight, spline, scaler, compiled=compiled)  # (O, W)
         ctx.save_for_backward(x, knots, feats, weight, spline, scaler)  # type: ignore[arg-type]
         ctx.opts = (  # type: ignore[attr-defined]
             base is not None, base_weight is not None, bias is not None,
