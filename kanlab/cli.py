@@ -23,15 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from kanlab._malloc import tune_malloc
+from kanlab.errors import SetupError, UsageError
 from kanlab.registry import Entry, Registry, suggest
 
 __all__ = ["Command", "UsageError", "add_overrides_argument", "main", "results_dir"]
 
 logger = logging.getLogger("kanlab")
-
-
-class UsageError(ValueError):
-    """Bad command-line input: reported as one line with exit code 2."""
 
 
 class Command:
@@ -295,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kanlab: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, KeyError, FileNotFoundError) as exc:
+    except (ValueError, TypeError, KeyError, FileNotFoundError, SetupError) as exc:
         if debug:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

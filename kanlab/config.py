@@ -33,6 +33,7 @@ from typing import Any, Literal, TypeVar, Union
 
 import yaml
 
+from kanlab.errors import ConfigError
 from kanlab.registry import (
     ACTIVATIONS,
     CALLBACKS,
@@ -61,10 +62,6 @@ __all__ = [
 ]
 
 C = TypeVar("C")
-
-
-class ConfigError(ValueError):
-    """A config file or override is invalid; the message names the dotted path."""
 
 
 # Parameter names whose values are specs of another registry. A value under one of these keys

@@ -21,7 +21,8 @@ import torch
 from filelock import FileLock
 from torch.utils.data import DataLoader, Dataset
 
-from kanlab.layers._checks import check_at_least, check_choice
+from kanlab.checks import check_at_least, check_choice
+from kanlab.errors import SetupError
 
 __all__ = [
     "DataUnavailableError",
@@ -38,7 +39,7 @@ NORMALIZE = ("dataset", "minus_one_one", "none")
 AUGMENT = ("none", "basic")
 
 
-class DataUnavailableError(FileNotFoundError):
+class DataUnavailableError(SetupError, FileNotFoundError):
     """The dataset is not on disk and cannot be downloaded (reported as one line, exit 2)."""
 
 

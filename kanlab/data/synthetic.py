@@ -10,7 +10,7 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from kanlab.layers._checks import check_at_least, check_choice
+from kanlab.checks import check_at_least, check_choice
 from kanlab.registry import DATAMODULES
 
 __all__ = ["FUNCTIONS", "SyntheticDataModule"]

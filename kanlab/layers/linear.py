@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from kanlab.layers._checks import check_at_least, check_in_features
+from kanlab.checks import check_at_least, check_in_features
 from kanlab.registry import LAYERS
 
 __all__ = ["Conv2d", "Linear"]

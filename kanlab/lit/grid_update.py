@@ -7,7 +7,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
-from kanlab.layers._checks import check_at_least
+from kanlab.checks import check_at_least
 from kanlab.registry import CALLBACKS
 
 __all__ = ["GridUpdate"]

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from kanlab.layers._checks import check_at_least, check_choice
+from kanlab.checks import check_at_least, check_choice
 from kanlab.registry import ACTIVATIONS, MODELS
 
 __all__ = ["MLP", "check_stack", "make_norm"]

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from kanlab.layers._checks import check_at_least, check_in_features
+from kanlab.checks import check_at_least, check_in_features
 from kanlab.layers.sparse.g_topk import GTopK
 from kanlab.layers.sparse.top_afa import TopAFA
 from kanlab.registry import ACTIVATIONS

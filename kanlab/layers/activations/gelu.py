@@ -8,7 +8,7 @@ import sympy
 import torch
 from torch.nn import functional as F
 
-from kanlab.layers._checks import check_choice
+from kanlab.checks import check_choice
 from kanlab.layers.activations._base import Activation, X
 from kanlab.registry import ACTIVATIONS
 

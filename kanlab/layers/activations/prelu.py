@@ -7,7 +7,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from kanlab.layers._checks import check_at_least
+from kanlab.checks import check_at_least
 from kanlab.layers.activations._base import Activation, X, check_finite, const, positive_part
 from kanlab.registry import ACTIVATIONS
 

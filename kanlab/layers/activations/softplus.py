@@ -6,7 +6,7 @@ import sympy
 import torch
 from torch.nn import functional as F
 
-from kanlab.layers._checks import check_positive
+from kanlab.checks import check_positive
 from kanlab.layers.activations._base import Activation, X, const
 from kanlab.registry import ACTIVATIONS
 

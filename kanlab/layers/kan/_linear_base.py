@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from kanlab.layers._checks import check_at_least, check_in_features, check_positive
+from kanlab.checks import check_at_least, check_in_features, check_positive
 from kanlab.layers.kan._chunks import apply_in_chunks, chunk_rows
 
 __all__ = ["KANLinearBase"]

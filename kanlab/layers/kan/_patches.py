@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
-from kanlab.layers._checks import check_at_least
+from kanlab.checks import check_at_least
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from kanlab.layers._checks import (
+from kanlab.checks import (
     check_at_least,
     check_choice,
     check_in_features,

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from kanlab.layers._checks import check_at_least, check_in_features, check_range
+from kanlab.checks import check_at_least, check_in_features, check_range
 from kanlab.layers.kan._bspline import (
     cox_de_boor,
     extended_grid,

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from kanlab.layers._checks import check_at_least, check_in_features
+from kanlab.checks import check_at_least, check_in_features
 from kanlab.layers.kan._linear_base import KANLinearBase
 from kanlab.registry import LAYERS
 

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx, once_differentiable
 from torch.nn import functional as F
 
-from kanlab.layers._checks import check_at_least, check_in_features, check_range
+from kanlab.checks import check_at_least, check_in_features, check_range
 from kanlab.layers.kan._basis_weight import WEIGHT, weight_grads
 from kanlab.layers.kan._closed_form import ClosedForm, closed_form_activation
 from kanlab.layers.kan._compile import Kernel, use_compiled

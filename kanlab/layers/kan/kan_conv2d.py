@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from kanlab.layers._checks import check_at_least
+from kanlab.checks import check_at_least
 from kanlab.layers.kan._patches import (
     DEFAULT_MEMORY_BUDGET,
     WORKING_SET,

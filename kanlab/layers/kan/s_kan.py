@@ -8,7 +8,7 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from kanlab.layers._checks import check_at_least, check_choice, check_in_features, check_positive
+from kanlab.checks import check_at_least, check_choice, check_in_features, check_positive
 from kanlab.registry import LAYERS
 
 __all__ = ["DEFAULT_CANDIDATES", "STAGES", "SKANLinear", "slice_outputs"]

@@ -6,7 +6,7 @@ from typing import Literal
 
 import torch
 
-from kanlab.layers._checks import check_choice
+from kanlab.checks import check_choice
 from kanlab.layers.sparse._select import SparsityBudget, normal_quantile
 from kanlab.layers.sparse.stat_topk import row_stats
 from kanlab.registry import ACTIVATIONS

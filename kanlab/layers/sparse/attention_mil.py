@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from kanlab.layers._checks import check_at_least, check_in_features
+from kanlab.checks import check_at_least, check_in_features
 from kanlab.layers.sparse.stkim import STKIM
 
 __all__ = ["AttentionMIL"]

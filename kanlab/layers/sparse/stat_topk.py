@@ -7,7 +7,7 @@ from typing import Any, Literal
 import torch
 from torch.nn import functional as F
 
-from kanlab.layers._checks import check_choice
+from kanlab.checks import check_choice
 from kanlab.layers.sparse._select import SparsityBudget, normal_quantile
 from kanlab.registry import ACTIVATIONS
 

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from kanlab.layers._checks import check_at_least, check_in_features
+from kanlab.checks import check_at_least, check_in_features
 from kanlab.registry import LAYERS
 
 __all__ = ["TopKMoE"]

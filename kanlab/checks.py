@@ -1,4 +1,5 @@
-"""Shared argument and shape checks, so every layer words its errors the same way."""
+"""Argument and shape checks in the house wording (public: a user's own layers and configs use
+them too, so every error reads the same way)."""
 
 from __future__ import annotations
 
