@@ -159,6 +159,29 @@ def _hparam_rows(target: Any) -> list[tuple[str, str, str]]:
     return rows
 
 
+def _info_hparams(
+    entry: Entry[Any], registry: Registry[Any], overrides: list[str]
+) -> dict[str, Any]:
+    """``info --set`` values, checked against the component's signature (never ignored)."""
+    from kanlab.config import ConfigError, parse_overrides, validate_params
+
+    if not overrides:
+        return {}
+    hparams = dict(parse_overrides(overrides))
+    validate_params(entry.target, hparams, entry.name)
+    if entry.meta.get("elementwise") is not None:  # an activation: its checks run on build
+        try:
+            registry.build({"name": entry.name, **hparams})
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"`{entry.name}`: {str(exc).strip().splitlines()[0]}") from None
+    if not callable(getattr(entry.target, "info_extra", None)):
+        raise UsageError(
+            f"`--set` changes nothing in the info of {entry.name!r} (its text does not depend "
+            f"on hyperparameters), but got --set {' '.join(overrides)}."
+        )
+    return hparams
+
+
 class InfoCommand(Command):
     """Show a component's documentation (formula, shapes) and hyperparameters with defaults."""
 
@@ -171,8 +194,6 @@ class InfoCommand(Command):
         from rich.console import Console
         from rich.table import Table
 
-        from kanlab.config import parse_overrides
-
         kinds = _registries()
         if args.kind is not None and args.kind not in kinds:
             raise UsageError(
@@ -180,8 +201,9 @@ class InfoCommand(Command):
                 f"Available: {', '.join(kinds)}."
             )
         kind, entry = _find(args.name, kinds, args.kind)
-        console = Console(width=None if sys.stdout.isatty() else 120, highlight=False)
         target = entry.target
+        hparams = _info_hparams(entry, kinds[kind], args.overrides)
+        console = Console(width=None if sys.stdout.isatty() else 120, highlight=False)
         console.print(f"[bold]{entry.name}[/bold] ({kind[:-1]}: {target.__module__}."
                       f"{target.__qualname__})", markup=True)
         meta = _meta_text(entry)
@@ -200,7 +222,6 @@ class InfoCommand(Command):
             console.print(table)
         extra = getattr(target, "info_extra", None)
         if callable(extra):
-            hparams = dict(parse_overrides(args.overrides))
             console.print()
             console.print(extra(**hparams), markup=False, soft_wrap=True)  # LaTeX stays whole
         return 0
@@ -265,9 +286,35 @@ def _parser(chosen: str | None) -> tuple[argparse.ArgumentParser, Command | None
     return parser, command
 
 
+def _positionals_before_set(argv: list[str]) -> list[str]:
+    """Move file paths that ``--set``'s ``nargs="+"`` would swallow in front of ``--set``.
+
+    ``kanlab train --set a=1 file.yaml`` means ``kanlab train file.yaml --set a=1``; argparse
+    would read ``file.yaml`` as an override and then miss the positional argument. A token
+    after ``--set`` without ``=`` that names a YAML file or an existing path is moved.
+    """
+    out: list[str] = []
+    moved: list[str] = []
+    in_set = False
+    first_set = -1
+    for token in argv:
+        if token == "--set":
+            in_set = True
+            first_set = len(out) if first_set < 0 else first_set
+        elif token.startswith("-"):
+            in_set = False
+        elif in_set and "=" not in token and (
+            token.endswith((".yaml", ".yml")) or os.path.exists(token)
+        ):
+            moved.append(token)
+            continue
+        out.append(token)
+    return out[:first_set] + moved + out[first_set:] if moved else out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code instead of calling ``sys.exit``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _positionals_before_set(list(sys.argv[1:] if argv is None else argv))
     tune_malloc()  # this process trains: keep freed activations for reuse (kanlab/_malloc.py)
     debug = "--debug" in argv
     logging.basicConfig(level=logging.DEBUG if debug else logging.WARNING, format="%(message)s")
@@ -289,8 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 0
         return command.run(args)
-    except KeyboardInterrupt:
-        print("kanlab: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        text = str(exc).strip() or "interrupted — rerun the same command to resume"
+        print(f"kanlab: {text}", file=sys.stderr)
         return 130
     except (ValueError, TypeError, KeyError, FileNotFoundError, SetupError) as exc:
         if debug:

@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import platform
+import shlex
 import subprocess
 import sys
 import time
@@ -37,12 +38,14 @@ from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
 from kanlab.config import (
+    ConfigError,
     ExperimentConfig,
     config_hash,
     dump_yaml,
     load_experiment,
     to_dict,
 )
+from kanlab.errors import SetupError
 from kanlab.lit._system import TrainingSystem
 from kanlab.lit.classifier import ImageClassifier
 from kanlab.lit.regressor import FunctionRegressor
@@ -56,6 +59,7 @@ __all__ = [
     "build_model",
     "build_system",
     "load_run",
+    "preflight",
     "quiet_lightning",
     "train",
 ]
@@ -186,6 +190,74 @@ def _restore_global_state() -> Iterator[None]:
         yield
     finally:
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+# --------------------------------------------------------------------------- preflight
+
+
+def check_trainer(cfg: ExperimentConfig) -> None:
+    """Let Lightning judge ``trainer.accelerator/devices/strategy/precision`` (creates nothing).
+
+    Raises:
+        SetupError: the accelerator or the devices are not available on this machine.
+        ConfigError: an invalid accelerator, strategy or precision name.
+    """
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    tc = cfg.trainer
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pl.Trainer(accelerator=tc.accelerator, devices=tc.devices, strategy=tc.strategy,
+                       precision=tc.precision,  # type: ignore[arg-type]
+                       logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                       enable_model_summary=False)
+    except MisconfigurationException as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise SetupError(
+            f"`trainer.accelerator={tc.accelerator}` (devices={tc.devices}) cannot run on this "
+            f"machine: {reason} Use trainer.accelerator=auto (or cpu)."
+        ) from None
+    except (ValueError, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"`trainer`: {reason}") from None
+
+
+def check_forward(cfg: ExperimentConfig, model: nn.Module, dims: Sequence[int]) -> None:
+    """Run ``model`` once on a zero batch ``(2, *dims)`` in eval mode, without gradients.
+
+    Catches what only a forward pass shows (a top-k ``k`` above the layer width, widths that
+    do not match the data) before a run directory exists. Eval mode leaves running
+    statistics (batch norm, EAFO) untouched.
+
+    Raises:
+        ConfigError: naming the model and the layer's own message.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(2, *dims))
+    except (ValueError, RuntimeError, TypeError, IndexError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"`model` ({cfg.model.name}) fails on {cfg.data.name} inputs of shape "
+            f"{tuple(dims)}: {reason}"
+        ) from None
+    finally:
+        model.train(was_training)
+
+
+def preflight(cfg: ExperimentConfig, datamodule: Any | None = None) -> None:
+    """Every check :func:`train` makes before it creates anything: trainer and a forward pass.
+
+    ``datamodule`` defaults to a fresh (unprepared) one, enough to know the input shape.
+    """
+    check_trainer(cfg)
+    dm = datamodule if datamodule is not None else build_datamodule(cfg)
+    dims = tuple(getattr(dm, "dims", ()) or ())
+    if dims:
+        check_forward(cfg, build_model(cfg), dims)
 
 
 # --------------------------------------------------------------------------- records
@@ -337,7 +409,12 @@ def train(
         datamodule.prepare_data()  # fail early (missing data, bad split) before a run dir exists
         datamodule.setup("fit")
         model = build_model(cfg)
+        check_trainer(cfg)
+        dims = tuple(getattr(datamodule, "dims", ()) or ())
+        if dims:
+            check_forward(cfg, model, dims)
         system = build_system(cfg, model, datamodule)
+        created = run_dir is None
         if run_dir is None:
             run_dir = _new_run_dir(results_dir, cfg)
         run_dir = Path(run_dir)
@@ -381,14 +458,20 @@ def train(
         }
         if trainer.is_global_zero:
             (run_dir / "env.json").write_text(json.dumps(env, indent=2, default=str))
-        trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
-        stopped = trainer.should_stop or trainer.current_epoch < tc.max_epochs
-        datamodule.test_in_val = False
-        best_path = getattr(trainer.checkpoint_callback, "best_model_path", "")
-        use_best = tc.checkpoint and bool(best_path)
-        history = list(system.history)  # loading best.ckpt would truncate it at the best epoch
-        test = trainer.test(system, datamodule=datamodule,
-                            ckpt_path="best" if use_best else None, verbose=False)
+        try:
+            trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
+            stopped = trainer.should_stop or trainer.current_epoch < tc.max_epochs
+            datamodule.test_in_val = False
+            best_path = getattr(trainer.checkpoint_callback, "best_model_path", "")
+            use_best = tc.checkpoint and bool(best_path)
+            history = list(system.history)  # loading best.ckpt would truncate it
+            test = trainer.test(system, datamodule=datamodule,
+                                ckpt_path="best" if use_best else None, verbose=False)
+        except (KeyboardInterrupt, SystemExit) as exc:
+            # Lightning turns Ctrl-C into sys.exit(1) after ignoring further SIGINTs.
+            if isinstance(exc, SystemExit) and not trainer.interrupted:
+                raise
+            raise _interrupted(run_dir, created=created) from None
         system.history = history
         if trainer.is_global_zero and earlier_csv.is_file():
             _merge_csv(earlier_csv, run_dir / "metrics.csv")
@@ -430,6 +513,21 @@ def train(
     if record and trainer.is_global_zero:
         append_row(results_dir / cfg.data.name / "runs.jsonl", row)
     return RunResult(run_dir=run_dir, row=row, metrics=flat, epochs_run=epochs_run, model=model)
+
+
+def _interrupted(run_dir: Path, *, created: bool) -> KeyboardInterrupt:
+    """Ctrl-C during fit: restore Ctrl-C, keep a resumable run dir, drop one with no epoch."""
+    import shutil
+    import signal
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if (run_dir / "last.ckpt").is_file():
+        return KeyboardInterrupt(
+            f"interrupted — resume with: kanlab train --resume {shlex.quote(str(run_dir))}"
+        )
+    if created:
+        shutil.rmtree(run_dir, ignore_errors=True)
+    return KeyboardInterrupt("interrupted — rerun the same command to start again")
 
 
 # --------------------------------------------------------------------------- reload

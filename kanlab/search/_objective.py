@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
+from optuna.storages import RetryHeartbeatStaleTrialCallback
 
 from kanlab.config import config_hash, load_experiment, to_dict
 from kanlab.search.spec import ROW_METRICS, StudyPlan
 
-__all__ = ["TrialContext", "make_objective", "metric_value"]
+__all__ = ["FAIL_REASON", "TrialContext", "failure_reason", "make_objective", "metric_value"]
 
 logger = logging.getLogger(__name__)
+FAIL_REASON = "fail_reason"  # user attribute: one line saying why a trial failed
 
 
 @dataclass(frozen=True)
@@ -49,14 +52,18 @@ def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> 
     keeps its record (user attributes) like a complete one.
     """
     from kanlab.lit.train import train
+    from kanlab.search._rerun import rerun_command
 
     values = plan.spec.space.suggest(trial, plan.base_raw)
     raw = plan.trial_config(values, trial.number)
+    kept = trial.user_attrs.get("seed")  # a retried trial (Ctrl-C, dead worker) keeps its seed
+    if kept is not None:
+        raw["seed"] = int(kept)
     cfg = load_experiment(raw)
     trial.set_user_attr("config", to_dict(cfg))
     trial.set_user_attr("config_hash", config_hash(cfg))
     trial.set_user_attr("seed", cfg.seed)
-    trial.set_user_attr("rerun", plan.rerun_command(values, trial.number))
+    trial.set_user_attr("rerun", rerun_command(plan.base_path, raw))
     metrics = plan.spec.metric_names
     callbacks: list[Any] = []
     pruning = None
@@ -109,6 +116,37 @@ def make_objective(
     fn = custom if custom is not None else train_objective
 
     def objective(trial: optuna.Trial) -> Any:
-        return fn(trial, plan, ctx)
+        if trial.user_attrs.get(FAIL_REASON) is not None:  # inherited by a retried trial
+            trial.set_user_attr(FAIL_REASON, None)
+        try:
+            return fn(trial, plan, ctx)
+        except optuna.TrialPruned:
+            raise
+        except KeyboardInterrupt:
+            trial.set_user_attr(FAIL_REASON, "interrupted (Ctrl-C)")
+            retry_interrupted(trial, max_retry=plan.spec.max_retry)
+            raise
+        except Exception as exc:
+            trial.set_user_attr(FAIL_REASON, failure_reason(exc))
+            raise
 
     return objective
+
+
+def failure_reason(exc: BaseException) -> str:
+    """``Type: first line of the message`` (what ``kanlab study show`` lists)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def retry_interrupted(trial: optuna.Trial, *, max_retry: int) -> None:
+    """Queue a retry of an interrupted trial: same parameters, same user attributes (seed).
+
+    Optuna marks the trial FAIL when the interrupt leaves the objective; the queued copy is
+    what the next ``kanlab search`` (the same command) runs first, like the retry of a trial
+    whose worker died (``RetryHeartbeatStaleTrialCallback``, which this reuses).
+    """
+    frozen = trial.study._storage.get_trial(trial._trial_id)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(trial.study, frozen)

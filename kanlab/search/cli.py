@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,9 +18,15 @@ __all__ = ["SearchCommand", "StudyCommand", "WorkerCommand"]
 
 
 def _console() -> Any:
+    """Rich on a terminal; elsewhere (a pipe, a log file) lines are never wrapped."""
     from rich.console import Console
 
-    return Console(width=None if sys.stdout.isatty() else 120, highlight=False)
+    return Console(width=None if sys.stdout.isatty() else 100_000, highlight=False)
+
+
+def _say(text: str) -> None:
+    """One plain line on stdout (commands, JSON: never wrapped or marked up)."""
+    sys.stdout.write(text + "\n")
 
 
 def _fmt(value: Any) -> str:
@@ -54,6 +61,25 @@ def _trial_table(study: Any, title: str, limit: int | None = None) -> Any:
     return table
 
 
+_NO_REASON = "no reason recorded (its worker died or lost its heartbeat)"
+
+
+def _failed_lines(study: Any, limit: int = 10) -> list[str]:
+    """``trial N: reason`` for the latest FAIL trials (a dead worker leaves no reason)."""
+    from optuna.trial import TrialState
+
+    from kanlab.search._objective import FAIL_REASON
+
+    failed = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.FAIL]
+    lines = [
+        f"  trial {t.number}: {t.user_attrs.get(FAIL_REASON) or _NO_REASON}"
+        for t in failed[-limit:]
+    ]
+    if len(failed) > limit:
+        lines.insert(0, f"  ... {len(failed) - limit} earlier failed trials")
+    return lines
+
+
 def _print_summary(study: Any, url: str) -> None:
     from kanlab.search.storage import mask
     from kanlab.search.study import counts
@@ -61,22 +87,34 @@ def _print_summary(study: Any, url: str) -> None:
     console = _console()
     c = counts(study)
     console.print(_trial_table(study, f"study {study.study_name}", limit=20))
-    console.print(f"{c.finished} finished trials ({c.failed} failed, {c.running} running).")
+    _say(f"{c.finished} finished trials ({c.failed} failed, {c.running} running).")
+    if c.failed:
+        _say("Failed trials:")
+        for line in _failed_lines(study):
+            _say(line)
     if len(study.directions) > 1:
         best = sorted(t.number for t in study.best_trials)
-        console.print(f"Pareto front: trials {best} (multi-objective: no pruning).")
+        _say(f"Pareto front: trials {best} (multi-objective: no pruning).")
     elif c.finished and any(t.values for t in study.best_trials):
         best = study.best_trial
-        console.print(f"Best: trial {best.number}, value {best.value:.4g}")
+        _say(f"Best: trial {best.number}, value {best.value:.4g}")
         if best.user_attrs.get("rerun"):
-            console.print(f"Rerun: {best.user_attrs['rerun']}", markup=False)
-    console.print(f"Dashboard: optuna-dashboard {mask(url)}", markup=False)
+            _say(f"Rerun: {best.user_attrs['rerun']}")
+    _say(f"Dashboard: optuna-dashboard {shlex.quote(mask(url))}")
 
 
-def _add_study_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--storage", help="storage URL or SQLite path "
-                        "(default <results>/studies/<study>.db)")
-    parser.add_argument("--study", dest="study_name", help="study name (default: spec name)")
+def _add_study_args(parser: argparse.ArgumentParser, *, storage_required: bool = False) -> None:
+    if storage_required:
+        parser.add_argument("--storage", metavar="URL_OR_PATH",
+                            help="storage of the running study: a sqlite:///, "
+                            "postgresql+psycopg:// or journal:/// URL, or a SQLite file path "
+                            "(required)")
+    else:
+        parser.add_argument("--storage", metavar="URL_OR_PATH",
+                            help="storage URL or SQLite file path "
+                            "(default <results>/studies/<study>.db)")
+    parser.add_argument("--study", dest="study_name", metavar="NAME",
+                        help="study name (default: the spec's name)")
 
 
 class SearchCommand(Command):
@@ -91,22 +129,32 @@ class SearchCommand(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("spec", help="study YAML, e.g. search/kan_grid.yaml")
-        parser.add_argument("--n-trials", type=int, help="finished trials in total")
-        parser.add_argument("--workers", type=int, default=1, help="local worker processes")
-        parser.add_argument("--timeout", type=float, help="seconds before no new trial starts")
+        parser.add_argument("--n-trials", type=int, metavar="N",
+                            help="finished trials the study should hold in total "
+                            "(default: the spec's n_trials)")
+        parser.add_argument("--workers", type=int, default=1, metavar="W",
+                            help="local worker processes sharing the study (default 1)")
+        parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                            help="no new trial starts after this many seconds (> 0)")
         _add_study_args(parser)
         add_overrides_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from kanlab.search.study import prepare, run_prepared
 
+        if args.workers < 1:
+            raise UsageError(f"`--workers` must be >= 1, but got workers={args.workers}.")
         p = prepare(args.spec, n_trials=args.n_trials, storage=args.storage,
                     study_name=args.study_name, overrides=args.overrides,
                     results_dir=results_dir(args), timeout=args.timeout)
-        if args.workers < 1:
-            raise UsageError(f"`--workers` must be >= 1, but got workers={args.workers}.")
-        with _Progress(p.n_trials) as progress:
-            study = run_prepared(p, workers=args.workers, on_progress=progress.update)
+        try:
+            with _Progress(p.n_trials) as progress:
+                study = run_prepared(p, workers=args.workers, on_progress=progress.update)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                "interrupted — the running trial was marked failed and queued again; rerun "
+                "the same command to resume"
+            ) from None
         _print_summary(study, p.url)
         return 0
 
@@ -120,33 +168,69 @@ class WorkerCommand(Command):
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("spec", help="the study YAML the study was started from")
-        parser.add_argument("--n-trials", type=int, help="finished trials in total")
-        parser.add_argument("--timeout", type=float, help="seconds before no new trial starts")
-        parser.add_argument("--worker-index", type=int, default=1,
+        parser.add_argument("--n-trials", type=int, metavar="N",
+                            help="finished trials the study should hold in total "
+                            "(default: the spec's n_trials)")
+        parser.add_argument("--timeout", type=float, metavar="SECONDS",
+                            help="no new trial starts after this many seconds (> 0)")
+        parser.add_argument("--worker-index", type=int, default=1, metavar="I",
                             help="offsets the sampler seed so workers differ (default 1)")
-        _add_study_args(parser)
+        _add_study_args(parser, storage_required=True)
         add_overrides_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from kanlab.search.study import prepare, run_worker
 
         if args.storage is None:
-            raise UsageError("`kanlab worker` needs --storage URL (the running study's).")
+            raise UsageError("`kanlab worker` needs --storage URL_OR_PATH (the running study's).")
         p = prepare(args.spec, n_trials=args.n_trials, storage=args.storage,
                     study_name=args.study_name, overrides=args.overrides,
                     results_dir=results_dir(args), timeout=args.timeout)
-        ran = run_worker(p, worker=args.worker_index, create=True)
-        _console().print(f"worker ran {ran} trials of study {p.study}.")
+        _check_worker_target(p, explicit_name=args.study_name is not None)
+        try:
+            ran = run_worker(p, worker=args.worker_index, create=True)
+        except KeyboardInterrupt:
+            raise KeyboardInterrupt(
+                "interrupted — the running trial was marked failed and queued again; rerun "
+                "the same command to resume"
+            ) from None
+        _say(f"worker ran {ran} trials of study {p.study}.")
         return 0
 
 
+def _check_worker_target(p: Any, *, explicit_name: bool) -> None:
+    """A worker joins its study; it starts one only in an empty storage or under ``--study``.
+
+    Without this, ``kanlab worker spec.yaml --storage <another study's db>`` would quietly
+    create a second study next to the one the user meant to join.
+    """
+    from kanlab.registry import suggest
+    from kanlab.search.storage import mask, open_storage
+
+    if explicit_name:
+        return
+    storage = open_storage(p.url, create_dirs=False)
+    names = [s.study_name for s in storage.get_all_studies()]
+    if names and p.study not in names:
+        raise UsageError(
+            f"Storage {mask(p.url)} holds no study {p.study!r} (it holds: {', '.join(names)})."
+            f"{suggest(p.study, names)} Pass --study NAME to join one of them, or --study "
+            f"{p.study} to start that study there."
+        )
+
+
 class _Progress:
-    """Rich progress (finished trials, best so far) on a terminal; silent otherwise."""
+    """Finished trials and the best value so far, on stderr.
+
+    A Rich progress bar on a terminal; elsewhere (a log file, CI) one plain line per finished
+    or failed trial, so a long search never sits silent.
+    """
 
     def __init__(self, total: int) -> None:
         self.total = total
         self._progress: Any = None
         self._task: Any = None
+        self._seen: set[int] | None = None
 
     def __enter__(self) -> _Progress:
         if sys.stderr.isatty():
@@ -158,20 +242,51 @@ class _Progress:
             self._task = self._progress.add_task("", total=self.total)
         return self
 
+    @staticmethod
+    def _best(study: Any, finished: int) -> str:
+        if len(study.directions) != 1 or not finished:
+            return ""
+        try:
+            return f"best {study.best_value:.4g} (trial {study.best_trial.number})"
+        except ValueError:
+            return ""
+
     def update(self, study: Any) -> None:
-        if self._progress is None:
-            return
         from kanlab.search.study import counts
 
         c = counts(study)
-        best = ""
-        if len(study.directions) == 1 and c.finished:
-            try:
-                best = f"best {study.best_value:.4g} (trial {study.best_trial.number})"
-            except ValueError:
-                best = ""
-        self._progress.update(self._task, completed=min(c.finished, self.total),
-                              description=f"{best} running {c.running}")
+        best = self._best(study, c.finished)
+        if self._progress is not None:
+            self._progress.update(self._task, completed=min(c.finished, self.total),
+                                  description=f"{best} running {c.running}")
+            return
+        self._lines(study, c, best)
+
+    def _lines(self, study: Any, c: Any, best: str) -> None:
+        from optuna.trial import TrialState
+
+        from kanlab.search._objective import FAIL_REASON
+
+        done = [t for t in study.get_trials(deepcopy=False)
+                if t.state in (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)]
+        if self._seen is None:
+            self._seen = {t.number for t in done}
+            sys.stderr.write(f"study {study.study_name}: {c.finished}/{self.total} finished "
+                             f"trials{f', {best}' if best else ''}\n")
+            sys.stderr.flush()
+            return
+        for t in done:
+            if t.number in self._seen:
+                continue
+            self._seen.add(t.number)
+            if t.state == TrialState.FAIL:
+                what = f"failed: {t.user_attrs.get(FAIL_REASON) or 'no reason recorded'}"
+            else:
+                values = ", ".join(f"{v:.4g}" for v in t.values or [])
+                what = t.state.name.lower() + (f" ({values})" if values else "")
+            sys.stderr.write(f"trial {t.number} {what}; {c.finished}/{self.total} finished"
+                             f"{f', {best}' if best else ''}\n")
+        sys.stderr.flush()
 
     def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
@@ -182,26 +297,41 @@ def _storage_for(args: argparse.Namespace, study: str | None) -> str:
     from kanlab.search.storage import check_storage_url, resolve_storage
 
     if args.storage is None and study is None:
-        raise UsageError("Give --study NAME (its default SQLite file) or --storage URL.")
+        raise UsageError("Give --study NAME (its default SQLite file) or --storage URL_OR_PATH.")
     url = resolve_storage(args.storage, results_dir=results_dir(args), study=study or "")
     check_storage_url(url)
     if url.startswith("sqlite"):
         from sqlalchemy.engine import make_url
 
         if not Path(make_url(url).database or "").is_file():
+            if args.storage is None:
+                raise ConfigError(
+                    f"No study {study!r}: {make_url(url).database} does not exist (studies "
+                    f"live in <results>/studies/; `kanlab study list` shows them)."
+                )
             raise ConfigError(f"No study database at {url!r}.")
     return url
+
+
+def _default_storages(root: Path) -> list[str]:
+    """The SQLite files ``kanlab search`` wrote under ``<results>/studies/``."""
+    return [f"sqlite:///{p.resolve()}" for p in sorted((root / "studies").glob("*.db"))]
 
 
 class StudyCommand(Command):
     """Inspect or export studies: list, show, best, export.
 
-    export writes <results>/<benchmark>/studies/<study>.csv and .json (all trials) and
-    <study>_best.yaml (the experiment YAML of the best trial), which leaderboards read.
+    list: every study in --storage, or under <results>/studies/ when neither --storage nor
+    --study is given. show: the trial table, failed trials with their reasons, the best trial
+    and the command that reruns it. best: one JSON line per best trial (Pareto front for
+    several objectives). export writes <results>/<benchmark>/studies/<study>.csv and .json
+    (all trials) and <study>_best.yaml (the experiment YAML of the best trial), which
+    leaderboards read.
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("action", choices=["list", "show", "best", "export"])
+        parser.add_argument("action", choices=["list", "show", "best", "export"],
+                            help="what to do with the study (see above)")
         _add_study_args(parser)
 
     def run(self, args: argparse.Namespace) -> int:
@@ -210,18 +340,18 @@ class StudyCommand(Command):
         from kanlab.search.storage import mask, open_storage, quiet_optuna
 
         quiet_optuna()
+        if args.action == "list" and args.storage is None and args.study_name is None:
+            urls = _default_storages(results_dir(args))
+            if not urls:
+                _say(f"No studies under {results_dir(args) / 'studies'}.")
+            for url in urls:
+                self._list(open_storage(url, create_dirs=False), url)
+            return 0
         url = _storage_for(args, args.study_name)
         storage = open_storage(url, create_dirs=False)
         names = [s.study_name for s in storage.get_all_studies()]
-        console = _console()
         if args.action == "list":
-            from kanlab.search.study import counts
-
-            for name in names:
-                study = optuna.load_study(study_name=name, storage=storage)
-                c = counts(study)
-                console.print(f"{name}: {c.finished} finished, {c.running} running, "
-                              f"{c.failed} failed ({mask(url)})", markup=False)
+            self._list(storage, url)
             return 0
         chosen: str | None = args.study_name or (names[0] if len(names) == 1 else None)
         if chosen is None or chosen not in names:
@@ -234,14 +364,26 @@ class StudyCommand(Command):
             _print_summary(study, url)
         elif args.action == "best":
             for trial in _best(study):
-                console.print(json.dumps({"number": trial.number, "values": trial.values,
-                                          "params": trial.params,
-                                          "rerun": trial.user_attrs.get("rerun")}),
-                              markup=False)
+                _say(json.dumps({"number": trial.number, "values": trial.values,
+                                 "params": trial.params,
+                                 "rerun": trial.user_attrs.get("rerun")}))
         else:
             for path in export_study(study, results_dir(args)):
-                console.print(f"wrote {path}", markup=False)
+                _say(f"wrote {path}")
         return 0
+
+    @staticmethod
+    def _list(storage: Any, url: str) -> None:
+        import optuna
+
+        from kanlab.search.storage import mask
+        from kanlab.search.study import counts
+
+        for summary in storage.get_all_studies():
+            study = optuna.load_study(study_name=summary.study_name, storage=storage)
+            c = counts(study)
+            _say(f"{summary.study_name}: {c.finished} finished, {c.running} running, "
+                 f"{c.failed} failed ({mask(url)})")
 
 
 def _best(study: Any) -> list[Any]:

@@ -230,21 +230,9 @@ class StudyPlan:
 
     def rerun_command(self, values: Mapping[str, Any], number: int) -> str:
         """The ``kanlab train`` command line that reproduces trial ``number``."""
-        import shlex
+        from kanlab.search._rerun import rerun_command
 
-        if self.base_path is not None:
-            try:
-                base = str(self.base_path.relative_to(Path.cwd()))
-            except ValueError:
-                base = str(self.base_path)
-        else:
-            base = "<base.yaml>"
-        sets = [f"name={self.spec.name}"] if self.spec.name else []
-        sets += [f"{k}={format_value(v)}" for k, v in self.spec.fixed.items()]
-        sets += [*self.overrides]
-        sets += [f"{k}={format_value(v)}" for k, v in values.items()]
-        sets.append(f"seed={self.spec.seed + number}")
-        return "kanlab train " + shlex.quote(base) + " --set " + " ".join(map(shlex.quote, sets))
+        return rerun_command(self.base_path, self.trial_config(values, number))
 
     def make_sampler(self, *, worker: int = 0) -> optuna.samplers.BaseSampler:
         """The spec's sampler; its seed is offset by the worker index so workers differ."""

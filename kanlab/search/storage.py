@@ -28,6 +28,7 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 
 from kanlab.config import ConfigError
+from kanlab.errors import SetupError
 from kanlab.registry import suggest
 
 __all__ = ["TrialGate", "check_storage_url", "default_storage", "mask", "open_storage"]
@@ -134,7 +135,7 @@ def open_storage(
 
     Raises:
         ConfigError: for an invalid URL (before anything is created).
-        RuntimeError: when the database cannot be reached (one line, password masked).
+        SetupError: when the database cannot be reached (one line, password masked).
     """
     url = check_storage_url(url, create_dirs=create_dirs)
     kwargs: dict[str, Any] = {}
@@ -160,7 +161,7 @@ def open_storage(
     except Exception as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         text = reason[0] if reason else type(exc).__name__
-        raise RuntimeError(f"Cannot open storage {mask(url)}: {text}") from None
+        raise SetupError(f"Cannot open storage {mask(url)}: {text}") from None
 
 
 def study_exists(storage: RDBStorage, name: str) -> bool:

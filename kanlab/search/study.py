@@ -31,6 +31,8 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from kanlab.config import ConfigError
+from kanlab.errors import SetupError
+from kanlab.search._checks import check_plan, check_resume
 from kanlab.search._objective import TrialContext, make_objective
 from kanlab.search.spec import StudyPlan, load_study
 from kanlab.search.storage import (
@@ -96,6 +98,8 @@ def prepare(
     plan = spec if isinstance(spec, StudyPlan) else load_study(spec, overrides)
     if n_trials is not None and n_trials < 1:
         raise ConfigError(f"`--n-trials` must be >= 1, but got n_trials={n_trials}.")
+    if timeout is not None and not timeout > 0:
+        raise ConfigError(f"`--timeout` must be > 0 seconds, but got timeout={timeout}.")
     if study_name is not None and not study_name.strip():
         raise ConfigError(f"`--study` must be a non-empty name, but got {study_name!r}.")
     name = study_name or plan.name
@@ -104,6 +108,7 @@ def prepare(
     # The default location's directory is ours to create; an explicit one must exist.
     explicit = storage is not None or plan.spec.storage is not None
     check_storage_url(url, create_dirs=create_dirs and not explicit)
+    check_plan(plan)
     return Prepared(
         plan=plan,
         url=url,
@@ -134,6 +139,7 @@ def _open(p: Prepared, *, create: bool, worker: int = 0) -> tuple[optuna.Study, 
                 f"Study {p.study!r} in {mask(p.url)} optimises {have}, but the spec asks for "
                 f"{directions}; pass --study NEW_NAME to start a separate study."
             )
+        check_resume(study, p.plan)
         return study, storage
     if not create:
         raise ConfigError(f"No study {p.study!r} in {mask(p.url)}; start it with kanlab search.")
@@ -180,6 +186,7 @@ def run_worker(
     ran = 0
     failures = 0
     last_error: list[BaseException] = []
+    setup_error: list[SetupError] = []
     states: list[TrialState] = []
 
     def gated(trial: optuna.Trial) -> Any:
@@ -190,6 +197,8 @@ def run_worker(
             raise
         except Exception as exc:
             last_error.append(exc)
+            if isinstance(exc, SetupError):
+                setup_error.append(exc)
             raise
 
     def record(study: optuna.Study, trial: FrozenTrial) -> None:
@@ -224,6 +233,8 @@ def run_worker(
             finally:
                 gate.release()
             ran += 1
+            if setup_error:  # the environment fails every trial alike: stop at the first
+                raise SetupError(f"Stopped study {p.study!r}: {setup_error[0]}") from None
             if states and states[-1] == TrialState.FAIL:
                 failures += 1
                 if failures >= MAX_CONSECUTIVE_FAILURES:
@@ -385,11 +396,13 @@ def _run_processes(
     try:
         try:
             run_worker(p, worker=0, create=False)
+        except SetupError:
+            raise
         except Exception as exc:  # like a failing child: the others may still fill the study
             logger.error("worker 0: %s: %s", type(exc).__name__, exc)
         for proc in procs:
             proc.join()
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SetupError):
         import signal
 
         for proc in procs:

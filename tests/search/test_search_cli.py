@@ -69,7 +69,7 @@ def test_bad_specs_fail_in_one_line_before_any_storage(
         (["--storage", "sqlite:////no/such/dir/x.db"], "does not exist", 2),
         (["--storage", "sqlite://"], "must name a SQLite file", 2),
         (["--storage", "postgresql+psycopg:///kanlab"], "must name a host", 2),
-        (["--storage", "postgresql+psycopg://u:s3cret@127.0.0.1:1/db"], "Cannot open storage", 1),
+        (["--storage", "postgresql+psycopg://u:s3cret@127.0.0.1:1/db"], "Cannot open storage", 2),
         (["--n-trials", "0"], "`--n-trials` must be >= 1", 2),
         (["--workers", "0"], "`--workers` must be >= 1", 2),
         (["--set", "model.widthz=[2, 1]"], "Did you mean 'widths'", 2),

@@ -1,0 +1,144 @@
+"""Checks a study makes before its first trial, and before it resumes.
+
+* :func:`check_plan` — what :func:`kanlab.search.spec.load_study` cannot see from the config
+  alone, for the ``train`` objective: the metric names (against what the training system logs
+  and the run row holds), the trainer's devices, and one forward pass of every model the space
+  can produce (a top-k ``k`` above a layer's width fails here, not in trial 3).
+* :func:`check_resume` — a study in the storage was started from the same spec and the same
+  ``--set`` values; otherwise its trials would mix incompatible configurations.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from kanlab.config import ConfigError, load_experiment
+from kanlab.registry import suggest
+from kanlab.search._rerun import config_overrides
+from kanlab.search._space import apply_values, format_value
+from kanlab.search.spec import ROW_METRICS, StudyPlan
+
+__all__ = ["check_plan", "check_resume", "trial_metrics"]
+
+# Study YAML keys that decide what a trial trains and reports (the rest — n_trials, timeout,
+# heartbeats, description — may change between runs of one study).
+_TRIAL_KEYS = ("base", "fixed", "space", "metric", "metrics", "objective", "seed")
+
+
+def trial_metrics(base_raw: Mapping[str, Any]) -> list[str]:
+    """Metric names a ``train`` trial can return for this base experiment."""
+    from kanlab.lit.classifier import ImageClassifier
+    from kanlab.lit.regressor import FunctionRegressor
+    from kanlab.lit.train import task_of
+
+    cfg = load_experiment(base_raw)
+    regression = task_of(cfg) == "regression"
+    system = FunctionRegressor if regression else ImageClassifier
+    m = system.metric_name
+    names = [f"val/{m}", "val/loss", f"test/{m}", "test/loss", "epoch_time_s"]
+    if not regression and cfg.trainer.test_every_epoch:
+        names.append("test_selected/acc")
+    return [*names, *ROW_METRICS]
+
+
+def _probe_configs(plan: StudyPlan) -> list[dict[str, Any]]:
+    """The base and, for each parameter, each probe value under its branch conditions."""
+    configs = [dict(plan.base_raw)]
+    walked = list(plan.spec.space.walk())
+    for i, (param, condition) in enumerate(walked):
+        context = {
+            other.path: other.probe_values()[0]
+            for other, other_condition in walked[:i]
+            if other.path not in condition
+            and all(condition.get(k) == v for k, v in other_condition.items())
+        }
+        for value in param.probe_values():
+            configs.append(apply_values(plan.base_raw, {**context, **condition,
+                                                        param.path: value}))
+    return configs
+
+
+def check_plan(plan: StudyPlan) -> None:
+    """Metric names, trainer and a forward pass of every probe model (``train`` objective).
+
+    Raises:
+        ConfigError: an unknown metric, a model that fails on the data's input shape.
+        SetupError: the trainer's accelerator or devices are missing on this machine.
+    """
+    if plan.spec.objective != "train":
+        return
+    from kanlab.lit.train import build_datamodule, build_model, check_forward, check_trainer
+
+    allowed = trial_metrics(plan.base_raw)
+    key = "metrics" if plan.spec.metrics is not None else "metric"
+    for name in plan.spec.metric_names:
+        if name not in allowed:
+            raise ConfigError(
+                f"`{key}` must name a metric a trial reports ({', '.join(allowed)}), but got "
+                f"{key}={name!r}.{suggest(name, allowed)}"
+            )
+    seen: set[str] = set()
+    dims_of: dict[str, tuple[int, ...]] = {}
+    for raw in _probe_configs(plan):
+        cfg = load_experiment(raw)
+        data_key = json.dumps(raw.get("data"), sort_keys=True, default=str)
+        trainer_key = "trainer:" + json.dumps(raw.get("trainer"), sort_keys=True, default=str)
+        if trainer_key not in seen:
+            seen.add(trainer_key)
+            check_trainer(cfg)
+        model_key = json.dumps([raw.get("model"), raw.get("data")], sort_keys=True, default=str)
+        if model_key in seen:
+            continue
+        seen.add(model_key)
+        if data_key not in dims_of:
+            dims_of[data_key] = tuple(getattr(build_datamodule(cfg), "dims", ()) or ())
+        if dims_of[data_key]:
+            try:
+                check_forward(cfg, build_model(cfg), dims_of[data_key])
+            except ConfigError as exc:
+                drawn = ", ".join(
+                    f"{k}={format_value(v)}"
+                    for k, v in config_overrides(plan.base_raw, raw) if k != "seed"
+                )
+                raise ConfigError(f"{exc} (trial config: {drawn or 'the base'})") from None
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def check_resume(study: Any, plan: StudyPlan) -> None:
+    """Refuse to add trials of another configuration to an existing study.
+
+    Compares the stored resolved base (base YAML + ``fixed`` + ``--set``) and the spec keys
+    that shape a trial; studies written before these attributes existed are not checked.
+
+    Raises:
+        ConfigError: one line naming what differs and how to proceed.
+    """
+    attrs = study.user_attrs
+    hint = "pass --study NEW_NAME to start a separate study, or rerun with the study's values"
+    stored_base = attrs.get("base_config")
+    if stored_base is not None:
+        now = _jsonable(plan.base_raw)
+        if stored_base != now:
+            paths = sorted({k for k, _ in config_overrides(stored_base, now)} |
+                           {k for k, _ in config_overrides(now, stored_base)})
+            old = " ".join(attrs.get("overrides") or []) or "(none)"
+            new = " ".join(plan.overrides) or "(none)"
+            raise ConfigError(
+                f"Study {study.study_name!r} holds trials of another configuration "
+                f"({', '.join(paths)} differ; it was started with --set {old}, this command "
+                f"has --set {new}); {hint}."
+            )
+    stored_spec = attrs.get("kanlab_spec")
+    if isinstance(stored_spec, Mapping):
+        now_spec = _jsonable(plan.raw)
+        changed = [k for k in _TRIAL_KEYS if stored_spec.get(k) != now_spec.get(k)]
+        if changed:
+            raise ConfigError(
+                f"Study {study.study_name!r} was started from a study YAML with another "
+                f"{', '.join(f'`{k}`' for k in changed)}; {hint}."
+            )
