@@ -73,6 +73,63 @@ def _module(model: Any, name: str | None, predicate: Any, what: str) -> tuple[st
     raise ValueError(f"Unknown {what} {name!r}.{suggest(name, names)} Available: {names}.")
 
 
+def _study_storage(args: argparse.Namespace) -> str:
+    """The storage URL of ``--study`` (a path or URL in ``--storage``), checked to hold it.
+
+    Raises:
+        ConfigError: no database, no such study (with "did you mean"), or ``--what pareto``
+            on a study with a single objective.
+    """
+    from kanlab.config import ConfigError
+    from kanlab.registry import suggest
+    from kanlab.search.cli import _storage_for
+    from kanlab.search.storage import mask, open_storage, quiet_optuna
+
+    quiet_optuna()
+    url = _storage_for(args, args.study)
+    studies = {s.study_name: s for s in open_storage(url, create_dirs=False).get_all_studies()}
+    if args.study not in studies:
+        names = sorted(studies)
+        raise ConfigError(
+            f"Unknown study {args.study!r} in {mask(url)}.{suggest(args.study, names)} "
+            f"Available: {', '.join(names) or '(none)'}."
+        )
+    objectives = len(studies[args.study].directions)
+    if args.what == "pareto" and objectives < 2:
+        raise ConfigError(
+            f"`--what pareto` needs a study with several objectives, but study "
+            f"{args.study!r} has one; use --what history or importance."
+        )
+    return url
+
+
+def _activation_specs(names: Sequence[str], hp: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One spec per activation, each with the ``--set`` values its constructor accepts.
+
+    ``plot activation crrelu topk --set k=2`` gives ``k`` to ``topk`` only; a key that no
+    listed activation accepts is an error naming the keys they do accept.
+    """
+    import inspect
+
+    import kanlab  # noqa: F401  (fills ACTIVATIONS)
+    from kanlab.config import ConfigError
+    from kanlab.registry import ACTIVATIONS, suggest
+
+    accepted: dict[str, set[str]] = {}
+    for name in names:
+        params = inspect.signature(ACTIVATIONS.get(name)).parameters.values()
+        accepted[name] = {p.name for p in params
+                          if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    known = sorted(set().union(*accepted.values())) if accepted else []
+    for key in hp:
+        if not any(key in keys for keys in accepted.values()):
+            raise ConfigError(
+                f"Unknown key `{key}` for activation(s) {', '.join(names)}.{suggest(key, known)}"
+                f" Valid keys: {', '.join(known) or '(none)'}."
+            )
+    return [{"name": n, **{k: v for k, v in hp.items() if k in accepted[n]}} for n in names]
+
+
 # --------------------------------------------------------------------------- leaderboard
 
 
@@ -92,7 +149,8 @@ class LeaderboardCommand(Command):
                             help="group rows by config hash (default), run name or model")
         parser.add_argument("--sort", default="test", choices=list(COLUMNS),
                             help="column to sort by (default: test accuracy)")
-        parser.add_argument("--format", default="md", choices=FORMATS)
+        parser.add_argument("--format", default="md", choices=FORMATS,
+                            help="file format: md (default), csv or html")
         parser.add_argument("--output", help="file to write ('-': stdout, no file)")
         parser.add_argument("--include-trials", action="store_true",
                             help="also list runs written by search trials")
@@ -165,7 +223,9 @@ class PlotCommand(Command):
         p.add_argument("--layer", help="module name (default: first S-KAN module)")
 
         p = add("study", "Optuna search history, parameter importance or Pareto front")
-        p.add_argument("--storage", required=True, help="storage URL, e.g. sqlite:///x.db")
+        p.add_argument("--storage", metavar="URL_OR_PATH",
+                       help="storage URL or SQLite file path "
+                       "(default <results>/studies/<study>.db)")
         p.add_argument("--study", required=True, help="study name")
         p.add_argument("--what", default="history", choices=("history", "importance", "pareto"))
 
@@ -202,7 +262,7 @@ class PlotCommand(Command):
                                 None)) and hasattr(m, "candidates"), "S-KAN module")
             out = plots.plot_skan_selection(module, out)
         elif args.kind == "study":
-            out = plots.plot_study(args.storage, args.study, out, kind=args.what)
+            out = plots.plot_study(_study_storage(args), args.study, out, kind=args.what)
         elif args.kind == "topk":
             out = self._topk(args, out)
         else:
@@ -232,8 +292,7 @@ class PlotCommand(Command):
                                           x_range=rng, derivative=derivative)
         if not args.names:
             raise ValueError("`names` must list at least one activation (or pass --run).")
-        hp = dict(parse_overrides(args.overrides))
-        specs: list[Any] = [{"name": n, **hp} for n in args.names]
+        specs = _activation_specs(args.names, dict(parse_overrides(args.overrides)))
         return plots.plot_activations(specs, out, labels=args.names, x_range=rng,
                                       derivative=derivative)
 
@@ -333,6 +392,26 @@ def _parse_spec(text: str, overrides: Sequence[str]) -> dict[str, Any]:
     return apply_overrides(dict(spec), parse_overrides(overrides))
 
 
+def _default_widths(target: dict[str, Any], text: str) -> None:
+    """A bare model name takes its constructor's default ``widths`` (the matched MLP's)."""
+    import inspect
+
+    import kanlab  # noqa: F401  (fills MODELS)
+    from kanlab.config import ConfigError
+    from kanlab.registry import MODELS
+
+    if "widths" in target:
+        return
+    param = inspect.signature(MODELS.get(target["name"])).parameters.get("widths")
+    if param is None or param.default is inspect.Parameter.empty:
+        raise ConfigError(
+            f"`MODEL_SPEC` {text!r} has no `widths` to size the baseline from; give an "
+            "experiment YAML or a mapping such as \"{name: kan_mlp, widths: [784, 64, 10], "
+            "layer: fast_kan}\" (or --baseline with --knob)."
+        )
+    target["widths"] = list(param.default)
+
+
 class MatchCommand(Command):
     """Size a baseline (default: an MLP's hidden width) to a model's parameters or FLOPs.
 
@@ -343,8 +422,10 @@ class MatchCommand(Command):
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("model_spec", metavar="MODEL_SPEC")
-        parser.add_argument("--to", default="params", choices=("params", "flops"))
+        parser.add_argument("model_spec", metavar="MODEL_SPEC",
+                            help="experiment YAML, inline YAML mapping or model name")
+        parser.add_argument("--to", default="params", choices=("params", "flops"),
+                            help="budget to match: parameter count (default) or matmul FLOPs")
         parser.add_argument("--baseline", default=None,
                             help="baseline spec (YAML mapping; default: mlp with same widths)")
         parser.add_argument("--knob", default="widths", help="baseline width parameter")
@@ -355,7 +436,11 @@ class MatchCommand(Command):
     def run(self, args: argparse.Namespace) -> int:
         from kanlab.results.match import match_model
 
+        import shlex
+
         target = _parse_spec(args.model_spec, args.overrides)
+        if args.baseline is None and args.knob == "widths":
+            _default_widths(target, args.model_spec)
         baseline = _parse_spec(args.baseline, ()) if args.baseline else None
         if baseline is not None and "widths" in target and args.knob == "widths":
             baseline.setdefault("widths", list(target["widths"]))
@@ -374,5 +459,7 @@ class MatchCommand(Command):
         )
         sys.stdout.write(yaml.safe_dump({"model": m.spec}, sort_keys=False,
                                         default_flow_style=None))
-        sys.stdout.write("# overrides: " + " ".join(f"--set {o}" for o in m.overrides()) + "\n")
+        sys.stdout.write(
+            "# overrides: " + " ".join(f"--set {shlex.quote(o)}" for o in m.overrides()) + "\n"
+        )
         return 0

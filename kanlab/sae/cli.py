@@ -11,6 +11,12 @@ from kanlab.cli import Command, add_overrides_argument, results_dir
 __all__ = ["SAECommand"]
 
 
+def _progress_line(line: str) -> None:
+    """Stages and SAE steps as plain lines on stderr (stdout keeps the JSON summary)."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
 class SAECommand(Command):
     """Train a sparse autoencoder on one hooked module of a trained model (YAML `task: sae`).
 
@@ -21,7 +27,8 @@ class SAECommand(Command):
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("config", help="path to a `task: sae` YAML")
+        parser.add_argument("config", help="path to a `task: sae` YAML, e.g. "
+                            "experiments/fashion_mnist/sae_topk.yaml")
         add_overrides_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
@@ -29,7 +36,7 @@ class SAECommand(Command):
         from kanlab.sae.run import run_sae
 
         cfg = load_sae_config(args.config, args.overrides)
-        result = run_sae(cfg, results_dir=results_dir(args))
+        result = run_sae(cfg, results_dir=results_dir(args), progress=_progress_line)
         summary = {
             "run_dir": str(result.run_dir),
             "val": result.metrics["val"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -15,7 +15,8 @@ import yaml
 from torch import nn
 from torch.nn import functional as F
 
-from kanlab.config import Spec, to_dict
+from kanlab.config import ConfigError, Spec, to_dict
+from kanlab.errors import SetupError
 from kanlab.registry import DATAMODULES, MODELS
 from kanlab.sae.config import SAEConfig
 from kanlab.sae.model import SparseAutoencoder
@@ -66,17 +67,70 @@ def _host(cfg: SAEConfig) -> tuple[nn.Module, Spec]:
     return cfg.model.build(MODELS), cfg.data
 
 
-def run_sae(cfg: SAEConfig, *, results_dir: Path) -> SAERunResult:
+def _check_device(name: str) -> torch.device:
+    try:
+        device = _device(name)
+    except RuntimeError as exc:
+        raise ConfigError(f"`device` must be auto, cpu or cuda[:N], but got device={name!r} "
+                          f"({str(exc).splitlines()[0]}).") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SetupError(f"`device={name}` needs a GPU, but torch sees none here; use "
+                         "device=auto (or cpu).")
+    return device
+
+
+def preflight(cfg: SAEConfig, model: nn.Module, dm: Any) -> int:
+    """Check hook, width and activation on a zero batch before any training; return d_in.
+
+    A top-k ``k`` above ``width`` (or an unknown hook) fails here in a second, instead of
+    after the host model trained. Nothing is written.
+
+    Raises:
+        ConfigError: naming the bad value.
+    """
+    dims = tuple(getattr(dm, "dims", ()) or ())
+    if not dims:
+        return 0
+    device = next(model.parameters()).device
+    zeros = torch.zeros(2, *dims, device=device)
+    try:
+        acts, _ = collect_activations(model, cfg.hook, [(zeros, torch.zeros(2).long())],
+                                      max_rows=2)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    d_in = int(acts.shape[-1])
+    sae = SparseAutoencoder(d_in, cfg.width, activation=cfg.activation.to_dict())
+    sae.eval()
+    try:
+        with torch.no_grad():
+            sae(torch.zeros(2, d_in))
+    except (ValueError, RuntimeError) as exc:
+        reason = str(exc).strip().splitlines()[0]
+        raise ConfigError(
+            f"`activation` ({cfg.activation.name}) does not fit width={cfg.width}: {reason}"
+        ) from None
+    return d_in
+
+
+def run_sae(
+    cfg: SAEConfig,
+    *,
+    results_dir: Path,
+    progress: Callable[[str], None] | None = None,
+) -> SAERunResult:
     """Load or train the host, collect hooked activations, fit and evaluate the SAE.
 
     Writes ``<results_dir>/<benchmark>/sae/<name>-<UTC time>/`` with ``metrics.json``,
-    ``config.yaml`` and ``sae.pt`` (the SAE state dict).
+    ``config.yaml`` and ``sae.pt`` (the SAE state dict). ``progress`` receives one plain line
+    per stage and per logged SAE step.
     """
+    say = progress or (lambda line: None)
     torch.manual_seed(cfg.seed)
-    device = _device(cfg.device)
+    device = _check_device(cfg.device)
     model, data_spec = _host(cfg)
     model.to(device)
     dm = DATAMODULES.build(data_spec.to_dict())
+    preflight(cfg, model, dm)
     dm.prepare_data()
     dm.setup("fit")
     train_loader = dm.train_dataloader()
@@ -84,7 +138,10 @@ def run_sae(cfg: SAEConfig, *, results_dir: Path) -> SAERunResult:
     if isinstance(val_loader, (list, tuple)):
         val_loader = val_loader[0]
     if cfg.source is None and cfg.host_epochs:
+        say(f"sae {cfg.name}: training the host {cfg.model.name if cfg.model else ''} "
+            f"for {cfg.host_epochs} epoch(s)")
         _train_host(model, train_loader, epochs=cfg.host_epochs, lr=cfg.host_lr)
+    say(f"sae {cfg.name}: collecting {cfg.hook} activations (up to {cfg.max_rows} rows)")
     with_grads = cfg.activation.name == "g_topk"
     acts, grads = collect_activations(
         model, cfg.hook, train_loader, max_rows=cfg.max_rows, with_grads=with_grads
@@ -97,7 +154,10 @@ def run_sae(cfg: SAEConfig, *, results_dir: Path) -> SAERunResult:
         sae, acts, grads=grads, steps=cfg.steps, batch_size=cfg.batch_size, lr=cfg.lr,
         aux_k=cfg.aux_k, aux_coef=cfg.aux_coef, dead_steps=cfg.dead_steps, afa_coef=cfg.afa_coef,
         generator=generator,
+        on_log=lambda e: say(f"sae {cfg.name}: step {int(e['step'])}/{cfg.steps} nmse "
+                             f"{e['nmse']:.4g} l0 {e['l0']:.3g} dead {e['dead_fraction']:.2%}"),
     )
+    say(f"sae {cfg.name}: evaluating")
     metrics: dict[str, Any] = {
         "name": cfg.name,
         "benchmark": data_spec.name,

@@ -141,6 +141,7 @@ def fit_sae(
     afa_coef: float = 0.0,
     log_every: int = 50,
     generator: torch.Generator | None = None,
+    on_log: Callable[[dict[str, float]], None] | None = None,
 ) -> FitResult:
     """Fit ``sae`` on rows ``acts`` with Adam; decoder columns stay unit norm.
 
@@ -149,7 +150,8 @@ def fit_sae(
     ``g_topk`` activation and ``grads`` (grad_x L per row), the attributions W_dec^T grad steer
     the selection (g-SAE). ``afa_coef`` > 0 adds top-AFA's norm-matching term
     ``afa_coef * mean (||z|| - ||x - b_pre||)^2`` (the reference compares with the unit-normalised
-    x; here the centred x, the same target the top-AFA selection uses).
+    x; here the centred x, the same target the top-AFA selection uses). ``on_log`` receives
+    each history entry (every ``log_every`` steps and the last).
 
     Raises:
         ValueError: for ``steps``/``batch_size`` < 1 or mismatched ``grads``.
@@ -212,6 +214,8 @@ def fit_sae(
             }
             result.history.append(entry)
             logger.info("sae step %d: %s", step, entry)
+            if on_log is not None:
+                on_log(entry)
     result.dead = since_fired > dead_steps
     return result
 

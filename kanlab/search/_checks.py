@@ -2,8 +2,9 @@
 
 * :func:`check_plan` — what :func:`kanlab.search.spec.load_study` cannot see from the config
   alone, for the ``train`` objective: the metric names (against what the training system logs
-  and the run row holds), the trainer's devices, and one forward pass of every model the space
-  can produce (a top-k ``k`` above a layer's width fails here, not in trial 3).
+  and the run row holds), the trainer's devices, the data on disk, and one forward pass of
+  every model the space can produce (a top-k ``k`` above a layer's width fails here, not in
+  trial 3).
 * :func:`check_resume` — a study in the storage was started from the same spec and the same
   ``--set`` values; otherwise its trials would mix incompatible configurations.
 """
@@ -61,11 +62,12 @@ def _probe_configs(plan: StudyPlan) -> list[dict[str, Any]]:
 
 
 def check_plan(plan: StudyPlan) -> None:
-    """Metric names, trainer and a forward pass of every probe model (``train`` objective).
+    """Metric names, trainer, data and a forward pass of every probe model (``train``).
 
     Raises:
         ConfigError: an unknown metric, a model that fails on the data's input shape.
-        SetupError: the trainer's accelerator or devices are missing on this machine.
+        SetupError: the trainer's accelerator or devices are missing on this machine, or the
+            data is not on disk and cannot be fetched.
     """
     if plan.spec.objective != "train":
         return
@@ -93,7 +95,9 @@ def check_plan(plan: StudyPlan) -> None:
             continue
         seen.add(model_key)
         if data_key not in dims_of:
-            dims_of[data_key] = tuple(getattr(build_datamodule(cfg), "dims", ()) or ())
+            dm = build_datamodule(cfg)
+            dm.prepare_data()  # data missing: a SetupError now, not in every trial
+            dims_of[data_key] = tuple(getattr(dm, "dims", ()) or ())
         if dims_of[data_key]:
             try:
                 check_forward(cfg, build_model(cfg), dims_of[data_key])

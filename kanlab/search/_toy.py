@@ -4,6 +4,8 @@
 values with a deterministic function and reports ``epochs`` intermediate values, sleeping
 ``$KANLAB_TOY_SLEEP`` seconds per epoch. Before its first epoch it writes
 ``<results dir>/toy/started-<number>`` so a test can tell that a trial is running.
+``$KANLAB_TOY_FAIL`` makes every trial fail: ``setup`` with a :class:`~kanlab.errors.SetupError`
+(an environment problem), any other value with a ``RuntimeError``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import optuna
 
+from kanlab.errors import SetupError
 from kanlab.search._objective import TrialContext
 from kanlab.search._space import format_value
 from kanlab.search.spec import StudyPlan
@@ -38,6 +41,11 @@ def objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> Any:
     marker = ctx.results_dir / "toy" / f"started-{trial.number}"
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(str(os.getpid()))
+    failure = os.environ.get("KANLAB_TOY_FAIL")  # fault tests: every trial fails like this
+    if failure == "setup":
+        raise SetupError("toy objective: the environment lacks what trials need")
+    if failure:
+        raise RuntimeError(f"toy objective failed ({failure})")
     final = score(values)
     epochs = int(os.environ.get("KANLAB_TOY_EPOCHS", "3"))
     sleep = float(os.environ.get("KANLAB_TOY_SLEEP", "0"))

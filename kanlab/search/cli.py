@@ -299,7 +299,6 @@ def _storage_for(args: argparse.Namespace, study: str | None) -> str:
     if args.storage is None and study is None:
         raise UsageError("Give --study NAME (its default SQLite file) or --storage URL_OR_PATH.")
     url = resolve_storage(args.storage, results_dir=results_dir(args), study=study or "")
-    check_storage_url(url)
     if url.startswith("sqlite"):
         from sqlalchemy.engine import make_url
 
@@ -310,6 +309,7 @@ def _storage_for(args: argparse.Namespace, study: str | None) -> str:
                     f"live in <results>/studies/; `kanlab study list` shows them)."
                 )
             raise ConfigError(f"No study database at {url!r}.")
+    check_storage_url(url)
     return url
 
 
