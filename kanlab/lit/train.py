@@ -20,8 +20,10 @@ import math
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
@@ -204,6 +206,7 @@ def check_trainer(cfg: ExperimentConfig) -> None:
     """
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
+    quiet_lightning()
     tc = cfg.trainer
     try:
         with warnings.catch_warnings():
@@ -424,6 +427,7 @@ def train(
         if resume and (run_dir / "metrics.csv").is_file():
             (run_dir / "metrics.csv").replace(earlier_csv)
         tc = cfg.trainer
+        ctrl_c = _CtrlC()
         if tc.test_every_epoch:
             datamodule.test_in_val = True
         show = tc.progress_bar and sys.stdout.isatty() if progress_bar is None else progress_bar
@@ -439,7 +443,7 @@ def train(
             limit_val_batches=tc.limit_val_batches,
             log_every_n_steps=tc.log_every_n_steps,
             logger=CSVLogger(save_dir=run_dir, name="", version=""),
-            callbacks=_callbacks(cfg, system, run_dir, bool(show), extra_callbacks),
+            callbacks=_callbacks(cfg, system, run_dir, bool(show), [*extra_callbacks, ctrl_c]),
             enable_checkpointing=tc.checkpoint,
             enable_progress_bar=bool(show),
             enable_model_summary=False,
@@ -458,6 +462,7 @@ def train(
         }
         if trainer.is_global_zero:
             (run_dir / "env.json").write_text(json.dumps(env, indent=2, default=str))
+        previous_handler = ctrl_c.install()
         try:
             trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
             stopped = trainer.should_stop or trainer.current_epoch < tc.max_epochs
@@ -472,6 +477,8 @@ def train(
             if isinstance(exc, SystemExit) and not trainer.interrupted:
                 raise
             raise _interrupted(run_dir, created=created) from None
+        finally:
+            ctrl_c.restore(previous_handler)
         system.history = history
         if trainer.is_global_zero and earlier_csv.is_file():
             _merge_csv(earlier_csv, run_dir / "metrics.csv")
@@ -515,12 +522,42 @@ def train(
     return RunResult(run_dir=run_dir, row=row, metrics=flat, epochs_run=epochs_run, model=model)
 
 
-def _interrupted(run_dir: Path, *, created: bool) -> KeyboardInterrupt:
-    """Ctrl-C during fit: restore Ctrl-C, keep a resumable run dir, drop one with no epoch."""
-    import shutil
-    import signal
+class _CtrlC(pl.Callback):
+    """Ctrl-C stops training even when Python swallows the ``KeyboardInterrupt``.
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    The default handler raises wherever the main thread is; inside a weakref or ``__del__``
+    callback (frequent while tensors are freed) the exception is printed and ignored, and
+    the run goes on. This handler also records the request, and the next batch end raises.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def install(self) -> Any:
+        """Set the handler (main thread only); return the previous one for :meth:`restore`."""
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        return signal.signal(signal.SIGINT, self._handle)
+
+    def restore(self, previous: Any) -> None:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def _check(self, *args: Any, **kwargs: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    on_train_batch_end = on_validation_batch_end = on_test_batch_end = _check
+
+
+def _interrupted(run_dir: Path, *, created: bool) -> KeyboardInterrupt:
+    """Ctrl-C during fit or test: keep a resumable run dir, drop one without a checkpoint."""
+    import shutil
+
     if (run_dir / "last.ckpt").is_file():
         return KeyboardInterrupt(
             f"interrupted — resume with: kanlab train --resume {shlex.quote(str(run_dir))}"

@@ -109,6 +109,21 @@ def check_plan(plan: StudyPlan) -> None:
                 raise ConfigError(f"{exc} (trial config: {drawn or 'the base'})") from None
 
 
+def _leaf_differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Dotted paths of the leaves where ``a`` and ``b`` differ (a missing mapping is empty)."""
+    if isinstance(a, Mapping) or isinstance(b, Mapping):
+        a_map = a if isinstance(a, Mapping) else {}
+        b_map = b if isinstance(b, Mapping) else {}
+        if not (isinstance(a, Mapping) or a is None) or not (isinstance(b, Mapping) or b is None):
+            return [path]
+        found: list[str] = []
+        for key in sorted({*a_map, *b_map}, key=str):
+            sub = f"{path}.{key}" if path else str(key)
+            found += _leaf_differences(a_map.get(key), b_map.get(key), sub)
+        return found
+    return [] if a == b else [path]
+
+
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
@@ -128,8 +143,7 @@ def check_resume(study: Any, plan: StudyPlan) -> None:
     if stored_base is not None:
         now = _jsonable(plan.base_raw)
         if stored_base != now:
-            paths = sorted({k for k, _ in config_overrides(stored_base, now)} |
-                           {k for k, _ in config_overrides(now, stored_base)})
+            paths = sorted(set(_leaf_differences(stored_base, now)))
             old = " ".join(attrs.get("overrides") or []) or "(none)"
             new = " ".join(plan.overrides) or "(none)"
             raise ConfigError(

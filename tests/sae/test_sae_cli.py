@@ -89,7 +89,13 @@ def test_real_run_on_fashion_mnist_hidden_units(
     path = tmp_path / "sae.yaml"
     path.write_text(yaml.safe_dump(INLINE))
     assert main(["sae", str(path), "--set", f"data.data_dir={data_dir}"]) == 0
-    summary = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    # Not a terminal: plain progress lines on stderr, stdout stays one JSON document.
+    progress = captured.err.splitlines()
+    assert any("training the host" in line for line in progress)
+    assert any("collecting net.1 activations" in line for line in progress)
+    assert any(line.endswith(("%",)) and "step 300/300" in line for line in progress)
     run_dir = Path(summary["run_dir"])
     assert run_dir.parent == results_dir / "fashion_mnist" / "sae"
     metrics = json.loads((run_dir / "metrics.json").read_text())

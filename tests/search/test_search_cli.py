@@ -132,3 +132,220 @@ def test_list_shows_samplers_and_pruners(capsys: pytest.CaptureFixture[str]) -> 
     assert "tpe" in capsys.readouterr().out
     assert main(["list", "pruners"]) == 0
     assert "median" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- issue 13
+
+
+def _kan_base(tmp_path: Path) -> Path:
+    """A B-spline KAN base with ``spline_order`` (which fast_kan does not accept)."""
+    base = {
+        "name": "kanbase",
+        "model": {"name": "kan_mlp", "widths": [784, 8, 10],
+                  "layer": {"name": "b_spline_kan", "grid_size": 5, "spline_order": 3}},
+        "data": {"name": "tiny_fashion_mnist", "batch_size": 200},
+        "trainer": {"max_epochs": 2},
+    }
+    path = tmp_path / "kanbase.yaml"
+    path.write_text(yaml.safe_dump(base, sort_keys=False))
+    return path
+
+
+def test_printed_rerun_of_the_best_trial_runs_as_printed(
+    tmp_path: Path, results_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+    import shlex
+
+    _kan_base(tmp_path)
+    spec = {
+        "name": "rerun", "base": "kanbase.yaml", "n_trials": 1,
+        "sampler": {"name": "random", "seed": 0},
+        "fixed": {"trainer.max_epochs": 1},
+        "space": {"model.layer.name": {"categorical": ["fast_kan"]},
+                  "model.layer.grid_size": {"int": [3, 4]}},
+    }
+    path = tmp_path / "rerun.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    # trainer.max_epochs is set by `fixed` and again by --set: the command must say it once.
+    assert main(["search", str(path), "--set", "trainer.max_epochs=1"]) == 0
+    out = capsys.readouterr().out
+    reruns = [line.removeprefix("Rerun: ") for line in out.splitlines()
+              if line.startswith("Rerun: ")]
+    assert len(reruns) == 1 and len(reruns[0]) > 120  # one line, not wrapped when piped
+    command = reruns[0]
+    assert command.count("trainer.max_epochs") == 1 and "spline_order" not in command
+    assert main(["study", "best", "--study", "rerun"]) == 0
+    best = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert best[0]["rerun"] == command  # each line is a JSON document (json.tool works)
+    assert main(["study", "show", "--study", "rerun"]) == 0
+    assert f"Rerun: {command}\n" in capsys.readouterr().out
+    assert main(["study", "export", "--study", "rerun"]) == 0
+    with (results_dir / "tiny_fashion_mnist" / "studies" / "rerun.csv").open() as fh:
+        assert next(csv.DictReader(fh))["rerun"] == command
+    argv = shlex.split(command)
+    assert argv[:2] == ["kanlab", "train"]
+    assert main(argv[1:]) == 0  # exactly as printed
+    rows = [json.loads(r) for r in
+            (results_dir / "tiny_fashion_mnist" / "runs.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and rows[0]["config_hash"] == rows[1]["config_hash"]
+    assert rows[0]["seed"] == rows[1]["seed"]
+
+
+@pytest.mark.parametrize(
+    ("spec", "values"),
+    [
+        ("kan_grid.yaml", {"model.layer.name": "fast_kan", "model.layer.grid_size": 5}),
+        ("kan_grid.yaml", {"model.layer.name": "relu_kan", "model.layer.grid_size": 4,
+                           "model.layer.spline_order": 2}),
+        ("demo.yaml", {"model.name": "kan_mlp", "model.layer": {"name": "fast_kan"}}),
+        ("demo.yaml", {"model.name": "mlp", "model.activation": {"name": "topk", "k": 8}}),
+    ],
+)
+def test_rerun_command_gives_the_trial_config(spec: str, values: dict[str, Any]) -> None:
+    import shlex
+
+    from kanlab.config import load_experiment, to_dict
+
+    plan = load_study(REPO / "search" / spec, ["trainer.max_epochs=1"])
+    argv = shlex.split(plan.rerun_command(values, 3))
+    sets = argv[argv.index("--set") + 1:]
+    assert len({s.partition("=")[0] for s in sets}) == len(sets)  # no key set twice
+    rerun = load_experiment(argv[2], sets)
+    assert to_dict(rerun) == to_dict(load_experiment(plan.trial_config(values, 3)))
+
+
+def test_plain_progress_lines_when_not_a_terminal(
+    write_spec: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["search", str(write_spec(n_trials=3))]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err[0] == "study toy: 0/3 finished trials"
+    trials = [line for line in err if line.startswith("trial ")]
+    assert len(trials) == 3 and "3/3 finished, best " in trials[-1]
+
+
+def test_setup_error_stops_the_study_at_its_first_trial(
+    write_spec: Any, results_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import optuna
+
+    monkeypatch.setenv("KANLAB_TOY_FAIL", "setup")
+    assert main(["search", str(write_spec())]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        "kanlab: error: Stopped study 'toy': toy objective: the environment lacks what "
+        "trials need"
+    )
+    assert "Traceback" not in err
+    study = optuna.load_study(study_name="toy",
+                              storage=f"sqlite:///{results_dir}/studies/toy.db")
+    assert len(study.trials) == 1  # not one failure per trial
+
+
+def test_failed_trials_are_listed_with_their_reason(
+    write_spec: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KANLAB_TOY_FAIL", "boom")
+    assert main(["search", str(write_spec())]) == 1
+    assert "trial 0 failed: RuntimeError: toy objective failed (boom)" in capsys.readouterr().err
+    assert main(["study", "show", "--study", "toy"]) == 0
+    out = capsys.readouterr().out
+    assert "0 finished trials (3 failed, 0 running)." in out
+    assert "Failed trials:\n  trial 0: RuntimeError: toy objective failed (boom)\n" in out
+
+
+def test_study_list_without_a_study_lists_the_results_studies(
+    write_spec: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["search", str(write_spec(name="first", n_trials=1))]) == 0
+    assert main(["search", str(write_spec(name="second", n_trials=1))]) == 0
+    capsys.readouterr()
+    assert main(["study", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["first", "second"]
+    assert lines[0].startswith("first: 1 finished, 0 running, 0 failed (sqlite:///")
+
+
+def test_worker_starts_a_study_in_a_shared_storage_only_when_named(
+    write_spec: Any, results_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["search", str(write_spec(name="other", n_trials=1))]) == 0
+    db = str(results_dir / "studies" / "other.db")
+    spec = str(write_spec(n_trials=1))
+    assert main(["worker", spec, "--storage", db]) == 2  # the bad-input suite has the line
+    assert main(["worker", spec, "--storage", db, "--study", "toy"]) == 0
+    assert "worker ran 1 trials of study toy." in capsys.readouterr().out
+
+
+def test_resume_with_the_same_command_is_allowed_and_other_values_refused(
+    write_spec: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = str(write_spec(n_trials=1))
+    assert main(["search", spec, "--set", "model.widths=[2, 4, 1]"]) == 0
+    assert main(["search", spec, "--set", "model.widths=[2, 4, 1]", "--n-trials", "2"]) == 0
+    capsys.readouterr()
+    assert main(["search", spec, "--n-trials", "3"]) == 2
+    err = capsys.readouterr().err
+    assert "(model.widths differ; it was started with --set model.widths=[2, 4, 1], this " \
+           "command has --set (none))" in err
+    assert main(["search", spec, "--n-trials", "3", "--study", "toy_wide"]) == 0
+
+
+def _wait_for(predicate: Any, proc: Any, seconds: float = 240) -> None:
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+
+def test_ctrl_c_marks_the_trial_failed_and_its_retry_keeps_the_seed(
+    tmp_path: Path, results_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import optuna
+    from optuna.trial import TrialState
+
+    spec = {
+        "name": "ctrlc", "n_trials": 1, "seed": 10, "sampler": {"name": "random"},
+        "base": {"name": "slow", "model": {"name": "mlp", "widths": [784, 8, 10]},
+                 "data": {"name": "tiny_fashion_mnist", "batch_size": 1},
+                 "trainer": {"max_epochs": 1}},
+        "space": {"model.activation": {"categorical": ["relu", "silu"]}},
+    }
+    path = tmp_path / "ctrlc.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    env = {**os.environ, "KANLAB_RESULTS": str(results_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "kanlab.cli", "search", str(path)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runs = results_dir / "tiny_fashion_mnist" / "runs"
+    _wait_for(lambda: runs.is_dir() and any(runs.iterdir()), proc)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        "kanlab: interrupted — the running trial was marked failed and queued again; rerun "
+        "the same command to resume"
+    )
+    storage = f"sqlite:///{results_dir}/studies/ctrlc.db"
+    trials = optuna.load_study(study_name="ctrlc", storage=storage).trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]  # not RUNNING
+    assert trials[0].user_attrs["fail_reason"] == "interrupted (Ctrl-C)"
+    assert trials[1].params == trials[0].params
+    assert trials[0].user_attrs["seed"] == 10
+    # The same command resumes: the queued retry trains with the interrupted trial's seed.
+    assert main(["search", str(path)]) == 0
+    trials = optuna.load_study(study_name="ctrlc", storage=storage).trials
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    assert trials[1].user_attrs["seed"] == 10 and trials[1].user_attrs["config"]["seed"] == 10
+    assert "seed=10" in trials[1].user_attrs["rerun"]
