@@ -53,3 +53,44 @@ def test_debug_shows_traceback() -> None:
 def test_argparse_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["info"]) == 2
     assert "required" in capsys.readouterr().err
+
+
+# Commands whose every option must have a help line (plot/symbolic: the plots' own tests).
+HELPED = ("train", "sae", "search", "worker", "study", "match", "leaderboard", "info", "list")
+
+
+@pytest.mark.parametrize("command", HELPED)
+def test_every_option_has_a_help_line(command: str) -> None:
+    import argparse
+
+    from kanlab.cli import _parser
+
+    parser, _ = _parser(command)
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [a.dest for a in sub.choices[command]._actions
+               if not isinstance(a, argparse._HelpAction) and not a.help]
+    assert missing == []
+
+
+def test_worker_help_shows_no_default_for_its_required_storage(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["worker", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "SQLite file path (required)" in text and "(default <results>" not in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["train", "--set", "a=1", "x.yaml"], ["train", "x.yaml", "--set", "a=1"]),
+        (["train", "--set", "a=1", "b=2", "x.yml", "--debug"],
+         ["train", "x.yml", "--set", "a=1", "b=2", "--debug"]),
+        (["train", "x.yaml", "--set", "a=1"], ["train", "x.yaml", "--set", "a=1"]),
+        (["info", "topk", "--set", "k"], ["info", "topk", "--set", "k"]),  # left to --set
+    ],
+)
+def test_a_file_after_set_is_a_positional(argv: list[str], expected: list[str]) -> None:
+    from kanlab.cli import _positionals_before_set
+
+    assert _positionals_before_set(argv) == expected

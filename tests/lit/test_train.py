@@ -242,3 +242,38 @@ def test_real_kan_layers_with_their_callbacks(
     torch.testing.assert_close(model(x), result.model(x))
     if layer == "s_kan":
         assert getattr(model, "stage", None) == "pruned"
+
+
+def test_ctrl_c_in_kanlab_train_exits_130_and_leaves_no_run_dir(
+    data_dir: str, tmp_path: Path, results_dir: Path
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    exp = {**BASE, "data": {"name": "tiny_fashion_mnist", "batch_size": 1,
+                            "data_dir": data_dir}}
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(exp))
+    env = {**os.environ, "KANLAB_RESULTS": str(results_dir)}
+    proc = subprocess.Popen([sys.executable, "-m", "kanlab.cli", "train", str(path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runs = results_dir / "tiny_fashion_mnist" / "runs"
+    deadline = time.monotonic() + 240
+    while not (runs.is_dir() and any(runs.iterdir())):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    time.sleep(0.5)  # inside the first epoch (1,000 steps of batch 1): no checkpoint yet
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == (
+        "kanlab: interrupted — rerun the same command to start again"
+    )
+    assert not any(runs.iterdir())  # the run dir without a checkpoint is gone
+    assert not (results_dir / "tiny_fashion_mnist" / "runs.jsonl").exists()

@@ -48,4 +48,15 @@ def test_match_cli(capsys: pytest.CaptureFixture[str]) -> None:
                  "--baseline", "{name: mlp, activation: silu}"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "widths: [20, 37, 5]" in out and "--set model.widths=[20, 37, 5]" in out
+    assert "widths: [20, 37, 5]" in out and "--set 'model.widths=[20, 37, 5]'" in out
+
+
+def test_match_cli_prints_shell_ready_overrides_for_a_bare_name(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import shlex
+
+    assert main(["match", "kan_mlp"]) == 0  # kan_mlp's default widths (784, 64, 10)
+    line = capsys.readouterr().out.splitlines()[-1]
+    words = shlex.split(line.removeprefix("# overrides: "))
+    assert words[0] == "--set" and words[1].startswith("model.widths=[784, ")

@@ -70,6 +70,30 @@ def test_plot_study_history_and_importance(tmp_path: Path) -> None:
         assert _is_png(plots.plot_study(storage, "s", tmp_path / f"{kind}.png", kind=kind))
 
 
+def test_plot_study_cli_takes_a_path_and_names_a_missing_study(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    db = tmp_path / "s.db"
+    study = optuna.create_study(study_name="s", storage=f"sqlite:///{db}")
+    study.optimize(lambda t: t.suggest_float("a", 0, 1), n_trials=3)
+    out = tmp_path / "h.png"
+    assert main(["plot", "study", "--storage", str(db), "--study", "s",
+                 "--output", str(out)]) == 0  # a plain path, like the other commands
+    assert _is_png(out)
+    assert main(["plot", "study", "--storage", str(db), "--study", "ss"]) == 2
+    assert "Unknown study 'ss' in sqlite:///" in capsys.readouterr().err
+
+
+def test_plot_activation_cli_gives_each_activation_its_own_set_values(tmp_path: Path) -> None:
+    out = tmp_path / "a.png"
+    assert main(["plot", "activation", "crrelu", "topk", "--set", "k=2", "--output",
+                 str(out)]) == 0
+    assert _is_png(out)
+
+
 def test_plot_activation_cli(tmp_path: Path) -> None:
     out = tmp_path / "a.png"
     assert main(["plot", "activation", "relu", "crrelu", "--output", str(out)]) == 0
