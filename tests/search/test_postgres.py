@@ -37,7 +37,9 @@ def test_killed_worker_trial_is_retried_and_study_completes(
 ) -> None:
     spec = write_spec(name="pgkill", n_trials=6, pruner={"name": "none"})
     env = {**os.environ, "KANLAB_TOY_SLEEP": "0.7", "KANLAB_RESULTS": str(results_dir)}
-    cmd = [sys.executable, "-m", "kanlab.cli", "worker", str(spec), "--storage", postgres_url]
+    # The session's database holds other studies: a worker starts one there only by name.
+    cmd = [sys.executable, "-m", "kanlab.cli", "worker", str(spec), "--storage", postgres_url,
+           "--study", "pgkill"]
     first = subprocess.Popen([*cmd, "--worker-index", "1"], env=env)
     marker = results_dir / "toy" / "started-0"
     deadline = time.monotonic() + 240
