@@ -201,6 +201,12 @@ class PlotCommand(Command):
         def add(name: str, help_text: str) -> argparse.ArgumentParser:
             p = sub.add_parser(name, help=help_text, description=help_text)
             p.add_argument("--output", help="PNG path (default <results>/plots/<kind>.png)")
+            # The common options also after KIND (`kanlab plot study ... --results-dir D`).
+            p.add_argument("--results-dir", default=argparse.SUPPRESS,
+                           help="where every written file goes (default $KANLAB_RESULTS or "
+                           "./results)")
+            p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                           help="show tracebacks and debug logs")
             return p
 
         p = add("activation", "activation shapes and derivatives")
