@@ -16,6 +16,7 @@ __all__ = [
     "LeaderboardCommand",
     "MatchCommand",
     "PlotCommand",
+    "ReproduceCommand",
     "SymbolicCommand",
     "leaderboard_command",
     "write_leaderboard",
@@ -170,6 +171,41 @@ def write_leaderboard(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
     return lb, out
+
+
+# --------------------------------------------------------------------------- reproduce
+
+
+class ReproduceCommand(Command):
+    """Re-run every configuration a results directory names, at the current code.
+
+    DIR (e.g. results/fashion_mnist) holds reproduce.yaml: experiment YAMLs plus --set
+    overrides and seeds. Runs already recorded at this code version (code_sha, clean) are
+    skipped, so a reproduction can span several sittings; the rest run in --workers processes
+    (default: one per core), then DIR/leaderboard.md is regenerated. Runs are appended to
+    DIR/runs.jsonl. Refuses uncommitted changes in kanlab/ unless --allow-dirty.
+    """
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("dir", metavar="DIR", help="results directory with reproduce.yaml")
+        parser.add_argument("--workers", type=int, default=None,
+                            help="parallel training processes (default: one per core)")
+        parser.add_argument("--dry-run", action="store_true", help="list what would run")
+        parser.add_argument("--allow-dirty", action="store_true",
+                            help="run with uncommitted changes in kanlab/ (rows flagged dirty)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from kanlab.errors import UsageError
+        from kanlab.results.reproduce import reproduce
+
+        bench = Path(args.dir)
+        if not bench.is_dir():
+            raise UsageError(f"`DIR` must be a results directory, but got DIR={args.dir!r}.")
+        if args.workers is not None and args.workers < 1:
+            raise UsageError(f"`--workers` must be >= 1, but got --workers={args.workers}.")
+        reproduce(bench, workers=args.workers, dry_run=args.dry_run,
+                  allow_dirty=args.allow_dirty, echo=lambda line: print(line, flush=True))
+        return 0
 
 
 # --------------------------------------------------------------------------- plot
