@@ -129,3 +129,17 @@ def test_committed_fashion_mnist_manifest_plans_every_configuration() -> None:
     assert {j.seed for j in jobs} == {0, 1, 2, 3, 4} and len(jobs) == 50
     assert len({j.config_hash for j in jobs}) == 10
     assert not (bench / "configs").exists() and not (bench / "reproduce.py").exists()
+
+
+def test_committed_52k_study_space_stays_within_the_budget() -> None:
+    from kanlab.measure import count_params
+    from kanlab.registry import MODELS
+    from kanlab.search.spec import load_study
+
+    plan_ = load_study(REPO / "results" / "fashion_mnist" / "study_52k.yaml")
+    (model_param,) = [p for p in plan_.spec.space.params if p.path == "model"]
+    counts = {}
+    for preset in model_param.choices:
+        model = MODELS.build(dict(preset))
+        counts[str(preset)] = count_params(model)
+    assert max(counts.values()) <= 52_586 and min(counts.values()) >= 45_000, counts
