@@ -12,14 +12,12 @@ import torch
 from torch import nn
 
 from kanlab.config import load_experiment
-from kanlab.data._base import DataUnavailableError
 from kanlab.errors import ConfigError
 from kanlab.lit import train
 from kanlab.lit.classifier import ImageClassifier
 from kanlab.lit.skan_schedule import SKANSchedule
 from kanlab.lit.staged import FinalStageCheckpoint, StageSchedule, selection_start
 from kanlab.measure import count_params
-from kanlab.registry import DATAMODULES
 
 SKAN: dict[str, Any] = {
     "name": "tiny_s_kan",
@@ -35,15 +33,9 @@ SKAN: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("data")
-    dm = DATAMODULES.build({"name": "tiny_fashion_mnist", "data_dir": str(path)})
-    try:
-        dm.prepare_data()
-    except DataUnavailableError:
-        pytest.skip("Fashion-MNIST is not available offline here")
-    return str(path)
+@pytest.fixture
+def data_dir(tiny_fmnist_dir: str) -> str:
+    return tiny_fmnist_dir
 
 
 def test_schedule_declares_its_final_stage() -> None:

@@ -9,10 +9,8 @@ import pytest
 import yaml
 
 from kanlab.cli import main
-from kanlab.data._base import DataUnavailableError
 from kanlab.errors import ConfigError
 from kanlab.provenance import CodeVersion
-from kanlab.registry import DATAMODULES
 from kanlab.results.reproduce import Job, _done, plan, read_manifest, reproduce
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,15 +25,9 @@ TINY = {
 }
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("data")
-    dm = DATAMODULES.build({"name": "tiny_fashion_mnist", "data_dir": str(path)})
-    try:
-        dm.prepare_data()
-    except DataUnavailableError:
-        pytest.skip("Fashion-MNIST is not available offline here")
-    return str(path)
+@pytest.fixture
+def data_dir(tiny_fmnist_dir: str) -> str:
+    return tiny_fmnist_dir
 
 
 def _bench(tmp_path: Path, manifest: dict[str, object]) -> Path:
