@@ -882,7 +882,8 @@ class Leaderboard:
             for k in METRICS:
                 st = r.stat(k)
                 line += ["", "", ""] if st is None else [st.n, num(st.mean), num(st.std)]
-            ci = (r.stat(PRIMARY) or Stat(())).ci if r.stat(PRIMARY) else None
+            primary = r.stat(PRIMARY)
+            ci = primary.ci if primary is not None else None
             c = self.comparisons.get(r.key, Comparison())
             line += [num(ci[0]) if ci else "", num(ci[1]) if ci else "",
                      int(r.key == self.baseline_key), num(c.delta), num(c.p_baseline),
