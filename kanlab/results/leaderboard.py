@@ -543,6 +543,8 @@ def _top_text(r: ConfigRow, lb: Leaderboard) -> str:
 
 def _comparison_value(attr: str) -> Callable[[ConfigRow, Leaderboard], float | None]:
     def value(r: ConfigRow, lb: Leaderboard) -> float | None:
+        if attr == "p_top" and r.key == lb.top_key:
+            return math.inf  # the top row sorts first by "vs top"
         c = lb.comparisons.get(r.key)
         return None if c is None else getattr(c, attr)
 
