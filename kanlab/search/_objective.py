@@ -63,7 +63,7 @@ def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> 
     trial.set_user_attr("config", to_dict(cfg))
     trial.set_user_attr("config_hash", config_hash(cfg))
     trial.set_user_attr("seed", cfg.seed)
-    trial.set_user_attr("rerun", rerun_command(plan.base_path, raw))
+    trial.set_user_attr("rerun", rerun_command(plan.rerun_base, raw))
     metrics = plan.spec.metric_names
     callbacks: list[Any] = []
     pruning = None

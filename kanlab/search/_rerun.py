@@ -64,20 +64,20 @@ def _shown_path(path: Path) -> str:
         return str(path)
 
 
-def rerun_command(base_path: Path | None, config: Mapping[str, Any]) -> str:
+def rerun_command(base: Path | Mapping[str, Any], config: Mapping[str, Any]) -> str:
     """``kanlab train BASE --set ...`` whose resolved config equals ``config``.
 
-    ``seed`` is always given. Without a base file (an inline base mapping) there is nothing
-    to pass to ``kanlab train``; the command then names ``<base.yaml>``, the experiment YAML
-    that ``kanlab study export`` writes for the best trial.
+    ``base`` is the study's base experiment: its YAML file, or the inline mapping of the study
+    YAML — then the command names ``<base.yaml>``, that mapping written to a file. ``seed`` is
+    always given.
     """
-    if base_path is None:
-        base: dict[str, Any] = {}
-        shown = "<base.yaml>"
+    if isinstance(base, Path):
+        start = _base_for_cli(base)
+        shown = _shown_path(base)
     else:
-        base = _base_for_cli(base_path)
-        shown = _shown_path(base_path)
-    sets = [(k, v) for k, v in config_overrides(base, config) if k != "seed"]
+        start = dict(base)
+        shown = "<base.yaml>"
+    sets = [(k, v) for k, v in config_overrides(start, config) if k != "seed"]
     sets.append(("seed", config.get("seed", 0)))
     items = [f"{key}={format_value(value)}" for key, value in sets]
     return " ".join(["kanlab", "train", shlex.quote(shown), "--set", *map(shlex.quote, items)])

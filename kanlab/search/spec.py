@@ -232,7 +232,14 @@ class StudyPlan:
         """The ``kanlab train`` command line that reproduces trial ``number``."""
         from kanlab.search._rerun import rerun_command
 
-        return rerun_command(self.base_path, self.trial_config(values, number))
+        return rerun_command(self.rerun_base, self.trial_config(values, number))
+
+    @property
+    def rerun_base(self) -> Path | Mapping[str, Any]:
+        """What a trial's ``kanlab train`` command starts from: the base YAML or mapping."""
+        if self.base_path is not None:
+            return self.base_path
+        return cast(Mapping[str, Any], self.spec.base)
 
     def make_sampler(self, *, worker: int = 0) -> optuna.samplers.BaseSampler:
         """The spec's sampler; its seed is offset by the worker index so workers differ."""
