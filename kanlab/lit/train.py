@@ -6,7 +6,8 @@ checkpoint and appends one row to ``<results_dir>/<datamodule>/runs.jsonl`` unde
 
 Run directory ``<results_dir>/<datamodule>/runs/<name>-<config_hash>-s<seed>-<UTC time>/``:
 ``config.yaml`` (resolved), ``env.json`` (versions, git SHA, seed, device), ``metrics.csv``
-(CSVLogger), ``best.ckpt`` and ``last.ckpt`` (each also holding the config).
+(CSVLogger; plus TensorBoard event files with ``trainer.loggers: [csv, tensorboard]``, see
+:mod:`kanlab.lit.loggers`), ``best.ckpt`` and ``last.ckpt`` (each also holding the config).
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ import lightning.pytorch as pl
 import torch
 from filelock import FileLock
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
-from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
 from kanlab.config import (
@@ -45,6 +45,7 @@ from kanlab.config import (
 )
 from kanlab.lit._system import TrainingSystem
 from kanlab.lit.classifier import ImageClassifier
+from kanlab.lit.loggers import build_loggers, check_loggers
 from kanlab.lit.regressor import FunctionRegressor
 from kanlab.measure import count_params, latency_ms, matmul_flops
 from kanlab.registry import CALLBACKS, DATAMODULES, MODELS
@@ -330,6 +331,7 @@ def train(
                 f"`resume` needs a run directory with last.ckpt, but got run_dir={run_dir}."
             )
         ckpt_path = Path(run_dir) / "last.ckpt"
+    check_loggers(cfg.trainer.loggers)  # a missing extra stops before anything is written
     started = time.perf_counter()
     with _restore_global_state():
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -361,7 +363,12 @@ def train(
             limit_train_batches=tc.limit_train_batches,
             limit_val_batches=tc.limit_val_batches,
             log_every_n_steps=tc.log_every_n_steps,
-            logger=CSVLogger(save_dir=run_dir, name="", version=""),
+            logger=build_loggers(
+                cfg.trainer.loggers, run_dir=run_dir, results_dir=results_dir,
+                experiment=str((trial_attrs or {}).get("study") or cfg.data.name),
+                tags={"config_hash": config_hash(cfg), "seed": cfg.seed,
+                      **({"trial": trial_attrs.get("number")} if trial_attrs else {})},
+            ),
             callbacks=_callbacks(cfg, system, run_dir, bool(show), extra_callbacks),
             enable_checkpointing=tc.checkpoint,
             enable_progress_bar=bool(show),
