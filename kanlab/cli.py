@@ -212,9 +212,9 @@ class InfoCommand(Command):
         if entry["extra"]:  # computed (EAFO's sympy-derived correction): import the class
             from kanlab._index import registry
 
-            target = registry(kind).get(entry["name"])
+            extra = getattr(registry(kind).get(entry["name"]), "info_extra")  # noqa: B009
             out.print()
-            out.print(target.info_extra(**hparams), markup=False, soft_wrap=True)
+            out.print(extra(**hparams), markup=False, soft_wrap=True)
         return 0
 
 
