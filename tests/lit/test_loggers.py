@@ -84,3 +84,36 @@ def test_unknown_logger_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"`trainer.loggers` must hold .* 'tensorbaord'\. "
                                           r"Did you mean 'tensorboard'\?"):
         load_experiment(BASE, ["trainer.loggers=[csv, tensorbaord]"])
+
+
+def test_study_trials_log_into_their_run_dirs_one_tensorboard_shows_the_study(
+    data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import yaml
+    from tensorboard.backend.event_processing.event_multiplexer import EventMultiplexer
+
+    from kanlab.cli import main
+
+    spec = {
+        "name": "tb_study",
+        "base": {**BASE, "trainer": {"max_epochs": 1, "checkpoint": False}},
+        "n_trials": 2,
+        "sampler": {"name": "random", "seed": 0},
+        "pruner": {"name": "none"},
+        "space": {"model.activation": {"categorical": ["relu", "silu"]}},
+    }
+    path = tmp_path / "tb_study.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    results = tmp_path / "results"
+    assert main(["search", str(path), "--results-dir", str(results), "--set",
+                 f"data.data_dir={data_dir}", "trainer.loggers=[csv, tensorboard]"]) == 0
+    runs = results / "tiny_fashion_mnist" / "runs"
+    trial_dirs = sorted(runs.iterdir())
+    assert len(trial_dirs) == 2 and all(d.name.startswith("tb_study-") for d in trial_dirs)
+    board = EventMultiplexer().AddRunsFromDirectory(str(runs))  # `tensorboard --logdir runs`
+    board.Reload()
+    assert sorted(board.Runs()) == [d.name for d in trial_dirs]
+    for run in board.Runs():
+        assert "val/acc" in board.GetAccumulator(run).Tags()["scalars"]
+    for d in trial_dirs:
+        assert (d / "metrics.csv").is_file()
