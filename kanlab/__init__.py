@@ -39,8 +39,8 @@ __all__ = [
 
 _SUBPACKAGES = frozenset({
     "checks", "cli", "components", "config", "data", "demo", "errors", "interop", "layers",
-    "lit", "measure", "models", "optim", "registry", "results", "sae", "search", "specs",
-    "testing",
+    "lit", "measure", "models", "optim", "provenance", "registry", "results", "sae", "search",
+    "specs", "testing",
 })
 
 
