@@ -2,8 +2,10 @@
 
 ``main(argv) -> int`` runs in-process (tests call it directly). Each subcommand is a class with
 ``add_arguments`` and ``run``; its help is the class docstring. Commands whose code lives in a
-subpackage (training, search, results) are imported only when used, so ``kanlab list`` stays
-fast and Lightning/Optuna load only for the commands that need them.
+subpackage (training, search, results) are imported only when used, and ``list``/``info`` read
+the generated registry index (:mod:`kanlab._index`), so ``--help``, ``--version``, ``list``,
+``info`` and ``leaderboard`` never import torch or Lightning (``study`` imports Optuna only).
+Output into a closed pipe (``kanlab list | head``) ends quietly with exit code 0.
 
 Exit codes: 0 success, 1 runtime failure, 2 usage or input error (one line on stderr; the
 traceback only with ``--debug``).
