@@ -13,15 +13,16 @@ from typing import Any
 
 from kanlab.cli import Command, UsageError, add_overrides_argument, results_dir
 from kanlab.config import ConfigError
+from kanlab.specs import resolve_spec
 
 __all__ = ["SearchCommand", "StudyCommand", "WorkerCommand"]
 
 
 def _console() -> Any:
     """Rich on a terminal; elsewhere (a pipe, a log file) lines are never wrapped."""
-    from rich.console import Console
+    from kanlab.cli import console
 
-    return Console(width=None if sys.stdout.isatty() else 100_000, highlight=False)
+    return console(width=100_000)
 
 
 def _say(text: str) -> None:
@@ -128,7 +129,8 @@ class SearchCommand(Command):
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("spec", help="study YAML, e.g. search/kan_grid.yaml")
+        parser.add_argument("spec", help="study YAML or shipped study name, e.g. kan_grid "
+                            "(kanlab list studies)")
         parser.add_argument("--n-trials", type=int, metavar="N",
                             help="finished trials the study should hold in total "
                             "(default: the spec's n_trials)")
@@ -144,7 +146,8 @@ class SearchCommand(Command):
 
         if args.workers < 1:
             raise UsageError(f"`--workers` must be >= 1, but got workers={args.workers}.")
-        p = prepare(args.spec, n_trials=args.n_trials, storage=args.storage,
+        p = prepare(resolve_spec(args.spec, "studies"), n_trials=args.n_trials,
+                    storage=args.storage,
                     study_name=args.study_name, overrides=args.overrides,
                     results_dir=results_dir(args), timeout=args.timeout)
         try:
@@ -167,7 +170,8 @@ class WorkerCommand(Command):
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("spec", help="the study YAML the study was started from")
+        parser.add_argument("spec", help="the study YAML (or shipped study name) the study "
+                            "was started from")
         parser.add_argument("--n-trials", type=int, metavar="N",
                             help="finished trials the study should hold in total "
                             "(default: the spec's n_trials)")
@@ -183,7 +187,8 @@ class WorkerCommand(Command):
 
         if args.storage is None:
             raise UsageError("`kanlab worker` needs --storage URL_OR_PATH (the running study's).")
-        p = prepare(args.spec, n_trials=args.n_trials, storage=args.storage,
+        p = prepare(resolve_spec(args.spec, "studies"), n_trials=args.n_trials,
+                    storage=args.storage,
                     study_name=args.study_name, overrides=args.overrides,
                     results_dir=results_dir(args), timeout=args.timeout)
         _check_worker_target(p, explicit_name=args.study_name is not None)
