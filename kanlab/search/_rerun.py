@@ -41,7 +41,9 @@ def config_overrides(base: Any, target: Any, path: str = "") -> Iterator[tuple[s
                 yield key, None
         for key, value in target.items():
             sub = f"{path}.{key}" if path else str(key)
-            if key not in base:
+            if key not in base and isinstance(value, Mapping) and value:
+                yield from config_overrides({}, value, sub)  # optim.lr=0.01, not optim={...}
+            elif key not in base:
                 yield sub, value
             elif base[key] != value:
                 yield from config_overrides(base[key], value, sub)
