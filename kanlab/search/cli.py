@@ -92,21 +92,28 @@ class SearchCommand(Command):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("spec", help="study YAML, e.g. search/kan_grid.yaml")
         parser.add_argument("--n-trials", type=int, help="finished trials in total")
-        parser.add_argument("--workers", type=int, default=1, help="local worker processes")
+        parser.add_argument("--workers", type=int, help="local worker processes (default: one "
+                            "per GPU in --devices or visible, else 1)")
+        parser.add_argument("--devices", help="'cpu' or GPU indices such as 0,1,2,3; worker i "
+                            "trains on its own GPU(s) (default: the visible GPUs, else cpu)")
         parser.add_argument("--timeout", type=float, help="seconds before no new trial starts")
         _add_study_args(parser)
         add_overrides_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from kanlab.search.study import prepare, run_prepared
+        from kanlab.search.devices import default_workers
+        from kanlab.search.study import prepare, run_prepared, wants_cpu
 
+        if args.workers is not None and args.workers < 1:
+            raise UsageError(f"`--workers` must be >= 1, but got workers={args.workers}.")
         p = prepare(args.spec, n_trials=args.n_trials, storage=args.storage,
                     study_name=args.study_name, overrides=args.overrides,
                     results_dir=results_dir(args), timeout=args.timeout)
-        if args.workers < 1:
-            raise UsageError(f"`--workers` must be >= 1, but got workers={args.workers}.")
+        workers, placements = default_workers(args.workers, args.devices,
+                                              cpu_only=wants_cpu(p))
         with _Progress(p.n_trials) as progress:
-            study = run_prepared(p, workers=args.workers, on_progress=progress.update)
+            study = run_prepared(p, workers=workers, placements=placements,
+                                 on_progress=progress.update)
         _print_summary(study, p.url)
         return 0
 
@@ -122,20 +129,28 @@ class WorkerCommand(Command):
         parser.add_argument("spec", help="the study YAML the study was started from")
         parser.add_argument("--n-trials", type=int, help="finished trials in total")
         parser.add_argument("--timeout", type=float, help="seconds before no new trial starts")
+        parser.add_argument("--device", help="'cpu' or the GPU index(es) this worker trains "
+                            "on, e.g. 0 or 0,1 (default: GPU 0 if any, else cpu)")
         parser.add_argument("--worker-index", type=int, default=1,
                             help="offsets the sampler seed so workers differ (default 1)")
         _add_study_args(parser)
         add_overrides_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from kanlab.search.study import prepare, run_worker
+        from kanlab.search.devices import Placement, default_workers, parse_devices, visible_gpus
+        from kanlab.search.study import prepare, run_worker, wants_cpu
 
         if args.storage is None:
             raise UsageError("`kanlab worker` needs --storage URL (the running study's).")
+        devices = (parse_devices(args.device, available=visible_gpus(), option="--device")
+                   if args.device is not None else None)
         p = prepare(args.spec, n_trials=args.n_trials, storage=args.storage,
                     study_name=args.study_name, overrides=args.overrides,
                     results_dir=results_dir(args), timeout=args.timeout)
-        ran = run_worker(p, worker=args.worker_index, create=True)
+        if devices is None:
+            devices = default_workers(1, None, cpu_only=wants_cpu(p))[1]
+        placement = Placement(tuple(i for d in devices for i in d.indices))
+        ran = run_worker(p, worker=args.worker_index, create=True, placement=placement)
         _console().print(f"worker ran {ran} trials of study {p.study}.")
         return 0
 
@@ -184,7 +199,12 @@ def _storage_for(args: argparse.Namespace, study: str | None) -> str:
     if args.storage is None and study is None:
         raise UsageError("Give --study NAME (its default SQLite file) or --storage URL.")
     url = resolve_storage(args.storage, results_dir=results_dir(args), study=study or "")
-    check_storage_url(url)
+    url = check_storage_url(url)
+    if url.startswith("journal:"):
+        from kanlab.search.storage import journal_path
+
+        if not journal_path(url).is_file():
+            raise ConfigError(f"No study journal at {url!r}.")
     if url.startswith("sqlite"):
         from sqlalchemy.engine import make_url
 
