@@ -29,7 +29,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
@@ -300,7 +300,7 @@ class TrialGate:
             self._lock = FileLock(str(database) + ".lock")
             self._kind = "file"
         elif url.startswith("postgresql"):
-            self._engine = getattr(storage, "engine")  # an RDBStorage
+            self._engine = cast(RDBStorage, storage).engine
             self._key = zlib.crc32(f"kanlab-study:{study}".encode()) - 2**31
             self._conn: Any = None
             self._kind = "pg"
