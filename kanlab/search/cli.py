@@ -30,19 +30,24 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _trial_table(study: Any, title: str, limit: int | None = None) -> Any:
-    """Rich table of a study's trials, best first (finished ones only)."""
+def _finished(study: Any) -> list[Any]:
+    """The study's COMPLETE and PRUNED trials, read from the storage once."""
+    from kanlab.search.storage import FINISHED
+
+    return list(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def _trial_table(study: Any, trials: list[Any], title: str, limit: int | None = None) -> Any:
+    """Rich table of finished trials, best first."""
     from optuna.trial import TrialState
     from rich.table import Table
 
     metrics = study.user_attrs.get("metrics") or [
         f"value{i}" for i in range(len(study.directions))
     ]
-    trials = [t for t in study.get_trials(deepcopy=False)
-              if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     sign = 1 if study.directions[0].name == "MINIMIZE" else -1
-    trials.sort(key=lambda t: (t.state != TrialState.COMPLETE,
-                               sign * (t.values[0] if t.values else 0.0)))
+    trials = sorted(trials, key=lambda t: (t.state != TrialState.COMPLETE,
+                                           sign * (t.values[0] if t.values else 0.0)))
     params = sorted({k for t in trials for k in t.params})
     table = Table(title=title, title_justify="left")
     for col in ("#", "state", *metrics, "epochs", *params):
@@ -55,21 +60,21 @@ def _trial_table(study: Any, title: str, limit: int | None = None) -> Any:
 
 
 def _print_summary(study: Any, url: str) -> None:
-    from kanlab.search.storage import mask
-    from kanlab.search.study import counts
+    from kanlab.search.storage import counts, mask
 
     console = _console()
     c = counts(study)
-    console.print(_trial_table(study, f"study {study.study_name}", limit=20))
+    trials = _finished(study)
+    console.print(_trial_table(study, trials, f"study {study.study_name}", limit=20))
     console.print(f"{c.finished} finished trials ({c.failed} failed, {c.running} running).")
+    best = _best(study, trials)
     if len(study.directions) > 1:
-        best = sorted(t.number for t in study.best_trials)
-        console.print(f"Pareto front: trials {best} (multi-objective: no pruning).")
-    elif c.finished and any(t.values for t in study.best_trials):
-        best = study.best_trial
-        console.print(f"Best: trial {best.number}, value {best.value:.4g}")
-        if best.user_attrs.get("rerun"):
-            console.print(f"Rerun: {best.user_attrs['rerun']}", markup=False)
+        console.print(f"Pareto front: trials {sorted(t.number for t in best)} "
+                      "(multi-objective: no pruning).")
+    elif best:
+        console.print(f"Best: trial {best[0].number}, value {best[0].value:.4g}")
+        if best[0].user_attrs.get("rerun"):
+            console.print(f"Rerun: {best[0].user_attrs['rerun']}", markup=False)
     console.print(f"Dashboard: optuna-dashboard {mask(url)}", markup=False)
 
 
@@ -176,7 +181,7 @@ class _Progress:
     def update(self, study: Any) -> None:
         if self._progress is None:
             return
-        from kanlab.search.study import counts
+        from kanlab.search.storage import counts
 
         c = counts(study)
         best = ""
@@ -235,7 +240,7 @@ class StudyCommand(Command):
         names = [s.study_name for s in storage.get_all_studies()]
         console = _console()
         if args.action == "list":
-            from kanlab.search.study import counts
+            from kanlab.search.storage import counts
 
             for name in names:
                 study = optuna.load_study(study_name=name, storage=storage)
@@ -253,7 +258,7 @@ class StudyCommand(Command):
         if args.action == "show":
             _print_summary(study, url)
         elif args.action == "best":
-            for trial in _best(study):
+            for trial in _best(study, _finished(study)):
                 console.print(json.dumps({"number": trial.number, "values": trial.values,
                                           "params": trial.params,
                                           "rerun": trial.user_attrs.get("rerun")}),
@@ -264,14 +269,21 @@ class StudyCommand(Command):
         return 0
 
 
-def _best(study: Any) -> list[Any]:
-    if len(study.directions) > 1:
-        sign = 1 if study.directions[0].name == "MINIMIZE" else -1
-        return sorted(study.best_trials, key=lambda t: (sign * t.values[0], t.number))
-    try:
-        return [study.best_trial]
-    except ValueError:
+def _best(study: Any, finished: list[Any]) -> list[Any]:
+    """The best trial (single objective) or the Pareto front, from already loaded trials."""
+    from optuna.trial import TrialState
+
+    complete = [t for t in finished if t.state == TrialState.COMPLETE and t.values]
+    if not complete:
         return []
+    signs = [1 if d.name == "MINIMIZE" else -1 for d in study.directions]
+    if len(signs) == 1:
+        return [min(complete, key=lambda t: (signs[0] * t.values[0], t.number))]
+    keyed = [(t, [s * v for s, v in zip(signs, t.values, strict=True)]) for t in complete]
+    front = [t for t, a in keyed
+             if not any(all(x <= y for x, y in zip(b, a, strict=True)) and b != a
+                        for _, b in keyed)]
+    return sorted(front, key=lambda t: (signs[0] * t.values[0], t.number))
 
 
 def export_study(study: Any, root: Path) -> list[Path]:
@@ -285,12 +297,15 @@ def export_study(study: Any, root: Path) -> list[Path]:
     out = Path(root) / benchmark / "studies"
     out.mkdir(parents=True, exist_ok=True)
     trials = []
-    for t in study.get_trials(deepcopy=False):
+    everything = study.get_trials(deepcopy=False)
+    for t in everything:
         duration = (t.datetime_complete - t.datetime_start).total_seconds() if (
             t.datetime_complete and t.datetime_start) else None
         trials.append({"number": t.number, "state": t.state.name, "values": t.values,
                        "params": t.params, "user_attrs": t.user_attrs, "duration_s": duration})
-    best = _best(study)
+    from kanlab.search.storage import FINISHED
+
+    best = _best(study, [t for t in everything if t.state in FINISHED])
     doc = {"study": study.study_name,
            "directions": [d.name.lower() for d in study.directions],
            "metrics": list(metrics), "trials": trials,

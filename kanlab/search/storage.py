@@ -27,6 +27,7 @@ import time
 import warnings
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, cast
@@ -41,9 +42,12 @@ from kanlab.config import ConfigError
 from kanlab.registry import suggest
 
 __all__ = [
+    "FINISHED",
     "JournalHeartbeatStorage",
+    "StudyCounts",
     "TrialGate",
     "check_storage_url",
+    "counts",
     "default_storage",
     "journal_path",
     "mask",
@@ -219,6 +223,42 @@ def open_storage(
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         text = reason[0] if reason else type(exc).__name__
         raise RuntimeError(f"Cannot open storage {mask(url)}: {text}") from None
+
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class StudyCounts:
+    finished: int
+    running: int
+    waiting: int
+    failed: int
+
+
+def counts(study: optuna.Study) -> StudyCounts:
+    """Trials by state. On a database this is one ``COUNT ... GROUP BY`` query, not a load of
+    every trial (workers count before each trial; a study may hold thousands)."""
+    backend = getattr(study._storage, "_backend", study._storage)
+    if isinstance(backend, RDBStorage):
+        from sqlalchemy import text
+
+        with backend.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT state, COUNT(*) FROM trials WHERE study_id = :s GROUP BY state"),
+                {"s": study._study_id},
+            ).all()
+        by_state = {s: 0 for s in TrialState}
+        by_state.update({TrialState[str(state)]: int(n) for state, n in rows})
+    else:
+        trials = study.get_trials(deepcopy=False)
+        by_state = {s: sum(t.state == s for t in trials) for s in TrialState}
+    return StudyCounts(
+        finished=by_state[TrialState.COMPLETE] + by_state[TrialState.PRUNED],
+        running=by_state[TrialState.RUNNING],
+        waiting=by_state[TrialState.WAITING],
+        failed=by_state[TrialState.FAIL],
+    )
 
 
 def study_exists(storage: BaseStorage, name: str) -> bool:

@@ -40,8 +40,10 @@ from kanlab.search.devices import (
 )
 from kanlab.search.spec import StudyPlan, load_study
 from kanlab.search.storage import (
+    StudyCounts,
     TrialGate,
     check_storage_url,
+    counts,
     mask,
     open_storage,
     quiet_optuna,
@@ -53,26 +55,6 @@ __all__ = ["StudyCounts", "counts", "prepare", "run_prepared", "run_study", "run
 
 logger = logging.getLogger(__name__)
 MAX_CONSECUTIVE_FAILURES = 3
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-@dataclass(frozen=True)
-class StudyCounts:
-    finished: int
-    running: int
-    waiting: int
-    failed: int
-
-
-def counts(study: optuna.Study) -> StudyCounts:
-    trials = study.get_trials(deepcopy=False)
-    by_state = {s: sum(t.state == s for t in trials) for s in TrialState}
-    return StudyCounts(
-        finished=by_state[TrialState.COMPLETE] + by_state[TrialState.PRUNED],
-        running=by_state[TrialState.RUNNING],
-        waiting=by_state[TrialState.WAITING],
-        failed=by_state[TrialState.FAIL],
-    )
 
 
 @dataclass(frozen=True)
@@ -260,8 +242,17 @@ def _worker_process(
     worker: int,
     threads: int,
     placement: Placement,
+    environ: dict[str, str],
+    cwd: str,
 ) -> None:
-    """Entry point of one local worker process (forked from the preloaded forkserver)."""
+    """Entry point of one local worker process (forked from the preloaded forkserver).
+
+    The forkserver's environment and directory are those of its first use: take the
+    caller's current ones.
+    """
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
     local = pin_process(placement)  # before anything in this process initialises CUDA
     import torch
 
@@ -446,7 +437,7 @@ def _run_processes(
         ctx.Process(
             target=_worker_process,
             args=(source, list(p.plan.overrides), p.url, p.study, p.n_trials, p.timeout,
-                  str(p.results_dir), i, threads, placements[i]),
+                  str(p.results_dir), i, threads, placements[i], dict(os.environ), os.getcwd()),
             name=f"kanlab-worker-{i}",
         )
         for i in range(1, workers)
