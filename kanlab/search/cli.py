@@ -262,7 +262,7 @@ class StudyCommand(Command):
                 console.print(json.dumps({"number": trial.number, "values": trial.values,
                                           "params": trial.params,
                                           "rerun": trial.user_attrs.get("rerun")}),
-                              markup=False)
+                              markup=False, soft_wrap=True)  # one JSON object per line
         else:
             for path in export_study(study, results_dir(args)):
                 console.print(f"wrote {path}", markup=False)

@@ -122,7 +122,10 @@ def test_search_show_export_with_real_training(
     best = yaml.safe_load((out_dir / "tiny_best.yaml").read_text())
     assert best["model"]["activation"] in ("relu", "crrelu")
     rows = (results_dir / "tiny_fashion_mnist" / "runs.jsonl").read_text().splitlines()
-    assert json.loads(rows[0])["trial"]["study"] == "tiny"
+    row = json.loads(rows[0])
+    assert row["trial"]["study"] == "tiny"
+    assert row["trial"]["device"] == first["device"] == "cpu"  # no GPU here: the CPU default
+    assert row["device"] == "cpu"
     assert main(["study", "show", "--study", "tiny"]) == 0
     assert "Best: trial" in capsys.readouterr().out
 
