@@ -107,10 +107,12 @@ class SearchCommand(Command):
 
     def run(self, args: argparse.Namespace) -> int:
         from kanlab.search.devices import default_workers
-        from kanlab.search.study import prepare, run_prepared, wants_cpu
+        from kanlab.search.study import prepare, run_prepared, wants_cpu, warm_up
 
         if args.workers is not None and args.workers < 1:
             raise UsageError(f"`--workers` must be >= 1, but got workers={args.workers}.")
+        if args.workers is not None and args.workers > 1:
+            warm_up()  # the workers' forkserver imports torch/Lightning while we validate
         p = prepare(args.spec, n_trials=args.n_trials, storage=args.storage,
                     study_name=args.study_name, overrides=args.overrides,
                     results_dir=results_dir(args), timeout=args.timeout)
