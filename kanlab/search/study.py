@@ -403,7 +403,7 @@ def wants_cpu(p: Prepared) -> bool:
 
 def _release_connections(study: optuna.Study) -> None:
     """Close the pooled database connections so no forked child shares their sockets."""
-    engine = getattr(study._storage, "engine", None)
+    engine = getattr(getattr(study._storage, "_backend", study._storage), "engine", None)
     if engine is not None:
         engine.dispose()
 
