@@ -143,8 +143,9 @@ from kanlab.search import run_study
 from bench.search import toy_spec
 t1 = time.time()
 if __name__ == "__main__":
-    study = run_study(toy_spec("startup", 4), workers=2, results_dir=sys.argv[2],
-                      storage=f"journal:{sys.argv[2]}/s.log")
+    # No trial starts after 1 s of a worker's life: each worker runs about one trial.
+    study = run_study(toy_spec("startup", 1000), workers=2, results_dir=sys.argv[2],
+                      storage=f"journal:{sys.argv[2]}/s.log", timeout=1.0)
     first = min(t.datetime_start.timestamp() for t in study.trials
                 if t.user_attrs.get("worker") == 1)
     print(json.dumps({"imports": t1 - t0, "child_after_imports": first - t1}))
