@@ -131,25 +131,33 @@ def toy_spec(name: str, n_trials: int) -> dict[str, Any]:
 
 _STARTUP = """
 import json, os, sys, time
-t0 = time.time()
-if sys.argv[1] == "forkserver-warm":
-    os.environ["KANLAB_START_METHOD"] = "forkserver"
-    from kanlab.search.study import warm_up
-    warm_up()
-else:
-    os.environ["KANLAB_START_METHOD"] = sys.argv[1]
-import torch, lightning.pytorch, kanlab.lit.train  # what a training parent imports
-from kanlab.search import run_study
-from bench.search import toy_spec
-t1 = time.time()
-if __name__ == "__main__":
+
+
+def main() -> None:
+    t0 = time.time()
+    if sys.argv[1] == "forkserver-warm":
+        os.environ["KANLAB_START_METHOD"] = "forkserver"
+        from kanlab.search.study import warm_up
+        warm_up()  # as `kanlab search --workers W` does before validating
+    else:
+        os.environ["KANLAB_START_METHOD"] = sys.argv[1]
+    import torch, lightning.pytorch, kanlab.lit.train  # what a training caller imports
+    from kanlab.search import run_study
+    from bench.search import toy_spec
+    t1 = time.time()
     # No trial starts after 1 s of a worker's life: each worker runs about one trial.
     study = run_study(toy_spec("startup", 1000), workers=2, results_dir=sys.argv[2],
                       storage=f"journal:{sys.argv[2]}/s.log", timeout=1.0)
     first = min(t.datetime_start.timestamp() for t in study.trials
                 if t.user_attrs.get("worker") == 1)
     print(json.dumps({"imports": t1 - t0, "child_after_imports": first - t1}))
+
+
+if __name__ == "__main__":
+    main()
 """
+
+STARTUP_METHODS = ("spawn", "forkserver", "forkserver-warm", "fork")
 
 
 def _startup(root: Path) -> None:
@@ -160,7 +168,8 @@ def _startup(root: Path) -> None:
     env = {**os.environ, "KANLAB_TOY_SLEEP": "0.5", "PYTHONWARNINGS": "ignore",
            "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
                                           os.environ.get("PYTHONPATH", "")])}
-    for method in ("spawn", "forkserver", "forkserver-warm", "fork"):
+    chosen = os.environ.get("KANLAB_BENCH_STARTUP", "")  # e.g. "fork,forkserver-warm"
+    for method in [m for m in STARTUP_METHODS if not chosen or m in chosen.split(",")]:
         out = root / f"startup-{method}"
         out.mkdir()
         run = subprocess.run([sys.executable, str(script), method, str(out)], env=env,
