@@ -27,6 +27,10 @@ Run: ``python -m bench train_throughput [--batch-sizes=64,1024] [--repeats=30] [
    ``bench/_allkan_run.py`` (data pointed at the offline files; its CUDA-only calls made
    no-ops on CPU); its "training time" (training + validation on the 10k test set) and
    accuracy against kanlab's epoch of section 2. Target: kanlab >= 3x faster per epoch.
+   run.py imports packages kanlab does not need; install them outside the repo with
+   ``pip install --no-deps --target DIR/site scikit-learn joblib threadpoolctl ptflops fvcore
+   iopath yacs tabulate termcolor portalocker prettytable wcwidth requests urllib3 idna
+   certifi charset-normalizer cloudpickle narwhals numpyencoder``.
 
 The data must be on disk or extractable offline (Debian ``dataset-fashion-mnist``). Timings on a
 shared machine are noisy; the ratios measured in the same run are the meaningful numbers.
