@@ -12,14 +12,15 @@ from typing import Any
 
 from kanlab.cli import Command, UsageError, add_overrides_argument, results_dir
 from kanlab.config import ConfigError
+from kanlab.specs import resolve_spec
 
 __all__ = ["SearchCommand", "StudyCommand", "WorkerCommand"]
 
 
 def _console() -> Any:
-    from rich.console import Console
+    from kanlab.cli import console
 
-    return Console(width=None if sys.stdout.isatty() else 120, highlight=False)
+    return console(width=120)
 
 
 def _fmt(value: Any) -> str:
@@ -95,7 +96,8 @@ class SearchCommand(Command):
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("spec", help="study YAML, e.g. search/kan_grid.yaml")
+        parser.add_argument("spec", help="study YAML or shipped study name, e.g. kan_grid "
+                            "(kanlab list studies)")
         parser.add_argument("--n-trials", type=int, help="finished trials in total")
         parser.add_argument("--workers", type=int, help="local worker processes (default: one "
                             "per GPU in --devices or visible, else 1)")
@@ -113,7 +115,8 @@ class SearchCommand(Command):
             raise UsageError(f"`--workers` must be >= 1, but got workers={args.workers}.")
         if args.workers is not None and args.workers > 1:
             warm_up()  # the workers' forkserver imports torch/Lightning while we validate
-        p = prepare(args.spec, n_trials=args.n_trials, storage=args.storage,
+        p = prepare(resolve_spec(args.spec, "studies"), n_trials=args.n_trials,
+                    storage=args.storage,
                     study_name=args.study_name, overrides=args.overrides,
                     results_dir=results_dir(args), timeout=args.timeout)
         workers, placements = default_workers(args.workers, args.devices,
@@ -133,7 +136,8 @@ class WorkerCommand(Command):
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("spec", help="the study YAML the study was started from")
+        parser.add_argument("spec", help="the study YAML (or shipped study name) the study "
+                            "was started from")
         parser.add_argument("--n-trials", type=int, help="finished trials in total")
         parser.add_argument("--timeout", type=float, help="seconds before no new trial starts")
         parser.add_argument("--device", help="'cpu' or the GPU index(es) this worker trains "
@@ -151,7 +155,8 @@ class WorkerCommand(Command):
             raise UsageError("`kanlab worker` needs --storage URL (the running study's).")
         devices = (parse_devices(args.device, available=visible_gpus(), option="--device")
                    if args.device is not None else None)
-        p = prepare(args.spec, n_trials=args.n_trials, storage=args.storage,
+        p = prepare(resolve_spec(args.spec, "studies"), n_trials=args.n_trials,
+                    storage=args.storage,
                     study_name=args.study_name, overrides=args.overrides,
                     results_dir=results_dir(args), timeout=args.timeout)
         if devices is None:
