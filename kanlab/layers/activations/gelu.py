@@ -25,7 +25,9 @@ def _gelu_backward(
 
 
 _FORMS = {  # one object per form, so that compiled kernels keyed by it are reused
-    a: ClosedForm(f"gelu_{a}", partial(F.gelu, approximate=a), partial(_gelu_backward, approximate=a))
+    a: ClosedForm(
+        f"gelu_{a}", partial(F.gelu, approximate=a), partial(_gelu_backward, approximate=a)
+    )
     for a in APPROXIMATIONS
 }
 

@@ -47,7 +47,7 @@ class KANLinearBase(nn.Module):
     def in_chunks(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
         """``fn(x)`` for ``x`` ``(N, in_features)``, evaluated in chunks of rows."""
         row_bytes = self.in_features * self.num_bases * x.element_size()
-        return apply_in_chunks(fn, x, chunk_rows(row_bytes, self.chunk_size))
+        return apply_in_chunks(fn, x, chunk_rows(row_bytes, self.chunk_size), self)
 
     def forward_flat(self, x: Tensor) -> Tensor:
         """The layer on ``(N, in_features)`` -> ``(N, out_features)``."""

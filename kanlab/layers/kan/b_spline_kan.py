@@ -118,6 +118,8 @@ class BSplineKANLinear(KANLinearBase):
         self.base_activation = (
             None if base_activation is None else ACTIVATIONS.build(base_activation)
         )
+        if self.base_activation is not None and (device is not None or dtype is not None):
+            self.base_activation.to(device=device, dtype=dtype)  # its own parameters, if any
         knots = torch.empty(in_features, grid_size + 2 * spline_order + 1, **dd)
         self.register_buffer("grid", knots)                              # (D, G+2K+1)
         self.uniform_grid = True  # knots still on grid_range (closed-form kernels apply)

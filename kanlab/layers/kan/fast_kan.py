@@ -98,6 +98,8 @@ class FastKANLinear(KANLinearBase):
         self.base_activation = (
             None if base_activation is None else ACTIVATIONS.build(base_activation)
         )
+        if self.base_activation is not None and (device is not None or dtype is not None):
+            self.base_activation.to(device=device, dtype=dtype)  # its own parameters, if any
         self.base = (
             nn.Linear(in_features, out_features, **dd) if base_activation is not None else None
         )

@@ -184,7 +184,7 @@ class ProjectedBasis(FusedFunction):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: FunctionCtx,
         x: Tensor,
         low: Tensor,
@@ -253,16 +253,36 @@ class ProjectedBasis(FusedFunction):
 class AttentionLayer(Protocol):
     """What :func:`af_kan` reads from the layer (``AFKANLinear``)."""
 
-    method: str
-    func: str
-    func_norm: str
-    num_bases: int
-    base_activation: nn.Module
-    low: Tensor
-    high: Tensor
-    score_weight: Tensor | None
-    score_bias: Tensor | None
-    compile_kernels: bool | None
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def func(self) -> str: ...
+
+    @property
+    def func_norm(self) -> str: ...
+
+    @property
+    def num_bases(self) -> int: ...
+
+    @property
+    def base_activation(self) -> nn.Module: ...
+
+    @property
+    def low(self) -> Tensor: ...
+
+    @property
+    def high(self) -> Tensor: ...
+
+    @property
+    def score_weight(self) -> Tensor | None: ...
+
+    @property
+    def score_bias(self) -> Tensor | None: ...
+
+    @property
+    def compile_kernels(self) -> bool | None: ...
+
 
     def reference_rows(self, x: Tensor) -> Tensor: ...
 

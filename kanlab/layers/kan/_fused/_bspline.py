@@ -28,7 +28,7 @@ from kanlab.layers.kan._fused._function import (
     kept,
     kernels_allowed,
 )
-from kanlab.layers.kan._fused._weight import WEIGHT, weight_fused, weight_grads
+from kanlab.layers.kan._fused._weight import WEIGHT, weight_grads
 
 __all__ = ["b_spline_kan", "cardinal_bspline", "cardinal_bspline_derivative"]
 
@@ -268,7 +268,7 @@ class SplineLinear(FusedFunction):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: FunctionCtx,
         x: Tensor,
         knots: Tensor | None,
@@ -299,16 +299,25 @@ class SplineLinear(FusedFunction):
         spline: Tensor, scaler: Tensor | None, bias: Tensor | None, form: ClosedForm | None,
         low: float, step: float, n_basis: int, order: int, compiled: bool,
     ) -> Tensor:
-        feats = _features_fused(
-            x, base, knots, form=form, low=low, step=step, n_basis=n_basis, order=order
-        )                                                                # (N, W)
-        return F.linear(feats, weight_fused(base_weight, spline, scaler), bias)
+        if knots is not None:
+            basis = cox_de_boor(x, knots, order).transpose(1, 2)         # (N, M, D)
+        else:
+            shifts = torch.arange(n_basis, dtype=x.dtype, device=x.device)[:, None]  # (M, 1)
+            u = _positions(x, low, step, order).unsqueeze(1)             # (N, 1, D)
+            basis = cardinal_bspline(u - shifts, order)                  # (N, M, D)
+        if form is not None:
+            base = form.value(x)                                         # (N, D)
+        if base is not None:
+            basis = torch.cat([base.unsqueeze(1), basis], 1)             # (N, 1+M, D)
+        weight = WEIGHT(base_weight, spline, scaler, compiled=False)     # (O, W)
+        return F.linear(basis.reshape(x.shape[0], -1), weight, bias)
 
     @staticmethod
     def fast_backward(ctx: FunctionCtx, *grads: Tensor) -> tuple[Tensor | None, ...]:
         (grad,) = grads
         args, (feats, weight) = kept(ctx)
-        x, knots, base, base_weight, spline, scaler, bias, form, low, step, n_basis, order, compiled = args
+        x, knots, _, base_weight, spline, scaler, bias, form, low, step, n_basis, order = args[:12]
+        compiled = args[12]
         need = ctx.needs_input_grad  # type: ignore[attr-defined]
         lead = int(base_weight is not None)
         grad_x = grad_base = grad_base_weight = grad_spline = grad_scaler = grad_bias = None
@@ -338,18 +347,42 @@ class SplineLinear(FusedFunction):
 class SplineLayer(Protocol):
     """What :func:`b_spline_kan` reads from the layer (``BSplineKANLinear``)."""
 
-    base_activation: nn.Module | None
-    base_weight: Tensor | None
-    spline_weight: Tensor
-    spline_scaler: Tensor | None
-    bias: Tensor | None
-    grid: Tensor
-    grid_range: tuple[float, float]
-    grid_size: int
-    spline_order: int
-    num_bases: int
-    compile_kernels: bool | None
-    uniform_grid: bool
+    @property
+    def base_activation(self) -> nn.Module | None: ...
+
+    @property
+    def base_weight(self) -> Tensor | None: ...
+
+    @property
+    def spline_weight(self) -> Tensor: ...
+
+    @property
+    def spline_scaler(self) -> Tensor | None: ...
+
+    @property
+    def bias(self) -> Tensor | None: ...
+
+    @property
+    def grid(self) -> Tensor: ...
+
+    @property
+    def grid_range(self) -> tuple[float, float]: ...
+
+    @property
+    def grid_size(self) -> int: ...
+
+    @property
+    def spline_order(self) -> int: ...
+
+    @property
+    def num_bases(self) -> int: ...
+
+    @property
+    def compile_kernels(self) -> bool | None: ...
+
+    @property
+    def uniform_grid(self) -> bool: ...
+
 
     def reference_rows(self, x: Tensor) -> Tensor: ...
 

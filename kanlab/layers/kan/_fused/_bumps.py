@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from kanlab.layers.kan._fused._compile import Kernel, use_compiled
 from kanlab.layers.kan._fused._function import FusedFunction, keep, kept, kernels_allowed
-from kanlab.layers.kan._fused._weight import WEIGHT, weight_fused, weight_grads
+from kanlab.layers.kan._fused._weight import WEIGHT, weight_grads
 
 __all__ = ["relu_kan"]
 
@@ -57,7 +57,7 @@ class BumpLinear(FusedFunction):
     """``R(x) @ W^T + b`` in one autograd node, bumps basis-major (see ``_weight.py``)."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: FunctionCtx,
         x: Tensor,
         low: Tensor,
@@ -77,8 +77,10 @@ class BumpLinear(FusedFunction):
         x: Tensor, low: Tensor, high: Tensor, weight: Tensor, bias: Tensor | None,
         scale: float, compiled: bool,
     ) -> Tensor:
-        feats = _bumps_kernel(x, low, high, scale=scale)                 # (N, M*D)
-        return F.linear(feats, weight_fused(None, weight, None), bias)
+        xe = x.unsqueeze(1)                                              # (N, 1, D)
+        bumps = (F.relu(xe - low.t()) * F.relu(high.t() - xe) * scale).square()  # (N, M, D)
+        flat = WEIGHT(None, weight, None, compiled=False)                # (O, M*D)
+        return F.linear(bumps.reshape(x.shape[0], -1), flat, bias)
 
     @staticmethod
     def fast_backward(ctx: FunctionCtx, *grads: Tensor) -> tuple[Tensor | None, ...]:
@@ -106,15 +108,33 @@ class BumpLinear(FusedFunction):
 class BumpLayer(Protocol):
     """What :func:`relu_kan` reads from the layer (``ReLUKANLinear``)."""
 
-    in_features: int
-    out_features: int
-    num_bases: int
-    scale: float
-    phase_low: Tensor
-    phase_high: Tensor
-    weight: Tensor
-    bias: Tensor | None
-    compile_kernels: bool | None
+    @property
+    def in_features(self) -> int: ...
+
+    @property
+    def out_features(self) -> int: ...
+
+    @property
+    def num_bases(self) -> int: ...
+
+    @property
+    def scale(self) -> float: ...
+
+    @property
+    def phase_low(self) -> Tensor: ...
+
+    @property
+    def phase_high(self) -> Tensor: ...
+
+    @property
+    def weight(self) -> Tensor: ...
+
+    @property
+    def bias(self) -> Tensor | None: ...
+
+    @property
+    def compile_kernels(self) -> bool | None: ...
+
 
     def reference_rows(self, x: Tensor) -> Tensor: ...
 

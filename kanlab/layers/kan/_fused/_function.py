@@ -34,7 +34,7 @@ from torch.autograd.function import FunctionCtx
 
 from kanlab.layers.activations._base import Activation, ClosedForm
 
-__all__ = ["FusedFunction", "closed_form_of", "keep", "kept", "kernels_allowed"]
+__all__ = ["FusedFunction", "closed_form_of", "keep", "kept", "kernels_allowed", "vjp"]
 
 
 def closed_form_of(act: nn.Module | None) -> ClosedForm | None:
@@ -83,7 +83,7 @@ class FusedFunction(torch.autograd.Function):
         raise NotImplementedError
 
     @classmethod
-    def backward(cls, ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+    def backward(cls, ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
         if not torch.is_grad_enabled():  # plain gradients: the hand-derived kernels
             return cls.fast_backward(ctx, *grads)
         return _expression_grads(cls.expression, ctx, grads)
@@ -92,7 +92,7 @@ class FusedFunction(torch.autograd.Function):
 def _expression_grads(
     expression: Any, ctx: Any, grads: tuple[Tensor, ...]
 ) -> tuple[Tensor | None, ...]:
-    """Gradients of ``expression(*saved args)`` on autograd, with ``create_graph=True``."""
+    """Partial derivatives of ``expression(*saved args)``, differentiable to any order."""
     args, _ = kept(ctx)
     wanted = [
         i for i, a in enumerate(args) if isinstance(a, Tensor) and ctx.needs_input_grad[i]
@@ -100,16 +100,62 @@ def _expression_grads(
     result: list[Tensor | None] = [None] * len(args)
     if not wanted:
         return tuple(result)
-    out = expression(*args)
-    outs = out if isinstance(out, tuple) else (out,)
-    pairs = [(o, g) for o, g in zip(outs, grads, strict=True) if o.requires_grad]
-    got = torch.autograd.grad(
-        [o for o, _ in pairs],
-        [args[i] for i in wanted],
-        [g for _, g in pairs],
-        create_graph=True,
-        allow_unused=True,
-    )
+
+    def fn(*tensors: Tensor) -> tuple[Tensor, ...]:
+        full = list(args)
+        for i, t in zip(wanted, tensors, strict=True):
+            full[i] = t
+        out = expression(*full)
+        return out if isinstance(out, tuple) else (out,)
+
+    got = vjp(fn, [args[i] for i in wanted], list(grads))
     for i, g in zip(wanted, got, strict=True):
         result[i] = g
     return tuple(result)
+
+
+def vjp(fn: Any, primals: list[Tensor], cotangents: list[Tensor]) -> tuple[Tensor, ...]:
+    """``(d fn / d primals)^T cotangents`` as partial derivatives, differentiable to any order.
+
+    Each evaluation treats the primals as independent leaves (an input computed from another
+    input, e.g. FastKAN's ``z = LayerNorm(x)`` next to ``x``, is not differentiated through
+    twice), and the result's own backward is again a :func:`vjp` (of the map
+    ``(primals, cotangents) -> vjp``), so gradients of gradients of ... stay exact.
+    """
+    out: tuple[Tensor, ...] = _VJP.apply(fn, len(primals), *primals, *cotangents)
+    return out
+
+
+class _VJP(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, fn: Any, n: int, *tensors: Tensor) -> tuple[Tensor, ...]:
+        ctx.fn, ctx.n = fn, n
+        ctx.save_for_backward(*tensors)
+        with torch.enable_grad():
+            leaves = [t.detach().requires_grad_() for t in tensors[:n]]
+            grads = _partials(fn, leaves, list(tensors[n:]), create_graph=False)
+        return tuple(g.detach() for g in grads)
+
+    @staticmethod
+    def backward(ctx: Any, *grads: Tensor) -> tuple[Tensor | None, ...]:
+        tensors, fn, n = ctx.saved_tensors, ctx.fn, ctx.n
+
+        def partials(*ts: Tensor) -> tuple[Tensor, ...]:
+            return _partials(fn, list(ts[:n]), list(ts[n:]), create_graph=True)
+
+        return (None, None, *vjp(partials, list(tensors), list(grads)))
+
+
+def _partials(
+    fn: Any, leaves: list[Tensor], cotangents: list[Tensor], *, create_graph: bool
+) -> tuple[Tensor, ...]:
+    """``autograd.grad`` of ``fn(*leaves)`` with ``cotangents``; zeros where unused."""
+    outs = fn(*leaves)
+    pairs = [(o, c) for o, c in zip(outs, cotangents, strict=True) if o.requires_grad]
+    got: tuple[Tensor | None, ...] = (None,) * len(leaves)
+    if pairs:
+        got = torch.autograd.grad(
+            [o for o, _ in pairs], leaves, [c for _, c in pairs],
+            create_graph=create_graph, allow_unused=True,
+        )
+    return tuple(torch.zeros_like(t) if g is None else g for g, t in zip(got, leaves, strict=True))

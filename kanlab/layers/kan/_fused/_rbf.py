@@ -23,7 +23,7 @@ from kanlab.layers.kan._fused._function import (
     kept,
     kernels_allowed,
 )
-from kanlab.layers.kan._fused._weight import WEIGHT, weight_fused, weight_grads
+from kanlab.layers.kan._fused._weight import WEIGHT, weight_grads
 
 __all__ = ["fast_kan"]
 
@@ -82,7 +82,7 @@ class RBFLinear(FusedFunction):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: FunctionCtx,
         z: Tensor,
         x: Tensor,
@@ -109,8 +109,13 @@ class RBFLinear(FusedFunction):
         bias: Tensor | None, centers: Tensor, form: ClosedForm | None, inv_width: float,
         compiled: bool,
     ) -> Tensor:
-        feats = _features(z, x, base, centers, form=form, inv_width=inv_width)
-        return F.linear(feats, weight_fused(base_weight, spline, None), bias)
+        phi = torch.exp(-((z.unsqueeze(1) - centers[:, None]) * inv_width).square())  # (N, G, D)
+        if form is not None:
+            base = form.value(x)                                         # (N, D)
+        if base is not None:
+            phi = torch.cat([base.unsqueeze(1), phi], 1)                 # (N, 1+G, D)
+        weight = WEIGHT(base_weight, spline, None, compiled=False)       # (O, (1+G)*D)
+        return F.linear(phi.reshape(z.shape[0], -1), weight, bias)
 
     @staticmethod
     def fast_backward(ctx: FunctionCtx, *grads: Tensor) -> tuple[Tensor | None, ...]:
@@ -145,17 +150,39 @@ class RBFLinear(FusedFunction):
 class RBFLayer(Protocol):
     """What :func:`fast_kan` reads from the layer (``FastKANLinear``)."""
 
-    in_features: int
-    out_features: int
-    grid_size: int
-    num_bases: int
-    inv_width: float
-    centers: Tensor
-    norm: nn.Module | None
-    base: nn.Linear | None
-    base_activation: nn.Module | None
-    spline_weight: Tensor
-    compile_kernels: bool | None
+    @property
+    def in_features(self) -> int: ...
+
+    @property
+    def out_features(self) -> int: ...
+
+    @property
+    def grid_size(self) -> int: ...
+
+    @property
+    def num_bases(self) -> int: ...
+
+    @property
+    def inv_width(self) -> float: ...
+
+    @property
+    def centers(self) -> Tensor: ...
+
+    @property
+    def norm(self) -> nn.Module | None: ...
+
+    @property
+    def base(self) -> nn.Linear | None: ...
+
+    @property
+    def base_activation(self) -> nn.Module | None: ...
+
+    @property
+    def spline_weight(self) -> Tensor: ...
+
+    @property
+    def compile_kernels(self) -> bool | None: ...
+
 
     def reference_rows(self, x: Tensor) -> Tensor: ...
 

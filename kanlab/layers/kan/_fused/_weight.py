@@ -14,10 +14,10 @@ from torch import Tensor
 
 from kanlab.layers.kan._fused._compile import Kernel
 
-__all__ = ["WEIGHT", "weight_fused", "weight_grads"]
+__all__ = ["WEIGHT", "weight_grads"]
 
 
-def weight_fused(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
+def _weight_fused(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
     """``[W_b | S * W_s]`` (``W_b`` (O, D) or None, ``W_s`` (O, D, M), ``S`` (O, D) or None)."""
     coef = spline if scaler is None else spline * scaler.unsqueeze(-1)   # (O, D, M)
     slices = [coef[..., j] for j in range(coef.shape[-1])]               # M x (O, D)
@@ -27,7 +27,7 @@ def weight_fused(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> 
 
 
 def _weight_eager(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
-    """:func:`weight_fused` with a transpose and a cat (faster uncompiled)."""
+    """:func:`_weight_fused` with a transpose and a cat (faster uncompiled)."""
     coef = spline if scaler is None else spline * scaler.unsqueeze(-1)   # (O, D, M)
     coef = coef.transpose(1, 2)                                          # (O, M, D)
     if base is not None:
@@ -47,7 +47,7 @@ def _weight_grad(
     return g * scaler.unsqueeze(-1), (g * spline).sum(-1)
 
 
-WEIGHT = Kernel(weight_fused, eager=_weight_eager)
+WEIGHT = Kernel(_weight_fused, eager=_weight_eager)
 _WEIGHT_GRAD = Kernel(_weight_grad)
 
 
