@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric, Metric
 
-from kanlab.registry import OPTIMIZERS, SCHEDULERS
+from kanlab.optim import build_optimizer
+from kanlab.registry import SCHEDULERS
 
 __all__ = ["TrainingSystem", "param_groups"]
 
@@ -134,8 +135,9 @@ class TrainingSystem(pl.LightningModule):
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         groups = param_groups(self.model, hp["weight_decay"])
-        optim_cls = OPTIMIZERS.get(hp["optimizer"])
-        optimizer = optim_cls(groups, lr=hp["lr"], **dict(hp["optimizer_params"] or {}))
+        optimizer = build_optimizer(
+            hp["optimizer"], groups, lr=hp["lr"], params=hp["optimizer_params"]
+        )
         if not hp["scheduler"]:
             return optimizer
         scheduler = SCHEDULERS.build(dict(hp["scheduler"]), optimizer)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import warnings
 from collections.abc import Callable, Mapping, Sequence
@@ -13,6 +14,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 
 from kanlab.config import config_hash, load_experiment, to_dict
+from kanlab.search.devices import CPU, Placement
 from kanlab.search.spec import ROW_METRICS, StudyPlan
 
 __all__ = ["FAIL_REASON", "TrialContext", "failure_reason", "make_objective", "metric_value"]
@@ -29,6 +31,7 @@ class TrialContext:
     study: str
     storage: str  # masked URL, safe to record
     worker: int = 0
+    placement: Placement = CPU  # where this worker trains (recorded as the trial's ``device``)
 
 
 def metric_value(name: str, metrics: Mapping[str, float], row: Mapping[str, Any]) -> float:
@@ -64,6 +67,10 @@ def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> 
     trial.set_user_attr("config_hash", config_hash(cfg))
     trial.set_user_attr("seed", cfg.seed)
     trial.set_user_attr("rerun", rerun_command(plan.rerun_base, raw))
+    # The worker's device is not part of the configuration (config_hash ignores it too).
+    accelerator, devices = ctx.placement.trainer_settings()
+    cfg = dataclasses.replace(cfg, trainer=dataclasses.replace(
+        cfg.trainer, accelerator=accelerator, devices=devices))
     metrics = plan.spec.metric_names
     callbacks: list[Any] = []
     pruning = None
@@ -73,7 +80,7 @@ def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> 
         pruning = PyTorchLightningPruningCallback(trial, monitor=metrics[0])
         callbacks.append(pruning)
     attrs = {"study": ctx.study, "number": trial.number, "storage": ctx.storage,
-             "params": dict(values)}
+             "params": dict(values), "worker": ctx.worker, "device": ctx.placement.label}
     try:
         result = train(cfg, results_dir=ctx.results_dir, extra_callbacks=callbacks,
                        progress_bar=False, trial_attrs=attrs)
@@ -119,6 +126,8 @@ def make_objective(
         if trial.user_attrs.get(FAIL_REASON) is not None:  # inherited by a retried trial
             trial.set_user_attr(FAIL_REASON, None)
         try:
+            trial.set_user_attr("device", ctx.placement.label)
+            trial.set_user_attr("worker", ctx.worker)
             return fn(trial, plan, ctx)
         except optuna.TrialPruned:
             raise
