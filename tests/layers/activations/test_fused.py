@@ -19,6 +19,7 @@ from torch.func import functional_call
 
 import kanlab
 from kanlab.layers.activations import _fused
+from kanlab.layers.activations import eafo as eafo_module
 from kanlab.layers.activations._base import X
 from kanlab.layers.activations.crrelu import CRReLU, crrelu
 from kanlab.layers.activations.eafo import EAFO, closed_base, derive
@@ -185,6 +186,18 @@ def test_compiled_kernels_match_eager() -> None:
         for a, b in zip(*outs, strict=True):
             torch.testing.assert_close(b, a, rtol=1e-9, atol=1e-12)
     assert not _fused._FORWARD.failed and not _fused._BACKWARD.failed
+
+
+def test_compiled_running_statistics_match_var_mean() -> None:
+    """Train mode, compiled: the shifted float64 sums give var_mean's running statistics."""
+    x = torch.randn(3000, generator=torch.Generator().manual_seed(2)) * 0.01 + 1000.0
+    acts = [EAFO(base="sigmoid", compile_kernels=c) for c in (False, True)]
+    for _ in range(3):                                     # mean far from the running shift
+        outs = [act(x) for act in acts]
+    torch.testing.assert_close(outs[1], outs[0])
+    torch.testing.assert_close(acts[1].running_mean, acts[0].running_mean)
+    torch.testing.assert_close(acts[1].running_var, acts[0].running_var, rtol=1e-5, atol=0)
+    assert not eafo_module._SHIFTED_SUMS.failed
 
 
 def test_crrelu_reference_expression_and_compile_flag_validation() -> None:
