@@ -15,8 +15,9 @@ Example:
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -72,15 +73,32 @@ class Registry(Generic[T]):
 
     Args:
         kind: Human name of the kind ("layer", "activation", ...), used in error messages.
+        modules: Modules whose import registers the entries. They are imported at the first
+            lookup (not when ``kanlab`` is imported), so the CLI's light commands never load
+            torch or Lightning.
 
     Registration is by decorator (``@LAYERS.register("relu_kan", kind="linear")``) or by call
     (``OPTIMIZERS.add("adamw", torch.optim.AdamW)``). Keyword arguments of ``register`` become
     the entry's metadata (``elementwise`` for activations, ``kind`` for layers, ...).
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, *, modules: Sequence[str] = ()) -> None:
         self.kind = kind
+        self.modules = tuple(modules)
         self._entries: dict[str, Entry[T]] = {}
+        self._loaded = not self.modules
+
+    def _load(self) -> None:
+        """Import the registering modules once (a lookup during their import sees it partly)."""
+        if self._loaded:
+            return
+        self._loaded = True
+        try:
+            for module in self.modules:
+                importlib.import_module(module)
+        except BaseException:
+            self._loaded = False
+            raise
 
     def register(self, name: str, **meta: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator: register the decorated class (or factory) under ``name``."""
@@ -107,6 +125,7 @@ class Registry(Generic[T]):
                 f"of type {type(name).__name__}."
             )
         key = normalize_key(name)
+        self._load()
         if key not in self._entries:
             choices = self.names()
             raise ValueError(
@@ -149,6 +168,7 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         """Sorted registered keys."""
+        self._load()
         return sorted(self._entries)
 
     def entries(self) -> list[Entry[T]]:
@@ -156,22 +176,26 @@ class Registry(Generic[T]):
         return [self._entries[k] for k in self.names()]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and normalize_key(name) in self._entries
+        if not isinstance(name, str):
+            return False
+        self._load()
+        return normalize_key(name) in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
+        self._load()
         return len(self._entries)
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}, {len(self)} entries)"
 
 
-LAYERS: Registry[Any] = Registry("layer")
-ACTIVATIONS: Registry[Any] = Registry("activation")
-MODELS: Registry[Any] = Registry("model")
-DATAMODULES: Registry[Any] = Registry("datamodule")
-OPTIMIZERS: Registry[Any] = Registry("optimizer")
-SCHEDULERS: Registry[Any] = Registry("scheduler")
-CALLBACKS: Registry[Any] = Registry("callback")
+LAYERS: Registry[Any] = Registry("layer", modules=["kanlab.layers"])
+ACTIVATIONS: Registry[Any] = Registry("activation", modules=["kanlab.layers"])
+MODELS: Registry[Any] = Registry("model", modules=["kanlab.models"])
+DATAMODULES: Registry[Any] = Registry("datamodule", modules=["kanlab.data"])
+OPTIMIZERS: Registry[Any] = Registry("optimizer", modules=["kanlab.optim"])
+SCHEDULERS: Registry[Any] = Registry("scheduler", modules=["kanlab.optim"])
+CALLBACKS: Registry[Any] = Registry("callback", modules=["kanlab.lit"])
