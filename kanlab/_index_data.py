@@ -1162,6 +1162,17 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          'entropy-raising\n'
                          'direction); eps is learnt, so its sign is too.\n'
                          '\n'
+                         'Speed: forward and backward are one fused elementwise pass each (an '
+                         '``autograd.Function``\n'
+                         'with the closed-form derivative above that saves only x; '
+                         '``torch.compile``-d for large\n'
+                         "inputs, see :mod:`kanlab.layers.activations._fused`), about a ReLU's "
+                         'cost rather than a\n'
+                         'chain of five ops. Gradients of any order are exact (a differentiable '
+                         'backward on\n'
+                         '``create_graph``); ``torch.func`` transforms run the plain expression '
+                         ':func:`crrelu`.\n'
+                         '\n'
                          'Deviations: the parameter is named ``eps`` (public ports call it '
                          '``lr``); it is exempt\n'
                          'from weight decay (``no_weight_decay()`` returns ``{"eps"}``), which '
@@ -1174,13 +1185,20 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          '    eps: Initial correction coefficient (any finite number, negative '
                          'allowed).\n'
                          "    inplace: Accepted for timm's ``act_layer`` and ignored.\n"
+                         '    compile_kernels: ``torch.compile`` the fused kernels: ``None`` '
+                         '(default) from 2^21\n'
+                         '        elements on, ``True`` / ``False`` always / never '
+                         '(``KANLAB_COMPILE`` overrides).\n'
                          '    device: Factory kwarg for ``eps``.\n'
                          '    dtype: Factory kwarg for ``eps``.\n'
                          '\n'
                          'Raises:\n'
-                         '    ValueError: if ``eps`` is not finite or ``inplace`` is not a bool.',
+                         '    ValueError: if ``eps`` is not finite, or ``inplace`` / '
+                         '``compile_kernels`` is not a\n'
+                         '        bool (``compile_kernels`` may also be None).',
                   'hparams': (('eps', 'float', '0.01'),
                               ('inplace', 'bool', 'False'),
+                              ('compile_kernels', 'bool | None', 'None'),
                               ('device', 'torch.device | None', 'None'),
                               ('dtype', 'torch.dtype | None', 'None')),
                   'extra': False},
@@ -1237,6 +1255,30 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          "not re-derived when they change. Bases with f' < 0 somewhere (SiLU, "
                          'GELU, Mish) are refused.\n'
                          '\n'
+                         'Speed: for the bases in closed form (:class:`ClosedBase`: relu, '
+                         'softplus, tanh, sigmoid,\n'
+                         'identity, leaky_relu, elu) forward and backward are one fused '
+                         'elementwise pass each, with\n'
+                         "the derivative d/dx [f - eps p s] = f' - eps p (1/sigma^2 + r' - (x - "
+                         'mu)/sigma^2 s),\n'
+                         "s = (x - mu)/sigma^2 + r, r = f''/f', where f', r and r' = dr/dx share "
+                         'one transcendental\n'
+                         'per element (hand-simplified; tests check them against the sympy '
+                         'derivation). It is an\n'
+                         '``autograd.Function`` that saves only x, ``torch.compile``-d for large '
+                         'inputs (see\n'
+                         ':mod:`kanlab.layers.activations._fused`); train mode adds one reduction '
+                         'pass for the\n'
+                         'statistics (compiled too for large inputs: two float64 sums shifted by '
+                         'the running\n'
+                         'mean). Gradients of any order are exact (a differentiable backward on '
+                         '``create_graph``);\n'
+                         'other bases, ``torch.func`` transforms and forward-mode AD run the '
+                         'plain autograd\n'
+                         'expression (:meth:`reference`). The fused r is not clamped to [-R, R]: '
+                         'its closed forms\n'
+                         'are finite everywhere (they differ from the clamped one by < 1e-30).\n'
+                         '\n'
                          'Args:\n'
                          '    base: Elementwise activation key, ``{name: ..., **hp}`` spec or '
                          'class (default\n'
@@ -1246,13 +1288,19 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          '    momentum: Running-statistics momentum in [0, 1] (0.1 as '
                          'BatchNorm).\n'
                          "    inplace: Accepted for timm's ``act_layer`` and ignored.\n"
+                         '    compile_kernels: ``torch.compile`` the fused kernels: ``None`` '
+                         '(default) from 2^21\n'
+                         '        elements on, ``True`` / ``False`` always / never '
+                         '(``KANLAB_COMPILE`` overrides).\n'
                          '    device: Factory kwarg for ``eps`` and the running buffers.\n'
                          '    dtype: Factory kwarg for ``eps`` and the running buffers.\n'
                          '\n'
                          'Raises:\n'
                          '    ValueError: for an unknown base (with a suggestion), a '
                          'non-elementwise or non-monotone\n'
-                         '        base, a non-finite ``eps`` or ``momentum`` outside [0, 1].',
+                         '        base, a non-finite ``eps``, ``momentum`` outside [0, 1] or a '
+                         '``compile_kernels``\n'
+                         '        that is neither a bool nor None.',
                   'hparams': (('base',
                                'str | collections.abc.Mapping[str, Any] | '
                                'type[torch.nn.modules.module.Module]',
@@ -1260,6 +1308,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                               ('eps', 'float', '0.01'),
                               ('momentum', 'float', '0.1'),
                               ('inplace', 'bool', 'False'),
+                              ('compile_kernels', 'bool | None', 'None'),
                               ('device', 'torch.device | None', 'None'),
                               ('dtype', 'torch.dtype | None', 'None')),
                   'extra': True},

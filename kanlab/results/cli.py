@@ -223,48 +223,62 @@ class PlotCommand(Command):
 
         def add(name: str, help_text: str) -> argparse.ArgumentParser:
             p = sub.add_parser(name, help=help_text, description=help_text)
-            p.add_argument("--output", help="PNG path (default <results>/plots/<kind>.png)")
+            default = "study_<what>" if name == "study" else name
+            p.add_argument("--output", help=f"PNG path (default <results>/plots/{default}.png)")
             return p
 
         p = add("activation", "activation shapes and derivatives")
         p.add_argument("names", nargs="*", help="registered activation names")
         p.add_argument("--run", help="run dir: plot the trained model's (learnt) activations")
-        p.add_argument("--x-range", nargs=2, type=float, default=(-4.0, 4.0))
-        p.add_argument("--no-derivative", action="store_true")
+        p.add_argument("--x-range", nargs=2, type=float, default=(-4.0, 4.0),
+                       metavar=("LO", "HI"), help="plotted interval of x (default: -4 4)")
+        p.add_argument("--no-derivative", action="store_true",
+                       help="plot f(x) only, without the f'(x) panel")
         add_overrides_argument(p)
 
         p = add("edges", "edge functions of a trained KAN layer")
-        p.add_argument("run_dir")
+        p.add_argument("run_dir", help="run directory (config + checkpoint)")
         p.add_argument("--layer", help="module name (default: first KAN layer)")
-        p.add_argument("--x-range", nargs=2, type=float)
-        p.add_argument("--max-in", type=int, default=6)
-        p.add_argument("--max-out", type=int, default=6)
+        p.add_argument("--x-range", nargs=2, type=float, metavar=("LO", "HI"),
+                       help="interval the edges are sampled on (default: the layer's grid range)")
+        p.add_argument("--max-in", type=int, default=6,
+                       help="columns: at most this many inputs, those with the largest edges "
+                            "(default: 6)")
+        p.add_argument("--max-out", type=int, default=6,
+                       help="rows: at most this many outputs, those with the largest edges "
+                            "(default: 6)")
         p.add_argument("--fits", action="store_true", help="overlay symbolic fits")
 
         p = add("skan", "S-KAN selection map of a trained model")
-        p.add_argument("run_dir")
+        p.add_argument("run_dir", help="run directory (config + checkpoint)")
         p.add_argument("--layer", help="module name (default: first S-KAN module)")
 
         p = add("study", "Optuna search history, parameter importance or Pareto front")
         p.add_argument("--storage", required=True, help="storage URL, e.g. sqlite:///x.db")
         p.add_argument("--study", required=True, help="study name")
-        p.add_argument("--what", default="history", choices=("history", "importance", "pareto"))
+        p.add_argument("--what", default="history", choices=("history", "importance", "pareto"),
+                       help="history: metric by trial (default); importance: fANOVA parameter "
+                            "importance; pareto: Pareto front (multi-objective); the default "
+                            "output is <results>/plots/study_<what>.png")
 
         p = add("topk", "top-k sparsity histograms of a trained model on test batches")
-        p.add_argument("run_dir")
-        p.add_argument("--batches", type=int, default=4)
+        p.add_argument("run_dir", help="run directory (config + checkpoint)")
+        p.add_argument("--batches", type=int, default=4,
+                       help="test batches fed through the model (default: 4)")
 
         p = add("leaderboard", "leaderboard bar chart with error bars (and anchors)")
         p.add_argument("bench", help="results/<benchmark> dir")
-        p.add_argument("--metric", default="test", choices=("test", "val", "test_selected"))
-        p.add_argument("--by", default="config", choices=("config", "name", "model"))
+        p.add_argument("--metric", default="test", choices=("test", "val", "test_selected"),
+                       help="accuracy shown: test at the best-validation epoch (default), val, "
+                            "or test_selected (best test epoch)")
+        p.add_argument("--by", default="config", choices=("config", "name", "model"),
+                       help="group rows by config hash (default), run name or model")
 
     def run(self, args: argparse.Namespace) -> int:
         from kanlab.results import plots
 
-        out = Path(args.output) if args.output else results_dir(args) / "plots" / (
-            f"{args.kind}.png"
-        )
+        stem = f"study_{args.what}" if args.kind == "study" else args.kind
+        out = Path(args.output) if args.output else results_dir(args) / "plots" / f"{stem}.png"
         if args.kind == "activation":
             out = self._activation(args, out)
         elif args.kind == "edges":
@@ -349,19 +363,21 @@ class SymbolicCommand(Command):
         parser.add_argument("run_dir", nargs="?", help="run directory (config + checkpoint)")
         parser.add_argument("--activation", action="append", default=[],
                             help="print this registered activation's formula (repeatable)")
-        parser.add_argument("--x-range", nargs=2, type=float,
+        parser.add_argument("--x-range", nargs=2, type=float, metavar=("LO", "HI"),
                             help="interval the edges are fitted on (default: the grid range)")
         parser.add_argument("--max-edges", type=int, default=16,
                             help="whole-layer formulas up to this many edges, else top edges")
         parser.add_argument("--latex", action="store_true", help="print LaTeX")
-        parser.add_argument("--library", nargs="+", help="restrict the function library")
+        parser.add_argument("--library", nargs="+", metavar="NAME",
+                            help="restrict the function library to these names (x, x^2, x^3, "
+                                 "x^4, exp, sin, tanh, log, sqrt, abs, 1/x, gaussian)")
         add_overrides_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         import sympy
 
         from kanlab.config import parse_overrides
-        from kanlab.results.symbolic import symbolic_report, to_latex
+        from kanlab.results.symbolic import symbolic_report, tidy_constants, to_latex
 
         if not args.run_dir and not args.activation:
             raise ValueError("`run_dir` or `--activation` must be given, but got neither.")
@@ -376,7 +392,7 @@ class SymbolicCommand(Command):
                 fn = getattr(act, "sympy", None)
                 if not callable(fn):
                     raise ValueError(f"Activation {name!r} is not elementwise: no formula.")
-                expr: sympy.Expr = fn()
+                expr: sympy.Expr = tidy_constants(fn())
                 lines.append(f"{name}: {to_latex(expr) if args.latex else expr}")
         if args.run_dir:
             _, model = _load_run(args.run_dir)
