@@ -8,7 +8,7 @@ gradients as two plain tensor functions; :func:`apply` runs them in one
 ``autograd.Function`` that saves only its inputs. The two functions are run
 
 * through ``torch.compile`` (one fused loop each way: Inductor C++/OpenMP on CPU, Triton on
-  CUDA) for tensors of at least :data:`~kanlab.layers.kan._compile.AUTO_MIN_ENTRIES` elements,
+  CUDA) for tensors of at least :data:`~kanlab.layers._compile.AUTO_MIN_ENTRIES` elements,
   with the KAN kernels' policy and fallback (``compile_kernels``, ``KANLAB_COMPILE``; one
   warning and eager from then on if compilation fails), or
 * eagerly as written: still only the inputs are saved, and the backward is one expression
@@ -20,7 +20,7 @@ Higher-order gradients stay exact: when autograd asks for a differentiable backw
 (``create_graph=True``: double backward, gradient penalties, ``gradgradcheck``) the gradient
 function runs on autograd, uncompiled, so it is differentiated again like any tensor code.
 Under ``torch.func`` transforms, forward-mode AD and inside a user's own ``torch.compile``
-region the modules run their reference expression (:func:`kernels_allowed`).
+region the modules run their reference expression (:func:`fused_allowed`).
 """
 
 from __future__ import annotations
@@ -30,12 +30,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-import torch.autograd.forward_ad as fwAD
 from torch import Tensor
 
-from kanlab.layers.kan._compile import Kernel, use_compiled
+from kanlab.layers._compile import Kernel, kernels_allowed, use_compiled
 
-__all__ = ["PointwiseForm", "apply", "kernels_allowed"]
+__all__ = ["PointwiseForm", "apply", "fused_allowed"]
 
 Grads = tuple[Tensor, Tensor | None]
 
@@ -55,11 +54,9 @@ class PointwiseForm:
     grads: Callable[..., Grads]
 
 
-def kernels_allowed() -> bool:
-    """False under ``torch.func`` transforms, forward-mode AD and ``torch.compile`` tracing."""
-    if torch.compiler.is_compiling():
-        return False
-    return not torch._C._are_functorch_transforms_active() and fwAD._current_level < 0
+def fused_allowed() -> bool:
+    """The fused op may run: :func:`kernels_allowed` and not inside a ``torch.compile`` trace."""
+    return kernels_allowed() and not torch.compiler.is_compiling()
 
 
 def _forward(x: Tensor, eps: Tensor, *extra: Tensor, form: PointwiseForm) -> Tensor:
@@ -113,7 +110,7 @@ def apply(
         eps: The learnable scalar (0-d).
         extra: Further 0-d tensors the form takes (no gradient flows to them).
         compile_kernels: ``True`` / ``False`` forces ``torch.compile`` on or off; ``None``
-            compiles from :data:`~kanlab.layers.kan._compile.AUTO_MIN_ENTRIES` elements.
+            compiles from :data:`~kanlab.layers._compile.AUTO_MIN_ENTRIES` elements.
     """
     compiled = use_compiled(compile_kernels, x.numel())
     out: Tensor = _PointwiseFunction.apply(x, eps, form, compiled, *extra)

@@ -99,7 +99,7 @@ class CRReLU(Activation):
         nn.init.constant_(self.eps, self.init_eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not _fused.kernels_allowed():
+        if not _fused.fused_allowed():
             return crrelu(x, self.eps)
         return _fused.apply(_FORM, x, self.eps, compile_kernels=self.compile_kernels)
 

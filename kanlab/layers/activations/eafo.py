@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from kanlab.layers._compile import Kernel, use_compiled
 from kanlab.layers.activations import _fused
 from kanlab.layers.activations._base import Activation, X, check_bool, check_finite, const
 from kanlab.layers.activations._sympy_torch import TorchFunction
@@ -24,7 +25,6 @@ from kanlab.layers.activations.relu import ReLU
 from kanlab.layers.activations.sigmoid import Sigmoid
 from kanlab.layers.activations.softplus import Softplus
 from kanlab.layers.activations.tanh import Tanh
-from kanlab.layers.kan._compile import Kernel, use_compiled
 from kanlab.registry import ACTIVATIONS
 
 __all__ = ["EAFO", "EPS", "MU", "SIGMA", "ClosedBase", "Derivation", "closed_base", "derive"]
@@ -489,7 +489,7 @@ class EAFO(Activation):
         if self.training:
             self._update_stats(x)
         mean, std = self._moments(x.dtype)
-        if self._closed is None or not _fused.kernels_allowed():
+        if self._closed is None or not _fused.fused_allowed():
             return self._expression(x, mean, std)
         form = _fused_form(self._closed)
         return _fused.apply(form, x, self.eps, mean, std, compile_kernels=self.compile_kernels)
@@ -520,7 +520,7 @@ class EAFO(Activation):
             return
         with torch.no_grad():
             flat = x.detach().reshape(-1).to(self.running_mean.dtype)
-            if use_compiled(self.compile_kernels, n) and _fused.kernels_allowed():
+            if use_compiled(self.compile_kernels, n) and _fused.fused_allowed():
                 mean, var = _batch_moments(flat, self.running_mean)
             else:
                 var, mean = torch.var_mean(flat, correction=1 if n > 1 else 0)
