@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -10,11 +10,13 @@ from torch import nn
 
 from kanlab.checks import check_at_least, check_choice
 from kanlab.registry import ACTIVATIONS, LAYERS, MODELS
+from kanlab.specs import ActivationSpec
+from kanlab.specs import LayerSpec as _LayerSpec
 
 __all__ = ["KANConvNet"]
 
-LayerSpec = str | Mapping[str, Any] | Callable[..., nn.Module]
-ActSpec = str | Mapping[str, Any] | Callable[..., nn.Module]
+LayerSpec = _LayerSpec
+ActSpec = ActivationSpec
 POOLS = ("max", "avg", "none")
 NORMS = ("batch", "instance", "none")
 PLAIN_CONV = ("conv", "conv2d")

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from kanlab.models.mlp import check_stack, make_norm
 from kanlab.registry import LAYERS, MODELS
+from kanlab.specs import LayerSpec
 
 __all__ = ["KANMLP"]
-
-LayerSpec = str | Mapping[str, Any] | type[nn.Module]
 
 
 @MODELS.register("kan_mlp")

@@ -24,12 +24,11 @@ import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import optuna
 
 from kanlab.config import (
-    FIELD_REGISTRIES,
     ConfigError,
     Spec,
     apply_overrides,
@@ -38,7 +37,7 @@ from kanlab.config import (
     parse_overrides,
     read_yaml,
 )
-from kanlab.registry import suggest
+from kanlab.registry import Draws, suggest
 from kanlab.search._space import Space, apply_values, format_value, parse_space
 from kanlab.search.pruners import PRUNERS
 from kanlab.search.samplers import SAMPLERS
@@ -92,8 +91,8 @@ class StudySpec:
     directions: tuple[str, ...] | None = None
     metric: str | None = None
     metrics: tuple[str, ...] | None = None
-    sampler: Spec | None = None
-    pruner: Spec | None = None
+    sampler: Annotated[Spec | None, Draws(SAMPLERS)] = None
+    pruner: Annotated[Spec | None, Draws(PRUNERS)] = None
     n_trials: int = 20
     timeout: float | None = None
     storage: str | None = None
@@ -184,10 +183,6 @@ class StudySpec:
         if self.multi_objective:
             return "none"
         return self.pruner.name if self.pruner is not None else "median"
-
-
-FIELD_REGISTRIES[(StudySpec, "sampler")] = SAMPLERS
-FIELD_REGISTRIES[(StudySpec, "pruner")] = PRUNERS
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from kanlab.layers.kan._af_kan_basis import FUNCS, ProjectedBasis, func_value
 from kanlab.layers.kan._closed_form import closed_form_activation
 from kanlab.layers.kan._compile import use_compiled
 from kanlab.registry import ACTIVATIONS, LAYERS
+from kanlab.specs import ActivationSpec
 
 __all__ = ["AFKANLinear"]
 
@@ -30,7 +31,7 @@ FUNC_NORMS = ("none", "batch", "sample")
 
 _CHUNK_ENTRIES = 1 << 22  # (N, D) entries per kernel call of the fused path (16 MB in float32)
 
-ActSpec = str | Mapping[str, Any] | type[nn.Module]
+ActSpec = ActivationSpec
 
 
 @LAYERS.register("af_kan", kind="linear")
