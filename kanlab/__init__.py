@@ -77,8 +77,8 @@ def list_models() -> list[str]:
 
 
 def list_datamodules() -> list[str]:
-    """Registered data module keys (imports Lightning)."""
-    from kanlab import data  # noqa: F401
+    """Registered data module keys (read from source: Lightning is not imported)."""
+    import kanlab.components  # noqa: F401  (lazy DATAMODULES entries)
     from kanlab.registry import DATAMODULES
 
     return DATAMODULES.names()

@@ -27,6 +27,7 @@ validated against signatures read from their source (:mod:`kanlab._lazy`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import inspect
@@ -34,14 +35,14 @@ import json
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 
 import yaml
 
-from kanlab.errors import ConfigError
+from kanlab.errors import ConfigError, InputError
 from kanlab.registry import (
     CALLBACKS,
     DATAMODULES,
@@ -63,6 +64,7 @@ __all__ = [
     "Spec",
     "TrainerConfig",
     "apply_overrides",
+    "config_errors",
     "config_hash",
     "drawn_registry",
     "from_dict",
@@ -545,6 +547,22 @@ def from_dict(cls: type[C], raw: Any, path: str = "") -> C:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"`{where}`: {exc}") from None
+
+
+@contextlib.contextmanager
+def config_errors(path: str) -> Iterator[None]:
+    """Constructor checks count as config validation: inside this block, a ``ValueError``
+    (a registered class refusing a value, e.g. ``widths: [784, 0]``) becomes a
+    :class:`ConfigError` naming the config ``path`` it was built from. Wrap only the building
+    of components from a config, before anything runs; errors raised while training stay
+    what they are (runtime failures)."""
+    try:
+        yield
+    except InputError:
+        raise
+    except ValueError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"`{path}`: {message}") from exc
 
 
 # --------------------------------------------------------------------------- overrides

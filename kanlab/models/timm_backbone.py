@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from kanlab.capabilities import NoWeightDecay
 from kanlab.registry import MODELS
 from kanlab.specs import ActivationSpec
 
@@ -59,8 +60,9 @@ class TimmBackbone(nn.Module):
         return out
 
     def no_weight_decay(self) -> set[str]:
-        names = getattr(self.model, "no_weight_decay", None)
-        return {f"model.{n}" for n in names()} if callable(names) else set()
+        if not isinstance(self.model, NoWeightDecay):
+            return set()
+        return {f"model.{n}" for n in self.model.no_weight_decay()}
 
     def extra_repr(self) -> str:
         return f"arch={self.arch!r}"

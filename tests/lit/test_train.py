@@ -18,7 +18,7 @@ from kanlab.config import load_experiment
 from kanlab.data._base import DataUnavailableError
 from kanlab.lit import load_run, train
 from kanlab.lit.train import append_row
-from kanlab.registry import DATAMODULES, MODELS, Entry
+from kanlab.registry import CALLBACKS, DATAMODULES, MODELS, Entry
 
 BASE: dict[str, Any] = {
     "name": "tiny",
@@ -242,3 +242,45 @@ def test_real_kan_layers_with_their_callbacks(
     torch.testing.assert_close(model(x), result.model(x))
     if layer == "s_kan":
         assert getattr(model, "stage", None) == "pruned"
+
+
+class _Boom(pl.Callback):
+    """A registered callback with a bug: it raises while training runs."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        raise TypeError("boom: a bug inside training")
+
+
+def test_a_bug_inside_training_exits_1_with_the_debug_hint(
+    data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(CALLBACKS._entries, "boom", Entry("boom", _Boom, {}))
+    raw = {**BASE, "data": {**BASE["data"], "data_dir": data_dir},
+           "trainer": {**BASE["trainer"], "callbacks": [{"name": "boom"}],
+                       "limit_train_batches": 2, "limit_val_batches": 1}}
+    path = tmp_path / "exp.yaml"
+    path.write_text(json.dumps(raw))
+    assert main(["train", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "TypeError: boom: a bug inside training" in err
+    assert "rerun with --debug for the traceback" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    with pytest.raises(TypeError, match="boom"):
+        main(["train", str(path), "--debug"])
+    # bad input stays a usage error: exit 2, one line
+    assert main(["train", str(path), "--set", "trainer.max_epohcs=1"]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown key `trainer.max_epohcs`" in err and "--debug" not in err
+
+
+def test_a_constructor_refusing_a_value_is_a_config_error(
+    data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = {**BASE, "data": {**BASE["data"], "data_dir": data_dir},
+           "model": {"name": "mlp", "widths": [784, 0, 10]}}
+    path = tmp_path / "exp.yaml"
+    path.write_text(json.dumps(raw))
+    assert main(["train", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kanlab: error: `model`: ") and len(err.strip().splitlines()) == 1
