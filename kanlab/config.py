@@ -72,6 +72,7 @@ __all__ = [
     "parse_overrides",
     "registry_at",
     "to_dict",
+    "validate_spec",
 ]
 
 C = TypeVar("C")
@@ -354,7 +355,7 @@ def signature_of(target: Callable[..., Any] | Entry[Any]) -> Signature:
     owner = str(getattr(target, "__name__", target))
     func = target.__init__ if inspect.isclass(target) else target
     try:
-        signature = inspect.signature(func)
+        signature = inspect.signature(target)  # a class without __init__ takes nothing
     except (TypeError, ValueError):
         return Signature(owner, {}, True, {})
     try:
@@ -492,6 +493,16 @@ def _spec(raw: Any, registry: Registry[Any], path: str) -> Spec:
         name=str(name),
         params=types.MappingProxyType(validate_params(entry, params, path, wiring=wiring)),
     )
+
+
+def validate_spec(registry: Registry[Any], raw: Any, path: str = "") -> Spec:
+    """A name or ``{name: ..., **hparams}`` checked against ``registry`` -> a frozen Spec.
+
+    What config loading does for every spec it meets: the name must be registered, every key
+    accepted by the target's signature (unknown ones raise :class:`ConfigError` naming
+    ``path.key`` and the closest valid key), typed values checked, nested specs recursed.
+    """
+    return _spec(raw, registry, path or registry.kind)
 
 
 def from_dict(cls: type[C], raw: Any, path: str = "") -> C:

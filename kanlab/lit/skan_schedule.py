@@ -15,7 +15,7 @@ __all__ = ["SKANSchedule"]
 logger = logging.getLogger(__name__)
 
 
-@CALLBACKS.register("skan_schedule")
+@CALLBACKS.register("skan_schedule", example_hparams={"selective_epoch": 1})
 class SKANSchedule(pl.Callback):
     """Switch an S-KAN model's stage at fixed epochs and re-create the optimiser.
 

@@ -21,6 +21,7 @@ with its dotted path), the sampler and the pruner. Nothing touches a storage bef
 from __future__ import annotations
 
 import importlib
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -370,12 +371,17 @@ def check_space(plan: StudyPlan) -> None:
             if other.path not in condition
             and all(condition.get(k) == v for k, v in other_condition.items())
         }
-        for value in param.probe_values():
-            values = {**context, **condition, param.path: value}
-            try:
-                load_experiment(apply_values(plan.base_raw, values))
-            except ConfigError as exc:
-                raise ConfigError(
-                    f"space.{param.path}={format_value(value)}: {exc}"
-                ) from None
+        # a condition listing several values ({if: {model.layer.name: [a, b]}}) holds for
+        # each of them: probe under every one
+        options = [v if isinstance(v, list) else [v] for v in condition.values()]
+        for chosen in itertools.product(*options):
+            holds = dict(zip(condition, chosen, strict=True))
+            for value in param.probe_values():
+                values = {**context, **holds, param.path: value}
+                try:
+                    load_experiment(apply_values(plan.base_raw, values))
+                except ConfigError as exc:
+                    raise ConfigError(
+                        f"space.{param.path}={format_value(value)}: {exc}"
+                    ) from None
 
