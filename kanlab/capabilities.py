@@ -19,8 +19,8 @@ callbacks call, so no code probes for method names with ``getattr``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Protocol, TypeVar, runtime_checkable
+from collections.abc import Callable, Iterator
+from typing import Protocol, TypeVar, cast, runtime_checkable
 
 import torch
 from torch import Tensor, nn
@@ -83,7 +83,7 @@ C = TypeVar("C")
 
 
 def modules_with(
-    model: nn.Module, capability: type[C], *, outermost: bool = True
+    model: nn.Module, capability: Callable[..., C], *, outermost: bool = True
 ) -> Iterator[tuple[str, C]]:
     """``(qualified name, module)`` of the descendants of ``model`` that have ``capability``.
 
@@ -91,13 +91,16 @@ def modules_with(
     capability too). With ``outermost`` (default), the descendants of a found module are not
     searched: an S-KAN layer is one ``Regularized`` module even if its candidates are too.
     Order is the modules' registration order, i.e. the forward order of sequential models.
+    (``capability`` is typed as a callable because mypy refuses protocol classes as
+    ``type[C]``; pass the protocol class itself.)
     """
+    cls = cast(type, capability)
 
     def walk(module: nn.Module, prefix: str) -> Iterator[tuple[str, C]]:
         for name, child in module.named_children():
             qualified = f"{prefix}.{name}" if prefix else name
-            if isinstance(child, capability):
-                yield qualified, child
+            if isinstance(child, cls):
+                yield qualified, cast(C, child)
                 if outermost:
                     continue
             yield from walk(child, qualified)

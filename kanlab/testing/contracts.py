@@ -148,7 +148,7 @@ class LayerContract(RegistryContract):
         return LAYERS
 
     def is_conv(self, name: str) -> bool:
-        return self.entry(name).meta.get("kind", "linear") == "conv2d"
+        return bool(self.entry(name).meta.get("kind", "linear") == "conv2d")
 
     def wiring(self, name: str) -> tuple[tuple[Any, ...], dict[str, Any]]:
         return ((3, 4, 3) if self.is_conv(name) else (6, 4)), {}
@@ -223,8 +223,10 @@ class ActivationContract(RegistryContract):
 
     def make(self, name: str, **kwargs: Any) -> nn.Module:
         torch.manual_seed(0)
-        return self.build(validate_spec(ACTIVATIONS, {**self.example(name), **kwargs},
-                                        self.path))
+        module: nn.Module = self.build(
+            validate_spec(ACTIVATIONS, {**self.example(name), **kwargs}, self.path)
+        )
+        return module
 
     @pytest.mark.parametrize("shape", [(2, 3, 8), (5, 8)])
     def test_shape_finite_and_gradients(self, entry_name: str, shape: tuple[int, ...]) -> None:
