@@ -68,6 +68,15 @@ __all__ = [
 UNKNOWN_KEY = "no_such_key"
 
 
+def _inherits(obj: Any, library: str, base: str) -> bool:
+    """``obj`` is an instance of ``library``'s class ``base``, checked by name: Lightning and
+    Optuna are imported only where the house rules allow (lit/, data/; search/, results/)."""
+    return any(
+        c.__name__ == base and c.__module__.startswith(f"{library}.")
+        for c in type(obj).__mro__
+    )
+
+
 class RegistryContract:
     """Base suite: an entry of ``registry()`` builds, round-trips and rejects unknown keys.
 
@@ -333,9 +342,9 @@ class DataModuleContract(RegistryContract):
         return DATAMODULES
 
     def check_built(self, name: str, obj: Any) -> None:
-        import lightning.pytorch as pl
-
-        assert isinstance(obj, pl.LightningDataModule), f"{name}: built {type(obj).__name__}"
+        assert _inherits(obj, "lightning", "LightningDataModule"), (
+            f"{name}: built {type(obj).__name__}"
+        )
         task = self.entry(name).meta.get("task")
         assert task in ("classification", "regression"), (
             f"{name}: register with task='classification' or 'regression', but got {task!r}"
@@ -351,9 +360,7 @@ class CallbackContract(RegistryContract):
         return CALLBACKS
 
     def check_built(self, name: str, obj: Any) -> None:
-        import lightning.pytorch as pl
-
-        assert isinstance(obj, pl.Callback), f"{name}: built {type(obj).__name__}"
+        assert _inherits(obj, "lightning", "Callback"), f"{name}: built {type(obj).__name__}"
 
 
 # --------------------------------------------------------------------------- Optuna side
@@ -375,9 +382,7 @@ class SamplerContract(RegistryContract):
         return (), {k: self.WIRING[k] for k in self.entry(name).meta.get("wiring", ())}
 
     def check_built(self, name: str, obj: Any) -> None:
-        import optuna
-
-        assert isinstance(obj, optuna.samplers.BaseSampler), f"{name}: {type(obj).__name__}"
+        assert _inherits(obj, "optuna", "BaseSampler"), f"{name}: {type(obj).__name__}"
 
 
 class PrunerContract(RegistryContract):
@@ -391,6 +396,4 @@ class PrunerContract(RegistryContract):
         return PRUNERS
 
     def check_built(self, name: str, obj: Any) -> None:
-        import optuna
-
-        assert isinstance(obj, optuna.pruners.BasePruner), f"{name}: {type(obj).__name__}"
+        assert _inherits(obj, "optuna", "BasePruner"), f"{name}: {type(obj).__name__}"
