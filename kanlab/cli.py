@@ -221,6 +221,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("kanlab.results.cli:PlotCommand", "Plot activations, KAN edges, studies (PNG)."),
     "symbolic": ("kanlab.results.cli:SymbolicCommand", "Print fitted KAN edges as formulas."),
     "match": ("kanlab.results.cli:MatchCommand", "Size a baseline to a model's params/FLOPs."),
+    "reproduce": ("kanlab.results.cli:ReproduceCommand",
+                  "Re-run a results directory's configurations at this code."),
 }
 
 

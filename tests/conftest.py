@@ -29,6 +29,21 @@ def results_dir(_isolated_results: Path) -> Path:
     return _isolated_results
 
 
+@pytest.fixture(scope="session")
+def tiny_fmnist_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A data dir prepared for ``tiny_fashion_mnist`` (real images; skips without the data)."""
+    from kanlab.data._base import DataUnavailableError
+    from kanlab.registry import DATAMODULES
+
+    path = tmp_path_factory.mktemp("tiny_fmnist")
+    dm = DATAMODULES.build({"name": "tiny_fashion_mnist", "data_dir": str(path)})
+    try:
+        dm.prepare_data()
+    except DataUnavailableError:
+        pytest.skip("Fashion-MNIST is not available offline here")
+    return str(path)
+
+
 @pytest.fixture
 def device() -> torch.device:
     """Device under test: ``$KANLAB_TEST_DEVICE`` (default cpu)."""

@@ -8,7 +8,7 @@ from kanlab.cli import main
 def test_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([]) == 0
     out = capsys.readouterr().out
-    for command in ("list", "info", "train", "search", "leaderboard"):
+    for command in ("list", "info", "train", "search", "leaderboard", "reproduce"):
         assert command in out
 
 

@@ -83,6 +83,7 @@ class TrainingSystem(pl.LightningModule):
         self.metrics = nn.ModuleDict()
         self.reg_loss = MeanMetric()
         self.history: list[dict[str, float]] = []
+        self.select_from = 0  # first epoch best_epoch() may pick (final stage of a staged run)
         self._epoch_start = 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -181,9 +182,18 @@ class TrainingSystem(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.history = list(checkpoint.get("kanlab_history", []))
 
+    def selectable(self) -> list[dict[str, float]]:
+        """History rows of the epochs checkpoint selection may pick (``epoch >= select_from``).
+
+        All rows when no epoch reached ``select_from`` (a run stopped before its final stage).
+        """
+        rows = [r for r in self.history if r["epoch"] >= self.select_from]
+        return rows or list(self.history)
+
     def best_epoch(self) -> dict[str, float] | None:
-        """The history row of the best validation epoch (first one on ties)."""
-        rows = [r for r in self.history if math.isfinite(r.get(self.monitor, math.nan))]
+        """The history row of the best validation epoch among :meth:`selectable` ones (first
+        one on ties)."""
+        rows = [r for r in self.selectable() if math.isfinite(r.get(self.monitor, math.nan))]
         if not rows:
             return None
         sign = 1.0 if self.monitor_mode == "max" else -1.0

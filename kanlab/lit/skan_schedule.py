@@ -25,6 +25,11 @@ class SKANSchedule(pl.Callback):
     optimiser (and scheduler, which restarts from the configured lr) is rebuilt through
     ``trainer.strategy.setup_optimizers``.
 
+    The schedule is a :class:`~kanlab.lit.staged.StageSchedule`: its ``final_stage_epoch``
+    (``pruned_epoch``, or ``selective_epoch`` when it never prunes) is where checkpoint
+    selection starts, so the model that is tested and reported is the pruned one, and
+    training refuses a final stage that starts at or after ``trainer.max_epochs``.
+
     Args:
         selective_epoch: First epoch of the selective stage.
         pruned_epoch: First epoch of the pruned stage (``None``: never prune).
@@ -43,6 +48,11 @@ class SKANSchedule(pl.Callback):
             )
         self.selective_epoch = selective_epoch
         self.pruned_epoch = pruned_epoch
+
+    @property
+    def final_stage_epoch(self) -> int:
+        """First epoch of the last stage this schedule reaches."""
+        return self.pruned_epoch if self.pruned_epoch is not None else self.selective_epoch
 
     def stage_at(self, epoch: int) -> str:
         """The stage the schedule prescribes for ``epoch``."""

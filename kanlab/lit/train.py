@@ -5,8 +5,14 @@ from the config, fits with checkpoints on the best validation score, tests once 
 checkpoint and appends one row to ``<results_dir>/<datamodule>/runs.jsonl`` under a file lock.
 
 Run directory ``<results_dir>/<datamodule>/runs/<name>-<config_hash>-s<seed>-<UTC time>/``:
-``config.yaml`` (resolved), ``env.json`` (versions, git SHA, seed, device), ``metrics.csv``
-(CSVLogger), ``best.ckpt`` and ``last.ckpt`` (each also holding the config).
+``config.yaml`` (resolved), ``env.json`` (versions, code provenance, seed, device),
+``metrics.csv`` (CSVLogger), ``best.ckpt`` and ``last.ckpt`` (each also holding the config).
+
+Provenance (:mod:`kanlab.provenance`): every row records ``git_sha``, ``code_sha`` (tree hash
+of kanlab/ at HEAD) and ``git_dirty`` (uncommitted changes in kanlab/ when the run started).
+Staged training (:mod:`kanlab.lit.staged`): with a stage schedule among the callbacks, the
+best checkpoint and the test-selected accuracy come from the final stage's epochs only;
+``params`` counts the deployed (e.g. pruned) model and ``params_built`` the model as built.
 """
 
 from __future__ import annotations
@@ -19,7 +25,6 @@ import logging
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -32,7 +37,7 @@ from typing import Any, Literal, cast
 import lightning.pytorch as pl
 import torch
 from filelock import FileLock
-from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
 from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
@@ -48,7 +53,9 @@ from kanlab.errors import InputError
 from kanlab.lit._system import TrainingSystem
 from kanlab.lit.classifier import ImageClassifier
 from kanlab.lit.regressor import FunctionRegressor
+from kanlab.lit.staged import FinalStageCheckpoint, selection_start
 from kanlab.measure import count_params, latency_ms, matmul_flops
+from kanlab.provenance import code_version
 from kanlab.registry import CALLBACKS, DATAMODULES, MODELS
 
 __all__ = [
@@ -140,19 +147,6 @@ def quiet_lightning() -> None:
         ".*Checkpoint directory .* exists and is not empty.*",
     ):
         warnings.filterwarnings("ignore", message=pattern)
-
-
-def git_sha() -> str | None:
-    """The commit of the kanlab checkout (``None`` outside git)."""
-    here = Path(__file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(here), "rev-parse", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def versions() -> dict[str, str]:
@@ -254,22 +248,21 @@ class _ConfigInCheckpoint(pl.Callback):
 
 def _callbacks(
     cfg: ExperimentConfig,
+    configured: list[pl.Callback],
     system: TrainingSystem,
     run_dir: Path,
     show_progress: bool,
     extra: Sequence[pl.Callback],
 ) -> list[pl.Callback]:
     tc = cfg.trainer
-    callbacks: list[pl.Callback] = []
-    for i, spec in enumerate(tc.callbacks):
-        with config_errors(f"trainer.callbacks.{i}"):
-            callbacks.append(spec.build(CALLBACKS))
+    callbacks: list[pl.Callback] = list(configured)
     callbacks.append(_ConfigInCheckpoint(cfg))
     if tc.checkpoint:
         callbacks.append(
-            ModelCheckpoint(
-                dirpath=run_dir, filename="best", monitor=system.monitor, mode=system.monitor_mode,
-                save_last=True, auto_insert_metric_name=False, enable_version_counter=False,
+            FinalStageCheckpoint(
+                select_from=system.select_from, dirpath=run_dir, filename="best",
+                monitor=system.monitor, mode=system.monitor_mode, save_last=True,
+                auto_insert_metric_name=False, enable_version_counter=False,
             )
         )
     if tc.early_stopping_patience is not None:
@@ -290,7 +283,7 @@ def _row_metrics(system: TrainingSystem, test: Mapping[str, float], tc: Any) -> 
     metrics.update({k: float(v) for k, v in test.items() if k.startswith("test/")})
     if isinstance(system, ImageClassifier):
         metrics.setdefault("val/acc", None)
-        selected = [r["test_epoch/acc"] for r in system.history if "test_epoch/acc" in r]
+        selected = [r["test_epoch/acc"] for r in system.selectable() if "test_epoch/acc" in r]
         metrics["test_selected/acc"] = max(selected) if tc.test_every_epoch and selected else None
     metrics["epoch_time_s"] = sum(times) / len(times) if times else None
     return metrics
@@ -338,14 +331,22 @@ def train(
             )
         ckpt_path = Path(run_dir) / "last.ckpt"
     started = time.perf_counter()
+    code = code_version()  # when the run starts: later edits do not change what it ran
     with _restore_global_state():
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
+        configured: list[pl.Callback] = []
+        for i, spec in enumerate(cfg.trainer.callbacks):
+            with config_errors(f"trainer.callbacks.{i}"):
+                configured.append(spec.build(CALLBACKS))
+        select_from = selection_start(configured, cfg.trainer.max_epochs)
         datamodule: Any = build_datamodule(cfg)
         with config_errors("data"):  # fail early (missing data, bad split) before a run dir
             datamodule.prepare_data()
             datamodule.setup("fit")
         model = build_model(cfg)
+        params_built = count_params(model)
         system = build_system(cfg, model, datamodule)
+        system.select_from = select_from
         if run_dir is None:
             run_dir = _new_run_dir(results_dir, cfg)
         run_dir = Path(run_dir)
@@ -370,7 +371,7 @@ def train(
             limit_val_batches=tc.limit_val_batches,
             log_every_n_steps=tc.log_every_n_steps,
             logger=CSVLogger(save_dir=run_dir, name="", version=""),
-            callbacks=_callbacks(cfg, system, run_dir, bool(show), extra_callbacks),
+            callbacks=_callbacks(cfg, configured, system, run_dir, bool(show), extra_callbacks),
             enable_checkpointing=tc.checkpoint,
             enable_progress_bar=bool(show),
             enable_model_summary=False,
@@ -381,7 +382,7 @@ def train(
         env = {
             "seed": cfg.seed,
             "config_hash": config_hash(cfg),
-            "git_sha": git_sha(),
+            **code.to_dict(),
             "versions": versions(),
             "device": device_name(device),
             "platform": platform.platform(),
@@ -420,11 +421,13 @@ def train(
         "best_epoch": int(best["epoch"]) if best else None,
         "epochs": epochs_run,
         "params": count_params(model),
+        "params_built": params_built,
+        "selected_from_epoch": select_from,
         "flops": matmul_flops(model, example) if example is not None else None,
         "latency_ms": None,
         "wall_time_s": time.perf_counter() - started,
         "device": env["device"],
-        "git_sha": env["git_sha"],
+        **code.to_dict(),
         "versions": env["versions"],
         "run_dir": rel,
         "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),

@@ -13,7 +13,15 @@ import yaml
 from kanlab.cli import Command, add_overrides_argument, results_dir
 from kanlab.errors import UsageError
 
-__all__ = ["LeaderboardCommand", "MatchCommand", "PlotCommand", "SymbolicCommand"]
+__all__ = [
+    "LeaderboardCommand",
+    "MatchCommand",
+    "PlotCommand",
+    "ReproduceCommand",
+    "SymbolicCommand",
+    "leaderboard_command",
+    "write_leaderboard",
+]
 
 
 def _console() -> Any:
@@ -77,11 +85,29 @@ def _module(model: Any, name: str | None, predicate: Any, what: str) -> tuple[st
 # --------------------------------------------------------------------------- leaderboard
 
 
+def leaderboard_command(
+    bench: Path, *, by: str = "config", sort: str = "test", include_trials: bool = False,
+    baseline: str | None = None,
+) -> str:
+    """The ``kanlab leaderboard`` command line that regenerates ``bench``'s table."""
+    return " ".join(
+        ["kanlab leaderboard", f"results/{bench.name}"]
+        + ([f"--by {by}"] if by != "config" else [])
+        + ([f"--sort {sort}"] if sort != "test" else [])
+        + (["--include-trials"] if include_trials else [])
+        + ([f"--baseline {baseline}"] if baseline is not None else [])
+    )
+
+
 class LeaderboardCommand(Command):
     """Render the leaderboard of a benchmark from runs.jsonl and exported studies.
 
     Writes ``<benchmark>/leaderboard.md`` (or ``--output``; ``-`` for stdout only) and prints a
-    table. One row per configuration, mean ± std over seeds, selected on validation.
+    table. One row per configuration, selected on validation: n, mean ± sample std, 95 % CI,
+    difference to a baseline row with a Holm-corrected Welch p-value, a mark for rows
+    indistinguishable from the top row, and the code version (``code_sha``) of the runs.
+    ``--strict`` refuses a table whose configurations come from several code versions, from
+    dirty code or from rows without provenance.
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
@@ -97,34 +123,89 @@ class LeaderboardCommand(Command):
         parser.add_argument("--output", help="file to write ('-': stdout, no file)")
         parser.add_argument("--include-trials", action="store_true",
                             help="also list runs written by search trials")
+        parser.add_argument("--baseline", metavar="NAME",
+                            help="row compared against (default: the plain MLP, else the top row)")
+        parser.add_argument("--strict", action="store_true",
+                            help="refuse a table with mixed, dirty or unknown code provenance")
         parser.add_argument("--quiet", action="store_true", help="no terminal table")
 
     def run(self, args: argparse.Namespace) -> int:
-        from kanlab.results.leaderboard import load_leaderboard
-
         benches = _bench_dirs(args)
         if args.output and len(benches) > 1:
             raise UsageError("`--output` needs a single benchmark, but got several.")
         console = _console()
         for bench in benches:
-            command = " ".join(
-                ["kanlab leaderboard", f"results/{bench.name}"]
-                + ([f"--by {args.by}"] if args.by != "config" else [])
-                + ([f"--sort {args.sort}"] if args.sort != "test" else [])
-                + (["--include-trials"] if args.include_trials else [])
+            output = None if args.output in (None, "-") else Path(args.output)
+            lb, out = write_leaderboard(
+                bench, fmt=args.format, output=output, stdout=args.output == "-", by=args.by,
+                sort=args.sort, include_trials=args.include_trials, baseline=args.baseline,
+                strict=args.strict,
             )
-            lb = load_leaderboard(bench, by=args.by, sort=args.sort,
-                                  include_trials=args.include_trials, command=command)
-            text = lb.render(args.format)
-            if args.output == "-":
-                sys.stdout.write(text)
+            if out is None:
                 continue
-            out = Path(args.output) if args.output else bench / f"leaderboard.{args.format}"
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(text)
             if not args.quiet:
                 console.print(lb.rich_table())
             console.print(f"wrote {out}")
+        return 0
+
+
+def write_leaderboard(
+    bench: Path, *, fmt: str = "md", output: Path | None = None, stdout: bool = False,
+    by: str = "config", sort: str = "test", include_trials: bool = False,
+    baseline: str | None = None, strict: bool = False,
+) -> tuple[Any, Path | None]:
+    """Render ``bench``'s leaderboard to ``output`` (default ``bench/leaderboard.<fmt>``).
+
+    Returns the leaderboard and the file written (``None`` with ``stdout``).
+    """
+    from kanlab.results.leaderboard import load_leaderboard
+
+    command = leaderboard_command(bench, by=by, sort=sort, include_trials=include_trials,
+                                  baseline=baseline)
+    lb = load_leaderboard(bench, by=by, sort=sort, include_trials=include_trials,
+                          command=command, baseline=baseline, strict=strict)
+    text = lb.render(fmt)
+    if stdout:
+        sys.stdout.write(text)
+        return lb, None
+    out = output if output is not None else bench / f"leaderboard.{fmt}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return lb, out
+
+
+# --------------------------------------------------------------------------- reproduce
+
+
+class ReproduceCommand(Command):
+    """Re-run every configuration a results directory names, at the current code.
+
+    DIR (e.g. results/fashion_mnist) holds reproduce.yaml: experiment YAMLs plus --set
+    overrides and seeds. Runs already recorded at this code version (code_sha, clean) are
+    skipped, so a reproduction can span several sittings; the rest run in --workers processes
+    (default: one per core), then DIR/leaderboard.md is regenerated. Runs are appended to
+    DIR/runs.jsonl. Refuses uncommitted changes in kanlab/ unless --allow-dirty.
+    """
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("dir", metavar="DIR", help="results directory with reproduce.yaml")
+        parser.add_argument("--workers", type=int, default=None,
+                            help="parallel training processes (default: one per core)")
+        parser.add_argument("--dry-run", action="store_true", help="list what would run")
+        parser.add_argument("--allow-dirty", action="store_true",
+                            help="run with uncommitted changes in kanlab/ (rows flagged dirty)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from kanlab.errors import UsageError
+        from kanlab.results.reproduce import reproduce
+
+        bench = Path(args.dir)
+        if not bench.is_dir():
+            raise UsageError(f"`DIR` must be a results directory, but got DIR={args.dir!r}.")
+        if args.workers is not None and args.workers < 1:
+            raise UsageError(f"`--workers` must be >= 1, but got --workers={args.workers}.")
+        reproduce(bench, workers=args.workers, dry_run=args.dry_run,
+                  allow_dirty=args.allow_dirty, echo=lambda line: print(line, flush=True))
         return 0
 
 

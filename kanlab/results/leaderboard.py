@@ -3,8 +3,18 @@
 A benchmark directory (``results/<benchmark>/``) holds the append-only ``runs.jsonl`` written
 by training, optional exported studies (``studies/*.json``, from ``kanlab study export``) and an
 optional ``anchors.yaml`` of external reference numbers. :func:`load_leaderboard` groups the
-runs (by ``config_hash`` unless told otherwise), averages over seeds and returns a
-:class:`Leaderboard`, which renders to Markdown, CSV, HTML or a rich table.
+runs (by ``config_hash`` unless told otherwise), summarises every metric over seeds and returns
+a :class:`Leaderboard`, which renders to Markdown, CSV, HTML or a rich table.
+
+Statistics (see :mod:`kanlab.results.stats`): per configuration n, mean, sample std and a 95 %
+t confidence interval of the primary metric; the difference of means to a baseline row with a
+two-sided Welch p-value, Holm-corrected across the table; a "vs top" mark from Holm-corrected
+Welch tests against the top row (``≈ top``: p >= 0.05). Rows with n < 3 are not tested.
+Provenance: each configuration's ``code_sha`` values, dirty and unknown runs are shown and
+flagged (:mod:`kanlab.provenance`); ``strict=True`` refuses a flagged table.
+
+A column is one entry in :data:`METRICS` (a statistic over seeds read from each run row) or
+:data:`COLUMNS` (anything else); the Markdown, CSV, HTML and rich renderings all follow them.
 
 The Markdown is byte-for-byte reproducible from the same inputs: no timestamps, a fixed
 ordering with tie-breaks, fixed number formats. Model selection is on validation: the primary
@@ -19,11 +29,11 @@ Example:
 from __future__ import annotations
 
 import csv
+import functools
 import html
 import io
 import json
 import math
-import statistics
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,14 +41,20 @@ from typing import Any
 
 import yaml
 
+from kanlab.errors import InputError
 from kanlab.registry import suggest
+from kanlab.results.stats import MIN_N_FOR_TEST, Stat, holm, welch
 
 __all__ = [
     "Anchor",
     "COLUMNS",
+    "Comparison",
     "ConfigRow",
     "GROUP_BY",
     "Leaderboard",
+    "METRICS",
+    "Metric",
+    "Provenance",
     "Stat",
     "StudySummary",
     "aggregate",
@@ -51,28 +67,110 @@ __all__ = [
 
 GROUP_BY = ("config", "name", "model")
 FORMATS = ("md", "csv", "html")
+PRIMARY = "test"  # the metric the statistics (CI, tests, top row) are computed on
+ALPHA = 0.05
+PLAIN_ACTIVATIONS = ("relu", "silu", "gelu", "tanh")  # "the plain MLP" for the default baseline
+
+
+def _acc(value: Any) -> float | None:
+    """Accuracies are stored as fractions; shown in percent (values > 1 are taken as %)."""
+    if value is None:
+        return None
+    v = float(value)
+    return v * 100.0 if v <= 1.0 else v
 
 
 @dataclass(frozen=True)
-class Stat:
-    """Mean, sample standard deviation and count of one metric over seeds."""
+class Metric:
+    """A statistic column: where each run row holds its value and how it is shown.
 
-    mean: float
-    std: float
-    n: int
+    ``source`` is the path into a ``runs.jsonl`` row (``("metrics", "test/acc")``,
+    ``("latency_ms",)``); ``percent`` turns fractions into percent.
+    """
+
+    header: str
+    source: tuple[str, ...]
+    digits: int = 2
+    descending: bool = False
+    percent: bool = False
+
+    def value(self, row: Mapping[str, Any]) -> float | None:
+        node: Any = row
+        for part in self.source:
+            if not isinstance(node, Mapping):
+                return None
+            node = node.get(part)
+        if node is None or isinstance(node, bool) or not isinstance(node, (int, float)):
+            return None
+        return _acc(node) if self.percent else float(node)
+
+
+# One entry per statistic column: adding a column is adding a line here.
+METRICS: dict[str, Metric] = {
+    "test": Metric("test acc % (best-val ckpt)", ("metrics", "test/acc"), descending=True,
+                   percent=True),
+    "val": Metric("val acc %", ("metrics", "val/acc"), descending=True, percent=True),
+    "test_selected": Metric("test-selected acc % ¹", ("metrics", "test_selected/acc"),
+                            descending=True, percent=True),
+    "latency": Metric("latency ms ³", ("latency_ms",)),
+    "epoch_time": Metric("epoch s", ("metrics", "epoch_time_s"), digits=1),
+    "epochs": Metric("epochs", ("epochs",), digits=0),
+}
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Which code a configuration's runs came from (:mod:`kanlab.provenance`)."""
+
+    code_shas: tuple[str, ...] = ()
+    n_dirty: int = 0
+    n_unknown: int = 0
+    unknown_commits: int = 0  # distinct git_sha among the rows of unknown provenance
 
     @classmethod
-    def of(cls, values: Iterable[float | None]) -> Stat | None:
-        vals = [float(v) for v in values if v is not None and math.isfinite(float(v))]
-        if not vals:
-            return None
-        std = statistics.stdev(vals) if len(vals) > 1 else 0.0
-        return cls(statistics.fmean(vals), std, len(vals))
+    def of(cls, runs: Iterable[Mapping[str, Any]]) -> Provenance:
+        shas: dict[str, None] = {}
+        commits: set[str] = set()
+        dirty = unknown = 0
+        for r in runs:
+            sha, is_dirty = r.get("code_sha"), r.get("git_dirty")
+            if not sha or is_dirty is None:
+                unknown += 1
+                commits.add(str(r.get("git_sha")))
+                continue
+            shas[str(sha)] = None
+            dirty += bool(is_dirty)
+        return cls(tuple(sorted(shas)), dirty, unknown, len(commits))
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        """``mixed: k code versions``, ``k dirty``, ``unknown provenance`` (empty: clean)."""
+        out = []
+        versions = len(self.code_shas) + (1 if self.n_unknown else 0)
+        if versions > 1:
+            out.append(f"mixed: {versions} code versions")
+        if self.n_dirty:
+            out.append(f"{_plural(self.n_dirty, 'dirty run', 'dirty runs')}")
+        if self.n_unknown:
+            commits = _plural(self.unknown_commits, "commit", "commits")
+            out.append(f"unknown provenance ({commits})")
+        return tuple(out)
+
+    def text(self) -> str:
+        if self.problems:
+            return "; ".join(self.problems) + " ⁶"
+        return self.code_shas[0][:7] if self.code_shas else "–"
 
 
 @dataclass(frozen=True)
 class ConfigRow:
-    """One leaderboard row: a configuration aggregated over its seeds."""
+    """One leaderboard row: a configuration summarised over its seeds.
+
+    ``stats`` maps each :data:`METRICS` key to its :class:`Stat` (absent: no run reported
+    it). ``params`` is the deployed model's count (largest over seeds), ``params_low`` the
+    smallest (staged layers prune differently per seed) and ``params_built`` the count as
+    built, before any stage change (``None`` when it equals ``params`` or is unknown).
+    """
 
     key: str
     name: str
@@ -80,18 +178,48 @@ class ConfigRow:
     seeds: tuple[int, ...]
     params: int | None
     flops: int | None
-    val_acc: Stat | None
-    test_acc: Stat | None
-    test_selected: Stat | None
-    latency_ms: Stat | None
-    epoch_time_s: Stat | None
-    epochs: Stat | None
+    stats: Mapping[str, Stat]
     device: str
     stopped: int = 0
+    params_low: int | None = None
+    params_built: int | None = None
+    provenance: Provenance = field(default_factory=Provenance)
 
     @property
     def n(self) -> int:
         return len(self.seeds)
+
+    def stat(self, metric: str) -> Stat | None:
+        return self.stats.get(metric)
+
+    # names the plotting code reads
+    @property
+    def test_acc(self) -> Stat | None:
+        return self.stat("test")
+
+    @property
+    def val_acc(self) -> Stat | None:
+        return self.stat("val")
+
+    @property
+    def test_selected(self) -> Stat | None:
+        return self.stat("test_selected")
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A row against the baseline and the top row on the primary metric.
+
+    ``p_baseline`` / ``p_top`` are Holm-adjusted two-sided Welch p-values (``None``: not
+    tested, ``why_baseline`` / ``why_top`` say why); ``delta`` is the difference of means to
+    the baseline.
+    """
+
+    delta: float | None = None
+    p_baseline: float | None = None
+    p_top: float | None = None
+    why_baseline: str = ""
+    why_top: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,14 +270,6 @@ def read_runs(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _acc(value: Any) -> float | None:
-    """Accuracies are stored as fractions; shown in percent (values > 1 are taken as %)."""
-    if value is None:
-        return None
-    v = float(value)
-    return v * 100.0 if v <= 1.0 else v
-
-
 def describe_model(config: Mapping[str, Any]) -> str:
     """Short model description from a resolved config: ``kan_mlp 784-64-10 fast_kan``."""
     model = config.get("model") or {}
@@ -196,7 +316,7 @@ def _group_key(row: Mapping[str, Any], by: str) -> str:
 def aggregate(
     rows: Sequence[Mapping[str, Any]], *, by: str = "config", include_trials: bool = False
 ) -> list[ConfigRow]:
-    """Group rows (last row per (group, seed) wins) and average over seeds.
+    """Group rows (last row per (group, seed) wins) and summarise every metric over seeds.
 
     Args:
         rows: ``runs.jsonl`` rows (schema in the training contract).
@@ -208,7 +328,7 @@ def aggregate(
         ValueError: for an unknown ``by``.
     """
     if by not in GROUP_BY:
-        raise ValueError(
+        raise InputError(
             f"`by` must be one of {', '.join(GROUP_BY)}, but got by={by!r}.{suggest(by, GROUP_BY)}"
         )
     groups: dict[str, dict[Any, Mapping[str, Any]]] = {}
@@ -220,28 +340,27 @@ def aggregate(
     out = []
     for key, by_seed in groups.items():
         runs = [by_seed[s] for s in sorted(by_seed, key=lambda s: (s is None, s))]
-        metrics = [r.get("metrics") or {} for r in runs]
         names = list(dict.fromkeys(str(r.get("name")) for r in runs))
         models = list(dict.fromkeys(describe_model(r.get("config") or {}) for r in runs))
         devices = sorted({str(r.get("device")) for r in runs if r.get("device")})
-        params = [r["params"] for r in runs if r.get("params") is not None]
+        params = [int(r["params"]) for r in runs if r.get("params") is not None]
+        built = [int(r["params_built"]) for r in runs if r.get("params_built") is not None]
         flops = [r["flops"] for r in runs if r.get("flops") is not None]
+        stats = {k: Stat.of(m.value(r) for r in runs) for k, m in METRICS.items()}
         out.append(
             ConfigRow(
                 key=key,
                 name=" / ".join(names),
                 model=" / ".join(models),
                 seeds=tuple(int(r["seed"]) for r in runs if r.get("seed") is not None),
-                params=int(max(params)) if params else None,
+                params=max(params) if params else None,
+                params_low=min(params) if params else None,
+                params_built=max(built) if built and max(built) != max(params or [0]) else None,
                 flops=int(max(flops)) if flops else None,
-                val_acc=Stat.of(_acc(m.get("val/acc")) for m in metrics),
-                test_acc=Stat.of(_acc(m.get("test/acc")) for m in metrics),
-                test_selected=Stat.of(_acc(m.get("test_selected/acc")) for m in metrics),
-                latency_ms=Stat.of(r.get("latency_ms") for r in runs),
-                epoch_time_s=Stat.of(m.get("epoch_time_s") for m in metrics),
-                epochs=Stat.of(r.get("epochs") for r in runs),
+                stats={k: s for k, s in stats.items() if s is not None},
                 device=", ".join(devices),
                 stopped=sum(1 for r in runs if r.get("status") == "stopped"),
+                provenance=Provenance.of(runs),
             )
         )
     return out
@@ -332,12 +451,21 @@ def read_anchors(bench_dir: str | Path) -> list[Anchor]:
 # --------------------------------------------------------------------------- formatting
 
 
-def _fmt_stat(s: Stat | None, digits: int = 2, unit: str = "") -> str:
+def _fmt_stat(s: Stat | None, digits: int = 2) -> str:
     if s is None:
         return "–"
-    if s.n == 1:
-        return f"{s.mean:.{digits}f}{unit}"
-    return f"{s.mean:.{digits}f} ± {s.std:.{digits}f}{unit}"
+    if s.std is None:
+        return f"{s.mean:.{digits}f}"
+    return f"{s.mean:.{digits}f} ± {s.std:.{digits}f}"
+
+
+def _fmt_ci(s: Stat | None, digits: int = 2) -> str:
+    ci = None if s is None else s.ci
+    return "–" if ci is None else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
+
+
+def _fmt_p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def _fmt_int(v: int | None) -> str:
@@ -356,60 +484,101 @@ def _fmt_flops(v: int | None) -> str:
     return str(v)
 
 
-def _mean(s: Stat | None) -> float | None:
-    return None if s is None else s.mean
+def _fmt_params(r: ConfigRow) -> str:
+    if r.params is None:
+        return "–"
+    text = _fmt_int(r.params)
+    if r.params_low is not None and r.params_low != r.params:
+        text = f"{r.params_low:,}–{r.params:,}"
+    return text + (" ⁷" if r.params_built is not None else "")
+
+
+def _plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 @dataclass(frozen=True)
 class Column:
-    """A leaderboard column: header, cell text, sort value and direction."""
+    """A leaderboard column: header, cell text, sort value and direction.
+
+    ``text`` and ``value`` take the row and the leaderboard (for the comparison columns).
+    """
 
     header: str
-    text: Callable[[ConfigRow], str]
-    value: Callable[[ConfigRow], Any]
+    text: Callable[[ConfigRow, Leaderboard], str]
+    value: Callable[[ConfigRow, Leaderboard], Any]
     descending: bool = False
 
 
+def _metric_column(key: str, m: Metric) -> Column:
+    def value(r: ConfigRow, lb: Leaderboard) -> float | None:
+        s = r.stat(key)
+        return None if s is None else s.mean
+
+    return Column(m.header, lambda r, lb: _fmt_stat(r.stat(key), m.digits), value, m.descending)
+
+
+def _delta_text(r: ConfigRow, lb: Leaderboard) -> str:
+    if r.key == lb.baseline_key:
+        return "baseline"
+    c = lb.comparisons.get(r.key)
+    return "–" if c is None or c.delta is None else f"{c.delta:+.2f}"
+
+
+def _p_text(r: ConfigRow, lb: Leaderboard) -> str:
+    if r.key == lb.baseline_key:
+        return "–"
+    c = lb.comparisons.get(r.key, Comparison())
+    return _fmt_p(c.p_baseline) if c.p_baseline is not None else f"– ({c.why_baseline})"
+
+
+def _top_text(r: ConfigRow, lb: Leaderboard) -> str:
+    if r.key == lb.top_key:
+        return "top"
+    c = lb.comparisons.get(r.key, Comparison())
+    if c.p_top is None:
+        return f"– ({c.why_top})"
+    return "≈ top" if c.p_top >= ALPHA else "below"
+
+
+def _comparison_value(attr: str) -> Callable[[ConfigRow, Leaderboard], float | None]:
+    def value(r: ConfigRow, lb: Leaderboard) -> float | None:
+        if attr == "p_top" and r.key == lb.top_key:
+            return math.inf  # the top row sorts first by "vs top"
+        c = lb.comparisons.get(r.key)
+        return None if c is None else getattr(c, attr)
+
+    return value
+
+
 COLUMNS: dict[str, Column] = {
-    "name": Column("name", lambda r: r.name, lambda r: r.name),
-    "model": Column("model", lambda r: r.model, lambda r: r.model),
-    "n": Column("n", lambda r: str(r.n), lambda r: r.n, descending=True),
-    "params": Column("params", lambda r: _fmt_int(r.params), lambda r: r.params),
-    "test": Column(
-        "test acc % (best-val ckpt)",
-        lambda r: _fmt_stat(r.test_acc),
-        lambda r: _mean(r.test_acc),
-        descending=True,
-    ),
-    "val": Column(
-        "val acc %", lambda r: _fmt_stat(r.val_acc), lambda r: _mean(r.val_acc), descending=True
-    ),
-    "test_selected": Column(
-        "test-selected acc % ¹",
-        lambda r: _fmt_stat(r.test_selected),
-        lambda r: _mean(r.test_selected),
-        descending=True,
-    ),
-    "flops": Column("matmul FLOPs ²", lambda r: _fmt_flops(r.flops), lambda r: r.flops),
-    "latency": Column(
-        "latency ms ³", lambda r: _fmt_stat(r.latency_ms), lambda r: _mean(r.latency_ms)
-    ),
-    "epoch_time": Column(
-        "epoch s", lambda r: _fmt_stat(r.epoch_time_s, 1), lambda r: _mean(r.epoch_time_s)
-    ),
-    "epochs": Column(
-        "epochs", lambda r: _fmt_stat(r.epochs, 0) if r.epochs else "–", lambda r: _mean(r.epochs)
-    ),
-    "device": Column("device", lambda r: r.device or "–", lambda r: r.device),
+    "name": Column("name", lambda r, lb: r.name, lambda r, lb: r.name),
+    "model": Column("model", lambda r, lb: r.model, lambda r, lb: r.model),
+    "n": Column("n", lambda r, lb: str(r.n), lambda r, lb: r.n, descending=True),
+    "params": Column("params", lambda r, lb: _fmt_params(r), lambda r, lb: r.params),
+    **{k: _metric_column(k, m) for k, m in METRICS.items()},
+    "ci": Column("95 % CI", lambda r, lb: _fmt_ci(r.stat(PRIMARY)),
+                 lambda r, lb: _metric_column(PRIMARY, METRICS[PRIMARY]).value(r, lb),
+                 descending=True),
+    "delta": Column("Δ vs baseline ⁴", _delta_text, _comparison_value("delta"),
+                    descending=True),
+    "p": Column("p vs baseline ⁴", _p_text, _comparison_value("p_baseline")),
+    "vs_top": Column("vs top ⁵", _top_text, _comparison_value("p_top"), descending=True),
+    "flops": Column("matmul FLOPs ²", lambda r, lb: _fmt_flops(r.flops), lambda r, lb: r.flops),
+    "code": Column("code ⁶", lambda r, lb: r.provenance.text(),
+                   lambda r, lb: r.provenance.text()),
+    "device": Column("device", lambda r, lb: r.device or "–", lambda r, lb: r.device),
 }
 DEFAULT_COLUMNS = (
-    "name", "model", "n", "params", "test", "val", "test_selected", "flops", "latency",
-    "epoch_time", "epochs", "device",
+    "name", "model", "n", "params", "test", "ci", "delta", "p", "vs_top", "val",
+    "test_selected", "flops", "latency", "epoch_time", "epochs", "code", "device",
 )
 
 FOOTNOTES = (
     "Models are selected on validation (carved from the training set); the primary column is "
-    "test accuracy at the best-validation checkpoint, mean ± sample std over the n seeds.",
+    "test accuracy at the best-validation checkpoint, mean ± sample std over the n seeds (no "
+    "std for n = 1). 95 % CI: confidence interval of that mean, Student's t with n − 1 "
+    "degrees of freedom.",
     "¹ Best test accuracy over epochs, i.e. selected on test, as in the KAN papers' tables "
     "(All-KAN, BSRBF-KAN); optimistic by construction, shown only for comparison with them.",
     "² Matrix-multiply FLOPs per sample of one forward pass, from torch's FLOP counter "
@@ -420,16 +589,19 @@ FOOTNOTES = (
 )
 
 
-def _sort_rows(rows: Sequence[ConfigRow], sort: str) -> list[ConfigRow]:
+def _sort_rows(rows: Sequence[ConfigRow], sort: str, lb: Leaderboard | None = None) -> list[
+    ConfigRow
+]:
     if sort not in COLUMNS:
-        raise ValueError(
+        raise InputError(
             f"`sort` must be one of {', '.join(COLUMNS)}, but got sort={sort!r}."
             f"{suggest(sort, list(COLUMNS))}"
         )
     col = COLUMNS[sort]
+    board = lb if lb is not None else Leaderboard("", tuple(rows))
 
     def key(r: ConfigRow) -> tuple[Any, ...]:
-        v = col.value(r)
+        v = col.value(r, board)
         if v is None:
             return (1, 0, r.name, r.key)
         if isinstance(v, str):
@@ -450,9 +622,60 @@ def _md_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str
     return lines
 
 
+def _is_plain_mlp(r: ConfigRow) -> bool:
+    parts = r.model.split(" ")
+    return len(parts) == 3 and parts[0] == "mlp" and parts[2] in PLAIN_ACTIVATIONS
+
+
+def _compare(
+    rows: Sequence[ConfigRow], baseline: ConfigRow | None, top: ConfigRow | None
+) -> dict[str, Comparison]:
+    """Welch tests of every row against ``baseline`` and ``top``, Holm-corrected per family."""
+    out: dict[str, dict[str, Any]] = {r.key: {} for r in rows}
+
+    def family(ref: ConfigRow | None, name: str, what: str) -> None:
+        ref_stat = None if ref is None else ref.stat(PRIMARY)
+        keys, raw = [], []
+        for r in rows:
+            s = r.stat(PRIMARY)
+            if ref is not None and r.key == ref.key:
+                continue
+            if s is None:
+                out[r.key][f"why_{name}"] = "no data"
+            elif s.n < MIN_N_FOR_TEST:
+                out[r.key][f"why_{name}"] = f"n < {MIN_N_FOR_TEST}"
+            elif ref_stat is None or ref_stat.n < MIN_N_FOR_TEST:
+                out[r.key][f"why_{name}"] = f"{what} n < {MIN_N_FOR_TEST}"
+            else:
+                p = welch(s.values, ref_stat.values).p
+                if math.isnan(p):
+                    out[r.key][f"why_{name}"] = "no spread"
+                else:
+                    keys.append(r.key)
+                    raw.append(p)
+        for k, p in zip(keys, holm(raw), strict=True):
+            out[k][f"p_{name}"] = p
+
+    family(baseline, "baseline", "baseline")
+    family(top, "top", "top")
+    base_stat = baseline.stat(PRIMARY) if baseline is not None else None
+    result = {}
+    for r in rows:
+        s = r.stat(PRIMARY)
+        delta = s.mean - base_stat.mean if s is not None and base_stat is not None else None
+        result[r.key] = Comparison(delta=delta, **out[r.key])
+    return result
+
+
 @dataclass(frozen=True)
 class Leaderboard:
-    """Aggregated rows of one benchmark plus its study summaries and anchors."""
+    """Aggregated rows of one benchmark plus its statistics, study summaries and anchors.
+
+    ``baseline`` names the baseline row (a row name or key); ``None`` picks the plain MLP (a
+    row whose model is ``mlp`` with one of :data:`PLAIN_ACTIVATIONS`; the one named ``mlp``
+    when there are several) and, without one, the top row. The top row has the highest mean
+    of the primary metric (:data:`PRIMARY`), whatever the display order.
+    """
 
     benchmark: str
     rows: tuple[ConfigRow, ...]
@@ -462,48 +685,144 @@ class Leaderboard:
     sort: str = "test"
     columns: tuple[str, ...] = DEFAULT_COLUMNS
     command: str = field(default="")
+    baseline: str | None = None
+
+    @functools.cached_property
+    def top_key(self) -> str | None:
+        scored = [r for r in self.rows if r.stat(PRIMARY) is not None]
+        if not scored:
+            return None
+        best = min(scored, key=lambda r: (-r.stat(PRIMARY).mean, r.name, r.key))  # type: ignore[union-attr]
+        return best.key
+
+    @functools.cached_property
+    def baseline_key(self) -> str | None:
+        if self.baseline is not None:
+            for r in self.rows:
+                if self.baseline in (r.name, r.key):
+                    return r.key
+            names = [r.name for r in self.rows]
+            raise InputError(
+                f"`--baseline` must name a row of the table, but got {self.baseline!r}."
+                f"{suggest(self.baseline, names)}"
+            )
+        plain = [r for r in self.rows if _is_plain_mlp(r) and r.stat(PRIMARY) is not None]
+        named = [r for r in plain if r.name == "mlp"]
+        if named:
+            return named[0].key
+        if len(plain) == 1:
+            return plain[0].key
+        return self.top_key
+
+    @functools.cached_property
+    def comparisons(self) -> dict[str, Comparison]:
+        by_key = {r.key: r for r in self.rows}
+        base = by_key.get(self.baseline_key or "")
+        top = by_key.get(self.top_key or "")
+        return _compare(self.rows, base, top)
+
+    def row(self, key: str | None) -> ConfigRow | None:
+        return next((r for r in self.rows if r.key == key), None)
 
     def sorted_rows(self) -> list[ConfigRow]:
-        return _sort_rows(self.rows, self.sort)
+        return _sort_rows(self.rows, self.sort, self)
 
     def table(self) -> tuple[list[str], list[list[str]]]:
         """Headers and cell texts, rank first, in sort order."""
         headers = ["#"] + [COLUMNS[c].header for c in self.columns]
         body = [
-            [str(i)] + [COLUMNS[c].text(r) for c in self.columns]
+            [str(i)] + [COLUMNS[c].text(r, self) for c in self.columns]
             for i, r in enumerate(self.sorted_rows(), start=1)
         ]
         return headers, body
+
+    def provenance_problems(self) -> list[str]:
+        """``name (problem; problem)`` for every configuration with flagged provenance."""
+        return [
+            f"{r.name} ({'; '.join(r.provenance.problems)})"
+            for r in self.sorted_rows() if r.provenance.problems
+        ]
+
+    def check_strict(self) -> None:
+        """Refuse (InputError, one line) a table whose rows are not from one clean code each."""
+        bad = self.provenance_problems()
+        if bad:
+            raise InputError(
+                f"`--strict` needs every configuration's runs from one clean code version, but "
+                f"{_plural(len(bad), 'configuration is', 'configurations are')} not: "
+                f"{', '.join(bad)}."
+            )
+
+    def notes(self) -> list[str]:
+        """Every footnote of the table, in order (depends on the rows shown)."""
+        base = self.row(self.baseline_key)
+        base_name = f"`{base.name}`" if base is not None else "none"
+        how = "chosen with `--baseline`" if self.baseline is not None else (
+            "the plain MLP" if base is not None and _is_plain_mlp(base) else
+            "the top row, as the table has no plain MLP"
+        )
+        notes = list(FOOTNOTES)
+        notes.append(
+            f"⁴ Baseline: {base_name} ({how}). Δ: difference of the mean to the baseline's, in "
+            "points. p: two-sided Welch t test (unequal variances, `scipy.stats.ttest_ind`) of "
+            "the row's seeds against the baseline's, Holm-corrected over all rows tested "
+            f"against the baseline; a difference is a finding only where p < {ALPHA}. Rows "
+            f"with n < {MIN_N_FOR_TEST} (or a baseline with n < {MIN_N_FOR_TEST}) are not "
+            "tested: with so few seeds the variance, and so the test, means nothing."
+        )
+        notes.append(
+            "⁵ top: the highest mean in the primary column. ≈ top: statistically "
+            "indistinguishable from the top row, i.e. the two-sided Welch test against the top "
+            f"row, Holm-corrected over all rows tested against it, gives p ≥ {ALPHA}; below: "
+            f"p < {ALPHA}. Indistinguishable is not equal: at small n real gaps go undetected."
+        )
+        versions = sorted({s for r in self.rows for s in r.provenance.code_shas})
+        unknown = sum(r.provenance.n_unknown for r in self.rows)
+        notes.append(
+            "⁶ code: the git tree hash of kanlab/ (`code_sha`, first 7 digits) the runs ran; "
+            "rows with the same hash ran the same code. mixed: the configuration's runs come "
+            "from several code versions; dirty: runs made with uncommitted changes in kanlab/; "
+            "unknown provenance: rows recorded before code_sha and git_dirty were kept. "
+            "`kanlab leaderboard --strict` refuses a table with any of these. This table: "
+            f"{_plural(len(versions), 'code version', 'code versions')}"
+            + (f", {_plural(unknown, 'run', 'runs')} of unknown provenance" if unknown else "")
+            + "."
+        )
+        built = [r for r in self.sorted_rows() if r.params_built is not None]
+        if built:
+            notes.append(
+                "⁷ params: the deployed model (for layers trained in stages, e.g. S-KAN, the "
+                "final, pruned stage; a range when the seeds pruned differently). As built, "
+                "before any stage change: "
+                + "; ".join(f"{r.name} {r.params_built:,}" for r in built) + "."
+            )
+        return notes
+
+    def _header_line(self) -> str:
+        runs = _plural(self.n_runs, "run", "runs")
+        studies = _plural(len(self.studies), "exported study", "exported studies")
+        return (
+            f"Generated by `{self.command}` from `runs.jsonl` ({runs}) and {studies}. Do not "
+            "edit by hand: rerun the command."
+        )
 
     def to_markdown(self) -> str:
         """The ``leaderboard.md`` text (deterministic)."""
         out = [f"# Leaderboard: {self.benchmark}", ""]
         if self.command:
-            out.append(
-                f"Generated by `{self.command}` from `runs.jsonl` ({self.n_runs} runs) and "
-                f"{len(self.studies)} exported "
-                f"stud{'y' if len(self.studies) == 1 else 'ies'}. Do not edit by hand: "
-                "rerun the command."
-            )
-            out.append("")
+            out += [self._header_line(), ""]
         headers, body = self.table()
         out.extend(_md_table(headers, body) if body else ["(no runs yet)"])
         out.append("")
-        for note in FOOTNOTES:
+        for note in self.notes():
             out += [note, ""]
         out.pop()
         if self.studies:
             out += ["", "## Search studies (from exported studies)", ""]
             out.extend(_md_table(*self._study_table()))
         if self.anchors:
-            out += [
-                "",
-                "## Anchors: external reference numbers (not reproduced here)",
-                "",
-                "Numbers reported by other projects under their own protocol; they are context, "
-                "not results of this code, and are not ranked with the table above.",
-                "",
-            ]
+            out += ["", "## Anchors: external reference numbers (not reproduced here)", "",
+                    ANCHOR_NOTE, ""]
             out.extend(_md_table(*self._anchor_table()))
         return "\n".join(out) + "\n"
 
@@ -543,27 +862,52 @@ class Leaderboard:
         return headers, body
 
     def to_csv(self) -> str:
-        """Raw numbers (means and stds in separate columns), one line per configuration."""
+        """Raw numbers, one line per configuration: every metric's n/mean/std, the primary
+        metric's CI, the comparisons and the provenance."""
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        stats = ("val_acc", "test_acc", "test_selected", "latency_ms", "epoch_time_s", "epochs")
-        header = ["rank", "key", "name", "model", "n", "seeds", "params", "flops", "device"]
-        for s in stats:
-            header += [f"{s}_mean", f"{s}_std"]
+        header = ["rank", "key", "name", "model", "n", "seeds", "params", "params_low",
+                  "params_built", "flops", "device"]
+        for k in METRICS:
+            header += [f"{k}_n", f"{k}_mean", f"{k}_std"]
+        header += [f"{PRIMARY}_ci_low", f"{PRIMARY}_ci_high", "baseline", "delta",
+                   "p_baseline_holm", "p_top_holm", "vs_top", "code_shas", "dirty_runs",
+                   "unknown_provenance_runs"]
         writer.writerow(header)
+
+        def num(v: float | None) -> str:
+            return "" if v is None else f"{v:.6g}"
+
         for i, r in enumerate(self.sorted_rows(), start=1):
             line: list[Any] = [i, r.key, r.name, r.model, r.n, " ".join(map(str, r.seeds)),
-                               r.params, r.flops, r.device]
-            for s in stats:
-                st: Stat | None = getattr(r, s)
-                line += ["", ""] if st is None else [f"{st.mean:.6g}", f"{st.std:.6g}"]
+                               r.params, r.params_low, r.params_built, r.flops, r.device]
+            for k in METRICS:
+                st = r.stat(k)
+                line += ["", "", ""] if st is None else [st.n, num(st.mean), num(st.std)]
+            primary = r.stat(PRIMARY)
+            ci = primary.ci if primary is not None else None
+            c = self.comparisons.get(r.key, Comparison())
+            line += [num(ci[0]) if ci else "", num(ci[1]) if ci else "",
+                     int(r.key == self.baseline_key), num(c.delta), num(c.p_baseline),
+                     num(c.p_top), _top_text(r, self), " ".join(r.provenance.code_shas),
+                     r.provenance.n_dirty, r.provenance.n_unknown]
             writer.writerow(line)
         return buf.getvalue()
 
     def to_html(self) -> str:
-        """A standalone HTML table (no scripts, no external resources)."""
-        headers, body = self.table()
+        """A standalone HTML page: the table, its notes, studies and anchors (no scripts)."""
         esc = html.escape
+
+        def table(headers: Sequence[str], body: Sequence[Sequence[str]]) -> list[str]:
+            parts = ["<table border=\"1\"><thead><tr>"]
+            parts.extend(f"<th>{esc(h)}</th>" for h in headers)
+            parts.append("</tr></thead><tbody>")
+            parts.extend(
+                "<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>" for row in body
+            )
+            parts.append("</tbody></table>")
+            return parts
+
         parts = [
             "<!DOCTYPE html>",
             f"<html><head><meta charset=\"utf-8\"><title>Leaderboard: {esc(self.benchmark)}"
@@ -571,14 +915,16 @@ class Leaderboard:
             f"<h1>Leaderboard: {esc(self.benchmark)}</h1>",
         ]
         if self.command:
-            parts.append(f"<p>Generated by <code>{esc(self.command)}</code>.</p>")
-        parts.append("<table border=\"1\"><thead><tr>")
-        parts.extend(f"<th>{esc(h)}</th>" for h in headers)
-        parts.append("</tr></thead><tbody>")
-        for row in body:
-            parts.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in row) + "</tr>")
-        parts.append("</tbody></table>")
-        parts.extend(f"<p><small>{esc(n)}</small></p>" for n in FOOTNOTES)
+            parts.append(f"<p>{esc(self._header_line())}</p>")
+        parts.extend(table(*self.table()))
+        parts.extend(f"<p><small>{esc(n)}</small></p>" for n in self.notes())
+        if self.studies:
+            parts.append("<h2>Search studies (from exported studies)</h2>")
+            parts.extend(table(*self._study_table()))
+        if self.anchors:
+            parts.append("<h2>Anchors: external reference numbers (not reproduced here)</h2>")
+            parts.append(f"<p>{esc(ANCHOR_NOTE)}</p>")
+            parts.extend(table(*self._anchor_table()))
         parts.append("</body></html>")
         return "\n".join(parts) + "\n"
 
@@ -590,7 +936,7 @@ class Leaderboard:
             return self.to_csv()
         if fmt == "html":
             return self.to_html()
-        raise ValueError(
+        raise InputError(
             f"`format` must be one of {', '.join(FORMATS)}, but got format={fmt!r}."
             f"{suggest(fmt, FORMATS)}"
         )
@@ -608,6 +954,12 @@ class Leaderboard:
         return table
 
 
+ANCHOR_NOTE = (
+    "Numbers reported by other projects under their own protocol; they are context, not "
+    "results of this code, and are not ranked with the table above."
+)
+
+
 def _short(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
@@ -621,6 +973,8 @@ def load_leaderboard(
     sort: str = "test",
     include_trials: bool = False,
     command: str = "",
+    baseline: str | None = None,
+    strict: bool = False,
 ) -> Leaderboard:
     """Read a benchmark directory and aggregate it.
 
@@ -631,23 +985,25 @@ def load_leaderboard(
         sort: Column key to sort by (see :data:`COLUMNS`); accuracies sort descending.
         include_trials: Keep rows that search trials wrote to ``runs.jsonl``.
         command: The command line stated in the Markdown header.
+        baseline: Name (or key) of the baseline row; ``None``: the plain MLP, else the top row.
+        strict: Refuse a table with configurations of mixed, dirty or unknown provenance.
 
     Raises:
-        ValueError: if the directory has neither ``runs.jsonl`` nor study exports, or ``by`` /
-            ``sort`` is unknown.
+        InputError: if the directory has neither ``runs.jsonl`` nor study exports, ``by`` /
+            ``sort`` / ``baseline`` is unknown, or ``strict`` and a provenance flag is set.
     """
     path = Path(bench_dir)
     runs_file = path / "runs.jsonl"
     runs = read_runs(runs_file) if runs_file.is_file() else []
     studies = read_studies(path)
     if not runs and not studies:
-        raise ValueError(
+        raise InputError(
             f"`bench_dir` must hold runs.jsonl or studies/*.json, but got bench_dir={str(path)!r}."
         )
     rows = aggregate(runs, by=by, include_trials=include_trials)
     _sort_rows(rows, sort)  # validates ``sort`` early
     benchmark = str(next((r.get("benchmark") for r in runs if r.get("benchmark")), path.name))
-    return Leaderboard(
+    lb = Leaderboard(
         benchmark=benchmark,
         rows=tuple(rows),
         studies=tuple(studies),
@@ -655,4 +1011,9 @@ def load_leaderboard(
         n_runs=sum(1 for r in runs if include_trials or not r.get("trial")),
         sort=sort,
         command=command,
+        baseline=baseline,
     )
+    _ = lb.baseline_key  # validates ``baseline`` early
+    if strict:
+        lb.check_strict()
+    return lb

@@ -352,7 +352,7 @@ def plot_leaderboard(
     fig, ax = plt.subplots(figsize=(8, 0.45 * (len(rows) + len(leaderboard.anchors)) + 1.2))
     labels = [f"{r.name} (n={r.n})" for r in rows]
     means = [getattr(r, attr[metric]).mean for r in rows]
-    stds = [getattr(r, attr[metric]).std for r in rows]
+    stds = [getattr(r, attr[metric]).std or 0.0 for r in rows]  # no std for n = 1
     ax.barh(labels, means, xerr=stds, capsize=3, color="tab:blue", alpha=0.8)
     if leaderboard.anchors:
         names = [f"anchor: {a.name}" for a in leaderboard.anchors]

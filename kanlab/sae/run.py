@@ -36,6 +36,13 @@ class SAERunResult:
     model: nn.Module
 
 
+SELECTION = {
+    False: "as trained",
+    True: "as trained: g_topk steered by the attribution of the loss gradient at the true "
+          "label (val_plain_selection: without labels, plain TopK)",
+}
+
+
 def _device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -69,6 +76,11 @@ def _host(cfg: SAEConfig) -> tuple[nn.Module, Spec]:
 def run_sae(cfg: SAEConfig, *, results_dir: Path) -> SAERunResult:
     """Load or train the host, collect hooked activations, fit and evaluate the SAE.
 
+    The SAE is evaluated with the selection it was trained with (a g-SAE's attribution from
+    the labelled data's loss gradient, :mod:`kanlab.sae.trainer`); for a g-SAE the label-free
+    plain-TopK selection is reported too (``val_plain_selection``,
+    ``downstream_plain_selection``).
+
     Writes ``<results_dir>/<benchmark>/sae/<name>-<UTC time>/`` with ``metrics.json``,
     ``config.yaml`` and ``sae.pt`` (the SAE state dict).
     """
@@ -89,7 +101,9 @@ def run_sae(cfg: SAEConfig, *, results_dir: Path) -> SAERunResult:
     acts, grads = collect_activations(
         model, cfg.hook, train_loader, max_rows=cfg.max_rows, with_grads=with_grads
     )
-    val_acts, _ = collect_activations(model, cfg.hook, val_loader, max_rows=cfg.max_rows)
+    val_acts, val_grads = collect_activations(
+        model, cfg.hook, val_loader, max_rows=cfg.max_rows, with_grads=with_grads
+    )
     sae = SparseAutoencoder(acts.shape[-1], cfg.width, activation=cfg.activation.to_dict())
     sae.to(device)
     generator = torch.Generator().manual_seed(cfg.seed)
@@ -105,10 +119,14 @@ def run_sae(cfg: SAEConfig, *, results_dir: Path) -> SAERunResult:
         "d_in": int(acts.shape[-1]),
         "width": cfg.width,
         "activation": cfg.activation.to_dict(),
-        "train": evaluate_sae(sae, acts),
-        "val": evaluate_sae(sae, val_acts),
+        "selection": SELECTION[with_grads],
+        "train": evaluate_sae(sae, acts, grads=grads),
+        "val": evaluate_sae(sae, val_acts, grads=val_grads),
         "downstream": downstream_metrics(model, cfg.hook, sae, val_loader),
         "history": fit.history,
+        **({"val_plain_selection": evaluate_sae(sae, val_acts),
+            "downstream_plain_selection": downstream_metrics(
+                model, cfg.hook, sae, val_loader, attribution=False)} if with_grads else {}),
         "timestamp": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")

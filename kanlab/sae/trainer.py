@@ -3,6 +3,14 @@
 A plain torch loop (no Lightning). The host model can be any ``nn.Module`` (a kanlab model, a
 timm model): activations come from ``model.get_submodule(hook)``. Activations ``(B, C, H, W)``
 are treated as B*H*W vectors of C channels; ``(B, N, D)`` as B*N vectors of D features.
+
+Evaluation uses the selection the SAE was trained with. For a g-SAE (``g_topk``) that
+selection needs each row's attribution W_dec^T grad_x L, i.e. the gradient of the host's loss
+at the true label: :func:`evaluate_sae` takes the rows' ``grads`` and :func:`downstream_metrics`
+computes them per batch from the labels, so on labelled evaluation data a g-SAE is scored as
+trained. Where no label exists (deployment on new inputs) the attribution is undefined and
+``g_topk`` falls back to the plain TopK selection; :func:`evaluate_sae` without ``grads``
+scores exactly that, and ``kanlab sae`` reports it separately (``val_plain_selection``).
 """
 
 from __future__ import annotations
@@ -58,6 +66,27 @@ def _device_of(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
+def _activation_and_grad(
+    model: nn.Module, hook: str, x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``model.<hook>``'s output on ``x`` and the gradient of the summed cross-entropy at
+    labels ``y`` with respect to it (each row gets its own sample's loss gradient)."""
+    captured: list[torch.Tensor] = []
+
+    def save(_: nn.Module, __: Any, output: torch.Tensor) -> None:
+        captured.append(output)
+
+    handle = model.get_submodule(hook).register_forward_hook(save)
+    try:
+        with torch.enable_grad():
+            logits = model(x)
+            loss = F.cross_entropy(logits, y, reduction="sum")
+            (grad,) = torch.autograd.grad(loss, captured[0])
+    finally:
+        handle.remove()
+    return captured[0].detach(), grad
+
+
 def collect_activations(
     model: nn.Module,
     hook: str,
@@ -88,32 +117,28 @@ def collect_activations(
     captured: list[torch.Tensor] = []
 
     def save(_: nn.Module, __: Any, output: torch.Tensor) -> None:
-        if with_grads:
-            output.retain_grad()
-        captured.append(output)
+        captured.append(output.detach())
 
-    handle = module.register_forward_hook(save)
     model.eval()
     rows = 0
-    try:
-        for batch in batches:
-            x, y = _inputs_targets(batch, device)
+    for batch in batches:
+        x, y = _inputs_targets(batch, device)
+        if with_grads:
+            out, grad = _activation_and_grad(model, hook, x, y)
+            grads.append(_to_rows(grad).cpu())
+        else:
             captured.clear()
-            with torch.set_grad_enabled(with_grads):
-                logits = model(x)
-                if with_grads:
-                    model.zero_grad(set_to_none=True)
-                    torch.autograd.backward(F.cross_entropy(logits, y, reduction="sum"))
+            handle = module.register_forward_hook(save)
+            try:
+                with torch.no_grad():
+                    model(x)
+            finally:
+                handle.remove()
             out = captured[0]
-            acts.append(_to_rows(out.detach()).cpu())
-            if with_grads:
-                assert out.grad is not None
-                grads.append(_to_rows(out.grad).cpu())
-            rows += acts[-1].shape[0]
-            if rows >= max_rows:
-                break
-    finally:
-        handle.remove()
+        acts.append(_to_rows(out).cpu())
+        rows += acts[-1].shape[0]
+        if rows >= max_rows:
+            break
     a = torch.cat(acts)[:max_rows]
     g = torch.cat(grads)[:max_rows] if with_grads else None
     return a, g
@@ -216,24 +241,47 @@ def fit_sae(
     return result
 
 
+def uses_attribution(sae: SparseAutoencoder) -> bool:
+    """Whether the SAE's selection takes an attribution (g-SAE)."""
+    return isinstance(sae.activation, GTopK)
+
+
 @torch.no_grad()
 def evaluate_sae(
-    sae: SparseAutoencoder, acts: torch.Tensor, *, batch_size: int = 4096
+    sae: SparseAutoencoder,
+    acts: torch.Tensor,
+    *,
+    grads: torch.Tensor | None = None,
+    batch_size: int = 4096,
 ) -> dict[str, float]:
     """Reconstruction metrics on rows ``acts``: FVU, nMSE, L0, dead-latent fraction.
 
     ``fvu`` = sum ||x - x_hat||^2 / sum ||x - mean||^2; ``nmse`` = sum ||x - x_hat||^2 /
     sum ||x||^2; ``l0`` = mean non-zeros per row; ``dead_fraction`` = latents that never fire
-    (|z| > 1e-3) on these rows.
+    (|z| > 1e-3) on these rows. ``grads`` (grad_x L per row, from :func:`collect_activations`
+    with ``with_grads``) give a g-SAE the attribution-steered selection it was trained with;
+    without them a g-SAE selects as a plain TopK (the label-free case).
+
+    Raises:
+        ValueError: for ``grads`` whose shape differs from ``acts``.
     """
+    if grads is not None and grads.shape != acts.shape:
+        raise ValueError(
+            f"`grads` must match acts {tuple(acts.shape)}, but got {tuple(grads.shape)}."
+        )
     sae.eval()
     device = sae.W_enc.device
+    steer = grads is not None and uses_attribution(sae)
     err = total = energy = l0 = 0.0
     fired = torch.zeros(sae.d_sae, dtype=torch.bool, device=device)
     mean = acts.mean(0).to(device=device, dtype=sae.W_enc.dtype)
     for start in range(0, len(acts), batch_size):
         x = acts[start : start + batch_size].to(device=device, dtype=sae.W_enc.dtype)
-        out = sae(x)
+        attribution = None
+        if steer and grads is not None:
+            g = grads[start : start + batch_size].to(device=device, dtype=sae.W_enc.dtype)
+            attribution = sae.attribution(g)
+        out = sae(x, attribution)
         err += float((out.x_hat - x).square().sum())
         total += float((x - mean).square().sum())
         energy += float(x.square().sum())
@@ -266,21 +314,30 @@ def splice(
 
 @torch.no_grad()
 def downstream_metrics(
-    model: nn.Module, hook: str, sae: SparseAutoencoder, batches: Iterable[Batch]
+    model: nn.Module,
+    hook: str,
+    sae: SparseAutoencoder,
+    batches: Iterable[Batch],
+    *,
+    attribution: bool = True,
 ) -> dict[str, float]:
     """Host loss/accuracy clean, with the SAE reconstruction spliced in, and zero-ablated.
 
     ``loss_recovered`` = (L_zero - L_sae) / (L_zero - L_clean): 1 means the reconstruction is
-    as good as the original activation for the downstream task, 0 as bad as zeros.
+    as good as the original activation for the downstream task, 0 as bad as zeros. A g-SAE
+    selects with the attribution of each batch's clean loss gradient at the true labels (the
+    selection it was trained with; ``attribution=False`` scores the plain TopK selection).
     """
     model.eval()
     sae.eval()
     device = _device_of(model)
     sums = {"clean": [0.0, 0.0], "sae": [0.0, 0.0], "zero": [0.0, 0.0]}
     count = 0
+    steer = attribution and uses_attribution(sae)
+    current: list[torch.Tensor | None] = [None]  # the batch's attribution rows
 
     def reconstruct(rows: torch.Tensor) -> torch.Tensor:
-        out: SAEOutput = sae(rows.to(sae.W_enc.dtype))
+        out: SAEOutput = sae(rows.to(sae.W_enc.dtype), current[0])
         return out.x_hat
 
     variants: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {
@@ -291,6 +348,9 @@ def downstream_metrics(
     for batch in batches:
         x, y = _inputs_targets(batch, device)
         count += len(y)
+        if steer:
+            _, grad = _activation_and_grad(model, hook, x, y)
+            current[0] = sae.attribution(_to_rows(grad).to(sae.W_enc.dtype))
         for name, fn in variants.items():
             if fn is None:
                 logits = model(x)

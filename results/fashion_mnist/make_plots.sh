@@ -10,5 +10,5 @@ kanlab plot activation --run "$(run eafo_mlp)" --output $P/eafo_learnt.png
 kanlab plot edges "$(run b_spline_kan)" --fits --max-in 4 --max-out 3 --output $P/b_spline_edges.png
 kanlab plot skan "$(run s_kan)" --output $P/s_kan_selection.png
 kanlab plot topk "$(run topk_mlp)" --batches 4 --output $P/topk_hist.png
-kanlab plot study --storage sqlite:///results/studies/fmnist_52k.db --study fmnist_52k \
+kanlab plot study --storage sqlite:///results/studies/fmnist_52k_v2.db --study fmnist_52k_v2 \
     --output $P/study_history.png

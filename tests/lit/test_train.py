@@ -15,10 +15,9 @@ from torch import nn
 
 from kanlab.cli import main
 from kanlab.config import load_experiment
-from kanlab.data._base import DataUnavailableError
 from kanlab.lit import load_run, train
 from kanlab.lit.train import append_row
-from kanlab.registry import CALLBACKS, DATAMODULES, MODELS, Entry
+from kanlab.registry import CALLBACKS, MODELS, Entry
 
 BASE: dict[str, Any] = {
     "name": "tiny",
@@ -31,15 +30,9 @@ BASE: dict[str, Any] = {
 }
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("data")
-    dm = DATAMODULES.build({"name": "tiny_fashion_mnist", "data_dir": str(path)})
-    try:
-        dm.prepare_data()
-    except DataUnavailableError:
-        pytest.skip("Fashion-MNIST is not available offline here")
-    return str(path)
+@pytest.fixture
+def data_dir(tiny_fmnist_dir: str) -> str:
+    return tiny_fmnist_dir
 
 
 def _cfg(data_dir: str, *overrides: str) -> Any:
@@ -58,6 +51,9 @@ def test_one_epoch_run_writes_row_and_run_dir(data_dir: str, results_dir: Path) 
     assert row["benchmark"] == "tiny_fashion_mnist" and row["status"] == "completed"
     assert row["epochs"] == 1 and row["best_epoch"] == 0 and row["seed"] == 0
     assert row["params"] == 784 * 16 + 16 + 16 * 10 + 10
+    assert row["params_built"] == row["params"] and row["selected_from_epoch"] == 0
+    assert {"git_sha", "code_sha", "git_dirty"} <= set(row)  # provenance (None outside git)
+    assert isinstance(row["git_dirty"], bool) == (row["code_sha"] is not None)
     assert row["flops"] == 2 * (784 * 16 + 16 * 10)
     assert row["latency_ms"] > 0 and row["device"] == "cpu"
     metrics = row["metrics"]

@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 
 from kanlab.cli import main
-from kanlab.results.leaderboard import aggregate, describe_model, load_leaderboard, read_runs
+from kanlab.errors import InputError
+from kanlab.results.leaderboard import (
+    METRICS,
+    aggregate,
+    describe_model,
+    load_leaderboard,
+    read_runs,
+)
+from kanlab.results.stats import holm, welch
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -132,3 +140,162 @@ def test_committed_leaderboard_is_reproducible(tmp_path: Path) -> None:
     out = tmp_path / "leaderboard.md"
     assert main([argv[0], str(bench), *argv[2:], "--output", str(out), "--quiet"]) == 0
     assert out.read_bytes() == committed.read_bytes()
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def _mlp_row(seed: int, test: float, **extra: Any) -> dict[str, Any]:
+    row = _row("mlp", seed, test, **extra)
+    row["config"] = {"model": {"name": "mlp", "widths": [4, 3, 2], "activation": "silu"}}
+    return row
+
+
+def _stat_rows(**extra: Any) -> list[dict[str, Any]]:
+    groups = {
+        "strong": [0.90, 0.91, 0.92, 0.905],
+        "close": [0.899, 0.912, 0.915, 0.90],
+        "weak": [0.80, 0.81, 0.79, 0.805],
+        "few": [0.95, 0.96],
+    }
+    rows = [_mlp_row(s, t, **extra) for s, t in enumerate([0.85, 0.86, 0.84, 0.855])]
+    for name, values in groups.items():
+        rows += [_row(name, s, t, **extra) for s, t in enumerate(values)]
+    return rows
+
+
+def _pct(values: list[float]) -> list[float]:
+    return [v * 100 for v in values]
+
+
+def test_comparisons_are_holm_corrected_welch_tests(tmp_path: Path) -> None:
+    bench = tmp_path / "toy"
+    _write(bench, _stat_rows())
+    lb = load_leaderboard(bench)
+    by_name = {r.name: r for r in lb.rows}
+    assert lb.baseline_key == by_name["mlp"].key          # the plain MLP by default
+    assert lb.top_key == by_name["few"].key               # highest mean, even with n = 2
+    mlp = _pct([0.85, 0.86, 0.84, 0.855])
+    tested = {n: _pct(v) for n, v in [("strong", [0.90, 0.91, 0.92, 0.905]),
+                                      ("close", [0.899, 0.912, 0.915, 0.90]),
+                                      ("weak", [0.80, 0.81, 0.79, 0.805])]}
+    raw = [welch(v, mlp).p for v in tested.values()]
+    for name, p in zip(tested, holm(raw), strict=True):
+        c = lb.comparisons[by_name[name].key]
+        assert c.p_baseline == pytest.approx(p)
+        assert c.delta == pytest.approx(sum(tested[name]) / 4 - sum(mlp) / 4)
+    few = lb.comparisons[by_name["few"].key]
+    assert few.p_baseline is None and few.why_baseline == "n < 3"
+    # the top row has n = 2: nobody can be tested against it
+    assert lb.comparisons[by_name["strong"].key].why_top == "top n < 3"
+    md = lb.to_markdown()
+    assert "| baseline |" in md and "– (n < 3)" in md and "| top |" in md
+    assert "Holm-corrected" in md and "≈ top" in md and "p ≥ 0.05" in md
+
+
+def test_indistinguishable_from_top_marks(tmp_path: Path) -> None:
+    bench = tmp_path / "toy"
+    _write(bench, [r for r in _stat_rows() if r["name"] != "few"])
+    lb = load_leaderboard(bench)
+    by_name = {r.name: r for r in lb.rows}
+    assert lb.top_key == by_name["strong"].key
+    strong = _pct([0.90, 0.91, 0.92, 0.905])
+    others = {"close": _pct([0.899, 0.912, 0.915, 0.90]), "weak": _pct([0.80, 0.81, 0.79, 0.805]),
+              "mlp": _pct([0.85, 0.86, 0.84, 0.855])}
+    expected = holm([welch(v, strong).p for v in others.values()])
+    for name, p in zip(others, expected, strict=True):
+        assert lb.comparisons[by_name[name].key].p_top == pytest.approx(p)
+    _, body = lb.table()
+    marks = {row[1]: row[lb.columns.index("vs_top") + 1] for row in body}
+    assert marks == {"strong": "top", "close": "≈ top", "mlp": "below", "weak": "below"}
+    assert expected[0] >= 0.05 and max(expected[1:]) < 0.05
+    csv_lines = lb.to_csv().splitlines()
+    assert "p_top_holm" in csv_lines[0] and "test_ci_low" in csv_lines[0]
+
+
+def test_baseline_option_and_fallback_to_the_top_row(tmp_path: Path) -> None:
+    bench = tmp_path / "toy"
+    _write(bench, _stat_rows())
+    lb = load_leaderboard(bench, baseline="weak")
+    assert lb.row(lb.baseline_key).name == "weak"  # type: ignore[union-attr]
+    assert "--baseline weak" not in lb.to_markdown()  # the command is given by the caller
+    with pytest.raises(InputError, match="Did you mean 'weak'"):
+        load_leaderboard(bench, baseline="waek")
+    _write(bench, [r for r in _stat_rows() if r["name"] != "mlp"])
+    lb = load_leaderboard(bench)
+    assert lb.baseline_key == lb.top_key
+    assert "the top row, as the table has no plain MLP" in lb.to_markdown()
+
+
+def test_single_run_has_no_std_and_grammar(tmp_path: Path) -> None:
+    bench = tmp_path / "toy"
+    _write(bench, [_row("a", 0, 0.7)])
+    lb = load_leaderboard(bench, command="kanlab leaderboard results/toy")
+    md = lb.to_markdown()
+    assert "(1 run)" in md and "1 runs" not in md and "0 exported studies" in md
+    assert "| 70.00 |" in md and "70.00 ±" not in md
+    header, line = lb.to_csv().splitlines()
+    cells = dict(zip(header.split(","), line.split(","), strict=True))
+    assert cells["test_mean"] == "70" and cells["test_std"] == "" and cells["test_ci_low"] == ""
+
+
+def test_provenance_flags_and_strict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bench = tmp_path / "toy"
+    clean = {"code_sha": "a" * 40, "git_dirty": False, "git_sha": "1" * 40}
+    rows = [_row("same", s, 0.8, **clean) for s in range(3)]
+    rows += [_row("mixed", 0, 0.8, **clean),
+             _row("mixed", 1, 0.8, code_sha="b" * 40, git_dirty=False)]
+    rows += [_row("dirty", 0, 0.8, code_sha="a" * 40, git_dirty=True)]
+    rows += [_row("old", 0, 0.8, git_sha="2" * 40)]  # before provenance was recorded
+    _write(bench, rows)
+    lb = load_leaderboard(bench)
+    codes = {r.name: r.provenance.text() for r in lb.rows}
+    assert codes == {"same": "aaaaaaa", "mixed": "mixed: 2 code versions ⁶",
+                     "dirty": "1 dirty run ⁶", "old": "unknown provenance (1 commit) ⁶"}
+    assert "2 code versions, 1 run of unknown provenance" in lb.to_markdown()
+    with pytest.raises(InputError, match="3 configurations are not"):
+        load_leaderboard(bench, strict=True)
+    assert main(["leaderboard", str(bench), "--strict", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "mixed (mixed: 2 code versions)" in err
+    assert not (bench / "leaderboard.md").exists()  # nothing written on refusal
+    _write(bench, rows[:3])
+    assert main(["leaderboard", str(bench), "--strict", "--quiet"]) == 0
+
+
+def test_deployed_params_with_built_count_in_a_note(tmp_path: Path) -> None:
+    bench = tmp_path / "toy"
+    _write(bench, [_row("s_kan", 0, 0.8, params=60, params_built=100),
+                   _row("s_kan", 1, 0.8, params=64, params_built=100)])
+    md = load_leaderboard(bench).to_markdown()
+    assert "| 60–64 ⁷ |" in md
+    assert "⁷ params: the deployed model" in md and "s_kan 100." in md
+
+
+def test_html_keeps_notes_studies_and_anchors(tmp_path: Path) -> None:
+    bench = tmp_path / "toy"
+    _write(bench, _stat_rows())
+    (bench / "anchors.yaml").write_text(
+        "anchors:\n  - {name: ref, test_acc: 88.39, protocol: p, source: s}\n")
+    (bench / "studies").mkdir()
+    (bench / "studies" / "s.json").write_text(json.dumps({
+        "study": "s", "directions": ["maximize"], "metrics": ["val/acc"],
+        "trials": [{"number": 0, "state": "COMPLETE", "values": [0.8], "params": {"lr": 0.1}}],
+    }))
+    page = load_leaderboard(bench).to_html()
+    assert "<h2>Search studies (from exported studies)</h2>" in page
+    assert "<h2>Anchors" in page and "88.39" in page
+    assert "Holm-corrected" in page and "≈ top" in page
+
+
+def test_a_metric_column_is_one_table_entry(tmp_path: Path) -> None:
+    # every statistic column, in every format, comes from METRICS alone
+    bench = tmp_path / "toy"
+    _write(bench, _stat_rows())
+    lb = load_leaderboard(bench)
+    header = lb.to_csv().splitlines()[0].split(",")
+    for key, metric in METRICS.items():
+        assert f"{key}_mean" in header and f"{key}_std" in header
+        assert metric.header in lb.table()[0]
+    assert METRICS["latency"].value({"latency_ms": 1.5}) == 1.5
+    assert METRICS["test"].value({"metrics": {"test/acc": 0.5}}) == 50.0

@@ -95,6 +95,7 @@ def test_real_run_on_fashion_mnist_hidden_units(
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert (run_dir / "sae.pt").is_file() and (run_dir / "config.yaml").is_file()
     val, down = metrics["val"], metrics["downstream"]
+    assert metrics["selection"] == "as trained" and "val_plain_selection" not in metrics
     assert val["l0"] <= 8.0
     assert val["fvu"] < 0.5                                   # explains most of the variance
     assert 0.0 <= val["dead_fraction"] < 0.6

@@ -108,3 +108,40 @@ def test_top_afa_sae_with_norm_matching_term() -> None:
     result = fit_sae(sae, data, steps=60, batch_size=128, lr=3e-3, afa_coef=1 / 32, log_every=60)
     assert result.history[-1]["l0"] >= 1.0
     assert evaluate_sae(sae, data)["fvu"] < 1.0
+
+
+def test_g_sae_is_evaluated_with_the_selection_it_was_trained_with() -> None:
+    torch.manual_seed(5)
+    host = _Host()
+    batches = [(torch.randn(20, 8), torch.randint(0, 3, (20,))) for _ in range(2)]
+    acts, grads = collect_activations(host, "body", batches, max_rows=40, with_grads=True)
+    assert grads is not None
+    sae = SparseAutoencoder(12, 24, activation={"name": "g_topk", "k": 3, "beta": 50.0})
+    fit_sae(sae, acts, grads=grads, steps=20, batch_size=16)
+    steered = evaluate_sae(sae, acts, grads=grads)
+    plain = evaluate_sae(sae, acts)
+    with torch.no_grad():
+        by_hand = sae(acts, sae.attribution(grads))
+        err = float((by_hand.x_hat - acts).square().sum())
+        total = float((acts - acts.mean(0)).square().sum())
+    assert steered["fvu"] == pytest.approx(err / total, rel=1e-5)
+    assert steered["fvu"] != pytest.approx(plain["fvu"])  # the attribution changes the choice
+    with torch.no_grad():
+        plain_hand = sae(acts)
+    assert plain["fvu"] == pytest.approx(
+        float((plain_hand.x_hat - acts).square().sum()) / total, rel=1e-5)
+    with pytest.raises(ValueError, match="`grads` must match"):
+        evaluate_sae(sae, acts, grads=grads[:5])
+    # downstream: per batch, the attribution of the clean loss gradient at the true labels
+    down = downstream_metrics(host, "body", sae, batches)
+    loss = 0.0
+    for x, y in batches:
+        hidden = host.body(x).detach().requires_grad_()
+        torch.nn.functional.cross_entropy(host.head(hidden), y, reduction="sum").backward()
+        assert hidden.grad is not None
+        with torch.no_grad():
+            rec = sae(hidden.detach(), sae.attribution(hidden.grad)).x_hat
+            loss += float(torch.nn.functional.cross_entropy(host.head(rec), y, reduction="sum"))
+    assert down["sae_loss"] == pytest.approx(loss / 40, rel=1e-5)
+    unsteered = downstream_metrics(host, "body", sae, batches, attribution=False)
+    assert unsteered["sae_loss"] != pytest.approx(down["sae_loss"])

@@ -1,0 +1,348 @@
+"""``kanlab reproduce DIR``: re-run every configuration a results directory names, at this code.
+
+A results directory (``results/<benchmark>/``) names its configurations in a small manifest,
+``reproduce.yaml`` — experiment YAMLs under ``experiments/`` plus ``--set`` overrides, and the
+seeds — never copies of the YAMLs::
+
+    seeds: [0, 1, 2, 3, 4]                      # default seeds of every run
+    overrides: [trainer.max_epochs=25]          # applied to every run, before its own
+    runs:
+      - {experiment: experiments/fashion_mnist/mlp.yaml, overrides: [name=mlp]}
+      - {experiment: experiments/fashion_mnist/s_kan.yaml, overrides: [name=s_kan],
+         seeds: [0, 1]}
+
+Experiment paths are relative to the current directory or, failing that, to a parent of the
+manifest's directory (the repository root). Each (configuration, seed) is a job; a job is done
+when ``runs.jsonl`` holds a completed row with its ``config_hash`` and seed made at the current
+``code_sha`` from clean code (:mod:`kanlab.provenance`). :func:`reproduce` runs the jobs not done
+yet, seed-major (an interrupted reproduction leaves every configuration with nearly the same n),
+in ``workers`` processes with ``cores // workers`` torch threads each, so a reproduction can span
+several sittings; then it regenerates ``leaderboard.md`` exactly as ``kanlab leaderboard DIR``
+does. Runs go to ``DIR/runs.jsonl``: DIR must be named after the experiments' data module.
+
+With uncommitted changes in kanlab/ it refuses (the runs would not record a code version)
+unless ``allow_dirty``: then dirty rows at the current ``code_sha`` count as done as well, and
+the leaderboard flags them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kanlab.errors import ConfigError, SetupError
+from kanlab.provenance import CodeVersion, code_version
+
+__all__ = ["Job", "Manifest", "ReproduceReport", "plan", "read_manifest", "reproduce"]
+
+logger = logging.getLogger(__name__)
+
+MANIFEST = "reproduce.yaml"
+_TOP_KEYS = ("seeds", "overrides", "runs")
+_RUN_KEYS = ("experiment", "overrides", "seeds")
+
+
+@dataclass(frozen=True)
+class ManifestRun:
+    """One configuration: an experiment YAML, its overrides and seeds."""
+
+    experiment: Path
+    overrides: tuple[str, ...]
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The parsed ``reproduce.yaml`` of a results directory."""
+
+    path: Path
+    runs: tuple[ManifestRun, ...]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One training run: a configuration at one seed."""
+
+    experiment: Path
+    overrides: tuple[str, ...]
+    seed: int
+    name: str
+    config_hash: str
+
+    def describe(self) -> str:
+        try:
+            path = self.experiment.resolve().relative_to(Path.cwd().resolve())
+        except ValueError:
+            path = self.experiment
+        sets = " ".join(self.overrides)
+        return f"{self.name} seed={self.seed}: {path} {sets}".rstrip()
+
+
+@dataclass
+class ReproduceReport:
+    """What a call did: the jobs, those already done, those run and those that failed."""
+
+    jobs: list[Job]
+    done: list[Job]
+    ran: list[Job] = field(default_factory=list)
+    failed: list[tuple[Job, str]] = field(default_factory=list)
+    code: CodeVersion | None = None
+    leaderboard: Path | None = None
+
+    @property
+    def todo(self) -> list[Job]:
+        done = set(self.done)
+        return [j for j in self.jobs if j not in done]
+
+
+def _seeds(value: Any, where: str) -> tuple[int, ...]:
+    if (not isinstance(value, list) or not value
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in value)):
+        raise ConfigError(f"`{where}` must be a non-empty list of integers, but got {value!r}.")
+    return tuple(dict.fromkeys(value))
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(s, str) and "=" in s for s in value):
+        raise ConfigError(
+            f"`{where}` must be a list of KEY=VALUE overrides, but got {value!r}."
+        )
+    return tuple(value)
+
+
+def _find(experiment: str, manifest: Path, where: str) -> Path:
+    path = Path(experiment)
+    candidates = [path] if path.is_absolute() else [
+        Path.cwd() / path, *(parent / path for parent in manifest.resolve().parents)
+    ]
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise ConfigError(f"`{where}` must be an experiment YAML file, but got {experiment!r}.")
+
+
+def read_manifest(bench_dir: str | Path) -> Manifest:
+    """Parse and check ``<bench_dir>/reproduce.yaml``.
+
+    Raises:
+        ConfigError: for a missing manifest, an unknown key, bad seeds or overrides, or an
+            experiment file that does not exist.
+    """
+    path = Path(bench_dir) / MANIFEST
+    if not path.is_file():
+        raise ConfigError(
+            f"`DIR` must hold a {MANIFEST} manifest, but got DIR={str(bench_dir)!r}."
+        )
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping, but got {type(data).__name__}.")
+    _check_keys(data, _TOP_KEYS, str(path))
+    default_seeds = _seeds(data["seeds"], "seeds") if "seeds" in data else None
+    common = _strings(data.get("overrides"), "overrides")
+    items = data.get("runs")
+    if not isinstance(items, list) or not items:
+        raise ConfigError(f"`runs` must be a non-empty list in {path}, but got {items!r}.")
+    runs = []
+    for i, item in enumerate(items):
+        where = f"runs.{i}"
+        if not isinstance(item, dict) or "experiment" not in item:
+            raise ConfigError(f"`{where}` must be a mapping with `experiment`, but got {item!r}.")
+        _check_keys(item, _RUN_KEYS, where)
+        if "seeds" in item:
+            seeds = _seeds(item["seeds"], f"{where}.seeds")
+        elif default_seeds is not None:
+            seeds = default_seeds
+        else:
+            raise ConfigError(f"`{where}.seeds` must be given (no top-level `seeds`).")
+        runs.append(ManifestRun(
+            experiment=_find(str(item["experiment"]), path, f"{where}.experiment"),
+            overrides=common + _strings(item.get("overrides"), f"{where}.overrides"),
+            seeds=seeds,
+        ))
+    return Manifest(path=path, runs=tuple(runs))
+
+
+def _check_keys(data: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
+    from kanlab.registry import suggest
+
+    for key in data:
+        if key not in allowed:
+            raise ConfigError(
+                f"`{where}` keys must be among {', '.join(allowed)}, but got {key!r}."
+                f"{suggest(str(key), list(allowed))}"
+            )
+
+
+def plan(bench_dir: str | Path) -> list[Job]:
+    """Every job of the manifest, seed-major, each config resolved and checked.
+
+    Raises:
+        ConfigError: for a bad manifest or config, or an experiment whose data module is not
+            the directory's name (its runs would be recorded elsewhere).
+    """
+    from kanlab.config import config_hash, load_experiment
+
+    bench = Path(bench_dir)
+    manifest = read_manifest(bench)
+    per_run: list[dict[int, Job]] = []
+    for i, run in enumerate(manifest.runs):
+        jobs = {}
+        for seed in run.seeds:
+            cfg = load_experiment(run.experiment, [*run.overrides, f"seed={seed}"])
+            if cfg.data.name != bench.name:
+                raise ConfigError(
+                    f"`runs.{i}` must train on {bench.name!r} (its runs go to "
+                    f"{bench.name}/runs.jsonl), but its data is {cfg.data.name!r}."
+                )
+            jobs[seed] = Job(run.experiment, run.overrides, seed, cfg.name, config_hash(cfg))
+        per_run.append(jobs)
+    seeds = sorted({s for jobs in per_run for s in jobs})
+    return [jobs[s] for s in seeds for jobs in per_run if s in jobs]
+
+
+def _done(jobs: Sequence[Job], rows: Sequence[Mapping[str, Any]], code: CodeVersion,
+          allow_dirty: bool) -> list[Job]:
+    recorded = {
+        (r.get("config_hash"), r.get("seed"))
+        for r in rows
+        if r.get("status") == "completed" and not r.get("trial")
+        and code.code_sha is not None and r.get("code_sha") == code.code_sha
+        and (r.get("git_dirty") is False or (allow_dirty and r.get("git_dirty") is True))
+    }
+    return [j for j in jobs if (j.config_hash, j.seed) in recorded]
+
+
+def _run_job(job: Job, results_dir: str, threads: int) -> str:
+    """Train one job (in a worker process or in-process); returns the run directory."""
+    import torch
+
+    from kanlab.config import load_experiment
+    from kanlab.lit.train import train
+
+    torch.set_num_threads(threads)
+    cfg = load_experiment(job.experiment, [*job.overrides, f"seed={job.seed}"])
+    result = train(cfg, results_dir=Path(results_dir), progress_bar=False)
+    return str(result.run_dir)
+
+
+def _init_worker(threads: int) -> None:
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+    os.environ["MKL_NUM_THREADS"] = str(threads)
+
+
+def reproduce(
+    bench_dir: str | Path,
+    *,
+    workers: int | None = None,
+    dry_run: bool = False,
+    allow_dirty: bool = False,
+    echo: Callable[[str], None] = print,
+) -> ReproduceReport:
+    """Run the manifest's jobs that are not done at this code, then regenerate the table.
+
+    Args:
+        bench_dir: ``results/<benchmark>`` with ``reproduce.yaml``.
+        workers: Parallel training processes (default: one per core).
+        dry_run: List the jobs to run and stop.
+        allow_dirty: Run with uncommitted changes in kanlab/ (rows are flagged dirty).
+        echo: Where progress lines go.
+
+    Raises:
+        ConfigError: for a bad manifest (before anything runs).
+        SetupError: outside a git checkout, or with uncommitted changes in kanlab/ and not
+            ``allow_dirty``.
+        RuntimeError: when some runs failed (the others are recorded; rerun to retry).
+    """
+    from kanlab.errors import InputError
+    from kanlab.results.cli import write_leaderboard
+    from kanlab.results.leaderboard import read_runs
+
+    cores = os.cpu_count() or 1
+    workers = cores if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError(f"`workers` must be an integer >= 1, but got workers={workers!r}.")
+    bench = Path(bench_dir)
+    jobs = plan(bench)
+    code = code_version()
+    if code.code_sha is None:
+        raise SetupError(
+            "`kanlab reproduce` needs kanlab in a git checkout (runs record its code_sha), "
+            "but the imported kanlab is not in one."
+        )
+    runs_file = bench / "runs.jsonl"
+    rows = read_runs(runs_file) if runs_file.is_file() else []
+    report = ReproduceReport(jobs=jobs, done=_done(jobs, rows, code, allow_dirty), code=code)
+    todo = report.todo
+    echo(f"{bench}: {len(jobs)} runs in {MANIFEST}, {len(report.done)} already recorded at "
+         f"code {code.code_sha[:7]}, {len(todo)} to run"
+         + (" (kanlab/ has uncommitted changes)" if code.git_dirty else "") + ".")
+    if dry_run:
+        for job in todo:
+            echo(f"would run {job.describe()}")
+        return report
+    if todo and code.git_dirty and not allow_dirty:
+        raise SetupError(
+            "kanlab/ has uncommitted changes, so the runs would not record a code version: "
+            "commit them first (`git status kanlab`) or pass --allow-dirty."
+        )
+    threads = max(1, cores // min(workers, max(1, len(todo))))
+    if todo:
+        _execute(todo, bench.parent, workers, threads, report, echo)
+    _, report.leaderboard = write_leaderboard(bench)
+    echo(f"wrote {report.leaderboard}")
+    if report.failed:
+        names = ", ".join(f"{j.name} seed={j.seed}" for j, _ in report.failed)
+        raise RuntimeError(
+            f"{len(report.failed)} of {len(todo)} runs failed ({names}); the others are "
+            "recorded, rerun the command to retry the failed ones."
+        )
+    return report
+
+
+def _execute(todo: Sequence[Job], results_dir: Path, workers: int, threads: int,
+             report: ReproduceReport, echo: Callable[[str], None]) -> None:
+    def finished(job: Job, started: float, error: BaseException | None) -> None:
+        took = time.perf_counter() - started
+        if error is None:
+            report.ran.append(job)
+            echo(f"done {job.describe()} ({took:.0f} s)")
+        else:
+            report.failed.append((job, f"{type(error).__name__}: {error}"))
+            echo(f"FAILED {job.describe()}: {type(error).__name__}: {error}")
+
+    if workers == 1 or len(todo) == 1:
+        for job in todo:
+            started = time.perf_counter()
+            echo(f"run {job.describe()}")
+            try:
+                _run_job(job, str(results_dir), threads)
+            except Exception as exc:  # one failed run does not stop the others
+                logger.debug("run failed", exc_info=True)
+                finished(job, started, exc)
+            else:
+                finished(job, started, None)
+        return
+    import multiprocessing
+    from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=_init_worker, initargs=(threads,)) as pool:
+        futures: dict[Future[str], tuple[Job, float]] = {}
+        for job in todo:
+            echo(f"run {job.describe()}")
+            futures[pool.submit(_run_job, job, str(results_dir), threads)] = (
+                job, time.perf_counter())
+        for future in as_completed(futures):
+            job, started = futures[future]
+            error = future.exception()
+            finished(job, started, error)

@@ -1,0 +1,59 @@
+"""Leaderboard statistics against values computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy import stats as sp
+
+from kanlab.results.stats import Stat, holm, welch
+
+A = [1.0, 2.0, 3.0, 4.0]
+B = [2.0, 4.0, 6.0, 8.0, 10.0]
+
+
+def test_stat_mean_std_and_t_interval_by_hand() -> None:
+    s = Stat.of([*A, None, math.nan])
+    assert s is not None and s.n == 4
+    assert s.mean == pytest.approx(2.5)
+    # sum of squared deviations 5, n - 1 = 3
+    assert s.std == pytest.approx(math.sqrt(5 / 3))
+    # t_{0.975, 3} = 3.182446305 (printed t tables); half-width t * s / sqrt(n)
+    assert s.ci_half_width == pytest.approx(3.182446305 * math.sqrt(5 / 3) / 2, rel=1e-8)
+    assert s.ci == pytest.approx((2.5 - 2.0542602568, 2.5 + 2.0542602568))
+    one = Stat.of([0.7])
+    assert one is not None and one.std is None and one.ci is None
+    assert Stat.of([None]) is None
+
+
+def test_welch_against_the_formula() -> None:
+    na, nb = len(A), len(B)
+    ma, mb = sum(A) / na, sum(B) / nb                      # 2.5, 6
+    va = sum((x - ma) ** 2 for x in A) / (na - 1)           # 5/3
+    vb = sum((x - mb) ** 2 for x in B) / (nb - 1)           # 10
+    se2 = va / na + vb / nb
+    t = (ma - mb) / math.sqrt(se2)
+    df = se2**2 / ((va / na) ** 2 / (na - 1) + (vb / nb) ** 2 / (nb - 1))
+    p = 2 * sp.t.sf(abs(t), df)
+    assert t == pytest.approx(-2.2514363, rel=1e-6)
+    assert df == pytest.approx(5.5207877, rel=1e-6)
+    res = welch(A, B)
+    assert res.t == pytest.approx(t, rel=1e-10)
+    assert res.df == pytest.approx(df, rel=1e-10)
+    assert res.p == pytest.approx(p, rel=1e-10)
+    assert res.p == pytest.approx(0.0691336, rel=1e-5)
+    assert welch(B, A).p == pytest.approx(res.p)           # two-sided
+    with pytest.raises(ValueError, match=">= 2 values"):
+        welch([1.0], B)
+
+
+def test_holm_by_hand() -> None:
+    # sorted: 0.01 * 3 = 0.03; 0.03 * 2 = 0.06; 0.04 * 1 = 0.04 -> running max 0.06
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    # capped at 1, NaN left out of the family (m = 2)
+    adjusted = holm([0.6, math.nan, 0.2])
+    assert adjusted[0] == pytest.approx(0.6) and adjusted[2] == pytest.approx(0.4)
+    assert math.isnan(adjusted[1])
+    assert holm([0.7, 0.8]) == pytest.approx([1.0, 1.0])
+    assert holm([]) == []
