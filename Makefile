@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.kanlab-installed
 # pytest workers are not used: 2 cores; the suite is sized to run in ~10 minutes.
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-slow lint typecheck bench clean
+.PHONY: install data demo test test-slow lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-demo: install
-	$(BIN)/python -m kanlab.demo
+# Fashion-MNIST from the Debian package, as .ci/run installs it (root + apt-get only; otherwise
+# `kanlab demo` stops at once with the command to run).
+data:
+	@bash .ci/system-packages data
+
+# Results go to results/local/demo (gitignored); each demo starts afresh.
+demo: install data
+	$(BIN)/kanlab demo $(DEMO_ARGS)
 
 lint: install
 	$(BIN)/ruff check kanlab tests bench

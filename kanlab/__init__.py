@@ -7,18 +7,19 @@ Public API::
     act = kanlab.create_activation("eafo", base="softplus")
     model = kanlab.create_model("kan_mlp", widths=[784, 64, 10], layer="b_spline_kan")
 
-Importing ``kanlab`` fills the layer, activation and model registries; it pulls in torch and
-sympy only (Lightning, Optuna and timm load with the subpackages that need them).
+Importing ``kanlab`` is cheap (no torch): each registry imports the modules that fill it at
+its first lookup (``kanlab.layers`` for layers and activations: torch and sympy only), and the
+subpackages (``kanlab.layers``, ``kanlab.lit``, …) load on first attribute access. That keeps
+``kanlab --help``/``list``/``study`` fast; Lightning, Optuna and timm load only with the
+subpackages that need them.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
-from kanlab import layers as _layers  # noqa: F401  (fills LAYERS and ACTIVATIONS)
-from kanlab import models as _models  # noqa: F401  (fills MODELS)
-from kanlab import optim as _optim  # noqa: F401  (fills OPTIMIZERS and SCHEDULERS)
 from kanlab.registry import ACTIVATIONS, LAYERS, MODELS
 
 __version__ = "0.1.0"
@@ -34,6 +35,20 @@ __all__ = [
     "list_layers",
     "list_models",
 ]
+
+
+_SUBPACKAGES = frozenset({
+    "checks", "cli", "components", "config", "data", "demo", "errors", "interop", "layers",
+    "lit", "measure", "models", "optim", "provenance", "registry", "results", "sae", "search",
+    "specs", "testing",
+})
+
+
+def __getattr__(name: str) -> Any:
+    """``kanlab.layers`` & co. without an explicit import (loaded on first access)."""
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def create_layer(name: str | Callable[..., Any], *args: Any, **hparams: Any) -> Any:

@@ -25,9 +25,10 @@ import inspect
 import pathlib
 import typing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kanlab.registry import Registry
+if TYPE_CHECKING:
+    from kanlab.registry import Registry
 
 __all__ = ["read_signature", "register_lazily"]
 

@@ -2,8 +2,10 @@
 
 ``main(argv) -> int`` runs in-process (tests call it directly). Each subcommand is a class with
 ``add_arguments`` and ``run``; its help is the class docstring. Commands whose code lives in a
-subpackage (training, search, results) are imported only when used, so ``kanlab list`` stays
-fast and Lightning/Optuna load only for the commands that need them.
+subpackage (training, search, results) are imported only when used, and ``list``/``info`` read
+the generated registry index (:mod:`kanlab._index`), so ``--help``, ``--version``, ``list``,
+``info`` and ``leaderboard`` never import torch or Lightning (``study`` imports Optuna only).
+Output into a closed pipe (``kanlab list | head``) ends quietly with exit code 0.
 
 Exit codes: 0 success; 2 for :class:`~kanlab.errors.InputError` (usage, config, override and
 registry validation) and :class:`~kanlab.errors.SetupError` (missing data, unreachable storage)
@@ -26,7 +28,8 @@ from typing import Any
 
 from kanlab._malloc import tune_malloc
 from kanlab.errors import InputError, SetupError, UsageError
-from kanlab.registry import Entry, Registry, suggest
+from kanlab.registry import suggest
+from kanlab.specs import default_results_dir
 
 __all__ = ["Command", "UsageError", "add_overrides_argument", "main", "results_dir"]
 
@@ -58,107 +61,121 @@ def add_overrides_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def results_dir(args: argparse.Namespace) -> Path:
-    """``--results-dir`` > ``$KANLAB_RESULTS`` > ``./results``."""
-    chosen = getattr(args, "results_dir", None) or os.environ.get("KANLAB_RESULTS") or "results"
-    return Path(chosen)
+    """``--results-dir`` > ``$KANLAB_RESULTS`` > ``./results/local`` (gitignored).
+
+    User runs never land in the committed benchmark folders (``results/<benchmark>``) unless
+    ``--results-dir results`` says so, as ``kanlab reproduce`` does.
+    """
+    chosen = getattr(args, "results_dir", None)
+    return Path(chosen) if chosen else default_results_dir()
 
 
 # --------------------------------------------------------------------------- registries
 
 
-def _registries() -> dict[str, Registry[Any]]:
-    """Every registry by plural name; importing fills them (data and search are optional)."""
-    import kanlab  # noqa: F401  (layers, models, optimizers)
-    from kanlab import registry as reg
+def _check_kind(kind: str | None) -> None:
+    from kanlab._index import REGISTRIES
 
-    kinds: dict[str, Registry[Any]] = {
-        "layers": reg.LAYERS,
-        "activations": reg.ACTIVATIONS,
-        "models": reg.MODELS,
-        "datamodules": reg.DATAMODULES,
-        "optimizers": reg.OPTIMIZERS,
-        "schedulers": reg.SCHEDULERS,
-        "callbacks": reg.CALLBACKS,
-    }
-    for module in ("kanlab.components", "kanlab.search"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:  # a subpackage that is not installed/built yet
-            logger.debug("skipping %s: %s", module, exc)
-            continue
-        kinds.update(getattr(mod, "EXTRA_REGISTRIES", {}))
-    return kinds
+    if kind is not None and kind not in REGISTRIES:
+        raise UsageError(
+            f"Unknown kind {kind!r}.{suggest(kind, list(REGISTRIES))} "
+            f"Available: {', '.join(REGISTRIES)}."
+        )
 
 
-def _meta_text(entry: Entry[Any]) -> str:
-    shown = {k: v for k, v in entry.meta.items() if k not in ("summary", "wiring")}
-    return ", ".join(f"{k}={v}" for k, v in sorted(shown.items()))
+def console(*, width: int = 120) -> Any:
+    """A rich console on stdout (``width`` columns when stdout is not a terminal).
+
+    A closed pipe (``kanlab list | head``) raises ``BrokenPipeError`` up to :func:`main`,
+    which exits 0 quietly; rich's own handling would exit 1.
+    """
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return _Console(width=None if sys.stdout.isatty() else width, highlight=False)
 
 
 class ListCommand(Command):
-    """List registered components (all kinds, or one kind) with one-line descriptions."""
+    """List registered components (all kinds, or one kind) with one-line descriptions.
+
+    Kinds: layers, activations, models, datamodules, optimizers, schedulers, callbacks,
+    samplers, pruners; and the shipped specs: experiments, studies (names that `kanlab train`
+    and `kanlab search` accept in place of a path).
+    """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("kind", nargs="?", help="layers, activations, models, datamodules, …")
+        parser.add_argument("kind", nargs="?",
+                            help="layers, activations, models, …, experiments, studies")
 
     def run(self, args: argparse.Namespace) -> int:
-        from rich.console import Console
         from rich.table import Table
 
-        kinds = _registries()
-        if args.kind is not None and args.kind not in kinds:
-            raise UsageError(
-                f"Unknown kind {args.kind!r}.{suggest(args.kind, list(kinds))} "
-                f"Available: {', '.join(kinds)}."
-            )
-        console = Console(width=None if sys.stdout.isatty() else 120)
-        for kind, registry in kinds.items():
+        from kanlab._index_data import INDEX  # names without importing torch (kanlab/_index.py)
+        from kanlab.specs import SPEC_KINDS, list_specs
+
+        if args.kind not in SPEC_KINDS:
+            _check_kind(args.kind)
+        out = console()
+        for kind, rows in INDEX.items():
             if args.kind not in (None, kind):
                 continue
-            table = Table(title=f"{kind} ({len(registry)})", title_justify="left")
+            table = Table(title=f"{kind} ({len(rows)})", title_justify="left")
             table.add_column("name", style="bold", no_wrap=True)
             table.add_column("description")
             table.add_column("meta", style="dim")
-            for entry in registry.entries():
-                table.add_row(entry.name, entry.summary, _meta_text(entry))
-            console.print(table)
+            for row in rows:
+                table.add_row(row["name"], row["summary"], row["meta"])
+            out.print(table)
+        for kind in SPEC_KINDS:
+            if args.kind not in (None, kind):
+                continue
+            specs = list_specs(kind)
+            table = Table(title=f"{kind} ({len(specs)})", title_justify="left")
+            table.add_column("name", style="bold", no_wrap=True)
+            table.add_column("description")
+            for spec in specs:
+                table.add_row(spec.name, spec.summary)
+            out.print(table)
         return 0
 
 
-def _find(name: str, kinds: dict[str, Registry[Any]], kind: str | None) -> tuple[str, Entry[Any]]:
-    pool = {kind: kinds[kind]} if kind else kinds
-    hits = [(k, reg.entry(name)) for k, reg in pool.items() if name in reg]
+def _find(name: str, kind: str | None) -> tuple[str, dict[str, Any]]:
+    """The registry kind and index entry of ``name`` (nothing imported)."""
+    from kanlab._index_data import INDEX
+    from kanlab.registry import normalize_key
+
+    key = normalize_key(name)
+    pool = {kind: INDEX[kind]} if kind else INDEX
+    hits = [(k, row) for k, rows in pool.items() for row in rows if row["name"] == key]
     if not hits:
-        everything = sorted({n for reg in pool.values() for n in reg.names()})
-        raise UsageError(f"Unknown component {name!r}.{suggest(name, everything)}")
+        everything = sorted({row["name"] for rows in pool.values() for row in rows})
+        raise UsageError(f"Unknown component {name!r}.{suggest(key, everything)}")
     if len(hits) > 1:
-        where = ", ".join(k for k, _ in hits)
-        raise UsageError(f"{name!r} is registered in several kinds ({where}); pass --kind.")
+        raise UsageError(f"{name!r} is registered in several kinds "
+                         f"({', '.join(k for k, _ in hits)}); pass --kind.")
     return hits[0]
 
 
-def _hparam_rows(target: Any) -> list[tuple[str, str, str]]:
-    func = target.__init__ if inspect.isclass(target) else target
-    try:
-        sig = inspect.signature(func)
-    except (TypeError, ValueError):
-        return []
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception:
-        hints = {}
-    rows = []
-    for p in sig.parameters.values():
-        if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        tp = hints.get(p.name, p.annotation)
-        if isinstance(tp, type):
-            tp_text = tp.__name__
-        else:
-            tp_text = "" if tp is inspect.Parameter.empty else str(tp).replace("typing.", "")
-        default = "(required)" if p.default is p.empty else repr(p.default)
-        rows.append((p.name, tp_text, default))
-    return rows
+def _check_hparams(kind: str, row: dict[str, Any], hparams: dict[str, Any]) -> None:
+    """``info NAME --set k=v``: unknown keys and (for activations) bad values are errors."""
+    from kanlab._index import registry
+
+    known = [h[0] for h in row["hparams"]]
+    for key in hparams:
+        if key not in known:
+            raise UsageError(f"Unknown hyperparameter {key!r} for {row['name']}."
+                             f"{suggest(key, known)} Available: {', '.join(known)}.")
+    if kind == "activations":  # built by keywords alone: let the class check the values
+        target = registry(kind).get(row["name"])
+        try:
+            target(**hparams)
+        except (TypeError, ValueError) as exc:
+            message = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            raise UsageError(f"{row['name']} --set: {message}") from None
 
 
 class InfoCommand(Command):
@@ -170,41 +187,38 @@ class InfoCommand(Command):
         add_overrides_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from rich.console import Console
         from rich.table import Table
 
         from kanlab.config import parse_overrides
 
-        kinds = _registries()
-        if args.kind is not None and args.kind not in kinds:
-            raise UsageError(
-                f"Unknown kind {args.kind!r}.{suggest(args.kind, list(kinds))} "
-                f"Available: {', '.join(kinds)}."
-            )
-        kind, entry = _find(args.name, kinds, args.kind)
-        console = Console(width=None if sys.stdout.isatty() else 120, highlight=False)
-        target = entry.target
-        console.print(f"[bold]{entry.name}[/bold] ({kind[:-1]}: {target.__module__}."
-                      f"{target.__qualname__})", markup=True)
-        meta = _meta_text(entry)
-        if meta:
-            console.print(meta, markup=False)
-        console.print()
-        console.print(inspect.getdoc(target) or "(no documentation)", markup=False)
-        rows = _hparam_rows(target)
+        _check_kind(args.kind)
+        kind, entry = _find(args.name, args.kind)
+        hparams = dict(parse_overrides(args.overrides))
+        if hparams:
+            _check_hparams(kind, entry, hparams)
+        out = console()
+        where = entry["target"].replace(":", ".")
+        out.print(f"[bold]{entry['name']}[/bold] ({kind[:-1]}: {where})", markup=True)
+        if entry["meta"]:
+            out.print(entry["meta"], markup=False)
+        out.print()
+        out.print(entry["doc"] or f"{entry['summary']} (documented by {where})",
+                      markup=False)
+        rows = entry["hparams"]
         if rows:
             table = Table(title="hyperparameters", title_justify="left")
             for col in ("name", "type", "default"):
                 table.add_column(col)
             for row in rows:
                 table.add_row(*row)
-            console.print()
-            console.print(table)
-        extra = getattr(target, "info_extra", None)
-        if callable(extra):
-            hparams = dict(parse_overrides(args.overrides))
-            console.print()
-            console.print(extra(**hparams), markup=False, soft_wrap=True)  # LaTeX stays whole
+            out.print()
+            out.print(table)
+        if entry["extra"]:  # computed (EAFO's sympy-derived correction): import the class
+            from kanlab._index import registry
+
+            extra = getattr(registry(kind).get(entry["name"]), "info_extra")  # noqa: B009
+            out.print()
+            out.print(extra(**hparams), markup=False, soft_wrap=True)
         return 0
 
 
@@ -223,6 +237,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "match": ("kanlab.results.cli:MatchCommand", "Size a baseline to a model's params/FLOPs."),
     "reproduce": ("kanlab.results.cli:ReproduceCommand",
                   "Re-run a results directory's configurations at this code."),
+    "demo": ("kanlab.demo:DemoCommand", "Run the small demo search and print its leaderboard."),
 }
 
 
@@ -253,7 +268,7 @@ def _parser(chosen: str | None) -> tuple[argparse.ArgumentParser, Command | None
     common.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
     common.add_argument(
         "--results-dir",
-        help="where every written file goes (default $KANLAB_RESULTS or ./results)",
+        help="where every written file goes (default $KANLAB_RESULTS or ./results/local)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     command: Command | None = None
@@ -267,6 +282,15 @@ def _parser(chosen: str | None) -> tuple[argparse.ArgumentParser, Command | None
         else:
             sub.add_parser(name, parents=[common], help=help_text, add_help=False)
     return parser, command
+
+
+def _reader_went_away() -> int:
+    """``kanlab list | head``: the reader closed the pipe; stop quietly with exit code 0."""
+    try:  # later writes (and the interpreter's final flush) go nowhere instead of raising
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (tests capture it)
+        pass
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -291,8 +315,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return int(exc.code or 0)
         if command is None:
             parser.print_help()
-            return 0
-        return command.run(args)
+            code = 0
+        else:
+            code = command.run(args)
+        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        return _reader_went_away()
     except KeyboardInterrupt:
         print("kanlab: interrupted", file=sys.stderr)
         return 130

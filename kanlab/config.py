@@ -155,6 +155,10 @@ class OptimConfig:
                 raise ConfigError(f"`optim.{key}` must be >= 0, but got optim.{key}={value}.")
 
 
+# `trainer.loggers` choices (built by kanlab.lit.loggers, which holds their packages/extras).
+LOGGER_NAMES = ("csv", "tensorboard", "mlflow")
+
+
 @dataclass(frozen=True)
 class TrainerConfig:
     """Lightning ``Trainer`` settings plus kanlab's training callbacks (registry ``callbacks``).
@@ -162,6 +166,9 @@ class TrainerConfig:
     ``deterministic``: ``true``/``false``/``warn`` as Lightning's, or ``auto`` (default):
     ``true`` on CPU, ``warn`` on GPUs, where some kernels (``index_add_`` backward, used by
     spline code) have no deterministic implementation and would raise.
+
+    ``loggers``: any of ``csv``, ``tensorboard``, ``mlflow`` (:mod:`kanlab.lit.loggers`); the
+    CSV log is always written, since ``runs.jsonl`` and the leaderboards read it.
     """
 
     max_epochs: int = 10
@@ -179,12 +186,19 @@ class TrainerConfig:
     checkpoint: bool = True
     progress_bar: bool = True
     callbacks: Annotated[tuple[Spec, ...], Draws(CALLBACKS)] = ()
+    loggers: tuple[str, ...] = ("csv",)
 
     def __post_init__(self) -> None:
         if self.max_epochs < 1:
             raise ConfigError(
                 f"`trainer.max_epochs` must be >= 1, but got trainer.max_epochs={self.max_epochs}."
             )
+        for name in self.loggers:
+            if name not in LOGGER_NAMES:
+                raise ConfigError(
+                    f"`trainer.loggers` must hold names from {', '.join(LOGGER_NAMES)}, but got "
+                    f"{name!r}.{suggest(str(name), list(LOGGER_NAMES))}"
+                )
 
 
 @dataclass(frozen=True)
@@ -681,7 +695,7 @@ def config_hash(cfg: ExperimentConfig) -> str:
     d.pop("seed", None)
     for key in ("data_dir", "num_workers"):
         d["data"].pop(key, None)
-    for key in ("accelerator", "devices", "strategy", "progress_bar", "checkpoint"):
+    for key in ("accelerator", "devices", "strategy", "progress_bar", "checkpoint", "loggers"):
         d["trainer"].pop(key, None)
     blob = json.dumps(d, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]

@@ -1,50 +1,123 @@
-"""``make demo``: a small real search on Fashion-MNIST, then its leaderboard.
+"""``kanlab demo`` (and ``make demo``): a small real search on Fashion-MNIST, then its leaderboard.
 
-Runs ``search/demo.yaml`` (a 5,000-image subset, 3 epochs, median pruning) over MLP
-activations and KAN layer types into ``results/demo`` (gitignored, so the committed results
-stay untouched; ``--results-dir`` or ``$KANLAB_RESULTS`` choose another place), exports the
-study, and prints the Fashion-MNIST leaderboard including the search trials. Rerunning
-resumes the study (finished trials are kept).
+Runs the shipped study ``demo`` (``search/demo.yaml``: a 5,000-image subset, 3 epochs, median
+pruning) over MLP activations and KAN layer types, exports it and prints the leaderboard of its
+trials. Everything goes to ``<results>/demo/`` (``<results>`` is ``--results-dir``,
+``$KANLAB_RESULTS`` or ``./results/local``, which git ignores), and each demo starts afresh
+there: its result never depends on an earlier (perhaps broken) attempt.
 
-Usage: ``python -m kanlab.demo [--workers W] [--n-trials N]``.
+Fashion-MNIST is checked before anything runs: a machine without it stops at once with one
+line naming the command that installs it (``make demo`` installs it itself when it runs as
+root with apt-get, as ``.ci/run`` does).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from kanlab.cli import main as cli_main
+from kanlab.cli import Command, results_dir
+from kanlab.errors import SetupError, UsageError
 
-__all__ = ["main"]
+__all__ = ["DemoCommand", "check_data", "main"]
 
-SPEC = Path(__file__).resolve().parents[1] / "search" / "demo.yaml"
-DEFAULT_RESULTS = Path("results") / "demo"
+STUDY = "demo"
+STUDY_NAME = "demo_fashion_mnist"
+MARKER = ".kanlab-demo"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kanlab.demo", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--n-trials", type=int)
-    parser.add_argument("--results-dir")
-    args = parser.parse_args(argv)
-    results = args.results_dir or os.environ.get("KANLAB_RESULTS") or str(DEFAULT_RESULTS)
-    common = ["--results-dir", results]
-    search = ["search", str(SPEC), "--workers", str(args.workers), *common]
-    if args.n_trials:
-        search += ["--n-trials", str(args.n_trials)]
-    code = cli_main(search)
-    if code != 0:
-        return code
-    code = cli_main(["study", "export", "--study", "demo_fashion_mnist", *common])
-    if code != 0:
-        return code
-    return cli_main(["leaderboard", "fashion_mnist", "--include-trials", "--output", "-",
-                     *common])
+def install_hint() -> str:
+    """The command that puts Fashion-MNIST on this machine (Debian/Ubuntu package)."""
+    from kanlab.data.fashion_mnist import DEBIAN_PACKAGE
+
+    sudo = "" if hasattr(os, "geteuid") and os.geteuid() == 0 else "sudo "
+    return f"{sudo}apt-get install -y {DEBIAN_PACKAGE}"
+
+
+def check_data() -> None:
+    """Make Fashion-MNIST ready (data dir, Debian package, download) or stop with one line.
+
+    Raises:
+        SetupError: the data is missing and cannot be fetched; the message names the command.
+    """
+    from kanlab.data._base import DataUnavailableError
+    from kanlab.data.fashion_mnist import FashionMNISTDataModule
+
+    dm = FashionMNISTDataModule()
+    try:
+        dm.prepare_data()
+    except DataUnavailableError:
+        where = f"{dm.data_dir}/FashionMNIST/raw/"
+        if shutil.which("apt-get"):
+            how = f"run `{install_hint()}`"
+        else:
+            how = "install the Debian package dataset-fashion-mnist"
+        raise SetupError(
+            f"Fashion-MNIST is not installed and cannot be downloaded: {how} (or put the four "
+            f"idx files in {where}), then run the demo again."
+        ) from None
+
+
+def fresh_dir(root: Path) -> None:
+    """Empty ``root`` for a new demo; refuse a non-empty directory the demo did not make."""
+    if root.exists():
+        if not root.is_dir() or ((any(root.iterdir())) and not (root / MARKER).is_file()):
+            raise UsageError(
+                f"The demo writes into <results>/demo and starts it afresh, but {str(root)!r} "
+                "holds files the demo did not make; pass another --results-dir."
+            )
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    (root / MARKER).write_text("made by `kanlab demo`; replaced by the next demo\n")
+
+
+class DemoCommand(Command):
+    """Run a small real search on Fashion-MNIST and print the leaderboard of its trials.
+
+    The shipped study `demo` (5,000 images, 3 epochs per trial, median pruning; about 3-5
+    minutes on 2 CPU cores) writes into <results>/demo/ (default ./results/local/demo, which
+    git ignores) and starts afresh each time. Fashion-MNIST comes from the Debian package
+    dataset-fashion-mnist; without it the demo stops at once and says how to install it.
+    """
+
+    def add_arguments(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--workers", type=int, default=1, help="local worker processes")
+        parser.add_argument("--n-trials", type=int,
+                            help="finished trials (default: the study's, 10)")
+
+    def run(self, args: argparse.Namespace) -> int:
+        from kanlab.cli import main as cli_main
+
+        if args.workers < 1:
+            raise UsageError(f"`--workers` must be >= 1, but got workers={args.workers}.")
+        if args.n_trials is not None and args.n_trials < 1:
+            raise UsageError(f"`--n-trials` must be >= 1, but got n_trials={args.n_trials}.")
+        check_data()
+        root = results_dir(args) / "demo"
+        fresh_dir(root)
+        common = ["--results-dir", str(root), *(["--debug"] if args.debug else [])]
+        search = ["search", STUDY, "--workers", str(args.workers), *common]
+        if args.n_trials:
+            search += ["--n-trials", str(args.n_trials)]
+        for argv in (search,
+                     ["study", "export", "--study", STUDY_NAME, *common],
+                     ["leaderboard", "fashion_mnist", "--include-trials", "--output", "-",
+                      *common]):
+            code = cli_main(argv)
+            if code != 0:
+                return code
+        print(f"demo results: {root}")
+        return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m kanlab.demo`` = ``kanlab demo``."""
+    from kanlab.cli import main as cli_main
+
+    return cli_main(["demo", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

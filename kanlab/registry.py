@@ -17,14 +17,16 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Generic, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Annotated, Any, Generic, TypeAlias, TypeVar
 
 T = TypeVar("T")
 
 __all__ = [
     "ACTIVATIONS",
     "CALLBACKS",
+    "ActivationSpec",
+    "LayerSpec",
     "DATAMODULES",
     "Draws",
     "KwargsOf",
@@ -124,15 +126,49 @@ class Registry(Generic[T]):
 
     Args:
         kind: Human name of the kind ("layer", "activation", ...), used in error messages.
+        modules: Modules whose import registers the entries. They are imported at the first
+            lookup (not when ``kanlab`` is imported), so the CLI's light commands never load
+            torch or Lightning.
+        sources: ``(package, "REGISTRY")`` pairs whose ``@REGISTRY.register(...)`` decorators
+            are read from source at the first lookup (lazy entries, :mod:`kanlab._lazy`): the
+            keys, metadata and constructor signatures are known, the classes are imported when
+            first built. Used for Lightning's data modules and callbacks, so validating a
+            config never imports Lightning.
 
     Registration is by decorator (``@LAYERS.register("relu_kan", kind="linear")``) or by call
     (``OPTIMIZERS.add("adamw", torch.optim.AdamW)``). Keyword arguments of ``register`` become
     the entry's metadata (``elementwise`` for activations, ``kind`` for layers, ...).
     """
 
-    def __init__(self, kind: str) -> None:
+    def __init__(
+        self,
+        kind: str,
+        *,
+        modules: Sequence[str] = (),
+        sources: Sequence[tuple[str, str]] = (),
+    ) -> None:
         self.kind = kind
+        self.modules = tuple(modules)
+        self.sources = tuple(sources)
         self._entries: dict[str, Entry[T]] = {}
+        self._loaded = not (self.modules or self.sources)
+
+    def _load(self) -> None:
+        """Import the registering modules once (a lookup during their import sees it partly)."""
+        if self._loaded:
+            return
+        self._loaded = True
+        try:
+            for module in self.modules:
+                importlib.import_module(module)
+            if self.sources:
+                from kanlab._lazy import register_lazily
+
+                for package, name in self.sources:
+                    register_lazily(self, name, package)
+        except BaseException:
+            self._loaded = False
+            raise
 
     def register(self, name: str, **meta: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator: register the decorated class (or factory) under ``name``."""
@@ -177,6 +213,7 @@ class Registry(Generic[T]):
                 f"of type {type(name).__name__}."
             )
         key = normalize_key(name)
+        self._load()
         if key not in self._entries:
             choices = self.names()
             raise ValueError(
@@ -219,6 +256,7 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         """Sorted registered keys."""
+        self._load()
         return sorted(self._entries)
 
     def entries(self) -> list[Entry[T]]:
@@ -226,12 +264,16 @@ class Registry(Generic[T]):
         return [self._entries[k] for k in self.names()]
 
     def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and normalize_key(name) in self._entries
+        if not isinstance(name, str):
+            return False
+        self._load()
+        return normalize_key(name) in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
+        self._load()
         return len(self._entries)
 
     def __repr__(self) -> str:
@@ -271,10 +313,18 @@ class KwargsOf:
         return f"KwargsOf({self.registry.kind!r}, {self.name_field!r})"
 
 
-LAYERS: Registry[Any] = Registry("layer")
-ACTIVATIONS: Registry[Any] = Registry("activation")
-MODELS: Registry[Any] = Registry("model")
-DATAMODULES: Registry[Any] = Registry("datamodule")
-OPTIMIZERS: Registry[Any] = Registry("optimizer")
-SCHEDULERS: Registry[Any] = Registry("scheduler")
-CALLBACKS: Registry[Any] = Registry("callback")
+LAYERS: Registry[Any] = Registry("layer", modules=["kanlab.layers"])
+ACTIVATIONS: Registry[Any] = Registry("activation", modules=["kanlab.layers"])
+MODELS: Registry[Any] = Registry("model", modules=["kanlab.models"])
+OPTIMIZERS: Registry[Any] = Registry("optimizer", modules=["kanlab.optim"])
+SCHEDULERS: Registry[Any] = Registry("scheduler", modules=["kanlab.optim"])
+# Lightning classes: read from their source (lazy entries), imported only when one is built.
+DATAMODULES: Registry[Any] = Registry("datamodule", sources=[("kanlab.data", "DATAMODULES")])
+CALLBACKS: Registry[Any] = Registry("callback", sources=[("kanlab.lit", "CALLBACKS")])
+
+# Constructor parameters that take another registry's spec (a name, ``{name: ..., **hp}`` or a
+# class/factory) declare it with these aliases; config validation reads the Draws marker.
+LayerSpec: TypeAlias = Annotated[str | Mapping[str, Any] | Callable[..., Any], Draws(LAYERS)]
+ActivationSpec: TypeAlias = Annotated[
+    str | Mapping[str, Any] | Callable[..., Any], Draws(ACTIVATIONS)
+]

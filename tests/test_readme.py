@@ -56,3 +56,59 @@ def test_adding_a_layer_section_runs_the_shipped_contract_suite(tmp_path: Path) 
     counts = re.search(r"(\d+) passed", out.stdout)
     assert counts is not None and int(counts.group(1)) >= 9, out.stdout[-2000:]
     assert "skipped" not in out.stdout
+
+
+def _readme_commands() -> list[list[str]]:
+    """Every ``kanlab …`` command of the README's bash blocks, as argv (comments dropped)."""
+    import shlex
+
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README.read_text(), flags=re.S):
+        for line in block.splitlines():
+            words = shlex.split(line, comments=True)
+            while words and re.fullmatch(r"[A-Z_]+=\S*", words[0]):  # OMP_NUM_THREADS=1 …
+                words = words[1:]
+            if words[:1] == ["kanlab"]:
+                commands.append(words[1:words.index("&&")] if "&&" in words else words[1:])
+    return commands
+
+
+def _study_names() -> set[str]:
+    import yaml
+
+    from kanlab.specs import list_specs
+
+    specs = [s.path for s in list_specs("studies")]
+    specs += list((README.parent / "results").glob("*/study_*.yaml"))
+    return {yaml.safe_load(p.read_text())["name"] for p in specs}
+
+
+@pytest.mark.parametrize("argv", _readme_commands(), ids=" ".join)
+def test_readme_command_names_what_exists(argv: list[str]) -> None:
+    """Each README command's command, spec, run dir and study name exist as written."""
+    from kanlab.cli import _COMMANDS
+    from kanlab.specs import resolve_spec
+
+    assert argv[0] in _COMMANDS
+    if argv[0] in ("train", "search", "worker") and not argv[1].startswith("-"):
+        kind = "experiments" if argv[0] == "train" else "studies"
+        path = argv[1] if (README.parent / argv[1]).is_file() else resolve_spec(argv[1], kind)
+        assert Path(README.parent / path).is_file() or Path(path).is_file()
+    if "--study" in argv:
+        assert argv[argv.index("--study") + 1] in _study_names()
+    if "--resume" in argv:
+        assert argv[argv.index("--resume") + 1].startswith("results/local/")  # user runs
+
+
+def _inline_quick_commands() -> list[list[str]]:
+    """The README's inline `kanlab list …` / `kanlab info …` examples (placeholders left out)."""
+    spans = re.findall(r"`kanlab ((?:list|info)[^`]*)`", README.read_text().replace("\n", " "))
+    return [span.split() for span in spans if not re.search(r"[A-Z]{3,}", span)]
+
+
+@pytest.mark.parametrize("argv", _inline_quick_commands(), ids=" ".join)
+def test_readme_quick_commands_run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    from kanlab.cli import main
+
+    assert main(argv) == 0
+    assert capsys.readouterr().out

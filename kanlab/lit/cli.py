@@ -10,6 +10,7 @@ from kanlab.cli import Command, add_overrides_argument, results_dir
 from kanlab.config import load_experiment
 from kanlab.errors import UsageError
 from kanlab.lit.train import train
+from kanlab.specs import resolve_spec
 
 __all__ = ["TrainCommand"]
 
@@ -21,12 +22,14 @@ class TrainCommand(Command):
 
     Examples:
       kanlab train experiments/fashion_mnist/relu_kan.yaml
+      kanlab train fashion_mnist/relu_kan            (a shipped experiment, by name)
       kanlab train experiments/fashion_mnist/mlp.yaml --set trainer.max_epochs=2 optim.lr=3e-4
       kanlab train --resume results/fashion_mnist/runs/mlp-0123abcd4567-s0-20250101T000000Z
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("experiment", nargs="?", help="experiment YAML file")
+        parser.add_argument("experiment", nargs="?", help="experiment YAML file or shipped "
+                            "experiment name, e.g. fashion_mnist/af_kan (kanlab list experiments)")
         add_overrides_argument(parser)
         parser.add_argument(
             "--resume", metavar="RUN_DIR",
@@ -53,7 +56,7 @@ class TrainCommand(Command):
             cfg = load_experiment(run_dir / "config.yaml", args.overrides)
         else:
             run_dir = None
-            cfg = load_experiment(args.experiment, args.overrides)
+            cfg = load_experiment(resolve_spec(args.experiment, "experiments"), args.overrides)
         result = train(
             cfg,
             results_dir=results_dir(args),

@@ -6,7 +6,9 @@ checkpoint and appends one row to ``<results_dir>/<datamodule>/runs.jsonl`` unde
 
 Run directory ``<results_dir>/<datamodule>/runs/<name>-<config_hash>-s<seed>-<UTC time>/``:
 ``config.yaml`` (resolved), ``env.json`` (versions, code provenance, seed, device),
-``metrics.csv`` (CSVLogger), ``best.ckpt`` and ``last.ckpt`` (each also holding the config).
+``metrics.csv`` (CSVLogger; plus TensorBoard event files with ``trainer.loggers: [csv,
+tensorboard]``, see :mod:`kanlab.lit.loggers`), ``best.ckpt`` and ``last.ckpt`` (each also
+holding the config).
 
 Provenance (:mod:`kanlab.provenance`): every row records ``git_sha``, ``code_sha`` (tree hash
 of kanlab/ at HEAD) and ``git_dirty`` (uncommitted changes in kanlab/ when the run started).
@@ -38,7 +40,6 @@ import lightning.pytorch as pl
 import torch
 from filelock import FileLock
 from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
-from lightning.pytorch.loggers import CSVLogger
 from torch import nn
 
 from kanlab.config import (
@@ -52,6 +53,7 @@ from kanlab.config import (
 from kanlab.errors import InputError
 from kanlab.lit._system import TrainingSystem
 from kanlab.lit.classifier import ImageClassifier
+from kanlab.lit.loggers import build_loggers, check_loggers
 from kanlab.lit.regressor import FunctionRegressor
 from kanlab.lit.staged import FinalStageCheckpoint, selection_start
 from kanlab.measure import count_params, latency_ms, matmul_flops
@@ -330,6 +332,7 @@ def train(
                 f"`resume` needs a run directory with last.ckpt, but got run_dir={run_dir}."
             )
         ckpt_path = Path(run_dir) / "last.ckpt"
+    check_loggers(cfg.trainer.loggers)  # a missing extra stops before anything is written
     started = time.perf_counter()
     code = code_version()  # when the run starts: later edits do not change what it ran
     with _restore_global_state():
@@ -370,7 +373,12 @@ def train(
             limit_train_batches=tc.limit_train_batches,
             limit_val_batches=tc.limit_val_batches,
             log_every_n_steps=tc.log_every_n_steps,
-            logger=CSVLogger(save_dir=run_dir, name="", version=""),
+            logger=build_loggers(
+                cfg.trainer.loggers, run_dir=run_dir, results_dir=results_dir,
+                experiment=str((trial_attrs or {}).get("study") or cfg.data.name),
+                tags={"config_hash": config_hash(cfg), "seed": cfg.seed,
+                      **({"trial": trial_attrs.get("number")} if trial_attrs else {})},
+            ),
             callbacks=_callbacks(cfg, configured, system, run_dir, bool(show), extra_callbacks),
             enable_checkpointing=tc.checkpoint,
             enable_progress_bar=bool(show),

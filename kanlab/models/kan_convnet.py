@@ -11,9 +11,8 @@ from torch import nn
 from kanlab import capabilities
 from kanlab.capabilities import GridUpdatable
 from kanlab.checks import check_at_least, check_choice
-from kanlab.registry import ACTIVATIONS, LAYERS, MODELS
-from kanlab.specs import ActivationSpec
-from kanlab.specs import LayerSpec as _LayerSpec
+from kanlab.registry import ACTIVATIONS, LAYERS, MODELS, ActivationSpec
+from kanlab.registry import LayerSpec as _LayerSpec
 
 __all__ = ["KANConvNet"]
 

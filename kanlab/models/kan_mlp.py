@@ -11,8 +11,7 @@ from torch import Tensor, nn
 from kanlab import capabilities
 from kanlab.capabilities import GridUpdatable
 from kanlab.models.mlp import check_stack, make_norm
-from kanlab.registry import LAYERS, MODELS
-from kanlab.specs import LayerSpec
+from kanlab.registry import LAYERS, MODELS, LayerSpec
 
 __all__ = ["KANMLP"]
 

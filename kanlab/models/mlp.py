@@ -9,8 +9,7 @@ import torch
 from torch import nn
 
 from kanlab.checks import check_at_least, check_choice
-from kanlab.registry import ACTIVATIONS, MODELS
-from kanlab.specs import ActivationSpec
+from kanlab.registry import ACTIVATIONS, MODELS, ActivationSpec
 
 __all__ = ["MLP", "check_stack", "make_norm"]
 

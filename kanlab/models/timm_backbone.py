@@ -6,8 +6,7 @@ import torch
 from torch import nn
 
 from kanlab.capabilities import NoWeightDecay
-from kanlab.registry import MODELS
-from kanlab.specs import ActivationSpec
+from kanlab.registry import MODELS, ActivationSpec
 
 __all__ = ["TimmBackbone"]
 

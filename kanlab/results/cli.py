@@ -25,9 +25,9 @@ __all__ = [
 
 
 def _console() -> Any:
-    from rich.console import Console
+    from kanlab.cli import console
 
-    return Console(width=None if sys.stdout.isatty() else 160, highlight=False)
+    return console(width=160)
 
 
 def _bench_dirs(args: argparse.Namespace) -> list[Path]:

@@ -11,8 +11,7 @@ from torch.nn import functional as F
 from kanlab.checks import check_at_least, check_in_features
 from kanlab.layers.sparse.g_topk import GTopK
 from kanlab.layers.sparse.top_afa import TopAFA
-from kanlab.registry import ACTIVATIONS
-from kanlab.specs import ActivationSpec
+from kanlab.registry import ACTIVATIONS, ActivationSpec
 
 __all__ = ["SAEOutput", "SparseAutoencoder", "geometric_median", "normalized_mse"]
 

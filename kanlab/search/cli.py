@@ -12,14 +12,15 @@ from typing import Any
 
 from kanlab.cli import Command, UsageError, add_overrides_argument, results_dir
 from kanlab.config import ConfigError
+from kanlab.specs import resolve_spec
 
 __all__ = ["SearchCommand", "StudyCommand", "WorkerCommand"]
 
 
 def _console() -> Any:
-    from rich.console import Console
+    from kanlab.cli import console
 
-    return Console(width=None if sys.stdout.isatty() else 120, highlight=False)
+    return console(width=120)
 
 
 def _fmt(value: Any) -> str:
@@ -90,7 +91,8 @@ class SearchCommand(Command):
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("spec", help="study YAML, e.g. search/kan_grid.yaml")
+        parser.add_argument("spec", help="study YAML or shipped study name, e.g. kan_grid "
+                            "(kanlab list studies)")
         parser.add_argument("--n-trials", type=int, help="finished trials in total")
         parser.add_argument("--workers", type=int, default=1, help="local worker processes")
         parser.add_argument("--timeout", type=float, help="seconds before no new trial starts")
@@ -100,7 +102,8 @@ class SearchCommand(Command):
     def run(self, args: argparse.Namespace) -> int:
         from kanlab.search.study import prepare, run_prepared
 
-        p = prepare(args.spec, n_trials=args.n_trials, storage=args.storage,
+        p = prepare(resolve_spec(args.spec, "studies"), n_trials=args.n_trials,
+                    storage=args.storage,
                     study_name=args.study_name, overrides=args.overrides,
                     results_dir=results_dir(args), timeout=args.timeout)
         if args.workers < 1:
@@ -119,7 +122,8 @@ class WorkerCommand(Command):
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("spec", help="the study YAML the study was started from")
+        parser.add_argument("spec", help="the study YAML (or shipped study name) the study "
+                            "was started from")
         parser.add_argument("--n-trials", type=int, help="finished trials in total")
         parser.add_argument("--timeout", type=float, help="seconds before no new trial starts")
         parser.add_argument("--worker-index", type=int, default=1,
@@ -132,7 +136,8 @@ class WorkerCommand(Command):
 
         if args.storage is None:
             raise UsageError("`kanlab worker` needs --storage URL (the running study's).")
-        p = prepare(args.spec, n_trials=args.n_trials, storage=args.storage,
+        p = prepare(resolve_spec(args.spec, "studies"), n_trials=args.n_trials,
+                    storage=args.storage,
                     study_name=args.study_name, overrides=args.overrides,
                     results_dir=results_dir(args), timeout=args.timeout)
         ran = run_worker(p, worker=args.worker_index, create=True)

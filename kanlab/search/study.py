@@ -42,6 +42,7 @@ from kanlab.search.storage import (
     resolve_storage,
     study_exists,
 )
+from kanlab.specs import default_results_dir
 
 __all__ = ["StudyCounts", "counts", "prepare", "run_prepared", "run_study", "run_worker"]
 
@@ -99,7 +100,7 @@ def prepare(
     if study_name is not None and not study_name.strip():
         raise ConfigError(f"`--study` must be a non-empty name, but got {study_name!r}.")
     name = study_name or plan.name
-    root = Path(results_dir or os.environ.get("KANLAB_RESULTS") or "results").resolve()
+    root = Path(results_dir or default_results_dir()).resolve()
     url = resolve_storage(storage or plan.spec.storage, results_dir=root, study=name)
     # The default location's directory is ours to create; an explicit one must exist.
     explicit = storage is not None or plan.spec.storage is not None

@@ -82,3 +82,35 @@ def test_act_layer_of_and_bad_arch() -> None:
     assert isinstance(act, CRRELU)
     with pytest.raises(ValueError, match="`arch` must be a timm model name"):
         kanlab.create_model("timm_backbone", arch="resnet_eighteen")
+
+
+@pytest.mark.parametrize(
+    ("name", "kwargs", "x", "features"),
+    [
+        ("kanlab_mlp", {"widths": [12, 8, 5]}, torch.randn(2, 12), (2, 8)),
+        ("kanlab_kan_mlp", {"widths": [12, 6, 4, 5], "norm": "layer"}, torch.randn(2, 12),
+         (2, 4)),
+        ("kanlab_kan_convnet", {"in_chans": 1, "num_classes": 5, "image_size": 8,
+                                "channels": [4, 6]}, torch.randn(2, 1, 8, 8), None),
+    ],
+)
+def test_kanlab_models_have_timms_model_api(
+    name: str, kwargs: dict[str, object], x: torch.Tensor, features: tuple[int, ...] | None
+) -> None:
+    model = timm.create_model(name, **kwargs).eval()
+    assert model.pretrained_cfg["architecture"] == name
+    assert model.default_cfg is model.pretrained_cfg
+    assert model.num_classes == 5
+    out = model(x)
+    feats = model.forward_features(x)
+    if features is not None:
+        assert feats.shape == features == (2, model.num_features)
+    torch.testing.assert_close(model.forward_head(feats), out)
+    assert model.forward_head(feats, pre_logits=True).shape == (2, model.num_features)
+    classifier = model.get_classifier()
+    assert model.get_submodule(model.pretrained_cfg["classifier"]) is classifier
+    model.reset_classifier(3)
+    assert model(x).shape == (2, 3) and model.num_classes == 3
+    assert model.get_classifier() is not classifier
+    model.reset_classifier(0)
+    assert model(x).shape == (2, model.num_features)  # features come out, as in timm

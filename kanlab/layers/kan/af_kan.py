@@ -20,8 +20,7 @@ from kanlab.checks import (
 from kanlab.layers.kan._af_kan_basis import FUNCS, ProjectedBasis, func_value
 from kanlab.layers.kan._closed_form import closed_form_activation
 from kanlab.layers.kan._compile import use_compiled
-from kanlab.registry import ACTIVATIONS, LAYERS
-from kanlab.specs import ActivationSpec
+from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["AFKANLinear"]
 

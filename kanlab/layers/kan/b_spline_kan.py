@@ -20,8 +20,7 @@ from kanlab.layers.kan._bspline import (
 from kanlab.layers.kan._closed_form import ClosedForm, closed_form_activation
 from kanlab.layers.kan._compile import use_compiled
 from kanlab.layers.kan._linear_base import KANLinearBase
-from kanlab.registry import ACTIVATIONS, LAYERS
-from kanlab.specs import ActivationSpec
+from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["BSplineKANLinear"]
 

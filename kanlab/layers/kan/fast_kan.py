@@ -15,8 +15,7 @@ from kanlab.layers.kan._basis_weight import WEIGHT, weight_grads
 from kanlab.layers.kan._closed_form import ClosedForm, closed_form_activation
 from kanlab.layers.kan._compile import Kernel, use_compiled
 from kanlab.layers.kan._linear_base import KANLinearBase
-from kanlab.registry import ACTIVATIONS, LAYERS
-from kanlab.specs import ActivationSpec
+from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["FastKANLinear"]
 

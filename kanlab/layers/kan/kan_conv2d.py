@@ -14,8 +14,7 @@ from kanlab.layers.kan._patches import (
     PatchConv2d,
     n_basis_of,
 )
-from kanlab.registry import LAYERS
-from kanlab.specs import LayerSpec
+from kanlab.registry import LAYERS, LayerSpec
 
 __all__ = ["KANConv2d"]
 

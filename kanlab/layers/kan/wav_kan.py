@@ -17,8 +17,7 @@ from kanlab.checks import (
     check_range,
 )
 from kanlab.layers.kan._linear_base import KANLinearBase
-from kanlab.registry import ACTIVATIONS, LAYERS
-from kanlab.specs import ActivationSpec
+from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["WAVELETS", "WavKANLinear"]
 

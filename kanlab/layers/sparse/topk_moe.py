@@ -9,8 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from kanlab.checks import check_at_least, check_in_features
-from kanlab.registry import LAYERS
-from kanlab.specs import LayerSpec
+from kanlab.registry import LAYERS, LayerSpec
 
 __all__ = ["TopKMoE"]
 
