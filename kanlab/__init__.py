@@ -20,7 +20,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from kanlab.registry import ACTIVATIONS, LAYERS, MODELS
+from kanlab.registry import ACTIVATIONS, DATAMODULES, LAYERS, MODELS
 
 __version__ = "0.1.0"
 
@@ -93,7 +93,4 @@ def list_models() -> list[str]:
 
 def list_datamodules() -> list[str]:
     """Registered data module keys (read from source: Lightning is not imported)."""
-    import kanlab.components  # noqa: F401  (lazy DATAMODULES entries)
-    from kanlab.registry import DATAMODULES
-
     return DATAMODULES.names()

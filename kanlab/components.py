@@ -1,4 +1,4 @@
-"""Every registry, filled: importing this module is what config loading and the CLI rely on.
+"""Kept for code that imports it to fill the registries; nothing to do any more.
 
 Registries fill themselves at their first lookup (:class:`kanlab.registry.Registry`): layers,
 activations, models, optimisers and schedulers by importing their modules (torch and sympy
@@ -8,7 +8,5 @@ known while Lightning loads only when one is built.
 """
 
 from __future__ import annotations
-
-import kanlab  # noqa: F401
 
 __all__: list[str] = []
