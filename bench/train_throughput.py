@@ -1,118 +1,353 @@
-"""Training throughput: one epoch of full Fashion-MNIST for a 784-64-10 MLP on CPU (or GPU).
+"""Training throughput at the Fashion-MNIST protocol (784-64-10, batch 64): KAN steps against
+their dense floor, kanlab's epoch against a plain loop, and kanlab against All-KAN's loop.
 
-Run: ``python -m bench train_throughput [--batch-size=64] [--threads=N] [--device=cpu]
-[--skip-lightning]`` (use the ``=`` form: ``python -m bench`` forwards only flags).
+Run: ``python -m bench train_throughput [--batch-sizes=64,1024] [--repeats=30] [--threads=N]
+[--device=cpu] [--no-compile] [--skip-epoch] [--peers=DIR]`` (use the ``=`` form:
+``python -m bench`` forwards only flags).
 
-What is timed, on the 55,000 training images of the ``fashion_mnist`` data module (5,000 are
-carved off for validation):
+1. **KAN step vs floor model.** For the ``b_spline_kan``, ``fast_kan`` and ``af_kan`` models of
+   ``experiments/fashion_mnist/*.yaml``: one plain-loop training step (zero_grad, forward,
+   cross-entropy, backward, optimizer step with kanlab's ``adamw`` and weight-decay groups) on
+   a fixed batch, against the step of the *floor model*: the same widths with each KAN layer
+   replaced by one ``nn.Linear(in * (M + 1), out)`` (M basis functions per input: G + K for
+   the B-spline and AF-KAN layers, the G centres for FastKAN; + 1 for the base branch) on a
+   precomputed input of that width (the hidden activations are repeated M + 1 times). Each
+   KAN step is paired with a floor step right after it (so load changes hit both); the ratio
+   is the median of the per-pair ratios. Rows: ``eager`` (the model as ``kanlab train`` runs
+   it) and ``compiled`` (``torch.compile(model, dynamic=False)``, batch 64 only; the
+   compilation, tens of seconds per model on CPU, is not timed). Target: <= 1.5 at batch 64.
+2. **kanlab epoch vs plain loop** (``af_kan`` config, one epoch): ``kanlab.lit.train``'s
+   epoch time (Lightning fit epoch: training + validation, metrics, logging, checkpoint) against
+   a hand-written loop over the same data module's loaders with the same model, optimizer
+   groups and a sample-weighted validation accuracy; the plain epoch runs before and after
+   the kanlab one and the mean is used. Target: <= 1.3.
+3. **kanlab vs All-KAN** (``--peers DIR`` or ``$KANLAB_PEERS`` holding ``All-KAN``, a snapshot
+   of hoangthangta/All-KAN, not edited): its own ``run.py`` trains AF-KAN 784-64-10 (G = K = 3,
+   quad1, global_attn, LayerNorm, SiLU, batch 64, AdamW) for one epoch through
+   ``bench/_allkan_run.py`` (data pointed at the offline files; its CUDA-only calls made
+   no-ops on CPU); its "training time" (training + validation on the 10k test set) and
+   accuracy against kanlab's epoch of section 2. Target: kanlab >= 3x faster per epoch.
+   run.py imports packages kanlab does not need; install them outside the repo with
+   ``pip install --no-deps --target DIR/site scikit-learn joblib threadpoolctl ptflops fvcore
+   iopath yacs tabulate termcolor portalocker prettytable wcwidth requests urllib3 idna
+   certifi charset-normalizer cloudpickle narwhals numpyencoder``.
 
-* **loader**: iterating the training DataLoader once (gather + normalise per batch);
-* **steps**: forward, backward and AdamW step over the same batches, pre-fetched, so no
-  loading is included;
-* **plain loop**: loader and steps together, as a hand-written epoch;
-* **lightning**: ``kanlab.lit.train`` for one epoch (fit + validation + one test pass on the
-  best checkpoint + cost measurements), i.e. what ``kanlab train`` costs end to end.
-
-The data must be on disk or extractable offline (Debian ``dataset-fashion-mnist``).
-Timings on a shared machine are noisy; the loader/steps split is the meaningful number.
+The data must be on disk or extractable offline (Debian ``dataset-fashion-mnist``). Timings on a
+shared machine are noisy; the ratios measured in the same run are the meaningful numbers.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+ROOT = Path(__file__).resolve().parent.parent
+EXPERIMENTS = ROOT / "experiments" / "fashion_mnist"
+MODELS = ("b_spline_kan", "fast_kan", "af_kan")
+STEP_TARGET, EPOCH_TARGET, PEER_TARGET = 1.5, 1.3, 3.0
+
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="bench train_throughput")
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--skip-lightning", action="store_true")
-    return parser.parse_args(argv)
+    p = argparse.ArgumentParser(prog="python -m bench train_throughput", description=__doc__)
+    p.add_argument("--batch-sizes", default="64,1024")
+    p.add_argument("--repeats", type=int, default=30)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--no-compile", action="store_true")
+    p.add_argument("--skip-epoch", action="store_true")
+    p.add_argument("--peers", default=os.environ.get("KANLAB_PEERS"))
+    p.add_argument("--models", default=",".join(MODELS))
+    args, _ = p.parse_known_args(argv)  # `python -m bench` passes every module the same flags
+    return args
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+# --------------------------------------------------------------------------- 1. step vs floor
+
+
+class FloorModel(nn.Module):
+    """The floor of a KAN MLP: ``nn.Linear(w_in * (M + 1), w_out)`` per layer.
+
+    The first layer reads a precomputed ``(B, widths[0] * (M + 1))`` input; the hidden
+    activations are repeated ``M + 1`` times (``(B, w) -> (B, w * (M + 1))``).
+    """
+
+    def __init__(self, widths: Sequence[int], n_basis: int) -> None:
+        super().__init__()
+        self.copies = n_basis + 1
+        self.layers = nn.ModuleList(
+            nn.Linear(w_in * self.copies, w_out)
+            for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for i, layer in enumerate(self.layers):
+            if i:
+                x = x.repeat(1, self.copies)                            # (B, w * (M+1))
+            x = layer(x)
+        return x
+
+
+def _n_basis(layer: nn.Module) -> int:
+    """M, the basis functions per input of a kanlab KAN layer."""
+    for attr in ("num_bases", "grid_size"):
+        value = getattr(layer, attr, None)
+        if isinstance(value, int):
+            return value
+    raise TypeError(f"cannot tell the number of basis functions of {type(layer).__name__}")
+
+
+def _optimizer(model: nn.Module, cfg: Any) -> torch.optim.Optimizer:
+    """kanlab's optimizer for ``cfg.optim`` (registry class, weight-decay groups)."""
+    from kanlab.lit._system import param_groups
+    from kanlab.optim import build_optimizer
+
+    groups = param_groups(model, cfg.optim.weight_decay)
+    return build_optimizer(cfg.optim.name, groups, lr=cfg.optim.lr, params=cfg.optim.params)
+
+
+def _step_fn(
+    model: nn.Module, forward: Callable[[torch.Tensor], torch.Tensor], cfg: Any,
+    x: torch.Tensor, y: torch.Tensor,
+) -> Callable[[], None]:
+    optimizer = _optimizer(model, cfg)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(forward(x), y).backward()
+        optimizer.step()
+
+    return step
+
+
+def _paired(
+    a: Callable[[], None], b: Callable[[], None], repeats: int, device: torch.device
+) -> tuple[float, float, float]:
+    """Median ms of ``a`` and ``b`` and the median of the per-pair ratios ``a / b``."""
+    for _ in range(3):
+        a()
+        b()
+    ta: list[float] = []
+    tb: list[float] = []
+    for _ in range(repeats):
+        for fn, out in ((a, ta), (b, tb)):
+            _sync(device)
+            start = time.perf_counter()
+            fn()
+            _sync(device)
+            out.append(time.perf_counter() - start)
+    ratio = statistics.median(u / v for u, v in zip(ta, tb, strict=True))
+    return 1e3 * statistics.median(ta), 1e3 * statistics.median(tb), ratio
+
+
+def step_vs_floor(args: argparse.Namespace, device: torch.device) -> list[tuple[str, float]]:
+    from kanlab.config import load_experiment
+    from kanlab.lit.train import build_model
+
+    batches = [int(b) for b in args.batch_sizes.split(",") if b]
+    names = [n for n in args.models.split(",") if n]
+    print("KAN model step (fwd + bwd + AdamW) vs its floor model "
+          "(Linear(in*(M+1), out) per layer), paired medians")
+    print(f"{'model':<14} {'batch':>5} {'mode':<9} {'M':>2} {'step ms':>9} {'floor ms':>9} "
+          f"{'x floor':>8}")
+    ratios: list[tuple[str, float]] = []
+    for name in names:
+        cfg = load_experiment(EXPERIMENTS / f"{name}.yaml")
+        for batch in batches:
+            modes = ["eager"] + (["compiled"] if batch <= 256 and not args.no_compile else [])
+            for mode in modes:
+                torch.manual_seed(0)
+                model = build_model(cfg).to(device)
+                widths = list(cfg.model.params["widths"])
+                m = _n_basis(model.layers[0])  # type: ignore[index]
+                floor = FloorModel(widths, m).to(device)
+                x = torch.rand(batch, widths[0], device=device) * 2 - 1
+                wide = torch.rand(batch, widths[0] * (m + 1), device=device) * 2 - 1
+                y = torch.randint(0, widths[-1], (batch,), device=device)
+                forward: Callable[[torch.Tensor], torch.Tensor] = model
+                if mode == "compiled":
+                    forward = torch.compile(model, dynamic=False)
+                kan_step = _step_fn(model, forward, cfg, x, y)
+                floor_step = _step_fn(floor, floor, cfg, wide, y)
+                kan_ms, floor_ms, ratio = _paired(kan_step, floor_step, args.repeats, device)
+                print(f"{name:<14} {batch:>5} {mode:<9} {m:>2} {kan_ms:9.2f} {floor_ms:9.2f} "
+                      f"{ratio:8.2f}", flush=True)
+                if batch == 64:
+                    ratios.append((f"{name} {mode}", ratio))
+    return ratios
+
+
+# --------------------------------------------------------------------------- 2. epoch
+
+
+def _plain_epoch(cfg: Any, device: torch.device) -> tuple[float, float]:
+    """One hand-written epoch (train loader + validation pass): seconds, val accuracy."""
+    from kanlab.lit.train import build_datamodule, build_model
+
+    torch.manual_seed(cfg.seed)
+    dm: Any = build_datamodule(cfg)
+    dm.prepare_data()
+    dm.setup("fit")
+    model = build_model(cfg).to(device)
+    optimizer = _optimizer(model, cfg)
+    start = time.perf_counter()
+    model.train()
+    for x, y in dm.train_dataloader():
+        x, y = x.to(device), y.to(device)
+        optimizer.zero_grad(set_to_none=True)
+        F.cross_entropy(model(x), y).backward()
+        optimizer.step()
+    model.eval()
+    correct = total = 0
+    with torch.no_grad():
+        for x, y in dm.val_dataloader():
+            x, y = x.to(device), y.to(device)
+            correct += int((model(x).argmax(1) == y).sum())
+            total += len(y)
+    _sync(device)
+    return time.perf_counter() - start, correct / max(total, 1)
+
+
+def _kanlab_epoch(cfg: Any) -> tuple[float, float, float, float]:
+    """``kanlab.lit.train`` for one epoch: fit-epoch s, whole call s, val acc, test acc."""
+    from kanlab.lit.train import train
+
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        result = train(cfg, results_dir=Path(tmp), record=False, progress_bar=False)
+        wall = time.perf_counter() - start
+    m = result.metrics
+    return m.get("epoch_time_s", math.nan), wall, m.get("val/acc", math.nan), \
+        m.get("test/acc", math.nan)
+
+
+def epoch_vs_plain(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
+    from kanlab.config import load_experiment
+
+    cfg = load_experiment(
+        EXPERIMENTS / "af_kan.yaml",
+        overrides=[
+            "trainer.max_epochs=1", "trainer.test_every_epoch=false",
+            "trainer.progress_bar=false",
+            f"trainer.accelerator={'gpu' if device.type == 'cuda' else 'cpu'}",
+        ],
+    )
+    plain_before, plain_acc = _plain_epoch(cfg, device)
+    epoch, wall, val_acc, test_acc = _kanlab_epoch(cfg)
+    plain_after, _ = _plain_epoch(cfg, device)
+    plain = (plain_before + plain_after) / 2
+    batch = cfg.data.params["batch_size"]
+    print(f"\nkanlab epoch vs plain torch loop, af_kan 784-64-10, batch {batch}, "
+          "55,000 train + 5,000 val images")
+    print(f"  plain loop epoch (train + val)      {plain:7.2f} s  "
+          f"(before {plain_before:.2f}, after {plain_after:.2f}; val acc {plain_acc:.4f})")
+    print(f"  kanlab fit epoch (Lightning)        {epoch:7.2f} s  (val acc {val_acc:.4f})")
+    print(f"  kanlab train() whole call           {wall:7.2f} s  "
+          f"(+ best-checkpoint test, cost columns; test acc {test_acc:.4f})")
+    print(f"  kanlab epoch / plain epoch: {epoch / plain:.2f}x (target <= {EPOCH_TARGET})")
+    return {"epoch": epoch, "ratio": epoch / plain, "val_acc": val_acc, "test_acc": test_acc}
+
+
+# --------------------------------------------------------------------------- 3. All-KAN
+
+
+def _allkan_epoch(peer: Path, data_dir: Path) -> tuple[float, float] | None:
+    """All-KAN's run.py, AF-KAN, one epoch: (training time s, accuracy on its val = test)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [
+            sys.executable, str(Path(__file__).with_name("_allkan_run.py")),
+            str(peer), tmp, str(data_dir),
+            "--mode", "train", "--model_name", "af_kan", "--epochs", "1", "--batch_size", "64",
+            "--layers", "784,64,10", "--grid_size", "3", "--spline_order", "3",
+            "--ds_name", "fashion_mnist", "--note", "full", "--n_part", "0",
+            "--base_activation", "silu", "--norm_type", "layer", "--methods", "global_attn",
+            "--func", "quad1", "--device", "cpu",
+        ]
+        env = dict(os.environ, OMP_NUM_THREADS=str(torch.get_num_threads()))
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+        if proc.returncode != 0:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:]
+            print(f"  All-KAN run.py failed: {tail[0] if tail else proc.returncode}")
+            return None
+        history = next(Path(tmp, "output").rglob("*.json"))
+        rows = [json.loads(line) for line in history.read_text().splitlines() if line.strip()]
+    seconds = next(r["training time"] for r in rows if "training time" in r)
+    accuracy = next(r["val_accuracy"] for r in rows if "val_accuracy" in r)
+    return float(seconds), float(accuracy)
+
+
+def versus_allkan(args: argparse.Namespace, kanlab: dict[str, float]) -> float | None:
+    peer = Path(args.peers) / "All-KAN" if args.peers else None
+    print("\nkanlab vs All-KAN run.py, AF-KAN 784-64-10 (G=K=3, quad1, global_attn, LayerNorm, "
+          "SiLU), batch 64, one epoch")
+    if peer is None or not (peer / "run.py").is_file():
+        print(f"  All-KAN not found (--peers DIR with DIR/All-KAN/run.py; got {args.peers!r}); "
+              "skipped")
+        return None
+    from kanlab.data._base import default_data_dir
+
+    found = _allkan_epoch(peer, default_data_dir())
+    if found is None:
+        return None
+    seconds, accuracy = found
+    speedup = seconds / kanlab["epoch"]
+    print(f"  All-KAN run.py epoch (60,000 train; val = the 10k test set, mean of batch means) "
+          f"{seconds:7.2f} s, acc {accuracy:.4f}")
+    print(f"  kanlab train epoch   (55,000 train; val 5,000 carved from train)             "
+          f"{kanlab['epoch']:7.2f} s, val acc {kanlab['val_acc']:.4f}, "
+          f"test acc {kanlab['test_acc']:.4f}")
+    per_image = speedup * 55_000 / 60_000
+    print(f"  kanlab speed-up per epoch: {speedup:.2f}x ({per_image:.2f}x per training image) "
+          f"(target >= {PEER_TARGET})")
+    return speedup
+
+
+# --------------------------------------------------------------------------- main
 
 
 def main(argv: list[str]) -> int:
     args = _parse(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    import kanlab.data  # noqa: F401  (fills DATAMODULES)
-    from kanlab.config import load_experiment
-    from kanlab.registry import DATAMODULES
+    import kanlab  # noqa: F401  (fills the registries)
+    from kanlab.lit.train import quiet_lightning
 
+    quiet_lightning()
     device = torch.device(args.device)
-    dm = DATAMODULES.build({"name": "fashion_mnist", "batch_size": args.batch_size,
-                            "normalize": "minus_one_one"})
-    t0 = time.perf_counter()
-    dm.prepare_data()
-    dm.setup("fit")
-    t_setup = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    batches = [(x.to(device), y.to(device)) for x, y in dm.train_dataloader()]
-    t_loader = time.perf_counter() - t0
-
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Flatten(), nn.Linear(784, 64), nn.ReLU(), nn.Linear(64, 10))
-    model.to(device)
-    optim = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
-
-    def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        optim.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
-        optim.step()
-
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for x, y in batches:
-        step(x, y)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t_steps = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    for x, y in dm.train_dataloader():
-        step(x.to(device), y.to(device))
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    t_plain = time.perf_counter() - t0
-
-    n = len(dm.train_set)
-    print(f"fashion_mnist train images: {n}, batch {args.batch_size}, {len(batches)} steps, "
-          f"threads {torch.get_num_threads()}, device {device}")
-    print(f"  setup (load uint8 arrays, split) {t_setup:7.2f} s")
-    print(f"  loader only                      {t_loader:7.2f} s  "
-          f"({n / t_loader:,.0f} img/s)")
-    print(f"  steps only (fwd+bwd+AdamW)       {t_steps:7.2f} s  "
-          f"({1e3 * t_steps / len(batches):.2f} ms/step)")
-    print(f"  plain loop (loader + steps)      {t_plain:7.2f} s  "
-          f"(loader share {t_loader / max(t_plain, 1e-9):.0%})")
-
-    if not args.skip_lightning:
-        from kanlab.lit.train import train
-
-        cfg = load_experiment({
-            "name": "bench_mlp",
-            "model": {"name": "mlp", "widths": [784, 64, 10]},
-            "data": {"name": "fashion_mnist", "batch_size": args.batch_size,
-                     "normalize": "minus_one_one"},
-            "optim": {"name": "adamw", "lr": 1e-3, "weight_decay": 1e-4},
-            "trainer": {"max_epochs": 1, "progress_bar": False,
-                        "accelerator": "gpu" if device.type == "cuda" else "cpu"},
-        })
-        with tempfile.TemporaryDirectory() as tmp:
-            t0 = time.perf_counter()
-            result = train(cfg, results_dir=Path(tmp), record=False)
-            t_lit = time.perf_counter() - t0
-        epoch = result.metrics.get("epoch_time_s", float("nan"))
-        print(f"  lightning train(), 1 epoch       {t_lit:7.2f} s  "
-              f"(fit epoch incl. val {epoch:.2f} s; val/acc {result.metrics['val/acc']:.4f}, "
-              f"test/acc {result.metrics['test/acc']:.4f})")
+    print(f"threads {torch.get_num_threads()}, device {device}, load average "
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    step_ratios = step_vs_floor(args, device)
+    epoch: dict[str, float] | None = None
+    speedup = None
+    if not args.skip_epoch:
+        epoch = epoch_vs_plain(args, device)
+        speedup = versus_allkan(args, epoch)
+    print("\ntargets:")
+    for label, ratio in step_ratios:
+        mark = "ok" if ratio <= STEP_TARGET else "MISSED"
+        print(f"  batch-64 step / floor, {label}: {ratio:.2f} (<= {STEP_TARGET}) {mark}")
+    if epoch is not None:
+        mark = "ok" if epoch["ratio"] <= EPOCH_TARGET else "MISSED"
+        print(f"  kanlab epoch / plain epoch: {epoch['ratio']:.2f} (<= {EPOCH_TARGET}) {mark}")
+    if speedup is not None:
+        mark = "ok" if speedup >= PEER_TARGET else "MISSED"
+        print(f"  kanlab vs All-KAN epoch: {speedup:.2f}x (>= {PEER_TARGET}) {mark}")
     return 0

@@ -72,21 +72,29 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '``method="global_attn"`` the score\n'
                     'bias c cancels in the softmax (its gradient is zero); it is kept so that '
                     'parameter counts\n'
-                    "match the paper's (52,552 for 784-64-10 with G = K = 3). Computation: the "
-                    'global_attn and\n'
-                    'multistep reductions are linear in F, so F is never materialised: a kernel '
-                    'evaluates\n'
-                    'F @ [1, w] one basis index at a time on (N, D) slices and recomputes F in '
-                    'its hand-derived\n'
-                    'backward pass (``fused``: when the activation has a closed-form derivative, '
-                    'i.e. SiLU, ReLU,\n'
-                    'GELU, sigmoid, tanh or identity, and ``func_norm`` is ``none``); for large '
-                    'inputs\n'
-                    '``torch.compile`` fuses each of its two kernels into one loop '
-                    '(``compile_kernels``).\n'
-                    'spatial_attn, ``func_norm`` and other activations run the reference formula '
-                    'on plain\n'
-                    'autograd. Results equal the reference formula up to float rounding.\n'
+                    "match the paper's (52,552 for 784-64-10 with G = K = 3).\n"
+                    '\n'
+                    'Computation: :meth:`reference_rows` is the formula above (x -> z) in torch '
+                    'ops. The\n'
+                    'global_attn and multistep reductions are linear in F, so ``forward`` reaches '
+                    'z through the\n'
+                    'fused kernels of ``_fused/`` without materialising F (F @ [1, w] one basis '
+                    'index at a time\n'
+                    'on (N, D) slices, F recomputed in a hand-derived backward; ``torch.compile`` '
+                    'for large\n'
+                    'calls, see ``compile_kernels``) when the activation declares a closed-form '
+                    'derivative\n'
+                    '(SiLU, ReLU, GELU, sigmoid, tanh, identity) and ``func_norm`` is ``none``; '
+                    'otherwise the\n'
+                    'reference runs. Same values either way, up to float rounding. Differentiable '
+                    'to any order:\n'
+                    'gradients taken with ``create_graph=True`` are those of the formula on '
+                    'autograd; under\n'
+                    '``torch.func`` transforms and forward-mode AD the reference runs. Rows are '
+                    'processed in\n'
+                    'memory-bounded chunks (``chunk_size``), except with ``func_norm="batch"``, '
+                    'whose min-max\n'
+                    'spans the whole batch.\n'
                     '\n'
                     'Args:\n'
                     '    in_features: D, the number of inputs.\n'
@@ -108,9 +116,8 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '    func_norm: ``none``, ``batch`` or ``sample`` min-max rescaling of F.\n'
                     '    trainable_phases: Whether low/high are trained (else buffers).\n'
                     '    temperature: Initial attention temperature; None -> sqrt(in_features).\n'
-                    '    chunk_size: Rows per kernel call of the fused path; None -> automatic '
-                    '(about 2^22\n'
-                    '        input entries per call).\n'
+                    '    chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of '
+                    'basis).\n'
                     "    compile_kernels: Run the fused path's kernels through ``torch.compile``: "
                     '``None``\n'
                     '        (default) once a call has >= 2^21 basis entries (the first such call '
@@ -184,15 +191,22 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     'Shapes: (*, in_features) -> (*, out_features); ``basis(x)``: (B, '
                     'in_features, G + K).\n'
                     '\n'
-                    'The basis is written next to ``b(x)`` so that both branches are one matmul '
+                    ':meth:`reference_rows` is this formula in torch ops (Cox–de Boor basis, two '
+                    'matmuls).\n'
+                    '``forward`` computes the same values with the fused kernels of ``_fused/`` '
+                    '(both branches\n'
+                    'as one matmul with ``[W_b | S * W_s]`` in one autograd node, closed-form '
+                    'uniform basis,\n'
+                    '``torch.compile`` for large calls, see ``compile_kernels``). Differentiable '
+                    'to any order:\n'
+                    "plain ``backward()`` uses the kernels' analytic gradients; gradients taken "
                     'with\n'
-                    '``[W_b | S * W_s]``, in one autograd node with an analytic backward, by '
-                    'kernels that\n'
-                    '``torch.compile`` fuses for large inputs (``compile_kernels``): on the '
-                    'initial uniform grid\n'
-                    'in closed form (shifted cardinal B-splines), after :meth:`update_grid` '
-                    '(data-adaptive\n'
-                    'knots) by the Cox–de Boor recursion. All paths give the same values.\n'
+                    '``create_graph=True`` (double backward, Hessians, physics-informed losses) '
+                    'are those of\n'
+                    'the same formula on autograd, differentiable again; under ``torch.func`` '
+                    'transforms\n'
+                    '(``vmap``, ``jacrev``, ``grad``) and forward-mode AD the reference forward '
+                    'runs.\n'
                     '\n'
                     'Deviations from efficient-kan (``src/efficient_kan/kan.py``): the spline '
                     'coefficients start\n'
@@ -291,7 +305,9 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '|t| -> 1);\n'
                     'the weight is stored as ``(O, D, d + 1)`` and applied as one matmul over the '
                     'flattened\n'
-                    'basis instead of an einsum; optional bias.\n'
+                    'basis instead of an einsum; optional bias. Plain autograd throughout: '
+                    'differentiable to any\n'
+                    'order (``create_graph=True``) and usable under ``torch.func`` transforms.\n'
                     '\n'
                     'Args:\n'
                     '    in_features: Input width D.\n'
@@ -373,13 +389,17 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     'LayerNorm over\n'
                     'a single input is constant; fast-kan#7 — pass ``use_layernorm=False`` for D '
                     '= 1.\n'
-                    'Computation: both branches are one matmul, ``[b(x) | phi(z)] @ [W_b | W_s]^T '
-                    '+ c``, in one\n'
-                    'autograd node whose features kernel (basis-major, analytic backward) '
-                    '``torch.compile``\n'
-                    'fuses for large calls (``compile_kernels``, as in ``b_spline_kan``); same '
-                    'values as the\n'
-                    'formula above.\n'
+                    '\n'
+                    ':meth:`reference_rows` is the formula above in torch ops. ``forward`` '
+                    'computes the same\n'
+                    'values with the fused kernels of ``_fused/`` (both branches one matmul,\n'
+                    '``[b(x) | phi(z)] @ [W_b | W_s]^T + c``, in one autograd node with an '
+                    'analytic backward;\n'
+                    '``torch.compile`` for large calls, see ``compile_kernels``). Differentiable '
+                    'to any order:\n'
+                    'gradients taken with ``create_graph=True`` are those of the formula on '
+                    'autograd; under\n'
+                    '``torch.func`` transforms and forward-mode AD the reference forward runs.\n'
                     '\n'
                     'Args:\n'
                     '    in_features: Input width D.\n'
@@ -447,12 +467,15 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '\n'
                     'Deviations: windows go through the layer in chunks of at most ``chunk_size`` '
                     'rows\n'
-                    "(automatic by default: one chunk's working set, estimated as 8 times its "
-                    'basis tensor,\n'
-                    'stays under ``memory_budget`` bytes), and during training chunks are '
-                    'recomputed in the\n'
+                    "(automatic by default: one chunk's basis tensor stays under "
+                    '``memory_budget`` bytes, 256 MiB,\n'
+                    'the policy of every KAN layer), and during training chunks are recomputed in '
+                    'the\n'
                     'backward pass when there is more than one, so memory no longer grows with\n'
-                    "``B * H' * W' * basis`` as in unfold-based code.\n"
+                    "``B * H' * W' * basis`` as in unfold-based code. Differentiable to any order "
+                    '(the\n'
+                    'recomputation too); under ``torch.func`` transforms chunks are not '
+                    'recomputed.\n'
                     'Inner layers with batch statistics (BatchNorm, batch min-max) then see one '
                     'chunk as their\n'
                     'batch, and recomputation updates their running statistics twice; use '
@@ -470,7 +493,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '    dilation: Spacing between kernel elements; >= 1.\n'
                     '    groups: Channel groups, each with its own KAN layer; >= 1.\n'
                     '    chunk_size: Windows per inner-layer call (``None``: automatic).\n'
-                    "    memory_budget: Approximate bytes of one automatic chunk's working set.\n"
+                    "    memory_budget: Bytes of one automatic chunk's basis tensor.\n"
                     '    checkpoint_chunks: Recompute chunks in the backward pass when there are '
                     'several.\n'
                     '    device: Parameter device.\n'
@@ -493,7 +516,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('dilation', 'int | collections.abc.Sequence[int]', '1'),
                          ('groups', 'int', '1'),
                          ('chunk_size', 'int | None', 'None'),
-                         ('memory_budget', 'int', '67108864'),
+                         ('memory_budget', 'int', '268435456'),
                          ('checkpoint_chunks', 'bool', 'True'),
                          ('device', 'torch.device | str | None', 'None'),
                          ('dtype', 'torch.dtype | None', 'None')),
@@ -553,12 +576,18 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     'as\n'
                     "``nn.Linear`` does (kaiming-uniform) instead of the reference's numpy-based "
                     'init.\n'
-                    'Computation: one autograd node (bumps written basis-major, one matmul, '
-                    'hand-derived\n'
-                    'backward for x, s, e and W) whose kernels ``torch.compile`` fuses for large '
-                    'calls\n'
-                    '(``compile_kernels``, as in ``b_spline_kan``); same values as the formula '
-                    'above.\n'
+                    '\n'
+                    ':meth:`reference_rows` is the formula above in torch ops. ``forward`` '
+                    'computes the same\n'
+                    'values with the fused kernels of ``_fused/`` (bumps written basis-major, one '
+                    'matmul, one\n'
+                    'autograd node with a hand-derived backward for x, s, e and W; '
+                    '``torch.compile`` for large\n'
+                    'calls, see ``compile_kernels``). Differentiable to any order: gradients '
+                    'taken with\n'
+                    '``create_graph=True`` are those of the formula on autograd; under '
+                    '``torch.func``\n'
+                    'transforms and forward-mode AD the reference forward runs.\n'
                     '\n'
                     'Args:\n'
                     '    in_features: Input width D.\n'
@@ -632,6 +661,8 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     'the backward pass (see :class:`KANConv2d`) instead of one unfold of the '
                     'whole batch, which\n'
                     'is what runs the unfold-based pool code (SeriYann/KANConv2d) out of memory.\n'
+                    'Differentiable to any order and usable under ``torch.func`` transforms, as '
+                    'its candidates.\n'
                     '\n'
                     'Args:\n'
                     '    in_channels: Input channels C_in.\n'
@@ -643,7 +674,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '    candidates: Candidate linear KAN layer specs (see :class:`SKANLinear`).\n'
                     '    temperature: Softmax temperature of the full stage; > 0.\n'
                     '    chunk_size: Windows per inner-layer call (``None``: automatic).\n'
-                    "    memory_budget: Approximate bytes of one automatic chunk's working set.\n"
+                    "    memory_budget: Bytes of one automatic chunk's basis tensor.\n"
                     '    checkpoint_chunks: Recompute chunks in the backward pass when there are '
                     'several.\n'
                     '    device: Parameter device.\n'
@@ -666,7 +697,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                           "('b_spline_kan', 'fast_kan', 'cheby_kan', 'wav_kan', 'relu_kan')"),
                          ('temperature', 'float', '1.0'),
                          ('chunk_size', 'int | None', 'None'),
-                         ('memory_budget', 'int', '67108864'),
+                         ('memory_budget', 'int', '268435456'),
                          ('checkpoint_chunks', 'bool', 'True'),
                          ('device', 'torch.device | str | None', 'None'),
                          ('dtype', 'torch.dtype | None', 'None')),
@@ -729,7 +760,12 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     'exempt from weight\n'
                     'decay. Pruning assumes output rows are independent (true for every basis -> '
                     'linear layer);\n'
-                    'a candidate mixing outputs (e.g. a norm over outputs) refuses to be pruned.\n'
+                    'a candidate mixing outputs (e.g. a norm over outputs) refuses to be pruned. '
+                    'Rows are\n'
+                    'processed in chunks (``chunk_size``). Differentiable to any order and usable '
+                    'under\n'
+                    '``torch.func`` transforms whenever its candidates are (every registered KAN '
+                    'layer is).\n'
                     '\n'
                     'Args:\n'
                     '    in_features: Input width.\n'
@@ -741,6 +777,9 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '        out_features)``. Repeated names get suffixes ``_2``, ``_3``, ... in '
                     '``candidates``.\n'
                     '    temperature: Softmax temperature T of the full stage; > 0.\n'
+                    '    chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of the '
+                    'active\n'
+                    "        candidates' bases together).\n"
                     '    device: Parameter device.\n'
                     '    dtype: Parameter dtype.\n'
                     '\n'
@@ -757,6 +796,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                           'collections.abc.Callable[..., torch.nn.modules.module.Module]]',
                           "('b_spline_kan', 'fast_kan', 'cheby_kan', 'wav_kan', 'relu_kan')"),
                          ('temperature', 'float', '1.0'),
+                         ('chunk_size', 'int | None', 'None'),
                          ('device', 'torch.device | str | None', 'None'),
                          ('dtype', 'torch.dtype | None', 'None')),
              'extra': False},
@@ -869,6 +909,9 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '(B, D, G).\n'
                     'The BatchNorm that Wav-KAN puts after each layer is left to the model '
                     '(``kan_mlp`` norm).\n'
+                    'Plain autograd throughout: differentiable to any order '
+                    '(``create_graph=True``) and usable\n'
+                    'under ``torch.func`` transforms.\n'
                     '\n'
                     'Args:\n'
                     '    in_features: Input width D.\n'

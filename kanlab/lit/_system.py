@@ -13,7 +13,8 @@ from torch import nn
 from torchmetrics import MeanMetric, Metric
 
 from kanlab.capabilities import NoWeightDecay, Regularized, no_weight_decay
-from kanlab.registry import OPTIMIZERS, SCHEDULERS
+from kanlab.optim import build_optimizer
+from kanlab.registry import SCHEDULERS
 
 __all__ = ["TrainingSystem", "param_groups"]
 
@@ -132,8 +133,9 @@ class TrainingSystem(pl.LightningModule):
     def configure_optimizers(self) -> Any:
         hp = self.hparams
         groups = param_groups(self.model, hp["weight_decay"])
-        optim_cls = OPTIMIZERS.get(hp["optimizer"])
-        optimizer = optim_cls(groups, lr=hp["lr"], **dict(hp["optimizer_params"] or {}))
+        optimizer = build_optimizer(
+            hp["optimizer"], groups, lr=hp["lr"], params=hp["optimizer_params"]
+        )
         if not hp["scheduler"]:
             return optimizer
         scheduler = SCHEDULERS.build(dict(hp["scheduler"]), optimizer)

@@ -69,6 +69,8 @@ class WavKANLinear(KANLinearBase):
     frame of G learnable wavelets shared by all outputs and mixed by W_w (a per-input basis
     followed by one matmul, like every kanlab KAN layer), which keeps memory at (B, D, G).
     The BatchNorm that Wav-KAN puts after each layer is left to the model (``kan_mlp`` norm).
+    Plain autograd throughout: differentiable to any order (``create_graph=True``) and usable
+    under ``torch.func`` transforms.
 
     Args:
         in_features: Input width D.
@@ -113,6 +115,8 @@ class WavKANLinear(KANLinearBase):
         self.base_activation = (
             None if base_activation is None else ACTIVATIONS.build(base_activation)
         )
+        if self.base_activation is not None and (device is not None or dtype is not None):
+            self.base_activation.to(device=device, dtype=dtype)  # its own parameters, if any
         self.base_weight = (
             nn.Parameter(torch.empty(out_features, in_features, **dd))
             if base_activation is not None

@@ -71,10 +71,10 @@ def test_chunks_bound_the_largest_intermediate() -> None:
     conv(torch.randn(3, 4, 12, 12))
     assert max(seen) <= 50 and sum(seen) == 3 * 10 * 10
     seen.clear()
-    auto = KANConv2d(4, 6, 3, layer=PowersLinear, memory_budget=8 * 36 * 3 * 4 * 64)
+    auto = KANConv2d(4, 6, 3, layer=PowersLinear, memory_budget=36 * 3 * 4 * 64)
     auto.layers[0].register_forward_pre_hook(lambda m, args: seen.append(args[0].shape[0]))
     auto(torch.randn(3, 4, 12, 12))
-    assert max(seen) == 64                          # budget / (8 * 36 inputs * 3 basis * 4 B)
+    assert max(seen) == 64                          # budget / (36 inputs * 3 basis * 4 B)
 
 
 def test_unbatched_input_and_shape_errors() -> None:
