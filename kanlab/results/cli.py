@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from kanlab.cli import Command, add_overrides_argument, results_dir
+from kanlab.errors import UsageError
 
 __all__ = [
     "LeaderboardCommand",
@@ -38,13 +39,13 @@ def _bench_dirs(args: argparse.Namespace) -> list[Path]:
             return [path]
         if (root / args.bench).is_dir():
             return [root / args.bench]
-        raise ValueError(f"Benchmark directory {args.bench!r} does not exist.")
+        raise UsageError(f"Benchmark directory {args.bench!r} does not exist.")
     found = sorted(
         p for p in root.iterdir()
         if p.is_dir() and ((p / "runs.jsonl").is_file() or any(p.glob("studies/*.json")))
     ) if root.is_dir() else []
     if not found:
-        raise ValueError(f"No benchmark with runs.jsonl under {str(root)!r}.")
+        raise UsageError(f"No benchmark with runs.jsonl under {str(root)!r}.")
     return found
 
 
@@ -53,14 +54,14 @@ def _range(values: Sequence[float] | None) -> tuple[float, float] | None:
         return None
     lo, hi = float(values[0]), float(values[1])
     if not lo < hi:
-        raise ValueError(f"`--x-range` must satisfy LO < HI, but got {lo} {hi}.")
+        raise UsageError(f"`--x-range` must satisfy LO < HI, but got {lo} {hi}.")
     return lo, hi
 
 
 def _load_run(run_dir: str) -> tuple[Any, Any]:
     path = Path(run_dir)
     if not path.is_dir():
-        raise ValueError(f"Run directory {run_dir!r} does not exist.")
+        raise UsageError(f"Run directory {run_dir!r} does not exist.")
     from kanlab.lit import load_run
 
     return load_run(path)
@@ -71,14 +72,14 @@ def _module(model: Any, name: str | None, predicate: Any, what: str) -> tuple[st
 
     found = [(n, m) for n, m in model.named_modules() if predicate(m)]
     if not found:
-        raise ValueError(f"The model has no {what}.")
+        raise UsageError(f"The model has no {what}.")
     if name is None:
         return found[0]
     names = [n for n, _ in found]
     for n, m in found:
         if n == name:
             return n, m
-    raise ValueError(f"Unknown {what} {name!r}.{suggest(name, names)} Available: {names}.")
+    raise UsageError(f"Unknown {what} {name!r}.{suggest(name, names)} Available: {names}.")
 
 
 # --------------------------------------------------------------------------- leaderboard
@@ -131,7 +132,7 @@ class LeaderboardCommand(Command):
     def run(self, args: argparse.Namespace) -> int:
         benches = _bench_dirs(args)
         if args.output and len(benches) > 1:
-            raise ValueError("`--output` needs a single benchmark, but got several.")
+            raise UsageError("`--output` needs a single benchmark, but got several.")
         console = _console()
         for bench in benches:
             output = None if args.output in (None, "-") else Path(args.output)
@@ -293,8 +294,11 @@ class PlotCommand(Command):
                                    max_out=args.max_out, fits=args.fits)
         elif args.kind == "skan":
             _, model = _load_run(args.run_dir)
-            _, module = _module(model, args.layer, lambda m: callable(getattr(m, "to_stage",
-                                None)) and hasattr(m, "candidates"), "S-KAN module")
+            from kanlab.capabilities import Staged
+
+            _, module = _module(model, args.layer,
+                                lambda m: isinstance(m, Staged) and hasattr(m, "candidates"),
+                                "S-KAN module")
             out = plots.plot_skan_selection(module, out)
         elif args.kind == "study":
             out = plots.plot_study(args.storage, args.study, out, kind=args.what)
@@ -322,11 +326,11 @@ class PlotCommand(Command):
             names = list(activation_formulas(model))
             mods = dict(model.named_modules())
             if not names:
-                raise ValueError(f"Run {args.run!r} has no elementwise activations.")
+                raise UsageError(f"Run {args.run!r} has no elementwise activations.")
             return plots.plot_activations([mods[n] for n in names], out, labels=names,
                                           x_range=rng, derivative=derivative)
         if not args.names:
-            raise ValueError("`names` must list at least one activation (or pass --run).")
+            raise UsageError("`names` must list at least one activation (or pass --run).")
         hp = dict(parse_overrides(args.overrides))
         specs: list[Any] = [{"name": n, **hp} for n in args.names]
         return plots.plot_activations(specs, out, labels=args.names, x_range=rng,
@@ -380,7 +384,7 @@ class SymbolicCommand(Command):
         from kanlab.results.symbolic import symbolic_report, tidy_constants, to_latex
 
         if not args.run_dir and not args.activation:
-            raise ValueError("`run_dir` or `--activation` must be given, but got neither.")
+            raise UsageError("`run_dir` or `--activation` must be given, but got neither.")
         lines = []
         if args.activation:
             import kanlab  # noqa: F401
@@ -391,7 +395,7 @@ class SymbolicCommand(Command):
                 act = ACTIVATIONS.build({"name": name, **hp})
                 fn = getattr(act, "sympy", None)
                 if not callable(fn):
-                    raise ValueError(f"Activation {name!r} is not elementwise: no formula.")
+                    raise UsageError(f"Activation {name!r} is not elementwise: no formula.")
                 expr: sympy.Expr = tidy_constants(fn())
                 lines.append(f"{name}: {to_latex(expr) if args.latex else expr}")
         if args.run_dir:
@@ -416,17 +420,17 @@ def _parse_spec(text: str, overrides: Sequence[str]) -> dict[str, Any]:
         raw = apply_overrides(raw, parse_overrides(overrides))
         model = raw.get("model")
         if not isinstance(model, Mapping):
-            raise ValueError(f"Experiment {text!r} has no `model` mapping.")
+            raise UsageError(f"Experiment {text!r} has no `model` mapping.")
         return dict(model)
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
-        raise ValueError(
+        raise UsageError(
             f"`MODEL_SPEC` must be a YAML file, mapping or name, but got {text!r}."
         ) from None
     spec = {"name": value} if isinstance(value, str) else value
     if not isinstance(spec, Mapping) or "name" not in spec:
-        raise ValueError(f"`MODEL_SPEC` must have a 'name', but got {text!r}.")
+        raise UsageError(f"`MODEL_SPEC` must have a 'name', but got {text!r}.")
     return apply_overrides(dict(spec), parse_overrides(overrides))
 
 
@@ -461,7 +465,7 @@ class MatchCommand(Command):
             try:
                 shape = tuple(int(s) for s in args.input_shape.replace("x", ",").split(","))
             except ValueError:
-                raise ValueError(
+                raise UsageError(
                     f"`--input-shape` must be integers like 1,28,28, but got {args.input_shape!r}."
                 ) from None
         m = match_model(target, to=args.to, baseline=baseline, knob=args.knob, input_shape=shape)

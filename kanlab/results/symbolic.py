@@ -28,6 +28,8 @@ import sympy
 import torch
 from torch import nn
 
+from kanlab.capabilities import HasBasis
+
 __all__ = [
     "LIBRARY",
     "X",
@@ -396,7 +398,7 @@ def kan_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     for name, m in model.named_modules():
         if isinstance(m, nn.Linear) or any(name.startswith(f"{n}.") for n, _ in out):
             continue
-        looks = callable(getattr(m, "basis", None)) or hasattr(m, "candidates")
+        looks = isinstance(m, HasBasis) or hasattr(m, "candidates")
         if looks and hasattr(m, "in_features") and hasattr(m, "out_features"):
             out.append((name or type(m).__name__, m))
     return out

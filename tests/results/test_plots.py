@@ -32,8 +32,6 @@ def test_plot_activations_with_derivative(tmp_path: Path) -> None:
 
 
 def test_plot_edges_with_fits(tmp_path: Path) -> None:
-    if "b_spline_kan" not in LAYERS:
-        pytest.skip("b_spline_kan is not registered in this build")
     layer = LAYERS.build("b_spline_kan", 2, 1)
     assert _is_png(plots.plot_edges(layer, tmp_path / "edges.png", fits=True))
 
@@ -91,7 +89,6 @@ def test_plot_leaderboard_cli(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_plots_from_a_tiny_real_run(tmp_path: Path) -> None:
-    pytest.importorskip("kanlab.lit.train")
     from kanlab.config import load_experiment
     from kanlab.lit.train import train
 
