@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from kanlab.layers.kan._fused._af_kan import fused_applies
 from kanlab.layers.kan.af_kan import AFKANLinear
 
 D, OUT, G, K = 784, 64, 5, 3
@@ -156,7 +157,7 @@ def main(argv: list[str]) -> int:
                 _call_peer, peer, x
             )
         cands[label] = partial(ours, x)
-        if ours.fused:
+        if fused_applies(ours):
             eager = AFKANLinear(D, OUT, grid_size=G, spline_order=K, compile_kernels=False,
                                 device=device)
             eager.load_state_dict(ours.state_dict())

@@ -72,21 +72,29 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '``method="global_attn"`` the score\n'
                     'bias c cancels in the softmax (its gradient is zero); it is kept so that '
                     'parameter counts\n'
-                    "match the paper's (52,552 for 784-64-10 with G = K = 3). Computation: the "
-                    'global_attn and\n'
-                    'multistep reductions are linear in F, so F is never materialised: a kernel '
-                    'evaluates\n'
-                    'F @ [1, w] one basis index at a time on (N, D) slices and recomputes F in '
-                    'its hand-derived\n'
-                    'backward pass (``fused``: when the activation has a closed-form derivative, '
-                    'i.e. SiLU, ReLU,\n'
-                    'GELU, sigmoid, tanh or identity, and ``func_norm`` is ``none``); for large '
-                    'inputs\n'
-                    '``torch.compile`` fuses each of its two kernels into one loop '
-                    '(``compile_kernels``).\n'
-                    'spatial_attn, ``func_norm`` and other activations run the reference formula '
-                    'on plain\n'
-                    'autograd. Results equal the reference formula up to float rounding.\n'
+                    "match the paper's (52,552 for 784-64-10 with G = K = 3).\n"
+                    '\n'
+                    'Computation: :meth:`reference_rows` is the formula above (x -> z) in torch '
+                    'ops. The\n'
+                    'global_attn and multistep reductions are linear in F, so ``forward`` reaches '
+                    'z through the\n'
+                    'fused kernels of ``_fused/`` without materialising F (F @ [1, w] one basis '
+                    'index at a time\n'
+                    'on (N, D) slices, F recomputed in a hand-derived backward; ``torch.compile`` '
+                    'for large\n'
+                    'calls, see ``compile_kernels``) when the activation declares a closed-form '
+                    'derivative\n'
+                    '(SiLU, ReLU, GELU, sigmoid, tanh, identity) and ``func_norm`` is ``none``; '
+                    'otherwise the\n'
+                    'reference runs. Same values either way, up to float rounding. Differentiable '
+                    'to any order:\n'
+                    'gradients taken with ``create_graph=True`` are those of the formula on '
+                    'autograd; under\n'
+                    '``torch.func`` transforms and forward-mode AD the reference runs. Rows are '
+                    'processed in\n'
+                    'memory-bounded chunks (``chunk_size``), except with ``func_norm="batch"``, '
+                    'whose min-max\n'
+                    'spans the whole batch.\n'
                     '\n'
                     'Args:\n'
                     '    in_features: D, the number of inputs.\n'
@@ -108,9 +116,8 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '    func_norm: ``none``, ``batch`` or ``sample`` min-max rescaling of F.\n'
                     '    trainable_phases: Whether low/high are trained (else buffers).\n'
                     '    temperature: Initial attention temperature; None -> sqrt(in_features).\n'
-                    '    chunk_size: Rows per kernel call of the fused path; None -> automatic '
-                    '(about 2^22\n'
-                    '        input entries per call).\n'
+                    '    chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of '
+                    'basis).\n'
                     "    compile_kernels: Run the fused path's kernels through ``torch.compile``: "
                     '``None``\n'
                     '        (default) once a call has >= 2^21 basis entries (the first such call '
@@ -139,7 +146,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('grid_range', 'collections.abc.Sequence[float]', '(0.0, 1.0)'),
                          ('base_activation',
                           'str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module]',
+                          'collections.abc.Callable[..., Any]',
                           "'silu'"),
                          ('func',
                           "Literal['quad1', 'quad2', 'sum', 'prod', 'sum_prod', 'cubic1', "
@@ -184,15 +191,22 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     'Shapes: (*, in_features) -> (*, out_features); ``basis(x)``: (B, '
                     'in_features, G + K).\n'
                     '\n'
-                    'The basis is written next to ``b(x)`` so that both branches are one matmul '
+                    ':meth:`reference_rows` is this formula in torch ops (Cox–de Boor basis, two '
+                    'matmuls).\n'
+                    '``forward`` computes the same values with the fused kernels of ``_fused/`` '
+                    '(both branches\n'
+                    'as one matmul with ``[W_b | S * W_s]`` in one autograd node, closed-form '
+                    'uniform basis,\n'
+                    '``torch.compile`` for large calls, see ``compile_kernels``). Differentiable '
+                    'to any order:\n'
+                    "plain ``backward()`` uses the kernels' analytic gradients; gradients taken "
                     'with\n'
-                    '``[W_b | S * W_s]``, in one autograd node with an analytic backward, by '
-                    'kernels that\n'
-                    '``torch.compile`` fuses for large inputs (``compile_kernels``): on the '
-                    'initial uniform grid\n'
-                    'in closed form (shifted cardinal B-splines), after :meth:`update_grid` '
-                    '(data-adaptive\n'
-                    'knots) by the Cox–de Boor recursion. All paths give the same values.\n'
+                    '``create_graph=True`` (double backward, Hessians, physics-informed losses) '
+                    'are those of\n'
+                    'the same formula on autograd, differentiable again; under ``torch.func`` '
+                    'transforms\n'
+                    '(``vmap``, ``jacrev``, ``grad``) and forward-mode AD the reference forward '
+                    'runs.\n'
                     '\n'
                     'Deviations from efficient-kan (``src/efficient_kan/kan.py``): the spline '
                     'coefficients start\n'
@@ -251,8 +265,8 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('spline_order', 'int', '3'),
                          ('grid_range', 'collections.abc.Sequence[float]', '(-1.0, 1.0)'),
                          ('base_activation',
-                          'str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module] | None',
+                          'Union[str, collections.abc.Mapping[str, Any], '
+                          'collections.abc.Callable[..., Any], NoneType]',
                           "'silu'"),
                          ('standalone_scaler', 'bool', 'True'),
                          ('bias', 'bool', 'False'),
@@ -291,7 +305,9 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '|t| -> 1);\n'
                     'the weight is stored as ``(O, D, d + 1)`` and applied as one matmul over the '
                     'flattened\n'
-                    'basis instead of an einsum; optional bias.\n'
+                    'basis instead of an einsum; optional bias. Plain autograd throughout: '
+                    'differentiable to any\n'
+                    'order (``create_graph=True``) and usable under ``torch.func`` transforms.\n'
                     '\n'
                     'Args:\n'
                     '    in_features: Input width D.\n'
@@ -373,13 +389,17 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     'LayerNorm over\n'
                     'a single input is constant; fast-kan#7 — pass ``use_layernorm=False`` for D '
                     '= 1.\n'
-                    'Computation: both branches are one matmul, ``[b(x) | phi(z)] @ [W_b | W_s]^T '
-                    '+ c``, in one\n'
-                    'autograd node whose features kernel (basis-major, analytic backward) '
-                    '``torch.compile``\n'
-                    'fuses for large calls (``compile_kernels``, as in ``b_spline_kan``); same '
-                    'values as the\n'
-                    'formula above.\n'
+                    '\n'
+                    ':meth:`reference_rows` is the formula above in torch ops. ``forward`` '
+                    'computes the same\n'
+                    'values with the fused kernels of ``_fused/`` (both branches one matmul,\n'
+                    '``[b(x) | phi(z)] @ [W_b | W_s]^T + c``, in one autograd node with an '
+                    'analytic backward;\n'
+                    '``torch.compile`` for large calls, see ``compile_kernels``). Differentiable '
+                    'to any order:\n'
+                    'gradients taken with ``create_graph=True`` are those of the formula on '
+                    'autograd; under\n'
+                    '``torch.func`` transforms and forward-mode AD the reference forward runs.\n'
                     '\n'
                     'Args:\n'
                     '    in_features: Input width D.\n'
@@ -411,8 +431,8 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('grid_range', 'collections.abc.Sequence[float]', '(-2.0, 2.0)'),
                          ('use_layernorm', 'bool', 'True'),
                          ('base_activation',
-                          'str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module] | None',
+                          'Union[str, collections.abc.Mapping[str, Any], '
+                          'collections.abc.Callable[..., Any], NoneType]',
                           "'silu'"),
                          ('spline_weight_init_scale', 'float', '0.1'),
                          ('chunk_size', 'int | None', 'None'),
@@ -447,12 +467,15 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '\n'
                     'Deviations: windows go through the layer in chunks of at most ``chunk_size`` '
                     'rows\n'
-                    "(automatic by default: one chunk's working set, estimated as 8 times its "
-                    'basis tensor,\n'
-                    'stays under ``memory_budget`` bytes), and during training chunks are '
-                    'recomputed in the\n'
+                    "(automatic by default: one chunk's basis tensor stays under "
+                    '``memory_budget`` bytes, 256 MiB,\n'
+                    'the policy of every KAN layer), and during training chunks are recomputed in '
+                    'the\n'
                     'backward pass when there is more than one, so memory no longer grows with\n'
-                    "``B * H' * W' * basis`` as in unfold-based code.\n"
+                    "``B * H' * W' * basis`` as in unfold-based code. Differentiable to any order "
+                    '(the\n'
+                    'recomputation too); under ``torch.func`` transforms chunks are not '
+                    'recomputed.\n'
                     'Inner layers with batch statistics (BatchNorm, batch min-max) then see one '
                     'chunk as their\n'
                     'batch, and recomputation updates their running statistics twice; use '
@@ -470,7 +493,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '    dilation: Spacing between kernel elements; >= 1.\n'
                     '    groups: Channel groups, each with its own KAN layer; >= 1.\n'
                     '    chunk_size: Windows per inner-layer call (``None``: automatic).\n'
-                    "    memory_budget: Approximate bytes of one automatic chunk's working set.\n"
+                    "    memory_budget: Bytes of one automatic chunk's basis tensor.\n"
                     '    checkpoint_chunks: Recompute chunks in the backward pass when there are '
                     'several.\n'
                     '    device: Parameter device.\n'
@@ -486,14 +509,14 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('kernel_size', 'int | collections.abc.Sequence[int]', '(required)'),
                          ('layer',
                           'str | collections.abc.Mapping[str, Any] | '
-                          'collections.abc.Callable[..., torch.nn.modules.module.Module]',
+                          'collections.abc.Callable[..., Any]',
                           "'b_spline_kan'"),
                          ('stride', 'int | collections.abc.Sequence[int]', '1'),
                          ('padding', 'int | collections.abc.Sequence[int]', '0'),
                          ('dilation', 'int | collections.abc.Sequence[int]', '1'),
                          ('groups', 'int', '1'),
                          ('chunk_size', 'int | None', 'None'),
-                         ('memory_budget', 'int', '67108864'),
+                         ('memory_budget', 'int', '268435456'),
                          ('checkpoint_chunks', 'bool', 'True'),
                          ('device', 'torch.device | str | None', 'None'),
                          ('dtype', 'torch.dtype | None', 'None')),
@@ -553,12 +576,18 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     'as\n'
                     "``nn.Linear`` does (kaiming-uniform) instead of the reference's numpy-based "
                     'init.\n'
-                    'Computation: one autograd node (bumps written basis-major, one matmul, '
-                    'hand-derived\n'
-                    'backward for x, s, e and W) whose kernels ``torch.compile`` fuses for large '
-                    'calls\n'
-                    '(``compile_kernels``, as in ``b_spline_kan``); same values as the formula '
-                    'above.\n'
+                    '\n'
+                    ':meth:`reference_rows` is the formula above in torch ops. ``forward`` '
+                    'computes the same\n'
+                    'values with the fused kernels of ``_fused/`` (bumps written basis-major, one '
+                    'matmul, one\n'
+                    'autograd node with a hand-derived backward for x, s, e and W; '
+                    '``torch.compile`` for large\n'
+                    'calls, see ``compile_kernels``). Differentiable to any order: gradients '
+                    'taken with\n'
+                    '``create_graph=True`` are those of the formula on autograd; under '
+                    '``torch.func``\n'
+                    'transforms and forward-mode AD the reference forward runs.\n'
                     '\n'
                     'Args:\n'
                     '    in_features: Input width D.\n'
@@ -632,6 +661,8 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     'the backward pass (see :class:`KANConv2d`) instead of one unfold of the '
                     'whole batch, which\n'
                     'is what runs the unfold-based pool code (SeriYann/KANConv2d) out of memory.\n'
+                    'Differentiable to any order and usable under ``torch.func`` transforms, as '
+                    'its candidates.\n'
                     '\n'
                     'Args:\n'
                     '    in_channels: Input channels C_in.\n'
@@ -643,7 +674,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '    candidates: Candidate linear KAN layer specs (see :class:`SKANLinear`).\n'
                     '    temperature: Softmax temperature of the full stage; > 0.\n'
                     '    chunk_size: Windows per inner-layer call (``None``: automatic).\n'
-                    "    memory_budget: Approximate bytes of one automatic chunk's working set.\n"
+                    "    memory_budget: Bytes of one automatic chunk's basis tensor.\n"
                     '    checkpoint_chunks: Recompute chunks in the backward pass when there are '
                     'several.\n'
                     '    device: Parameter device.\n'
@@ -666,7 +697,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                           "('b_spline_kan', 'fast_kan', 'cheby_kan', 'wav_kan', 'relu_kan')"),
                          ('temperature', 'float', '1.0'),
                          ('chunk_size', 'int | None', 'None'),
-                         ('memory_budget', 'int', '67108864'),
+                         ('memory_budget', 'int', '268435456'),
                          ('checkpoint_chunks', 'bool', 'True'),
                          ('device', 'torch.device | str | None', 'None'),
                          ('dtype', 'torch.dtype | None', 'None')),
@@ -729,7 +760,12 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     'exempt from weight\n'
                     'decay. Pruning assumes output rows are independent (true for every basis -> '
                     'linear layer);\n'
-                    'a candidate mixing outputs (e.g. a norm over outputs) refuses to be pruned.\n'
+                    'a candidate mixing outputs (e.g. a norm over outputs) refuses to be pruned. '
+                    'Rows are\n'
+                    'processed in chunks (``chunk_size``). Differentiable to any order and usable '
+                    'under\n'
+                    '``torch.func`` transforms whenever its candidates are (every registered KAN '
+                    'layer is).\n'
                     '\n'
                     'Args:\n'
                     '    in_features: Input width.\n'
@@ -741,6 +777,9 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '        out_features)``. Repeated names get suffixes ``_2``, ``_3``, ... in '
                     '``candidates``.\n'
                     '    temperature: Softmax temperature T of the full stage; > 0.\n'
+                    '    chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of the '
+                    'active\n'
+                    "        candidates' bases together).\n"
                     '    device: Parameter device.\n'
                     '    dtype: Parameter dtype.\n'
                     '\n'
@@ -757,6 +796,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                           'collections.abc.Callable[..., torch.nn.modules.module.Module]]',
                           "('b_spline_kan', 'fast_kan', 'cheby_kan', 'wav_kan', 'relu_kan')"),
                          ('temperature', 'float', '1.0'),
+                         ('chunk_size', 'int | None', 'None'),
                          ('device', 'torch.device | str | None', 'None'),
                          ('dtype', 'torch.dtype | None', 'None')),
              'extra': False},
@@ -826,7 +866,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('k', 'int', '2'),
                          ('expert',
                           'str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module]',
+                          'collections.abc.Callable[..., Any]',
                           "'linear'"),
                          ('noisy_gating', 'bool', 'False'),
                          ('normalize', 'bool', 'True'),
@@ -869,6 +909,9 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '(B, D, G).\n'
                     'The BatchNorm that Wav-KAN puts after each layer is left to the model '
                     '(``kan_mlp`` norm).\n'
+                    'Plain autograd throughout: differentiable to any order '
+                    '(``create_graph=True``) and usable\n'
+                    'under ``torch.func`` transforms.\n'
                     '\n'
                     'Args:\n'
                     '    in_features: Input width D.\n'
@@ -894,8 +937,8 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('grid_range', 'collections.abc.Sequence[float]', '(-1.0, 1.0)'),
                          ('wavelet', 'str', "'mexican_hat'"),
                          ('base_activation',
-                          'str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module] | None',
+                          'Union[str, collections.abc.Mapping[str, Any], '
+                          'collections.abc.Callable[..., Any], NoneType]',
                           "'silu'"),
                          ('chunk_size', 'int | None', 'None'),
                          ('device', 'torch.device | None', 'None'),
@@ -1119,6 +1162,17 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          'entropy-raising\n'
                          'direction); eps is learnt, so its sign is too.\n'
                          '\n'
+                         'Speed: forward and backward are one fused elementwise pass each (an '
+                         '``autograd.Function``\n'
+                         'with the closed-form derivative above that saves only x; '
+                         '``torch.compile``-d for large\n'
+                         "inputs, see :mod:`kanlab.layers.activations._fused`), about a ReLU's "
+                         'cost rather than a\n'
+                         'chain of five ops. Gradients of any order are exact (a differentiable '
+                         'backward on\n'
+                         '``create_graph``); ``torch.func`` transforms run the plain expression '
+                         ':func:`crrelu`.\n'
+                         '\n'
                          'Deviations: the parameter is named ``eps`` (public ports call it '
                          '``lr``); it is exempt\n'
                          'from weight decay (``no_weight_decay()`` returns ``{"eps"}``), which '
@@ -1131,13 +1185,20 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          '    eps: Initial correction coefficient (any finite number, negative '
                          'allowed).\n'
                          "    inplace: Accepted for timm's ``act_layer`` and ignored.\n"
+                         '    compile_kernels: ``torch.compile`` the fused kernels: ``None`` '
+                         '(default) from 2^21\n'
+                         '        elements on, ``True`` / ``False`` always / never '
+                         '(``KANLAB_COMPILE`` overrides).\n'
                          '    device: Factory kwarg for ``eps``.\n'
                          '    dtype: Factory kwarg for ``eps``.\n'
                          '\n'
                          'Raises:\n'
-                         '    ValueError: if ``eps`` is not finite or ``inplace`` is not a bool.',
+                         '    ValueError: if ``eps`` is not finite, or ``inplace`` / '
+                         '``compile_kernels`` is not a\n'
+                         '        bool (``compile_kernels`` may also be None).',
                   'hparams': (('eps', 'float', '0.01'),
                               ('inplace', 'bool', 'False'),
+                              ('compile_kernels', 'bool | None', 'None'),
                               ('device', 'torch.device | None', 'None'),
                               ('dtype', 'torch.dtype | None', 'None')),
                   'extra': False},
@@ -1194,6 +1255,30 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          "not re-derived when they change. Bases with f' < 0 somewhere (SiLU, "
                          'GELU, Mish) are refused.\n'
                          '\n'
+                         'Speed: for the bases in closed form (:class:`ClosedBase`: relu, '
+                         'softplus, tanh, sigmoid,\n'
+                         'identity, leaky_relu, elu) forward and backward are one fused '
+                         'elementwise pass each, with\n'
+                         "the derivative d/dx [f - eps p s] = f' - eps p (1/sigma^2 + r' - (x - "
+                         'mu)/sigma^2 s),\n'
+                         "s = (x - mu)/sigma^2 + r, r = f''/f', where f', r and r' = dr/dx share "
+                         'one transcendental\n'
+                         'per element (hand-simplified; tests check them against the sympy '
+                         'derivation). It is an\n'
+                         '``autograd.Function`` that saves only x, ``torch.compile``-d for large '
+                         'inputs (see\n'
+                         ':mod:`kanlab.layers.activations._fused`); train mode adds one reduction '
+                         'pass for the\n'
+                         'statistics (compiled too for large inputs: two float64 sums shifted by '
+                         'the running\n'
+                         'mean). Gradients of any order are exact (a differentiable backward on '
+                         '``create_graph``);\n'
+                         'other bases, ``torch.func`` transforms and forward-mode AD run the '
+                         'plain autograd\n'
+                         'expression (:meth:`reference`). The fused r is not clamped to [-R, R]: '
+                         'its closed forms\n'
+                         'are finite everywhere (they differ from the clamped one by < 1e-30).\n'
+                         '\n'
                          'Args:\n'
                          '    base: Elementwise activation key, ``{name: ..., **hp}`` spec or '
                          'class (default\n'
@@ -1203,13 +1288,19 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          '    momentum: Running-statistics momentum in [0, 1] (0.1 as '
                          'BatchNorm).\n'
                          "    inplace: Accepted for timm's ``act_layer`` and ignored.\n"
+                         '    compile_kernels: ``torch.compile`` the fused kernels: ``None`` '
+                         '(default) from 2^21\n'
+                         '        elements on, ``True`` / ``False`` always / never '
+                         '(``KANLAB_COMPILE`` overrides).\n'
                          '    device: Factory kwarg for ``eps`` and the running buffers.\n'
                          '    dtype: Factory kwarg for ``eps`` and the running buffers.\n'
                          '\n'
                          'Raises:\n'
                          '    ValueError: for an unknown base (with a suggestion), a '
                          'non-elementwise or non-monotone\n'
-                         '        base, a non-finite ``eps`` or ``momentum`` outside [0, 1].',
+                         '        base, a non-finite ``eps``, ``momentum`` outside [0, 1] or a '
+                         '``compile_kernels``\n'
+                         '        that is neither a bool nor None.',
                   'hparams': (('base',
                                'str | collections.abc.Mapping[str, Any] | '
                                'type[torch.nn.modules.module.Module]',
@@ -1217,6 +1308,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                               ('eps', 'float', '0.01'),
                               ('momentum', 'float', '0.1'),
                               ('inplace', 'bool', 'False'),
+                              ('compile_kernels', 'bool | None', 'None'),
                               ('device', 'torch.device | None', 'None'),
                               ('dtype', 'torch.dtype | None', 'None')),
                   'extra': True},
@@ -1891,16 +1983,16 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('channels', 'collections.abc.Sequence[int]', '(8, 16)'),
                          ('kernel_size', 'int', '3'),
                          ('conv_layer',
-                          'str | collections.abc.Mapping[str, Any] | '
-                          'collections.abc.Callable[..., torch.nn.modules.module.Module] | None',
+                          'Union[str, collections.abc.Mapping[str, Any], '
+                          'collections.abc.Callable[..., Any], NoneType]',
                           "'kan_conv2d'"),
                          ('head',
-                          'str | collections.abc.Mapping[str, Any] | '
-                          'collections.abc.Callable[..., torch.nn.modules.module.Module] | None',
+                          'Union[str, collections.abc.Mapping[str, Any], '
+                          'collections.abc.Callable[..., Any], NoneType]',
                           "'linear'"),
                          ('activation',
                           'str | collections.abc.Mapping[str, Any] | '
-                          'collections.abc.Callable[..., torch.nn.modules.module.Module]',
+                          'collections.abc.Callable[..., Any]',
                           "'relu'"),
                          ('pool', "Literal['max', 'avg', 'none']", "'max'"),
                          ('norm', "Literal['batch', 'instance', 'none']", "'batch'"),
@@ -1946,7 +2038,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
              'hparams': (('widths', 'collections.abc.Sequence[int]', '(784, 64, 10)'),
                          ('layer',
                           'str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module]',
+                          'collections.abc.Callable[..., Any]',
                           "'b_spline_kan'"),
                          ('norm', "Literal['none', 'layer', 'batch']", "'none'"),
                          ('dropout', 'float', '0.0')),
@@ -1988,11 +2080,11 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
              'hparams': (('widths', 'collections.abc.Sequence[int]', '(784, 64, 10)'),
                          ('activation',
                           'str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module]',
+                          'collections.abc.Callable[..., Any]',
                           "'relu'"),
                          ('activations',
                           'collections.abc.Sequence[str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module]] | None',
+                          'collections.abc.Callable[..., Any]] | None',
                           'None'),
                          ('norm', "Literal['none', 'layer', 'batch']", "'none'"),
                          ('bias', 'bool', 'True'),
@@ -2043,7 +2135,10 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
              'hparams': (('arch', 'str', "'resnet18'"),
                          ('num_classes', 'int', '10'),
                          ('in_chans', 'int', '3'),
-                         ('act_layer', 'str | collections.abc.Mapping[str, Any] | None', 'None'),
+                         ('act_layer',
+                          'Union[str, collections.abc.Mapping[str, Any], '
+                          'collections.abc.Callable[..., Any], NoneType]',
+                          'None'),
                          ('img_size', 'int | None', 'None'),
                          ('pretrained', 'bool', 'False'),
                          ('drop_rate', 'float', '0.0'),
@@ -2340,7 +2435,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                  'extra': False}),
  'schedulers': ({'name': 'cosine',
                  'summary': 'Cosine decay to eta_min over T_max epochs.',
-                 'meta': '',
+                 'meta': "example_hparams={'T_max': 10}",
                  'target': 'torch.optim.lr_scheduler:CosineAnnealingLR',
                  'doc': '',
                  'hparams': (('optimizer', 'Optimizer', '(required)'),
@@ -2350,7 +2445,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                  'extra': False},
                 {'name': 'exponential',
                  'summary': 'lr *= gamma after every epoch.',
-                 'meta': '',
+                 'meta': "example_hparams={'gamma': 0.9}",
                  'target': 'torch.optim.lr_scheduler:ExponentialLR',
                  'doc': '',
                  'hparams': (('optimizer', 'Optimizer', '(required)'),
@@ -2359,7 +2454,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                  'extra': False},
                 {'name': 'linear',
                  'summary': 'Linear warm-up/decay of the lr factor.',
-                 'meta': '',
+                 'meta': 'example_hparams={}',
                  'target': 'torch.optim.lr_scheduler:LinearLR',
                  'doc': '',
                  'hparams': (('optimizer', 'Optimizer', '(required)'),
@@ -2370,7 +2465,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                  'extra': False},
                 {'name': 'multistep',
                  'summary': 'lr *= gamma at each milestone epoch.',
-                 'meta': '',
+                 'meta': "example_hparams={'milestones': [2, 4]}",
                  'target': 'torch.optim.lr_scheduler:MultiStepLR',
                  'doc': '',
                  'hparams': (('optimizer', 'Optimizer', '(required)'),
@@ -2380,7 +2475,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                  'extra': False},
                 {'name': 'plateau',
                  'summary': 'lr *= factor when val/loss stops improving.',
-                 'meta': '',
+                 'meta': 'example_hparams={}',
                  'target': 'torch.optim.lr_scheduler:ReduceLROnPlateau',
                  'doc': '',
                  'hparams': (('optimizer', 'Optimizer', '(required)'),
@@ -2395,7 +2490,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                  'extra': False},
                 {'name': 'step',
                  'summary': 'lr *= gamma every step_size epochs.',
-                 'meta': '',
+                 'meta': "example_hparams={'step_size': 2}",
                  'target': 'torch.optim.lr_scheduler:StepLR',
                  'doc': '',
                  'hparams': (('optimizer', 'Optimizer', '(required)'),
@@ -2433,7 +2528,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                {'name': 'skan_schedule',
                 'summary': "Switch an S-KAN model's stage at fixed epochs and re-create the "
                            'optimiser.',
-                'meta': '',
+                'meta': "example_hparams={'selective_epoch': 1}",
                 'target': 'kanlab.lit.skan_schedule:SKANSchedule',
                 'doc': "Switch an S-KAN model's stage at fixed epochs and re-create the "
                        'optimiser.\n'
@@ -2669,7 +2764,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
               'extra': False},
              {'name': 'threshold',
               'summary': 'Stop when the metric crosses fixed lower/upper bounds.',
-              'meta': '',
+              'meta': "example_hparams={'lower': 0.1}",
               'target': 'optuna.pruners._threshold:ThresholdPruner',
               'doc': '',
               'hparams': (('lower', 'float | None', 'None'),

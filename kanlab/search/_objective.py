@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 import optuna
 
 from kanlab.config import config_hash, load_experiment, to_dict
+from kanlab.search.devices import CPU, Placement
 from kanlab.search.spec import ROW_METRICS, StudyPlan
 
 __all__ = ["TrialContext", "make_objective", "metric_value"]
@@ -26,6 +28,7 @@ class TrialContext:
     study: str
     storage: str  # masked URL, safe to record
     worker: int = 0
+    placement: Placement = CPU  # where this worker trains (recorded as the trial's ``device``)
 
 
 def metric_value(name: str, metrics: Mapping[str, float], row: Mapping[str, Any]) -> float:
@@ -57,6 +60,10 @@ def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> 
     trial.set_user_attr("config_hash", config_hash(cfg))
     trial.set_user_attr("seed", cfg.seed)
     trial.set_user_attr("rerun", plan.rerun_command(values, trial.number))
+    # The worker's device is not part of the configuration (config_hash ignores it too).
+    accelerator, devices = ctx.placement.trainer_settings()
+    cfg = dataclasses.replace(cfg, trainer=dataclasses.replace(
+        cfg.trainer, accelerator=accelerator, devices=devices))
     metrics = plan.spec.metric_names
     callbacks: list[Any] = []
     pruning = None
@@ -66,7 +73,7 @@ def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> 
         pruning = PyTorchLightningPruningCallback(trial, monitor=metrics[0])
         callbacks.append(pruning)
     attrs = {"study": ctx.study, "number": trial.number, "storage": ctx.storage,
-             "params": dict(values)}
+             "params": dict(values), "worker": ctx.worker, "device": ctx.placement.label}
     try:
         result = train(cfg, results_dir=ctx.results_dir, extra_callbacks=callbacks,
                        progress_bar=False, trial_attrs=attrs)
@@ -109,6 +116,8 @@ def make_objective(
     fn = custom if custom is not None else train_objective
 
     def objective(trial: optuna.Trial) -> Any:
+        trial.set_user_attr("device", ctx.placement.label)
+        trial.set_user_attr("worker", ctx.worker)
         return fn(trial, plan, ctx)
 
     return objective

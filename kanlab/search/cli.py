@@ -31,19 +31,24 @@ def _fmt(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _trial_table(study: Any, title: str, limit: int | None = None) -> Any:
-    """Rich table of a study's trials, best first (finished ones only)."""
+def _finished(study: Any) -> list[Any]:
+    """The study's COMPLETE and PRUNED trials, read from the storage once."""
+    from kanlab.search.storage import FINISHED
+
+    return list(study.get_trials(deepcopy=False, states=FINISHED))
+
+
+def _trial_table(study: Any, trials: list[Any], title: str, limit: int | None = None) -> Any:
+    """Rich table of finished trials, best first."""
     from optuna.trial import TrialState
     from rich.table import Table
 
     metrics = study.user_attrs.get("metrics") or [
         f"value{i}" for i in range(len(study.directions))
     ]
-    trials = [t for t in study.get_trials(deepcopy=False)
-              if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     sign = 1 if study.directions[0].name == "MINIMIZE" else -1
-    trials.sort(key=lambda t: (t.state != TrialState.COMPLETE,
-                               sign * (t.values[0] if t.values else 0.0)))
+    trials = sorted(trials, key=lambda t: (t.state != TrialState.COMPLETE,
+                                           sign * (t.values[0] if t.values else 0.0)))
     params = sorted({k for t in trials for k in t.params})
     table = Table(title=title, title_justify="left")
     for col in ("#", "state", *metrics, "epochs", *params):
@@ -56,21 +61,21 @@ def _trial_table(study: Any, title: str, limit: int | None = None) -> Any:
 
 
 def _print_summary(study: Any, url: str) -> None:
-    from kanlab.search.storage import mask
-    from kanlab.search.study import counts
+    from kanlab.search.storage import counts, mask
 
     console = _console()
     c = counts(study)
-    console.print(_trial_table(study, f"study {study.study_name}", limit=20))
+    trials = _finished(study)
+    console.print(_trial_table(study, trials, f"study {study.study_name}", limit=20))
     console.print(f"{c.finished} finished trials ({c.failed} failed, {c.running} running).")
+    best = _best(study, trials)
     if len(study.directions) > 1:
-        best = sorted(t.number for t in study.best_trials)
-        console.print(f"Pareto front: trials {best} (multi-objective: no pruning).")
-    elif c.finished and any(t.values for t in study.best_trials):
-        best = study.best_trial
-        console.print(f"Best: trial {best.number}, value {best.value:.4g}")
-        if best.user_attrs.get("rerun"):
-            console.print(f"Rerun: {best.user_attrs['rerun']}", markup=False)
+        console.print(f"Pareto front: trials {sorted(t.number for t in best)} "
+                      "(multi-objective: no pruning).")
+    elif best:
+        console.print(f"Best: trial {best[0].number}, value {best[0].value:.4g}")
+        if best[0].user_attrs.get("rerun"):
+            console.print(f"Rerun: {best[0].user_attrs['rerun']}", markup=False)
     console.print(f"Dashboard: optuna-dashboard {mask(url)}", markup=False)
 
 
@@ -94,22 +99,31 @@ class SearchCommand(Command):
         parser.add_argument("spec", help="study YAML or shipped study name, e.g. kan_grid "
                             "(kanlab list studies)")
         parser.add_argument("--n-trials", type=int, help="finished trials in total")
-        parser.add_argument("--workers", type=int, default=1, help="local worker processes")
+        parser.add_argument("--workers", type=int, help="local worker processes (default: one "
+                            "per GPU in --devices or visible, else 1)")
+        parser.add_argument("--devices", help="'cpu' or GPU indices such as 0,1,2,3; worker i "
+                            "trains on its own GPU(s) (default: the visible GPUs, else cpu)")
         parser.add_argument("--timeout", type=float, help="seconds before no new trial starts")
         _add_study_args(parser)
         add_overrides_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from kanlab.search.study import prepare, run_prepared
+        from kanlab.search.devices import default_workers
+        from kanlab.search.study import prepare, run_prepared, wants_cpu, warm_up
 
+        if args.workers is not None and args.workers < 1:
+            raise UsageError(f"`--workers` must be >= 1, but got workers={args.workers}.")
+        if args.workers is not None and args.workers > 1:
+            warm_up()  # the workers' forkserver imports torch/Lightning while we validate
         p = prepare(resolve_spec(args.spec, "studies"), n_trials=args.n_trials,
                     storage=args.storage,
                     study_name=args.study_name, overrides=args.overrides,
                     results_dir=results_dir(args), timeout=args.timeout)
-        if args.workers < 1:
-            raise UsageError(f"`--workers` must be >= 1, but got workers={args.workers}.")
+        workers, placements = default_workers(args.workers, args.devices,
+                                              cpu_only=wants_cpu(p))
         with _Progress(p.n_trials) as progress:
-            study = run_prepared(p, workers=args.workers, on_progress=progress.update)
+            study = run_prepared(p, workers=workers, placements=placements,
+                                 on_progress=progress.update)
         _print_summary(study, p.url)
         return 0
 
@@ -126,21 +140,29 @@ class WorkerCommand(Command):
                             "was started from")
         parser.add_argument("--n-trials", type=int, help="finished trials in total")
         parser.add_argument("--timeout", type=float, help="seconds before no new trial starts")
+        parser.add_argument("--device", help="'cpu' or the GPU index(es) this worker trains "
+                            "on, e.g. 0 or 0,1 (default: GPU 0 if any, else cpu)")
         parser.add_argument("--worker-index", type=int, default=1,
                             help="offsets the sampler seed so workers differ (default 1)")
         _add_study_args(parser)
         add_overrides_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from kanlab.search.study import prepare, run_worker
+        from kanlab.search.devices import Placement, default_workers, parse_devices, visible_gpus
+        from kanlab.search.study import prepare, run_worker, wants_cpu
 
         if args.storage is None:
             raise UsageError("`kanlab worker` needs --storage URL (the running study's).")
+        devices = (parse_devices(args.device, available=visible_gpus(), option="--device")
+                   if args.device is not None else None)
         p = prepare(resolve_spec(args.spec, "studies"), n_trials=args.n_trials,
                     storage=args.storage,
                     study_name=args.study_name, overrides=args.overrides,
                     results_dir=results_dir(args), timeout=args.timeout)
-        ran = run_worker(p, worker=args.worker_index, create=True)
+        if devices is None:
+            devices = default_workers(1, None, cpu_only=wants_cpu(p))[1]
+        placement = Placement(tuple(i for d in devices for i in d.indices))
+        ran = run_worker(p, worker=args.worker_index, create=True, placement=placement)
         _console().print(f"worker ran {ran} trials of study {p.study}.")
         return 0
 
@@ -166,7 +188,7 @@ class _Progress:
     def update(self, study: Any) -> None:
         if self._progress is None:
             return
-        from kanlab.search.study import counts
+        from kanlab.search.storage import counts
 
         c = counts(study)
         best = ""
@@ -189,7 +211,12 @@ def _storage_for(args: argparse.Namespace, study: str | None) -> str:
     if args.storage is None and study is None:
         raise UsageError("Give --study NAME (its default SQLite file) or --storage URL.")
     url = resolve_storage(args.storage, results_dir=results_dir(args), study=study or "")
-    check_storage_url(url)
+    url = check_storage_url(url)
+    if url.startswith("journal:"):
+        from kanlab.search.storage import journal_path
+
+        if not journal_path(url).is_file():
+            raise ConfigError(f"No study journal at {url!r}.")
     if url.startswith("sqlite"):
         from sqlalchemy.engine import make_url
 
@@ -220,7 +247,7 @@ class StudyCommand(Command):
         names = [s.study_name for s in storage.get_all_studies()]
         console = _console()
         if args.action == "list":
-            from kanlab.search.study import counts
+            from kanlab.search.storage import counts
 
             for name in names:
                 study = optuna.load_study(study_name=name, storage=storage)
@@ -238,25 +265,32 @@ class StudyCommand(Command):
         if args.action == "show":
             _print_summary(study, url)
         elif args.action == "best":
-            for trial in _best(study):
+            for trial in _best(study, _finished(study)):
                 console.print(json.dumps({"number": trial.number, "values": trial.values,
                                           "params": trial.params,
                                           "rerun": trial.user_attrs.get("rerun")}),
-                              markup=False)
+                              markup=False, soft_wrap=True)  # one JSON object per line
         else:
             for path in export_study(study, results_dir(args)):
                 console.print(f"wrote {path}", markup=False)
         return 0
 
 
-def _best(study: Any) -> list[Any]:
-    if len(study.directions) > 1:
-        sign = 1 if study.directions[0].name == "MINIMIZE" else -1
-        return sorted(study.best_trials, key=lambda t: (sign * t.values[0], t.number))
-    try:
-        return [study.best_trial]
-    except ValueError:
+def _best(study: Any, finished: list[Any]) -> list[Any]:
+    """The best trial (single objective) or the Pareto front, from already loaded trials."""
+    from optuna.trial import TrialState
+
+    complete = [t for t in finished if t.state == TrialState.COMPLETE and t.values]
+    if not complete:
         return []
+    signs = [1 if d.name == "MINIMIZE" else -1 for d in study.directions]
+    if len(signs) == 1:
+        return [min(complete, key=lambda t: (signs[0] * t.values[0], t.number))]
+    keyed = [(t, [s * v for s, v in zip(signs, t.values, strict=True)]) for t in complete]
+    front = [t for t, a in keyed
+             if not any(all(x <= y for x, y in zip(b, a, strict=True)) and b != a
+                        for _, b in keyed)]
+    return sorted(front, key=lambda t: (signs[0] * t.values[0], t.number))
 
 
 def export_study(study: Any, root: Path) -> list[Path]:
@@ -270,12 +304,15 @@ def export_study(study: Any, root: Path) -> list[Path]:
     out = Path(root) / benchmark / "studies"
     out.mkdir(parents=True, exist_ok=True)
     trials = []
-    for t in study.get_trials(deepcopy=False):
+    everything = study.get_trials(deepcopy=False)
+    for t in everything:
         duration = (t.datetime_complete - t.datetime_start).total_seconds() if (
             t.datetime_complete and t.datetime_start) else None
         trials.append({"number": t.number, "state": t.state.name, "values": t.values,
                        "params": t.params, "user_attrs": t.user_attrs, "duration_s": duration})
-    best = _best(study)
+    from kanlab.search.storage import FINISHED
+
+    best = _best(study, [t for t in everything if t.state in FINISHED])
     doc = {"study": study.study_name,
            "directions": [d.name.lower() for d in study.directions],
            "metrics": list(metrics), "trials": trials,

@@ -1,14 +1,19 @@
-"""Study storages: SQLite by default, PostgreSQL for many workers; heartbeats and retries.
+"""Study storages: SQLite by default, PostgreSQL or a journal file for many workers.
 
 * No storage given: ``sqlite:///<results dir>/studies/<study>.db``, created on first use, with
-  a busy timeout. Fine for one to a few local workers.
+  a busy timeout. Fine for one to a few local workers (bench/search.py measures its limit).
 * ``postgresql+psycopg://user@host:port/db`` (``postgresql://`` means the same): for workers
   on several machines. The password comes from ``$PGPASSWORD`` (read by libpq) or
   ``$KANLAB_DB_PASSWORD``; it is never printed (:func:`mask`).
+* ``journal:///abs/path/study.log`` (or ``journal:relative/study.log``, from the current
+  directory): Optuna's append-only journal file, for workers on machines that share a
+  filesystem but no database server.
 * A bare file path is a SQLite file, relative to the results dir.
 
 Every storage runs heartbeats: a trial whose worker died (no heartbeat for ``grace_period``
 seconds) is marked FAIL and re-enqueued by Optuna's ``RetryHeartbeatStaleTrialCallback``.
+Optuna's journal storage has no heartbeats of its own; :class:`JournalHeartbeatStorage` keeps
+them in the journal (a trial system attribute written every ``heartbeat_interval``).
 :func:`check_storage_url` validates a URL without touching anything, so a bad URL fails
 before a file or database is created.
 """
@@ -18,23 +23,41 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import warnings
 import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import optuna
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.storages.journal import JournalFileBackend, JournalStorage
+from optuna.trial import FrozenTrial, TrialState
 
 from kanlab.config import ConfigError
 from kanlab.registry import suggest
 
-__all__ = ["TrialGate", "check_storage_url", "default_storage", "mask", "open_storage"]
+__all__ = [
+    "FINISHED",
+    "JournalHeartbeatStorage",
+    "StudyCounts",
+    "TrialGate",
+    "check_storage_url",
+    "counts",
+    "default_storage",
+    "journal_path",
+    "mask",
+    "open_storage",
+]
 
 logger = logging.getLogger(__name__)
-_DIALECTS = ("sqlite", "postgresql")
+_DIALECTS = ("sqlite", "postgresql", "journal")
 SQLITE_TIMEOUT_S = 60
+JOURNAL = "journal:"
 
 
 def default_storage(results_dir: Path, study: str) -> str:
@@ -47,12 +70,29 @@ def resolve_storage(storage: str | None, *, results_dir: Path, study: str) -> st
     if storage is None or not str(storage).strip():
         return default_storage(results_dir, study)
     storage = str(storage).strip()
+    if storage.startswith(JOURNAL):
+        return f"{JOURNAL}//{journal_path(storage)}"
     if "://" not in storage:
         path = Path(storage).expanduser()
         if not path.is_absolute():
             path = Path(results_dir) / path
         return f"sqlite:///{path.resolve()}"
     return storage
+
+
+def journal_path(url: str) -> Path:
+    """``journal:///abs/x.log`` or ``journal:rel/x.log`` -> absolute path of the log file."""
+    rest = url[len(JOURNAL):]
+    if rest.startswith("///"):
+        rest = rest[2:]
+    elif rest.startswith("//"):
+        raise ConfigError(
+            f"`storage` must be journal:///absolute/path.log or journal:relative/path.log, "
+            f"but got {url!r} (a host is not allowed)."
+        )
+    if not rest.strip():
+        raise ConfigError(f"`storage` must name a journal file after 'journal:', but got {url!r}.")
+    return Path(rest).expanduser().resolve()
 
 
 def _url(url: str) -> Any:
@@ -67,6 +107,8 @@ def _url(url: str) -> Any:
 
 def mask(url: str) -> str:
     """The URL with any password replaced by ``***`` (safe to print or store)."""
+    if url.startswith(JOURNAL):
+        return url
     try:
         return str(_url(url).render_as_string(hide_password=True))
     except ConfigError:
@@ -78,13 +120,23 @@ def check_storage_url(url: str, *, create_dirs: bool = False) -> str:
 
     Raises:
         ConfigError: unknown dialect, missing driver, SQLite file in a missing directory, a
-            PostgreSQL URL without host or database.
+            PostgreSQL URL without host or database, a journal path that is a directory.
     """
+    if url.startswith(JOURNAL):
+        path = journal_path(url)
+        if path.is_dir():
+            raise ConfigError(f"`storage` must name a journal file, but {str(path)!r} is a "
+                              "directory.")
+        if not create_dirs and not path.parent.is_dir():
+            raise ConfigError(
+                f"`storage` directory {str(path.parent)!r} does not exist (from {url!r})."
+            )
+        return f"{JOURNAL}//{path}"
     parsed = _url(url)
     dialect = parsed.get_backend_name()
     if dialect not in _DIALECTS:
         raise ConfigError(
-            f"`storage` must be a sqlite:/// or postgresql+psycopg:// URL, but got "
+            f"`storage` must be a sqlite:///, postgresql+psycopg:// or journal:/// URL, but got "
             f"{mask(url)!r}.{suggest(dialect, list(_DIALECTS))}"
         )
     if dialect == "sqlite":
@@ -129,14 +181,26 @@ def open_storage(
     grace_period: int = 30,
     max_retry: int = 2,
     create_dirs: bool = True,
-) -> RDBStorage:
-    """Connect (creating the SQLite file and its directory if needed) with heartbeats on.
+) -> BaseStorage:
+    """Connect (creating the SQLite/journal file and its directory if needed), heartbeats on.
 
     Raises:
         ConfigError: for an invalid URL (before anything is created).
         RuntimeError: when the database cannot be reached (one line, password masked).
     """
     url = check_storage_url(url, create_dirs=create_dirs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+    if url.startswith(JOURNAL):
+        path = journal_path(url)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        quiet_optuna()
+        try:
+            return JournalHeartbeatStorage(path, heartbeat_interval=heartbeat_interval,
+                                           grace_period=grace_period, retry=retry)
+        except OSError as exc:
+            raise RuntimeError(f"Cannot open storage {url}: {exc}") from None
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         database = _url(url).database
@@ -148,45 +212,158 @@ def open_storage(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(
+            storage = RDBStorage(
                 url,
                 engine_kwargs=kwargs,
                 heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                    max_retry=max_retry
-                ),
+                heartbeat_stale_trial_callback=retry,
             )
+        if url.startswith("sqlite"):
+            _sqlite_wal(storage)
+        return storage
     except Exception as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         text = reason[0] if reason else type(exc).__name__
         raise RuntimeError(f"Cannot open storage {mask(url)}: {text}") from None
 
 
-def study_exists(storage: RDBStorage, name: str) -> bool:
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class StudyCounts:
+    finished: int
+    running: int
+    waiting: int
+    failed: int
+
+
+def counts(study: optuna.Study) -> StudyCounts:
+    """Trials by state. On a database this is one ``COUNT ... GROUP BY`` query, not a load of
+    every trial (workers count before each trial; a study may hold thousands)."""
+    backend = getattr(study._storage, "_backend", study._storage)
+    if isinstance(backend, RDBStorage):
+        from sqlalchemy import text
+
+        with backend.engine.connect() as conn:
+            rows = conn.execute(
+                text("SELECT state, COUNT(*) FROM trials WHERE study_id = :s GROUP BY state"),
+                {"s": study._study_id},
+            ).all()
+        by_state = {s: 0 for s in TrialState}
+        by_state.update({TrialState[str(state)]: int(n) for state, n in rows})
+    else:
+        trials = study.get_trials(deepcopy=False)
+        by_state = {s: sum(t.state == s for t in trials) for s in TrialState}
+    return StudyCounts(
+        finished=by_state[TrialState.COMPLETE] + by_state[TrialState.PRUNED],
+        running=by_state[TrialState.RUNNING],
+        waiting=by_state[TrialState.WAITING],
+        failed=by_state[TrialState.FAIL],
+    )
+
+
+def _sqlite_wal(storage: RDBStorage) -> None:
+    """Write-ahead log, ``synchronous=NORMAL``: a commit no longer waits for an fsync.
+
+    Optuna commits every user attribute, report and heartbeat separately (about 20 per
+    trial); with SQLite's default rollback journal each costs an fsync, tens of ms on a busy
+    disk. With WAL, readers (other workers counting trials, the dashboard) also stop blocking
+    the writer. A crash can lose the last commits but never corrupts the file.
+    """
+    from sqlalchemy import event
+
+    def pragmas(dbapi_connection: Any, _: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(storage.engine, "connect", pragmas)
+    storage.engine.dispose()  # connections opened before the listener get it on reconnect
+
+
+def study_exists(storage: BaseStorage, name: str) -> bool:
     return any(s.study_name == name for s in storage.get_all_studies())
+
+
+class JournalHeartbeatStorage(JournalStorage, BaseHeartbeat):
+    """Optuna's journal file storage plus heartbeats, kept in the journal itself.
+
+    Optuna runs :meth:`record_heartbeat` from a thread while a trial runs; it appends the
+    time as the trial's ``kanlab:heartbeat`` system attribute (one short line per interval).
+    A RUNNING trial whose last heartbeat (or start, for a trial that never sent one) is older
+    than ``grace_period`` seconds is stale: ``optuna.storages.fail_stale_trials`` fails it and
+    the retry callback enqueues it again, as with PostgreSQL. Clocks of workers on different
+    machines must agree to well within ``grace_period``.
+    """
+
+    KEY = "kanlab:heartbeat"
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        heartbeat_interval: int,
+        grace_period: int,
+        retry: RetryHeartbeatStaleTrialCallback | None,
+    ) -> None:
+        super().__init__(JournalFileBackend(str(path)))
+        self.path = path
+        self._interval = heartbeat_interval
+        self._grace = grace_period
+        self._retry = retry
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        self.set_trial_system_attr(trial_id, self.KEY, time.time())
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        now = time.time()
+        stale = []
+        for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+            started = trial.datetime_start.timestamp() if trial.datetime_start else now
+            # A retried trial inherits its original's heartbeat attribute: its own start counts.
+            last = max(float(trial.system_attrs.get(self.KEY, 0.0)), started)
+            if now - last > self._grace:
+                stale.append(trial._trial_id)
+        return stale
+
+    def get_heartbeat_interval(self) -> int | None:
+        return self._interval
+
+    def get_heartbeat_stale_trial_callback(
+        self,
+    ) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+        return self._retry
 
 
 class TrialGate:
     """A cross-process lock around "count the trials, then start one".
 
     Held from the trial count until the new trial exists, so W workers never start more than
-    the requested number of trials. SQLite uses a lock file next to the database; PostgreSQL a
+    the requested number of trials. SQLite and journal files use a lock file next to the
+    database or log (on a shared filesystem that supports locks); PostgreSQL a
     session-level advisory lock keyed by the study name (works across machines).
     """
 
-    def __init__(self, storage: RDBStorage, study: str) -> None:
+    def __init__(self, storage: BaseStorage, study: str) -> None:
         self._held = False
         self._lock: Any
-        url = str(storage.url)
-        if url.startswith("sqlite"):
+        url = str(getattr(storage, "url", ""))
+        if isinstance(storage, JournalHeartbeatStorage):
+            from filelock import FileLock
+
+            self._lock = FileLock(f"{storage.path}.gate.lock")
+            self._kind = "file"
+        elif url.startswith("sqlite"):
             from filelock import FileLock
 
             database = Path(_url(url).database).expanduser().resolve()
             self._lock = FileLock(str(database) + ".lock")
             self._kind = "file"
         elif url.startswith("postgresql"):
-            self._engine = storage.engine
+            self._engine = cast(RDBStorage, storage).engine
             self._key = zlib.crc32(f"kanlab-study:{study}".encode()) - 2**31
             self._conn: Any = None
             self._kind = "pg"

@@ -32,10 +32,18 @@ from optuna.trial import FrozenTrial, TrialState
 
 from kanlab.config import ConfigError
 from kanlab.search._objective import TrialContext, make_objective
+from kanlab.search.devices import (
+    CPU,
+    Placement,
+    default_workers,
+    pin_process,
+)
 from kanlab.search.spec import StudyPlan, load_study
 from kanlab.search.storage import (
+    StudyCounts,
     TrialGate,
     check_storage_url,
+    counts,
     mask,
     open_storage,
     quiet_optuna,
@@ -48,26 +56,6 @@ __all__ = ["StudyCounts", "counts", "prepare", "run_prepared", "run_study", "run
 
 logger = logging.getLogger(__name__)
 MAX_CONSECUTIVE_FAILURES = 3
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-@dataclass(frozen=True)
-class StudyCounts:
-    finished: int
-    running: int
-    waiting: int
-    failed: int
-
-
-def counts(study: optuna.Study) -> StudyCounts:
-    trials = study.get_trials(deepcopy=False)
-    by_state = {s: sum(t.state == s for t in trials) for s in TrialState}
-    return StudyCounts(
-        finished=by_state[TrialState.COMPLETE] + by_state[TrialState.PRUNED],
-        running=by_state[TrialState.RUNNING],
-        waiting=by_state[TrialState.WAITING],
-        failed=by_state[TrialState.FAIL],
-    )
 
 
 @dataclass(frozen=True)
@@ -164,8 +152,11 @@ def run_worker(
     worker: int = 0,
     on_trial: Callable[[optuna.Study, FrozenTrial], None] | None = None,
     create: bool = True,
+    placement: Placement = CPU,
 ) -> int:
     """Run trials until the study holds ``p.n_trials`` finished ones; return how many ran here.
+
+    Every trial trains on ``placement`` (recorded as the trial's ``device`` user attr).
 
     Raises:
         RuntimeError: after ``MAX_CONSECUTIVE_FAILURES`` failed trials in a row.
@@ -174,7 +165,7 @@ def run_worker(
     study, storage = _open(p, create=create, worker=worker)
     gate = TrialGate(storage, p.study)
     ctx = TrialContext(results_dir=p.results_dir, study=p.study, storage=mask(p.url),
-                       worker=worker)
+                       worker=worker, placement=placement)
     objective = make_objective(p.plan, ctx)
     deadline = time.monotonic() + p.timeout if p.timeout else math.inf
     poll = max(0.2, min(2.0, p.plan.spec.heartbeat_interval / 2))
@@ -251,8 +242,19 @@ def _worker_process(
     results_dir: str,
     worker: int,
     threads: int,
+    placement: Placement,
+    environ: dict[str, str],
+    cwd: str,
 ) -> None:
-    """Entry point of one spawned local worker."""
+    """Entry point of one local worker process (forked from the preloaded forkserver).
+
+    The forkserver's environment and directory are those of its first use: take the
+    caller's current ones.
+    """
+    os.environ.clear()
+    os.environ.update(environ)
+    os.chdir(cwd)
+    local = pin_process(placement)  # before anything in this process initialises CUDA
     import torch
 
     from kanlab._malloc import tune_malloc
@@ -264,12 +266,48 @@ def _worker_process(
     try:
         p = prepare(source, overrides=overrides, storage=url, study_name=study,
                     n_trials=n_trials, results_dir=results_dir, timeout=timeout)
-        run_worker(p, worker=worker, create=False)
+        run_worker(p, worker=worker, create=False, placement=local)
     except KeyboardInterrupt:
         sys.exit(130)
     except Exception as exc:
         logger.error("worker %d: %s: %s", worker, type(exc).__name__, exc)
         sys.exit(1)
+
+
+# What a forkserver imports once so that each worker it forks starts in milliseconds.
+PRELOAD = ["torch", "lightning.pytorch", "kanlab.lit.train", "kanlab.search.study"]
+SQLITE_MANY_WORKERS = 4  # warn above this many workers on one SQLite file (bench/search.py)
+
+
+def start_method() -> str:
+    """How local workers start: from a ``forkserver`` that imported :data:`PRELOAD` once.
+
+    The forkserver is a fresh single-threaded process (no OpenMP pool, CUDA context, database
+    connection or heartbeat thread to inherit), and every worker forked from it starts with
+    torch and Lightning already imported, in milliseconds. :func:`warm_up` starts it early,
+    so its imports overlap the caller's. ``$KANLAB_START_METHOD`` overrides the choice:
+    ``spawn`` (a full interpreter start and imports per worker) or ``fork`` (the fastest,
+    but only safe while the caller has run no torch op: a forked child of a process whose
+    OpenMP pool is up hangs in its first parallel region).
+    """
+    forced = os.environ.get("KANLAB_START_METHOD", "").strip()
+    methods = multiprocessing.get_all_start_methods()
+    if forced:
+        if forced not in methods:
+            raise ConfigError(f"`KANLAB_START_METHOD` must be one of {methods}, but got "
+                              f"KANLAB_START_METHOD={forced!r}.")
+        return forced
+    return "forkserver" if "forkserver" in methods else "spawn"
+
+
+def warm_up() -> None:
+    """Start the worker forkserver now (its imports run while the caller does its own)."""
+    if start_method() != "forkserver":
+        return
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
+    forkserver.ensure_running()
 
 
 def run_study(
@@ -283,6 +321,7 @@ def run_study(
     results_dir: str | Path | None = None,
     timeout: float | None = None,
     on_progress: Callable[[optuna.Study], None] | None = None,
+    placements: Sequence[Placement] | None = None,
 ) -> optuna.Study:
     """Create or resume a study and run it until it holds ``n_trials`` finished trials.
 
@@ -291,15 +330,18 @@ def run_study(
         n_trials: Finished trials the study should hold in total (default: the spec's),
             split across ``workers``; trials already in the storage count.
         workers: Local workers sharing the storage: this process plus ``workers - 1``
-            spawned ones; each uses ``cpu_count // workers`` torch threads.
-        storage: Storage URL or SQLite path (default: the spec's, else
-            ``<results_dir>/studies/<study>.db``).
+            started ones; each uses ``cpu_count // workers`` torch threads.
+        storage: Storage URL (``sqlite:///``, ``postgresql+psycopg://``, ``journal:``) or
+            SQLite path (default: the spec's, else ``<results_dir>/studies/<study>.db``).
         study_name: Default: the spec's ``name``.
         overrides: ``--set`` overrides applied to the base experiment.
         results_dir: Where runs, the default storage and exports go.
         timeout: Seconds after which no new trial starts (default: the spec's).
         on_progress: Called with the study after each finished trial (one worker) or about
             once a second (several workers, from a background thread).
+        placements: Worker ``i`` trains on ``placements[i]`` (see
+            :func:`kanlab.search.devices.assign`); default: the visible GPUs round-robin,
+            or the CPU when there are none (or the experiment asks for the CPU).
 
     Returns:
         The study (reloaded from the storage).
@@ -310,7 +352,7 @@ def run_study(
     """
     p = prepare(spec, n_trials=n_trials, storage=storage, study_name=study_name,
                 overrides=overrides, results_dir=results_dir, timeout=timeout)
-    return run_prepared(p, workers=workers, on_progress=on_progress)
+    return run_prepared(p, workers=workers, on_progress=on_progress, placements=placements)
 
 
 def run_prepared(
@@ -318,22 +360,33 @@ def run_prepared(
     *,
     workers: int = 1,
     on_progress: Callable[[optuna.Study], None] | None = None,
+    placements: Sequence[Placement] | None = None,
 ) -> optuna.Study:
     """:func:`run_study` after :func:`prepare` (the CLI validates first, then runs)."""
     if workers < 1:
         raise ConfigError(f"`--workers` must be >= 1, but got workers={workers}.")
+    where = list(placements) if placements is not None else default_workers(
+        workers, None, cpu_only=wants_cpu(p))[1]
+    if len(where) != workers:
+        raise ConfigError(f"`placements` must give one device per worker ({workers}), but got "
+                          f"{len(where)}.")
+    if workers > SQLITE_MANY_WORKERS and p.url.startswith("sqlite"):
+        logger.warning(
+            "%d workers share one SQLite file: above %d its write lock limits the study "
+            "(bench/search.py); use --storage postgresql+psycopg://... or journal:PATH.",
+            workers, SQLITE_MANY_WORKERS)
     study, _ = _open(p, create=True)
-    if on_progress is not None:
-        on_progress(study)
     if workers == 1:
+        if on_progress is not None:
+            on_progress(study)
 
         def progress(study: optuna.Study, _: FrozenTrial) -> None:
             if on_progress is not None:
                 on_progress(study)
 
-        run_worker(p, on_trial=progress)
+        run_worker(p, on_trial=progress, placement=where[0])
     else:
-        _run_processes(p, workers, on_progress, study)
+        _run_processes(p, where, on_progress, study)
     done = counts(study)
     if done.finished < p.n_trials and not p.timeout:
         raise RuntimeError(
@@ -343,38 +396,59 @@ def run_prepared(
     return study
 
 
+def wants_cpu(p: Prepared) -> bool:
+    """Whether the base experiment pins ``trainer.accelerator: cpu`` (then no GPU default)."""
+    trainer = p.plan.base_raw.get("trainer") or {}
+    return str(trainer.get("accelerator", "auto")).lower() == "cpu"
+
+
+def _release_connections(study: optuna.Study) -> None:
+    """Close the pooled database connections so no forked child shares their sockets."""
+    engine = getattr(getattr(study._storage, "_backend", study._storage), "engine", None)
+    if engine is not None:
+        engine.dispose()
+
+
 def _run_processes(
     p: Prepared,
-    workers: int,
+    placements: Sequence[Placement],
     on_progress: Callable[[optuna.Study], None] | None,
     study: optuna.Study,
 ) -> None:
-    """Workers 1..W-1 in spawned processes, worker 0 in this one.
+    """Workers 1..W-1 in child processes, worker 0 in this one.
 
-    Running worker 0 here saves one interpreter start (importing torch and Lightning takes
-    seconds of CPU) and keeps all W cores training. Every worker, this one included, uses
-    ``cpu_count // W`` torch threads, restored here afterwards. Children are ``spawn``ed: a
-    fork would copy this process's SQLite/PostgreSQL connections, heartbeat thread and OpenMP
-    pool, none of which is safe to use in a child.
+    Running worker 0 here saves one process; the children come from a preloaded forkserver
+    (:func:`start_method`), so none of them pays for importing torch and Lightning again.
+    Every worker, this one included, uses ``cpu_count // W`` torch threads, restored here
+    afterwards. A child pins itself to its GPU(s) with
+    ``CUDA_VISIBLE_DEVICES``; worker 0 passes its indices to Lightning instead.
     """
     import torch
 
+    workers = len(placements)
     threads = max(1, (os.cpu_count() or 1) // workers)
     source: str | dict[str, Any] = (
         str(p.plan.source) if p.plan.source is not None else dict(p.plan.raw)
     )
-    ctx = multiprocessing.get_context("spawn")
+    method = start_method()
+    if method == "forkserver":
+        warm_up()
+    ctx: Any = multiprocessing.get_context(method)
     procs = [
         ctx.Process(
             target=_worker_process,
             args=(source, list(p.plan.overrides), p.url, p.study, p.n_trials, p.timeout,
-                  str(p.results_dir), i, threads),
+                  str(p.results_dir), i, threads, placements[i], dict(os.environ), os.getcwd()),
             name=f"kanlab-worker-{i}",
         )
         for i in range(1, workers)
     ]
+    _release_connections(study)
     for proc in procs:
         proc.start()
+    logger.debug("started %d workers (%s)", len(procs), method)
+    if on_progress is not None:
+        on_progress(study)
     stop = threading.Event()
     poller: threading.Thread | None = None
     if on_progress is not None:
@@ -385,7 +459,7 @@ def _run_processes(
     torch.set_num_threads(threads)
     try:
         try:
-            run_worker(p, worker=0, create=False)
+            run_worker(p, worker=0, create=False, placement=placements[0])
         except Exception as exc:  # like a failing child: the others may still fill the study
             logger.error("worker 0: %s: %s", type(exc).__name__, exc)
         for proc in procs:

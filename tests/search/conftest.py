@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,55 +9,17 @@ from typing import Any
 import pytest
 import yaml
 
-
-def _pg_bin() -> str | None:
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if found:
-        return str(Path(found[-1]).parent)
-    initdb = shutil.which("initdb")
-    return str(Path(initdb).parent) if initdb else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from kanlab.testing.postgres import postgres_server, unavailable
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """``postgresql+psycopg://kanlab@127.0.0.1:PORT/kanlab``, a server for the session."""
-    bindir = _pg_bin()
-    if bindir is None:
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed; "
-                    ".ci/run installs the Debian 'postgresql' package")
-    pytest.importorskip("psycopg")
-    as_root = os.geteuid() == 0
-    if as_root and shutil.which("runuser") is None:
-        pytest.skip("running as root needs runuser to start PostgreSQL as user postgres")
-    prefix = ["runuser", "-u", "postgres", "--"] if as_root else []
-    env_path = f"{bindir}:{os.environ.get('PATH', '')}"
-    run = [*prefix, "env", f"PATH={env_path}"]
-    tmp = tempfile.mkdtemp(prefix="kanlab-pg-")
-    if as_root:
-        shutil.chown(tmp, "postgres", "postgres")
-    port = _free_port()
-    data = f"{tmp}/data"
-
-    def call(*cmd: str) -> None:
-        subprocess.run([*run, *cmd], check=True, capture_output=True, timeout=120)
-
-    call("initdb", "-D", data, "-U", "kanlab", "--auth=trust")
-    call("pg_ctl", "-D", data, "-l", f"{tmp}/log", "-w", "-o",
-         f"-p {port} -k {tmp} -c listen_addresses=127.0.0.1 -c max_connections=200 "
-         "-c fsync=off", "start")
-    try:
-        call("createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "kanlab", "kanlab")
-        yield f"postgresql+psycopg://kanlab@127.0.0.1:{port}/kanlab"
-    finally:
-        subprocess.run([*run, "pg_ctl", "-D", data, "-m", "immediate", "stop"],
-                       capture_output=True, timeout=60)
-        shutil.rmtree(tmp, ignore_errors=True)
+    reason = unavailable()
+    if reason is not None:
+        pytest.skip(reason)
+    with postgres_server() as url:
+        yield url
 
 
 TOY_BASE: dict[str, Any] = {

@@ -65,7 +65,8 @@ def test_bad_specs_fail_in_one_line_before_any_storage(
 @pytest.mark.parametrize(
     ("argv", "message", "code"),
     [
-        (["--storage", "mysql://u@h/db"], "must be a sqlite:/// or postgresql", 2),
+        (["--storage", "mysql://u@h/db"], "postgresql+psycopg:// or journal:/// URL", 2),
+        (["--storage", "journal:///no/such/dir/x.log"], "does not exist", 2),
         (["--storage", "sqlite:////no/such/dir/x.db"], "does not exist", 2),
         (["--storage", "sqlite://"], "must name a SQLite file", 2),
         (["--storage", "postgresql+psycopg:///kanlab"], "must name a host", 2),
@@ -122,7 +123,10 @@ def test_search_show_export_with_real_training(
     best = yaml.safe_load((out_dir / "tiny_best.yaml").read_text())
     assert best["model"]["activation"] in ("relu", "crrelu")
     rows = (results_dir / "tiny_fashion_mnist" / "runs.jsonl").read_text().splitlines()
-    assert json.loads(rows[0])["trial"]["study"] == "tiny"
+    row = json.loads(rows[0])
+    assert row["trial"]["study"] == "tiny"
+    assert row["trial"]["device"] == first["device"] == "cpu"  # no GPU here: the CPU default
+    assert row["device"] == "cpu"
     assert main(["study", "show", "--study", "tiny"]) == 0
     assert "Best: trial" in capsys.readouterr().out
 

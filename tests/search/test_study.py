@@ -108,3 +108,14 @@ def test_branch_builds_a_nested_spec_step_by_step(make_spec: Any) -> None:
     kan = [layer for layer in layers if layer is not None]
     assert kan and all(layer["name"] == "af_kan" and layer["func"] in ("quad1", "cubic2")
                        for layer in kan)
+
+
+@pytest.mark.parametrize("pruner", [
+    {"name": "hyperband", "min_resource": 1, "max_resource": 3, "reduction_factor": 3},
+    {"name": "successive_halving", "min_resource": 1, "reduction_factor": 3},
+])
+def test_multi_fidelity_pruners_from_a_spec(make_spec: Any, pruner: dict[str, Any]) -> None:
+    study = run_study(make_spec(name=pruner["name"], n_trials=12, pruner=pruner))
+    states = _states(study)
+    assert counts(study).finished == 12 and TrialState.PRUNED in states
+    assert all(t.user_attrs["epochs"] < 3 for t in study.trials if t.state == TrialState.PRUNED)

@@ -9,13 +9,23 @@ values, used by ``kanlab info``, the symbolic tools and the EAFO derivation.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import sympy
 import torch
 from torch import nn
 
-__all__ = ["X", "Activation", "check_bool", "check_finite", "const", "positive_part"]
+__all__ = [
+    "X",
+    "Activation",
+    "ClosedForm",
+    "check_bool",
+    "check_finite",
+    "const",
+    "positive_part",
+]
 
 X = sympy.Symbol("x", real=True)
 """The variable of every activation's ``sympy()`` expression."""
@@ -47,6 +57,21 @@ def check_finite(name: str, value: Any) -> None:
         raise ValueError(f"`{name}` must be a finite number, but got {name}={value!r}.")
 
 
+@dataclass(frozen=True)
+class ClosedForm:
+    """An activation as two plain tensor functions, for kernels that run without autograd.
+
+    ``value(u)`` is ``f(u)`` (never in place) and ``backward(grad, u, value)`` is
+    ``grad * f'(u)`` given ``value = f(u)``. Hand-written kernels (the fused KAN layers) use it
+    to evaluate an activation and its derivative inside one loop; ``value`` is differentiable
+    on autograd to any order, so it also serves the kernels' higher-order fallback.
+    """
+
+    name: str
+    value: Callable[[torch.Tensor], torch.Tensor]
+    backward: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
 class Activation(nn.Module):
     """Base class: stores ``inplace`` and declares ``sympy()`` for elementwise activations.
 
@@ -65,6 +90,14 @@ class Activation(nn.Module):
         super().__init__()
         check_bool("inplace", inplace)
         self.inplace = inplace
+
+    def closed_form(self) -> ClosedForm | None:
+        """This activation with a closed-form derivative (:class:`ClosedForm`), or None.
+
+        Declared by the activations whose derivative is a known elementwise formula (SiLU,
+        ReLU, GELU, sigmoid, tanh, identity); the default None means "autograd only".
+        """
+        return None
 
     def sympy(self) -> sympy.Expr:
         """The activation as a sympy expression in :data:`X` with current parameter values."""

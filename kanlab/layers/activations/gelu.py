@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from functools import partial
+from typing import Literal, cast
 
 import sympy
 import torch
 from torch.nn import functional as F
 
 from kanlab.checks import check_choice
-from kanlab.layers.activations._base import Activation, X
+from kanlab.layers.activations._base import Activation, ClosedForm, X
 from kanlab.registry import ACTIVATIONS
 
 __all__ = ["GELU"]
 
 APPROXIMATIONS = ("none", "tanh")
+
+
+def _gelu_backward(
+    grad: torch.Tensor, u: torch.Tensor, value: torch.Tensor, *, approximate: str
+) -> torch.Tensor:
+    return cast(torch.Tensor, torch.ops.aten.gelu_backward(grad, u, approximate=approximate))
+
+
+_FORMS = {  # one object per form, so that compiled kernels keyed by it are reused
+    a: ClosedForm(
+        f"gelu_{a}", partial(F.gelu, approximate=a), partial(_gelu_backward, approximate=a)
+    )
+    for a in APPROXIMATIONS
+}
 
 
 @ACTIVATIONS.register("gelu", elementwise=True)
@@ -48,6 +63,9 @@ class GELU(Activation):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.gelu(x, approximate=self.approximate)
+
+    def closed_form(self) -> ClosedForm:
+        return _FORMS[self.approximate]
 
     def sympy(self) -> sympy.Expr:
         if self.approximate == "tanh":

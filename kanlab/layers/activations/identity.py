@@ -5,10 +5,18 @@ from __future__ import annotations
 import sympy
 import torch
 
-from kanlab.layers.activations._base import Activation, X
+from kanlab.layers.activations._base import Activation, ClosedForm, X
 from kanlab.registry import ACTIVATIONS
 
 __all__ = ["Identity"]
+
+
+def _identity(u: torch.Tensor) -> torch.Tensor:
+    return u
+
+
+def _identity_backward(grad: torch.Tensor, u: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    return grad
 
 
 @ACTIVATIONS.register("identity", elementwise=True)
@@ -30,6 +38,9 @@ class Identity(Activation):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
+
+    def closed_form(self) -> ClosedForm:
+        return ClosedForm("identity", _identity, _identity_backward)
 
     def sympy(self) -> sympy.Expr:
         return X

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import sympy
 import torch
 from torch.nn import functional as F
 
-from kanlab.layers.activations._base import Activation, X
+from kanlab.layers.activations._base import Activation, ClosedForm, X
 from kanlab.registry import ACTIVATIONS
 
 __all__ = ["ReLU"]
+
+
+def _relu_backward(grad: torch.Tensor, u: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    return cast(torch.Tensor, torch.ops.aten.threshold_backward(grad, u, 0))
 
 
 @ACTIVATIONS.register("relu", elementwise=True)
@@ -34,6 +40,9 @@ class ReLU(Activation):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(x, inplace=self.inplace)
+
+    def closed_form(self) -> ClosedForm:
+        return ClosedForm("relu", F.relu, _relu_backward)
 
     def sympy(self) -> sympy.Expr:
         return sympy.Max(0, X)

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import sympy
 import torch
 
-from kanlab.layers.activations._base import Activation, X
+from kanlab.layers.activations._base import Activation, ClosedForm, X
 from kanlab.registry import ACTIVATIONS
 
 __all__ = ["Sigmoid"]
+
+
+def _sigmoid_backward(grad: torch.Tensor, u: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    return cast(torch.Tensor, torch.ops.aten.sigmoid_backward(grad, value))
 
 
 @ACTIVATIONS.register("sigmoid", elementwise=True)
@@ -30,6 +36,9 @@ class Sigmoid(Activation):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(x)
+
+    def closed_form(self) -> ClosedForm:
+        return ClosedForm("sigmoid", torch.sigmoid, _sigmoid_backward)
 
     def sympy(self) -> sympy.Expr:
         return 1 / (1 + sympy.exp(-X))

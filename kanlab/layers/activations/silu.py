@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import sympy
 import torch
 from torch.nn import functional as F
 
-from kanlab.layers.activations._base import Activation, X
+from kanlab.layers.activations._base import Activation, ClosedForm, X
 from kanlab.registry import ACTIVATIONS
 
 __all__ = ["SiLU"]
+
+
+def _silu_backward(grad: torch.Tensor, u: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    return cast(torch.Tensor, torch.ops.aten.silu_backward(grad, u))
 
 
 @ACTIVATIONS.register("silu", elementwise=True)
@@ -36,6 +42,9 @@ class SiLU(Activation):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.silu(x, inplace=self.inplace)
+
+    def closed_form(self) -> ClosedForm:
+        return ClosedForm("silu", F.silu, _silu_backward)
 
     def sympy(self) -> sympy.Expr:
         return X / (1 + sympy.exp(-X))

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import sympy
 import torch
 
-from kanlab.layers.activations._base import Activation, X
+from kanlab.layers.activations._base import Activation, ClosedForm, X
 from kanlab.registry import ACTIVATIONS
 
 __all__ = ["Tanh"]
+
+
+def _tanh_backward(grad: torch.Tensor, u: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    return cast(torch.Tensor, torch.ops.aten.tanh_backward(grad, value))
 
 
 @ACTIVATIONS.register("tanh", elementwise=True)
@@ -30,6 +36,9 @@ class Tanh(Activation):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.tanh(x)
+
+    def closed_form(self) -> ClosedForm:
+        return ClosedForm("tanh", torch.tanh, _tanh_backward)
 
     def sympy(self) -> sympy.Expr:
         return sympy.tanh(X)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from torch import Tensor, nn
 
 from kanlab.checks import check_at_least, check_in_features, check_positive
@@ -14,9 +16,13 @@ class KANLinearBase(nn.Module):
     """Base of ``(*, in_features) -> (*, out_features)`` KAN layers built on a per-input basis.
 
     Subclasses set ``num_bases`` (basis functions per input, for the memory budget) and
-    implement :meth:`forward_rows` on a ``(n, in_features)`` block; :meth:`forward` checks the
-    input width, flattens the leading dims and evaluates the rows in memory-bounded chunks
-    (``chunk_size`` rows, or as many as fit the basis budget when ``None``).
+    implement :meth:`forward_rows` on a ``(n, in_features)`` block (their formula; a layer with
+    a fused path also exposes the formula as ``reference_rows`` and reaches the kernels from
+    ``forward_rows``). :meth:`forward` checks the input width, flattens the leading dims and
+    calls :meth:`forward_flat`, which by default evaluates the rows in memory-bounded chunks
+    (``chunk_size`` rows, or as many as keep one chunk's basis within the budget of
+    ``_chunks.py`` when ``None``). A layer whose last steps mix rows (AF-KAN's batch norm)
+    overrides :meth:`forward_flat` and chunks only its row-wise part with :meth:`in_chunks`.
 
     Raises:
         ValueError: for ``in_features < 1``, ``out_features < 1``, ``chunk_size < 1``, or (in
@@ -35,13 +41,21 @@ class KANLinearBase(nn.Module):
         self.chunk_size = chunk_size
 
     def forward_rows(self, x: Tensor) -> Tensor:
-        """The layer on a ``(n, in_features)`` block -> ``(n, out_features)``."""
+        """The layer's row-wise part on a ``(n, in_features)`` block (by default the layer)."""
         raise NotImplementedError
+
+    def in_chunks(self, fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
+        """``fn(x)`` for ``x`` ``(N, in_features)``, evaluated in chunks of rows."""
+        row_bytes = self.in_features * self.num_bases * x.element_size()
+        return apply_in_chunks(fn, x, chunk_rows(row_bytes, self.chunk_size), self)
+
+    def forward_flat(self, x: Tensor) -> Tensor:
+        """The layer on ``(N, in_features)`` -> ``(N, out_features)``."""
+        return self.in_chunks(self.forward_rows, x)
 
     def forward(self, x: Tensor) -> Tensor:
         check_in_features(x, self.in_features)
         lead = x.shape[:-1]
         x = x.reshape(-1, self.in_features)                              # (B, D)
-        row_bytes = self.in_features * self.num_bases * x.element_size()
-        y = apply_in_chunks(self.forward_rows, x, chunk_rows(row_bytes, self.chunk_size))
+        y = self.forward_flat(x)                                         # (B, O)
         return y.reshape(*lead, self.out_features)                       # (*, O)

@@ -19,10 +19,10 @@ from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
 from kanlab.checks import check_at_least
+from kanlab.layers.kan._chunks import DEFAULT_BUDGET_BYTES, chunk_rows, recompute_in_backward
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
-    "WORKING_SET",
     "PatchConv2d",
     "conv_out_size",
     "n_basis_of",
@@ -30,11 +30,8 @@ __all__ = [
     "top_modules_with",
 ]
 
-DEFAULT_MEMORY_BUDGET = 64 * 2**20
-"""Approximate bytes of one chunk's working set when ``chunk_size`` is automatic."""
-
-WORKING_SET = 8
-"""Working set of a chunk in units of its basis tensor (basis, its factors and gradients)."""
+DEFAULT_MEMORY_BUDGET = DEFAULT_BUDGET_BYTES
+"""Bytes of one chunk's basis tensor when ``chunk_size`` is automatic (``_chunks.py``)."""
 
 _FALLBACK_BASIS = 16
 
@@ -82,7 +79,7 @@ class PatchConv2d(nn.Module):
     """Base of the KAN convolutions: a patch map applied to every window, chunk by chunk.
 
     Subclasses implement :meth:`patch_map` ``(N, C_in * kh * kw) -> (N, C_out)`` and
-    :meth:`row_cost` (floats of working set per window, ``WORKING_SET`` times the basis).
+    :meth:`row_cost` (basis entries per window).
     Windows are ordered like ``F.unfold``: channel-major, then kernel row, then kernel column.
 
     Args:
@@ -92,9 +89,8 @@ class PatchConv2d(nn.Module):
         stride: Step between windows; >= 1.
         padding: Zero padding on each side; >= 0.
         dilation: Spacing between kernel elements; >= 1.
-        chunk_size: Windows per call of the patch map; ``None`` picks it so that the working
-            set of one chunk (about ``WORKING_SET`` times its basis tensor) stays under
-            ``memory_budget`` bytes.
+        chunk_size: Windows per call of the patch map; ``None`` picks it so that one chunk's
+            basis tensor stays under ``memory_budget`` bytes (the policy of ``_chunks.py``).
         memory_budget: Byte budget of the automatic ``chunk_size``.
         checkpoint_chunks: When more than one chunk is needed and gradients are on, recompute
             each chunk in the backward pass instead of keeping its intermediates.
@@ -135,15 +131,14 @@ class PatchConv2d(nn.Module):
         raise NotImplementedError
 
     def row_cost(self, like: torch.Tensor) -> int:
-        """Floats per window of :meth:`patch_map`'s working set."""
+        """Basis entries per window of :meth:`patch_map`."""
         raise NotImplementedError
 
     def rows_per_chunk(self, x: torch.Tensor) -> int:
         """Windows per patch-map call for input ``x`` (``chunk_size`` or the automatic one)."""
         if self.chunk_size is not None:
             return self.chunk_size
-        per_row = max(1, self.row_cost(x)) * x.element_size()
-        return max(1, self.memory_budget // per_row)
+        return chunk_rows(self.row_cost(x) * x.element_size(), None, self.memory_budget)
 
     def unfold(self, x: torch.Tensor) -> torch.Tensor:
         """All windows of ``x`` ``(B, C_in, H, W)`` as rows ``(B * H' * W', C_in * kh * kw)``."""
@@ -159,7 +154,7 @@ class PatchConv2d(nn.Module):
         return (x, False) if x.dim() == 4 else (x.unsqueeze(0), True)
 
     def _mapped(self, rows: torch.Tensor, many: bool) -> torch.Tensor:
-        if many and self.checkpoint_chunks and torch.is_grad_enabled():
+        if many and self.checkpoint_chunks and recompute_in_backward(self):
             out = checkpoint(self.patch_map, rows, use_reentrant=False)
             assert isinstance(out, torch.Tensor)
             return out

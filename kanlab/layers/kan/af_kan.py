@@ -17,10 +17,10 @@ from kanlab.checks import (
     check_positive,
     check_range,
 )
-from kanlab.layers.kan._af_kan_basis import FUNCS, ProjectedBasis, func_value
-from kanlab.layers.kan._closed_form import closed_form_activation
-from kanlab.layers.kan._compile import use_compiled
-from kanlab.registry import ACTIVATIONS, LAYERS
+from kanlab.layers.kan import _fused
+from kanlab.layers.kan._af_kan_funcs import FUNCS, func_value
+from kanlab.layers.kan._linear_base import KANLinearBase
+from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["AFKANLinear"]
 
@@ -28,13 +28,11 @@ METHODS = ("global_attn", "spatial_attn", "multistep")
 NORMS = ("layer", "batch", "none")
 FUNC_NORMS = ("none", "batch", "sample")
 
-_CHUNK_ENTRIES = 1 << 22  # (N, D) entries per kernel call of the fused path (16 MB in float32)
-
-ActSpec = str | Mapping[str, Any] | type[nn.Module]
+ActSpec = ActivationSpec
 
 
 @LAYERS.register("af_kan", kind="linear")
-class AFKANLinear(nn.Module):
+class AFKANLinear(KANLinearBase):
     """AF-KAN layer: a pair of shifted activations per grid cell, reduced to one value per input.
 
     Ta & Tran, "AF-KAN: Activation Function-Based Kolmogorov-Arnold Networks for Efficient
@@ -77,14 +75,19 @@ class AFKANLinear(nn.Module):
     max(range, tiny) instead of producing NaN for a constant F; an unknown activation name
     raises instead of silently becoming the identity. With ``method="global_attn"`` the score
     bias c cancels in the softmax (its gradient is zero); it is kept so that parameter counts
-    match the paper's (52,552 for 784-64-10 with G = K = 3). Computation: the global_attn and
-    multistep reductions are linear in F, so F is never materialised: a kernel evaluates
-    F @ [1, w] one basis index at a time on (N, D) slices and recomputes F in its hand-derived
-    backward pass (``fused``: when the activation has a closed-form derivative, i.e. SiLU, ReLU,
-    GELU, sigmoid, tanh or identity, and ``func_norm`` is ``none``); for large inputs
-    ``torch.compile`` fuses each of its two kernels into one loop (``compile_kernels``).
-    spatial_attn, ``func_norm`` and other activations run the reference formula on plain
-    autograd. Results equal the reference formula up to float rounding.
+    match the paper's (52,552 for 784-64-10 with G = K = 3).
+
+    Computation: :meth:`reference_rows` is the formula above (x -> z) in torch ops. The
+    global_attn and multistep reductions are linear in F, so ``forward`` reaches z through the
+    fused kernels of ``_fused/`` without materialising F (F @ [1, w] one basis index at a time
+    on (N, D) slices, F recomputed in a hand-derived backward; ``torch.compile`` for large
+    calls, see ``compile_kernels``) when the activation declares a closed-form derivative
+    (SiLU, ReLU, GELU, sigmoid, tanh, identity) and ``func_norm`` is ``none``; otherwise the
+    reference runs. Same values either way, up to float rounding. Differentiable to any order:
+    gradients taken with ``create_graph=True`` are those of the formula on autograd; under
+    ``torch.func`` transforms and forward-mode AD the reference runs. Rows are processed in
+    memory-bounded chunks (``chunk_size``), except with ``func_norm="batch"``, whose min-max
+    spans the whole batch.
 
     Args:
         in_features: D, the number of inputs.
@@ -101,8 +104,7 @@ class AFKANLinear(nn.Module):
         func_norm: ``none``, ``batch`` or ``sample`` min-max rescaling of F.
         trainable_phases: Whether low/high are trained (else buffers).
         temperature: Initial attention temperature; None -> sqrt(in_features).
-        chunk_size: Rows per kernel call of the fused path; None -> automatic (about 2^22
-            input entries per call).
+        chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of basis).
         compile_kernels: Run the fused path's kernels through ``torch.compile``: ``None``
             (default) once a call has >= 2^21 basis entries (the first such call compiles,
             seconds on CPU), ``True`` always, ``False`` never; falls back to the eager kernels
@@ -140,9 +142,7 @@ class AFKANLinear(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
-        check_at_least("in_features", in_features, 1)
-        check_at_least("out_features", out_features, 1)
+        super().__init__(in_features, out_features, chunk_size=chunk_size)
         check_at_least("grid_size", grid_size, 1)
         check_at_least("spline_order", spline_order, 0)
         lo, hi = check_range("grid_range", grid_range)
@@ -152,14 +152,10 @@ class AFKANLinear(nn.Module):
         check_choice("func_norm", func_norm, FUNC_NORMS)
         if temperature is not None:
             check_positive("temperature", temperature)
-        if chunk_size is not None:
-            check_at_least("chunk_size", chunk_size, 1)
         dd: dict[str, Any] = {"device": device, "dtype": dtype}
-        self.in_features, self.out_features = in_features, out_features
         self.grid_size, self.spline_order = grid_size, spline_order
         self.grid_range = (lo, hi)
         self.func, self.method, self.norm_type, self.func_norm = func, method, norm, func_norm
-        self.chunk_size = chunk_size
         self.compile_kernels = compile_kernels
         self.num_bases = m = grid_size + spline_order
         self.initial_temperature = (
@@ -177,7 +173,6 @@ class AFKANLinear(nn.Module):
         self.base_activation = ACTIVATIONS.build(base_activation)
         if device is not None or dtype is not None:
             self.base_activation.to(device=device, dtype=dtype)  # its own parameters, if any
-        self._closed_form = closed_form_activation(self.base_activation)
 
         low = torch.empty(m, **dd)                                          # (M,)
         high = torch.empty(m, **dd)                                         # (M,)
@@ -232,15 +227,6 @@ class AFKANLinear(nn.Module):
         if isinstance(self.norm, (nn.LayerNorm, nn.BatchNorm1d)):
             self.norm.reset_parameters()
 
-    @property
-    def fused(self) -> bool:
-        """Whether the forward runs the fused kernel path (else the reference formula)."""
-        return (
-            self._closed_form is not None
-            and self.method != "spatial_attn"
-            and self.func_norm == "none"
-        )
-
     def basis(self, x: Tensor) -> Tensor:
         """F after ``func_norm``, before the reduction: (*, D) -> (*, D, M)."""
         check_in_features(x, self.in_features)
@@ -248,16 +234,24 @@ class AFKANLinear(nn.Module):
         f = self._features(x.reshape(-1, self.in_features))                 # (N, D, M)
         return f.reshape(*lead, self.in_features, self.num_bases)           # (*, D, M)
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_in_features(x, self.in_features)
-        lead = x.shape[:-1]
-        x2 = x.reshape(-1, self.in_features)                                # (N, D)
-        z = self._reduce_fused(x2) if self.fused else self._reduce(self._features(x2))
-        y = F.linear(self.base_activation(self.norm(z)), self.weight)       # (N, O)
-        return y.reshape(*lead, self.out_features)                          # (*, O)
+    def forward_flat(self, x: Tensor) -> Tensor:
+        """``y = act(norm(z)) W^T`` for ``x`` ``(N, D)`` -> ``(N, O)``, z row-chunked."""
+        if self.func_norm == "batch":  # the min-max spans the whole batch: one chunk
+            z = self.forward_rows(x)                                        # (N, D)
+        else:
+            z = self.in_chunks(self.forward_rows, x)                        # (N, D)
+        return F.linear(self.base_activation(self.norm(z)), self.weight)    # (N, O)
+
+    def reference_rows(self, x: Tensor) -> Tensor:
+        """The formula x -> z in torch ops: (N, D) -> (N, D)."""
+        return self._reduce(self._features(x))
+
+    def forward_rows(self, x: Tensor) -> Tensor:
+        """:meth:`reference_rows` by the fused kernels when they apply (same values)."""
+        return _fused.af_kan(self, x)
 
     def _features(self, x: Tensor) -> Tensor:
-        """Reference evaluation of F on plain autograd: (N, D) -> (N, D, M)."""
+        """F on plain autograd: (N, D) -> (N, D, M)."""
         xe = x.unsqueeze(-1)                                                # (N, D, 1)
         a = self.base_activation(xe - self.low)                             # (N, D, M)
         b = self.base_activation(self.high - xe)                            # (N, D, M)
@@ -269,41 +263,25 @@ class AFKANLinear(nn.Module):
         f_range = f.amax(dim=dims, keepdim=True) - f_min                    # (1|N, 1, 1)
         return (f - f_min) / f_range.clamp_min(torch.finfo(f.dtype).tiny)
 
-    def _inv_tau(self) -> Tensor:
+    def inverse_temperature(self) -> Tensor:
         """1 / tau (multiplying by it keeps the temperature's backward to one product-sum)."""
         assert self.temperature is not None
         return self.temperature.clamp(min=1.0).reciprocal()
 
     def _reduce(self, f: Tensor) -> Tensor:
-        """Reference reduction of F: (N, D, M) -> z (N, D)."""
+        """The reduction of F: (N, D, M) -> z (N, D)."""
         if self.method == "spatial_attn":
             assert self.conv_weight is not None
             ft = f.transpose(1, 2)                                          # (N, M, D)
             scores = F.conv1d(ft, self.conv_weight, self.conv_bias, padding=1, groups=ft.shape[1])
-            attn = torch.softmax(scores * self._inv_tau(), dim=1)           # (N, M, D), over M
+            attn = torch.softmax(scores * self.inverse_temperature(), dim=1)  # (N, M, D), over M
             return (ft * attn).sum(1)                                       # (N, D)
         assert self.score_weight is not None and self.score_bias is not None
         score = f @ self.score_weight + self.score_bias                     # (N, D)
         if self.method == "multistep":
             return score
-        attn = torch.softmax(score * self._inv_tau(), dim=-1)               # (N, D), over D
+        attn = torch.softmax(score * self.inverse_temperature(), dim=-1)    # (N, D), over D
         return f.sum(-1) * attn                                             # (N, D)
-
-    def _reduce_fused(self, x: Tensor) -> Tensor:
-        """global_attn / multistep via the kernel path: (N, D) -> z (N, D)."""
-        assert self.score_weight is not None and self.score_bias is not None
-        assert self._closed_form is not None
-        with_sum = self.method == "global_attn"
-        rows = self.chunk_size or max(1, _CHUNK_ENTRIES // self.in_features)
-        compiled = use_compiled(self.compile_kernels, x.numel() * self.num_bases)
-        moments: tuple[Tensor, ...] = ProjectedBasis.apply(
-            x, self.low, self.high, self.score_weight.unsqueeze(-1), self.func,
-            self._closed_form, with_sum, rows, compiled,
-        )                                                                   # ([sum F], F w)
-        score = moments[-1] + self.score_bias                               # (N, D)
-        if self.method == "multistep":
-            return score
-        return moments[0] * torch.softmax(score * self._inv_tau(), dim=-1)  # (N, D)
 
     def extra_repr(self) -> str:
         return (

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from kanlab.checks import check_at_least, check_in_features, check_range
-from kanlab.layers.kan._bspline import (
-    cox_de_boor,
-    extended_grid,
-    fit_coefficients,
-    spline_features,
-    spline_linear,
-)
-from kanlab.layers.kan._closed_form import ClosedForm, closed_form_activation
-from kanlab.layers.kan._compile import use_compiled
+from kanlab.layers.kan import _fused
+from kanlab.layers.kan._bspline import cox_de_boor, extended_grid, fit_coefficients
 from kanlab.layers.kan._linear_base import KANLinearBase
-from kanlab.registry import ACTIVATIONS, LAYERS
+from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["BSplineKANLinear"]
 
-ActSpec = str | Mapping[str, Any] | type[nn.Module]
+ActSpec = ActivationSpec
 
 
 @LAYERS.register("b_spline_kan", kind="linear")
@@ -43,11 +37,14 @@ class BSplineKANLinear(KANLinearBase):
 
     Shapes: (*, in_features) -> (*, out_features); ``basis(x)``: (B, in_features, G + K).
 
-    The basis is written next to ``b(x)`` so that both branches are one matmul with
-    ``[W_b | S * W_s]``, in one autograd node with an analytic backward, by kernels that
-    ``torch.compile`` fuses for large inputs (``compile_kernels``): on the initial uniform grid
-    in closed form (shifted cardinal B-splines), after :meth:`update_grid` (data-adaptive
-    knots) by the Cox–de Boor recursion. All paths give the same values.
+    :meth:`reference_rows` is this formula in torch ops (Cox–de Boor basis, two matmuls).
+    ``forward`` computes the same values with the fused kernels of ``_fused/`` (both branches
+    as one matmul with ``[W_b | S * W_s]`` in one autograd node, closed-form uniform basis,
+    ``torch.compile`` for large calls, see ``compile_kernels``). Differentiable to any order:
+    plain ``backward()`` uses the kernels' analytic gradients; gradients taken with
+    ``create_graph=True`` (double backward, Hessians, physics-informed losses) are those of
+    the same formula on autograd, differentiable again; under ``torch.func`` transforms
+    (``vmap``, ``jacrev``, ``grad``) and forward-mode AD the reference forward runs.
 
     Deviations from efficient-kan (``src/efficient_kan/kan.py``): the spline coefficients start
     as uniform noise of amplitude ``scale_noise / (2 G)`` instead of a least-squares fit of such
@@ -121,12 +118,11 @@ class BSplineKANLinear(KANLinearBase):
         self.base_activation = (
             None if base_activation is None else ACTIVATIONS.build(base_activation)
         )
-        self._base_form = (  # evaluated inside the basis kernel when it has a closed form
-            None if self.base_activation is None else closed_form_activation(self.base_activation)
-        )
-        knots = extended_grid(grid_size, spline_order, self.grid_range, **dd)  # (G+2K+1,)
-        self.register_buffer("grid", knots.expand(in_features, -1).contiguous())  # (D, G+2K+1)
-        self._uniform = True
+        if self.base_activation is not None and (device is not None or dtype is not None):
+            self.base_activation.to(device=device, dtype=dtype)  # its own parameters, if any
+        knots = torch.empty(in_features, grid_size + 2 * spline_order + 1, **dd)
+        self.register_buffer("grid", knots)                              # (D, G+2K+1)
+        self.uniform_grid = True  # knots still on grid_range (closed-form kernels apply)
         self.register_load_state_dict_post_hook(_refresh_uniform_flag)  # type: ignore[no-untyped-call]
         self.base_weight = (
             nn.Parameter(torch.empty(out_features, in_features, **dd))
@@ -147,7 +143,17 @@ class BSplineKANLinear(KANLinearBase):
     grid: Tensor
 
     def reset_parameters(self) -> None:
-        """efficient-kan initialisation (see the class docstring for the noise deviation)."""
+        """efficient-kan initialisation (see the class docstring for the noise deviation).
+
+        Also puts the knots back on the uniform grid of ``grid_range``.
+        """
+        with torch.no_grad():
+            knots = extended_grid(
+                self.grid_size, self.spline_order, self.grid_range,
+                device=self.grid.device, dtype=self.grid.dtype,
+            )                                                            # (G+2K+1,)
+            self.grid.copy_(knots.expand_as(self.grid))                  # (D, G+2K+1)
+        self.uniform_grid = True
         if self.base_weight is not None:
             nn.init.kaiming_uniform_(self.base_weight, a=math.sqrt(5) * self.scale_base)
         amplitude = self.scale_noise / (2 * self.grid_size)
@@ -170,33 +176,20 @@ class BSplineKANLinear(KANLinearBase):
         """B-spline values ``(B, in_features, G+K)`` of the inputs ``(*, in_features)``."""
         check_in_features(x, self.in_features)
         x = x.reshape(-1, self.in_features)                              # (B, D)
-        if self._uniform:
-            feats = self._spline_features(x, None)                      # (B, M*D)
-            return feats.view(x.shape[0], self.num_bases, -1).transpose(1, 2)  # (B, D, M)
         return cox_de_boor(x, self.grid, self.spline_order)              # (B, D, M)
 
-    def _spline_features(self, x: Tensor, base: Tensor | ClosedForm | None) -> Tensor:
-        low, high = self.grid_range
-        step = (high - low) / self.grid_size
-        compiled = use_compiled(self.compile_kernels, x.numel() * self.num_bases)
-        return spline_features(  # (n, (1+M)*D), basis-major
-            x, base, low, step, self.num_bases, self.spline_order, compiled
-        )
+    def reference_rows(self, x: Tensor) -> Tensor:
+        """The formula in torch ops on a ``(n, in_features)`` block -> ``(n, out_features)``."""
+        spline = self.basis(x).reshape(x.shape[0], -1)                   # (n, D*M)
+        coef = self.scaled_spline_weight.reshape(self.out_features, -1)  # (O, D*M)
+        y = F.linear(spline, coef, self.bias)                            # (n, O)
+        if self.base_weight is not None and self.base_activation is not None:
+            y = y + F.linear(self.base_activation(x), self.base_weight)
+        return y
 
     def forward_rows(self, x: Tensor) -> Tensor:
-        """The layer on a ``(n, in_features)`` block -> ``(n, out_features)``."""
-        base: Tensor | ClosedForm | None = None
-        if self.base_weight is not None and self.base_activation is not None:
-            base = self._base_form or self.base_activation(x)
-        grid: tuple[float, float, int, int] | Tensor = self.grid          # knots after update_grid
-        if self._uniform:
-            low, high = self.grid_range
-            grid = (low, (high - low) / self.grid_size, self.num_bases, self.spline_order)
-        return spline_linear(
-            x, base, self.base_weight if base is not None else None, self.spline_weight,
-            self.spline_scaler, self.bias, grid,
-            use_compiled(self.compile_kernels, x.numel() * self.num_bases),
-        )
+        """:meth:`reference_rows` by the fused kernels (same values)."""
+        return _fused.b_spline_kan(self, x)
 
     @torch.no_grad()
     def update_grid(self, x: Tensor, margin: float = 0.01) -> None:
@@ -232,7 +225,7 @@ class BSplineKANLinear(KANLinearBase):
         ext = torch.arange(1, k + 1, device=x.device, dtype=x.dtype)[:, None]  # (K, 1)
         knots = torch.cat([inner[:1] - ext.flip(0) * step, inner, inner[-1:] + ext * step])
         self.grid.copy_(knots.T)                                         # (D, G+2K+1)
-        self._uniform = False
+        self.uniform_grid = False
 
         new_basis = cox_de_boor(x, self.grid, k).transpose(0, 1)         # (D, N, M)
         coef = fit_coefficients(new_basis, target).permute(2, 0, 1)      # (O, D, M)
@@ -254,7 +247,7 @@ class BSplineKANLinear(KANLinearBase):
         return (
             f"{self.in_features}, {self.out_features}, grid_size={self.grid_size}, "
             f"spline_order={self.spline_order}, grid_range={self.grid_range}, "
-            f"uniform_grid={self._uniform}"
+            f"uniform_grid={self.uniform_grid}"
         )
 
 
@@ -268,4 +261,4 @@ def _refresh_uniform_flag(module: nn.Module, incompatible: Any) -> None:
         device=module.grid.device,
         dtype=module.grid.dtype,
     )
-    module._uniform = bool(torch.allclose(module.grid, ref.expand_as(module.grid)))
+    module.uniform_grid = bool(torch.allclose(module.grid, ref.expand_as(module.grid)))

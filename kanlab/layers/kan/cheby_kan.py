@@ -41,7 +41,8 @@ class ChebyKANLinear(KANLinearBase):
     Deviations from ChebyKAN (``ChebyKANLayer.py``): T_n is computed by the three-term
     recurrence instead of ``cos(n * acos(t))`` (same values, finite gradients at |t| -> 1);
     the weight is stored as ``(O, D, d + 1)`` and applied as one matmul over the flattened
-    basis instead of an einsum; optional bias.
+    basis instead of an einsum; optional bias. Plain autograd throughout: differentiable to any
+    order (``create_graph=True``) and usable under ``torch.func`` transforms.
 
     Args:
         in_features: Input width D.

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.autograd.function import FunctionCtx, once_differentiable
 from torch.nn import functional as F
 
 from kanlab.checks import check_at_least, check_in_features, check_range
-from kanlab.layers.kan._basis_weight import WEIGHT, weight_grads
-from kanlab.layers.kan._closed_form import ClosedForm, closed_form_activation
-from kanlab.layers.kan._compile import Kernel, use_compiled
+from kanlab.layers.kan import _fused
 from kanlab.layers.kan._linear_base import KANLinearBase
-from kanlab.registry import ACTIVATIONS, LAYERS
+from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["FastKANLinear"]
 
-ActSpec = str | Mapping[str, Any] | type[nn.Module]
+ActSpec = ActivationSpec
 
 
 @LAYERS.register("fast_kan", kind="linear")
@@ -44,10 +41,13 @@ class FastKANLinear(KANLinearBase):
     activation (``None`` removes it, like ``use_base_update=False``); the centres are a buffer
     rather than a frozen parameter (same values, not counted as parameters). A LayerNorm over
     a single input is constant; fast-kan#7 — pass ``use_layernorm=False`` for D = 1.
-    Computation: both branches are one matmul, ``[b(x) | phi(z)] @ [W_b | W_s]^T + c``, in one
-    autograd node whose features kernel (basis-major, analytic backward) ``torch.compile``
-    fuses for large calls (``compile_kernels``, as in ``b_spline_kan``); same values as the
-    formula above.
+
+    :meth:`reference_rows` is the formula above in torch ops. ``forward`` computes the same
+    values with the fused kernels of ``_fused/`` (both branches one matmul,
+    ``[b(x) | phi(z)] @ [W_b | W_s]^T + c``, in one autograd node with an analytic backward;
+    ``torch.compile`` for large calls, see ``compile_kernels``). Differentiable to any order:
+    gradients taken with ``create_graph=True`` are those of the formula on autograd; under
+    ``torch.func`` transforms and forward-mode AD the reference forward runs.
 
     Args:
         in_features: Input width D.
@@ -92,17 +92,16 @@ class FastKANLinear(KANLinearBase):
         self.num_bases = grid_size
         self.init_scale = spline_weight_init_scale
         self.inv_width = (grid_size - 1) / (high - low) if grid_size > 1 else 1 / (high - low)
-        self.register_buffer("centers", torch.linspace(low, high, grid_size, **dd))  # (G,)
+        self.register_buffer("centers", torch.empty(grid_size, **dd))      # (G,)
         self.norm = nn.LayerNorm(in_features, **dd) if use_layernorm else None
         self.spline_weight = nn.Parameter(torch.empty(out_features, in_features * grid_size, **dd))
         self.base_activation = (
             None if base_activation is None else ACTIVATIONS.build(base_activation)
         )
+        if self.base_activation is not None and (device is not None or dtype is not None):
+            self.base_activation.to(device=device, dtype=dtype)  # its own parameters, if any
         self.base = (
             nn.Linear(in_features, out_features, **dd) if base_activation is not None else None
-        )
-        self._base_form = (  # evaluated inside the features kernel when it has a closed form
-            None if self.base_activation is None else closed_form_activation(self.base_activation)
         )
         self.compile_kernels = compile_kernels
         self.reset_parameters()
@@ -110,7 +109,11 @@ class FastKANLinear(KANLinearBase):
     centers: Tensor
 
     def reset_parameters(self) -> None:
-        """Truncated-normal spline weights (std ``spline_weight_init_scale``), default base."""
+        """Centres on ``grid_range``; truncated-normal spline weights (std
+        ``spline_weight_init_scale``); default LayerNorm and base Linear."""
+        low, high = self.grid_range
+        with torch.no_grad():
+            self.centers.copy_(torch.linspace(low, high, self.grid_size, dtype=torch.float64))
         nn.init.trunc_normal_(self.spline_weight, std=self.init_scale)
         if self.norm is not None:
             self.norm.reset_parameters()
@@ -127,135 +130,20 @@ class FastKANLinear(KANLinearBase):
         dist = (z.unsqueeze(-1) - self.centers) * self.inv_width         # (B, D, G)
         return torch.exp(-dist.square())
 
-    def forward_rows(self, x: Tensor) -> Tensor:
-        """The layer on a ``(n, in_features)`` block -> ``(n, out_features)``."""
-        z = self.norm(x) if self.norm is not None else x                # (n, D)
-        base: Tensor | ClosedForm | None = None
-        base_weight = bias = None
+    def reference_rows(self, x: Tensor) -> Tensor:
+        """The formula in torch ops on a ``(n, in_features)`` block -> ``(n, out_features)``."""
+        phi = self._rbf(x).reshape(x.shape[0], -1)                       # (n, D*G)
+        y = F.linear(phi, self.spline_weight)                            # (n, O)
         if self.base is not None and self.base_activation is not None:
-            base = self._base_form or self.base_activation(x)
-            base_weight, bias = self.base.weight, self.base.bias
-        spline = self.spline_weight.view(self.out_features, self.in_features, self.grid_size)
-        compiled = use_compiled(self.compile_kernels, x.numel() * self.num_bases)
-        out = RBFLinear.apply(
-            z, x, base if isinstance(base, Tensor) else None, base_weight, spline, bias,
-            self.centers, base if isinstance(base, ClosedForm) else None, self.inv_width,
-            compiled,
-        )
-        assert isinstance(out, Tensor)
-        return out
+            y = y + self.base(self.base_activation(x))
+        return y
+
+    def forward_rows(self, x: Tensor) -> Tensor:
+        """:meth:`reference_rows` by the fused kernels (same values)."""
+        return _fused.fast_kan(self, x)
 
     def extra_repr(self) -> str:
         return (
             f"{self.in_features}, {self.out_features}, grid_size={self.grid_size}, "
             f"grid_range={self.grid_range}, use_layernorm={self.norm is not None}"
-        )
-
-
-
-# -- fused kernels --------------------------------------------------------------------------------
-
-
-def _features(
-    z: Tensor,
-    x: Tensor,
-    base: Tensor | None,
-    centers: Tensor,
-    *,
-    form: ClosedForm | None,
-    inv_width: float,
-) -> Tensor:
-    """``[b(x) | phi_0(z) | .. | phi_{G-1}(z)]``, basis-major: ``(N, (1+G) * D)``."""
-    if form is not None:
-        base = form.value(x)                                             # (N, D)
-    slices = [  # G x (N, D)
-        torch.exp(-((z - centers[j]) * inv_width).square()) for j in range(centers.shape[0])
-    ]
-    if base is not None:
-        slices.insert(0, base)
-    return torch.stack(slices, 1).reshape(z.shape[0], -1)
-
-
-def _grads(
-    z: Tensor,
-    x: Tensor,
-    grad: Tensor,
-    centers: Tensor,
-    *,
-    form: ClosedForm | None,
-    inv_width: float,
-    lead: int,
-) -> tuple[Tensor, Tensor | None]:
-    """Gradients of z and (through a closed-form base) x from that of the features."""
-    g = grad.view(z.shape[0], lead + centers.shape[0], z.shape[1])      # (N, 1+G, D)
-    grad_z = torch.zeros_like(z)
-    for j in range(centers.shape[0]):
-        d = (z - centers[j]) * inv_width                                # (N, D)
-        grad_z = grad_z + g[:, lead + j] * torch.exp(-d.square()) * (-2 * inv_width) * d
-    grad_x = form.backward(g[:, 0], x, form.value(x)) if form is not None and lead else None
-    return grad_z, grad_x
-
-
-_FEATURES = Kernel(_features)
-_GRADS = Kernel(_grads)
-
-
-class RBFLinear(torch.autograd.Function):
-    """``[b(x) | phi(z)] @ [W_b | W_s]^T + c`` in one autograd node (see ``_basis_weight.py``).
-
-    ``base`` holds the base-branch values (any activation, on autograd outside) or ``form`` its
-    closed form (evaluated in the kernel); with neither, and ``base_weight`` None, there is no
-    base branch. The weight gradients come from :func:`weight_grads`; the input gradients
-    recompute the bumps from the saved ``z``.
-    """
-
-    @staticmethod
-    def forward(
-        ctx: FunctionCtx,
-        z: Tensor,
-        x: Tensor,
-        base: Tensor | None,
-        base_weight: Tensor | None,
-        spline: Tensor,
-        bias: Tensor | None,
-        centers: Tensor,
-        form: ClosedForm | None,
-        inv_width: float,
-        compiled: bool,
-    ) -> Tensor:
-        feats = _FEATURES(
-            z, x, base, centers, compiled=compiled, form=form, inv_width=inv_width
-        )                                                                # (N, (1+G)*D)
-        weight = WEIGHT(base_weight, spline, None, compiled=compiled)   # (O, (1+G)*D)
-        ctx.save_for_backward(z, x, feats, weight, spline, centers)
-        ctx.opts = (base_weight is not None, form, inv_width, compiled)  # type: ignore[attr-defined]
-        return F.linear(feats, weight, bias)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
-        z, x, feats, weight, spline, centers = ctx.saved_tensors  # type: ignore[attr-defined]
-        has_base, form, inv_width, compiled = ctx.opts  # type: ignore[attr-defined]
-        need = ctx.needs_input_grad  # type: ignore[attr-defined]
-        lead, d = int(has_base), z.shape[1]
-        grad_z = grad_x = grad_base = grad_base_weight = grad_spline = grad_bias = None
-        if need[0] or need[1] or need[2]:
-            grad_feats = grad @ weight                                   # (N, (1+G)*D)
-            if need[2]:
-                grad_base = grad_feats[:, :d]
-            if need[0] or (need[1] and form is not None):
-                grad_z, grad_x = _GRADS(
-                    z, x, grad_feats, centers, compiled=compiled, form=form,
-                    inv_width=inv_width, lead=lead,
-                )
-        if need[3] or need[4]:
-            grad_base_weight, grad_spline, _ = weight_grads(
-                grad, feats, spline, None, lead=lead, need_base=need[3], need_spline=need[4],
-                compiled=compiled,
-            )
-        if need[5]:
-            grad_bias = grad.sum(0)
-        return (
-            grad_z if need[0] else None, grad_x if need[1] else None, grad_base,
-            grad_base_weight, grad_spline, grad_bias, None, None, None, None,
         )

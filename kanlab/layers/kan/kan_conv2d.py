@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -11,15 +10,12 @@ from torch import nn
 from kanlab.checks import check_at_least
 from kanlab.layers.kan._patches import (
     DEFAULT_MEMORY_BUDGET,
-    WORKING_SET,
     PatchConv2d,
     n_basis_of,
 )
-from kanlab.registry import LAYERS
+from kanlab.registry import LAYERS, LayerSpec
 
 __all__ = ["KANConv2d"]
-
-LayerSpec = str | Mapping[str, Any] | Callable[..., nn.Module]
 
 
 @LAYERS.register("kan_conv2d", kind="conv2d")
@@ -39,10 +35,11 @@ class KANConv2d(PatchConv2d):
     ``(C_in, H, W)`` -> ``(B, C_out, H', W')`` (resp. unbatched).
 
     Deviations: windows go through the layer in chunks of at most ``chunk_size`` rows
-    (automatic by default: one chunk's working set, estimated as 8 times its basis tensor,
-    stays under ``memory_budget`` bytes), and during training chunks are recomputed in the
+    (automatic by default: one chunk's basis tensor stays under ``memory_budget`` bytes, 256 MiB,
+    the policy of every KAN layer), and during training chunks are recomputed in the
     backward pass when there is more than one, so memory no longer grows with
-    ``B * H' * W' * basis`` as in unfold-based code.
+    ``B * H' * W' * basis`` as in unfold-based code. Differentiable to any order (the
+    recomputation too); under ``torch.func`` transforms chunks are not recomputed.
     Inner layers with batch statistics (BatchNorm, batch min-max) then see one chunk as their
     batch, and recomputation updates their running statistics twice; use ``chunk_size`` large
     enough for one chunk, or ``checkpoint_chunks=False``, with such layers.
@@ -57,7 +54,7 @@ class KANConv2d(PatchConv2d):
         dilation: Spacing between kernel elements; >= 1.
         groups: Channel groups, each with its own KAN layer; >= 1.
         chunk_size: Windows per inner-layer call (``None``: automatic).
-        memory_budget: Approximate bytes of one automatic chunk's working set.
+        memory_budget: Bytes of one automatic chunk's basis tensor.
         checkpoint_chunks: Recompute chunks in the backward pass when there are several.
         device: Parameter device.
         dtype: Parameter dtype.
@@ -127,7 +124,7 @@ class KANConv2d(PatchConv2d):
     def row_cost(self, like: torch.Tensor) -> int:
         if self._row_cost is None:
             n_basis = n_basis_of(self.layers[0], self.group_features, like)
-            self._row_cost = WORKING_SET * self.patch_features * n_basis
+            self._row_cost = self.patch_features * n_basis
         return self._row_cost
 
     def update_grid(self, x: torch.Tensor, margin: float = 0.01) -> None:

@@ -8,12 +8,10 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.autograd.function import FunctionCtx, once_differentiable
 from torch.nn import functional as F
 
 from kanlab.checks import check_at_least, check_in_features, check_range
-from kanlab.layers.kan._basis_weight import WEIGHT, weight_grads
-from kanlab.layers.kan._compile import Kernel, use_compiled
+from kanlab.layers.kan import _fused
 from kanlab.layers.kan._linear_base import KANLinearBase
 from kanlab.registry import LAYERS
 
@@ -44,9 +42,13 @@ class ReLUKANLinear(KANLinearBase):
     reference freezes them); r keeps the initial width even when s and e move, as the
     reference does; ``grid_range`` generalises the fixed [0, 1]; weights start as
     ``nn.Linear`` does (kaiming-uniform) instead of the reference's numpy-based init.
-    Computation: one autograd node (bumps written basis-major, one matmul, hand-derived
-    backward for x, s, e and W) whose kernels ``torch.compile`` fuses for large calls
-    (``compile_kernels``, as in ``b_spline_kan``); same values as the formula above.
+
+    :meth:`reference_rows` is the formula above in torch ops. ``forward`` computes the same
+    values with the fused kernels of ``_fused/`` (bumps written basis-major, one matmul, one
+    autograd node with a hand-derived backward for x, s, e and W; ``torch.compile`` for large
+    calls, see ``compile_kernels``). Differentiable to any order: gradients taken with
+    ``create_graph=True`` are those of the formula on autograd; under ``torch.func``
+    transforms and forward-mode AD the reference forward runs.
 
     Args:
         in_features: Input width D.
@@ -127,15 +129,14 @@ class ReLUKANLinear(KANLinearBase):
         prod = F.relu(x - self.phase_low) * F.relu(self.phase_high - x)  # (B, D, M)
         return (prod * self.scale).square()
 
+    def reference_rows(self, x: Tensor) -> Tensor:
+        """The formula in torch ops on a ``(n, in_features)`` block -> ``(n, out_features)``."""
+        bumps = self._bumps(x).reshape(x.shape[0], -1)                   # (n, D*M)
+        return F.linear(bumps, self.weight, self.bias)                   # (n, O)
+
     def forward_rows(self, x: Tensor) -> Tensor:
-        """The layer on a ``(n, in_features)`` block -> ``(n, out_features)``."""
-        weight = self.weight.view(self.out_features, self.in_features, self.num_bases)
-        compiled = use_compiled(self.compile_kernels, x.numel() * self.num_bases)
-        out = BumpLinear.apply(
-            x, self.phase_low, self.phase_high, weight, self.bias, self.scale, compiled
-        )
-        assert isinstance(out, Tensor)
-        return out
+        """:meth:`reference_rows` by the fused kernels (same values)."""
+        return _fused.relu_kan(self, x)
 
     def extra_repr(self) -> str:
         return (
@@ -143,83 +144,3 @@ class ReLUKANLinear(KANLinearBase):
             f"spline_order={self.spline_order}, grid_range={self.grid_range}, "
             f"bias={self.bias is not None}"
         )
-
-
-# -- fused kernels --------------------------------------------------------------------------------
-
-
-def _bumps_kernel(x: Tensor, low: Tensor, high: Tensor, *, scale: float) -> Tensor:
-    """``R_m(x)`` basis-major: ``(N, M * D)``, one (N, D) slice per bump."""
-    slices = [
-        (F.relu(x - low[:, m]) * F.relu(high[:, m] - x) * scale).square()
-        for m in range(low.shape[1])
-    ]
-    return torch.stack(slices, 1).reshape(x.shape[0], -1)
-
-
-def _bump_grads(
-    x: Tensor, low: Tensor, high: Tensor, grad: Tensor, *, scale: float
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Gradients of x ``(N, D)``, s and e ``(D, M)`` from that of the bumps ``(N, M * D)``.
-
-    With a = (x - s)_+, b = (e - x)_+, c = 2 r^2 a b dL/dR: dR/dx = c (b - a), dR/ds = -c b,
-    dR/de = c a (c is 0 wherever a or b is, so the ReLU kinks need no special case).
-    """
-    g = grad.view(x.shape[0], low.shape[1], x.shape[1])                 # (N, M, D)
-    grad_x = torch.zeros_like(x)
-    grad_low, grad_high = [], []
-    for m in range(low.shape[1]):
-        a, b = F.relu(x - low[:, m]), F.relu(high[:, m] - x)             # (N, D)
-        c = g[:, m] * a * b * (2 * scale * scale)
-        grad_x = grad_x + c * (b - a)
-        grad_low.append(-(c * b).sum(0))                                 # (D,)
-        grad_high.append((c * a).sum(0))
-    return grad_x, torch.stack(grad_low, 1), torch.stack(grad_high, 1)   # (N, D), (D, M) x 2
-
-
-_BUMPS = Kernel(_bumps_kernel)
-_BUMP_GRADS = Kernel(_bump_grads)
-
-
-class BumpLinear(torch.autograd.Function):
-    """``R(x) @ W^T + b`` in one autograd node, bumps basis-major (see ``_basis_weight.py``)."""
-
-    @staticmethod
-    def forward(
-        ctx: FunctionCtx,
-        x: Tensor,
-        low: Tensor,
-        high: Tensor,
-        weight: Tensor,
-        bias: Tensor | None,
-        scale: float,
-        compiled: bool,
-    ) -> Tensor:
-        feats = _BUMPS(x, low, high, compiled=compiled, scale=scale)     # (N, M*D)
-        flat = WEIGHT(None, weight, None, compiled=compiled)             # (O, M*D)
-        ctx.save_for_backward(x, low, high, weight, feats, flat)
-        ctx.opts = (scale, compiled)  # type: ignore[attr-defined]
-        return F.linear(feats, flat, bias)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx: FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:
-        x, low, high, weight, feats, flat = ctx.saved_tensors  # type: ignore[attr-defined]
-        scale, compiled = ctx.opts  # type: ignore[attr-defined]
-        need = ctx.needs_input_grad  # type: ignore[attr-defined]
-        grad_x = grad_low = grad_high = grad_weight = grad_bias = None
-        if need[0] or need[1] or need[2]:
-            gx, gl, gh = _BUMP_GRADS(
-                x, low, high, grad @ flat, compiled=compiled, scale=scale
-            )
-            grad_x, grad_low, grad_high = (
-                gx if need[0] else None, gl if need[1] else None, gh if need[2] else None
-            )
-        if need[3]:
-            grad_weight = weight_grads(
-                grad, feats, weight, None, lead=0, need_base=False, need_spline=True,
-                compiled=compiled,
-            )[1]
-        if need[4]:
-            grad_bias = grad.sum(0)
-        return grad_x, grad_low, grad_high, grad_weight, grad_bias, None, None

@@ -39,6 +39,7 @@ class SConvKAN2d(KANConv2d):
     code is not public). Windows are processed in memory-bounded chunks with recomputation in
     the backward pass (see :class:`KANConv2d`) instead of one unfold of the whole batch, which
     is what runs the unfold-based pool code (SeriYann/KANConv2d) out of memory.
+    Differentiable to any order and usable under ``torch.func`` transforms, as its candidates.
 
     Args:
         in_channels: Input channels C_in.
@@ -50,7 +51,7 @@ class SConvKAN2d(KANConv2d):
         candidates: Candidate linear KAN layer specs (see :class:`SKANLinear`).
         temperature: Softmax temperature of the full stage; > 0.
         chunk_size: Windows per inner-layer call (``None``: automatic).
-        memory_budget: Approximate bytes of one automatic chunk's working set.
+        memory_budget: Bytes of one automatic chunk's basis tensor.
         checkpoint_chunks: Recompute chunks in the backward pass when there are several.
         device: Parameter device.
         dtype: Parameter dtype.

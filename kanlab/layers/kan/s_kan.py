@@ -8,7 +8,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from kanlab.checks import check_at_least, check_choice, check_in_features, check_positive
+from kanlab.checks import check_choice, check_positive
+from kanlab.layers.kan._linear_base import KANLinearBase
 from kanlab.registry import LAYERS
 
 __all__ = ["DEFAULT_CANDIDATES", "STAGES", "SKANLinear", "slice_outputs"]
@@ -82,7 +83,7 @@ def slice_outputs(old: nn.Module, new: nn.Module, rows: torch.Tensor, out_featur
 
 
 @LAYERS.register("s_kan", kind="linear")
-class SKANLinear(nn.Module):
+class SKANLinear(KANLinearBase):
     """Activation-space-selectable KAN layer: each output node picks one candidate KAN space.
 
     Yang et al., "Activation Space Selectable Kolmogorov-Arnold Networks", arXiv:2408.08338.
@@ -114,7 +115,9 @@ class SKANLinear(nn.Module):
     rows of a chosen candidate still get (zero) gradients; weight decay, if any, still shrinks
     them, which does not matter because pruning removes them. ``alpha`` is exempt from weight
     decay. Pruning assumes output rows are independent (true for every basis -> linear layer);
-    a candidate mixing outputs (e.g. a norm over outputs) refuses to be pruned.
+    a candidate mixing outputs (e.g. a norm over outputs) refuses to be pruned. Rows are
+    processed in chunks (``chunk_size``). Differentiable to any order and usable under
+    ``torch.func`` transforms whenever its candidates are (every registered KAN layer is).
 
     Args:
         in_features: Input width.
@@ -123,6 +126,8 @@ class SKANLinear(nn.Module):
             specs or classes; each is built as ``LAYERS.build(spec, in_features,
             out_features)``. Repeated names get suffixes ``_2``, ``_3``, ... in ``candidates``.
         temperature: Softmax temperature T of the full stage; > 0.
+        chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of the active
+            candidates' bases together).
         device: Parameter device.
         dtype: Parameter dtype.
 
@@ -143,20 +148,17 @@ class SKANLinear(nn.Module):
         *,
         candidates: Sequence[CandidateSpec] = DEFAULT_CANDIDATES,
         temperature: float = 1.0,
+        chunk_size: int | None = None,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
-        super().__init__()
         if isinstance(candidates, (str, Mapping)) or len(candidates) == 0:
             raise ValueError(
                 f"`candidates` must be a non-empty list of layer specs, "
                 f"but got candidates={candidates!r}."
             )
-        check_at_least("in_features", in_features, 1)
-        check_at_least("out_features", out_features, 1)
+        super().__init__(in_features, out_features, chunk_size=chunk_size)
         check_positive("temperature", temperature)
-        self.in_features = in_features
-        self.out_features = out_features
         self.temperature = float(temperature)
         self._factory = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
         self._specs: dict[str, CandidateSpec] = {}
@@ -182,6 +184,7 @@ class SKANLinear(nn.Module):
         self.register_buffer("_local", torch.zeros(0, dtype=torch.long), persistent=False)
         self._stage: str = "full"
         self._active: tuple[str, ...] = self.candidate_names
+        self.num_bases = self._active_bases()
         self.reset_parameters()
 
     def _build(self, name: str, out_features: int, **factory: Any) -> nn.Module:
@@ -253,12 +256,17 @@ class SKANLinear(nn.Module):
                 slice_outputs(old, new, rows, self.out_features)
                 self.candidates[name] = new
 
+    def _active_bases(self) -> int:
+        """Basis functions per input of the active candidates together (the chunk budget)."""
+        return sum(int(getattr(self.candidates[n], "num_bases", 1)) for n in self._active)
+
     def _set_stage(self, stage: str) -> None:
         """Record ``stage`` and derive the active candidates, gathers and trainable flags."""
         self._stage = stage
         self.stage_index.fill_(STAGES.index(stage))
         if stage == "full":
             self._active = self.candidate_names
+            self.num_bases = self._active_bases()
             self.alpha.requires_grad_(True)
             for name in self.candidates:
                 self._train_candidate(name, True)
@@ -267,6 +275,7 @@ class SKANLinear(nn.Module):
         self._active = tuple(
             n for i, n in enumerate(self.candidate_names) if i in used and n in self.candidates
         )
+        self.num_bases = self._active_bases()
         self.alpha.requires_grad_(False)
         for name in self.candidates:
             self._train_candidate(name, name in self._active)
@@ -319,8 +328,8 @@ class SKANLinear(nn.Module):
                 )
         self._set_stage(stage)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_in_features(x, self.in_features)
+    def forward_rows(self, x: torch.Tensor) -> torch.Tensor:
+        """The selection on a ``(n, in_features)`` block -> ``(n, out_features)``."""
         ys = [self.candidates[name](x) for name in self._active]   # each (*, O) or (*, O_c)
         if self._stage == "full":
             weights = torch.softmax(self.alpha / self.temperature, dim=-1)  # (O, C)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -17,11 +17,11 @@ from kanlab.checks import (
     check_range,
 )
 from kanlab.layers.kan._linear_base import KANLinearBase
-from kanlab.registry import ACTIVATIONS, LAYERS
+from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["WAVELETS", "WavKANLinear"]
 
-ActSpec = str | Mapping[str, Any] | type[nn.Module]
+ActSpec = ActivationSpec
 
 _MEXICAN_HAT_NORM: float = 2.0 / (math.sqrt(3.0) * math.pi**0.25)
 
@@ -69,6 +69,8 @@ class WavKANLinear(KANLinearBase):
     frame of G learnable wavelets shared by all outputs and mixed by W_w (a per-input basis
     followed by one matmul, like every kanlab KAN layer), which keeps memory at (B, D, G).
     The BatchNorm that Wav-KAN puts after each layer is left to the model (``kan_mlp`` norm).
+    Plain autograd throughout: differentiable to any order (``create_graph=True``) and usable
+    under ``torch.func`` transforms.
 
     Args:
         in_features: Input width D.
@@ -113,6 +115,8 @@ class WavKANLinear(KANLinearBase):
         self.base_activation = (
             None if base_activation is None else ACTIVATIONS.build(base_activation)
         )
+        if self.base_activation is not None and (device is not None or dtype is not None):
+            self.base_activation.to(device=device, dtype=dtype)  # its own parameters, if any
         self.base_weight = (
             nn.Parameter(torch.empty(out_features, in_features, **dd))
             if base_activation is not None

@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 import kanlab.layers  # noqa: F401  (fills the registries)
-from kanlab.layers.kan import _af_kan_basis
-from kanlab.layers.kan._af_kan_basis import FUNCS, ProjectedBasis
-from kanlab.layers.kan._closed_form import closed_form_activation
+from kanlab.layers.kan._af_kan_funcs import FUNCS
+from kanlab.layers.kan._fused import _af_kan
+from kanlab.layers.kan._fused._af_kan import ProjectedBasis, fused_applies
 from kanlab.layers.kan.af_kan import FUNC_NORMS, METHODS, NORMS, AFKANLinear
 from kanlab.registry import ACTIVATIONS, LAYERS
 
@@ -121,10 +121,10 @@ def test_each_method_matches_scalar_formula(method: str, func: str) -> None:
 @pytest.mark.parametrize("method", ["global_attn", "multistep"])
 def test_fused_path_matches_reference(func: str, act: str, method: str) -> None:
     layer = _layer(func=func, method=method, base_activation=act, d=5, chunk_size=2)
-    assert layer.fused
+    assert fused_applies(layer)
     x = torch.randn(7, 5, dtype=F64, requires_grad=True)
-    fused = layer._reduce_fused(x)
-    reference = layer._reduce(layer._features(x))
+    fused = _af_kan.af_kan(layer, x)
+    reference = layer.reference_rows(x)
     torch.testing.assert_close(fused, reference)
     params = [x, *(p for p in layer.parameters())]
     g1 = torch.autograd.grad(fused.sin().sum(), params, allow_unused=True)
@@ -137,15 +137,19 @@ def test_fused_path_matches_reference(func: str, act: str, method: str) -> None:
 
 @pytest.mark.parametrize("func", FUNCS)
 def test_projected_basis_gradcheck(func: str) -> None:
-    form = closed_form_activation(nn.SiLU())
+    form = ACTIVATIONS.build("silu").closed_form()
     torch.manual_seed(1)
     x = torch.randn(3, 2, dtype=F64, requires_grad=True)
     low = torch.linspace(-1, 0.5, 4, dtype=F64).requires_grad_()
     high = (low.detach() + 0.75).requires_grad_()
     weight = torch.randn(4, 2, dtype=F64, requires_grad=True)
-    for with_sum, rows in [(True, 2), (False, None)]:
+    for with_sum in (True, False):
         assert torch.autograd.gradcheck(
-            lambda *t, s=with_sum, r=rows: ProjectedBasis.apply(*t, func, form, s, r),
+            lambda *t, s=with_sum: ProjectedBasis.apply(*t, func, form, s, False),
+            (x, low, high, weight),
+        )
+        assert torch.autograd.gradgradcheck(
+            lambda *t, s=with_sum: ProjectedBasis.apply(*t, func, form, s, False),
             (x, low, high, weight),
         )
 
@@ -256,14 +260,14 @@ def test_bad_hyperparameters(kwargs: dict[str, object], match: str) -> None:
 
 def test_parameterised_activation_uses_autograd_path() -> None:
     layer = _layer(base_activation="prelu", d=4)
-    assert not layer.fused
+    assert not fused_applies(layer)
     layer(torch.randn(3, 4, dtype=F64)).sum().backward()
     assert all(p.grad is not None for p in layer.base_activation.parameters())
 
 
 def test_chunk_size_gives_equal_results_and_gradients() -> None:
     plain, chunked = _layer(d=4), _layer(d=4, chunk_size=2)
-    assert plain.fused and chunked.fused
+    assert fused_applies(plain) and fused_applies(chunked)
     chunked.load_state_dict(plain.state_dict())
     x = torch.randn(5, 4, dtype=F64, requires_grad=True)
     y1, y2 = plain(x), chunked(x)
@@ -286,7 +290,7 @@ def test_compiled_kernels_match_eager(method: str) -> None:
     for layer in (eager, fused):
         y = layer(x)
         outs.append((y, *torch.autograd.grad(y.sin().sum(), [x, *layer.parameters()])))
-    assert not _af_kan_basis._PROJECT.failed and not _af_kan_basis._PROJECT_BACKWARD.failed
+    assert not _af_kan._PROJECT.failed and not _af_kan._PROJECT_BACKWARD.failed
     for a, b in zip(*outs, strict=True):
         torch.testing.assert_close(b, a, rtol=1e-6, atol=1e-9)
 
@@ -294,7 +298,7 @@ def test_compiled_kernels_match_eager(method: str) -> None:
 @pytest.mark.parametrize("act", ["silu", "sigmoid"])
 def test_shared_exponential_sigmoids_are_exact_at_extreme_inputs(act: str) -> None:
     """The shared e^{+-x} form of the kernels equals the plain one, saturated inputs included."""
-    form = closed_form_activation(ACTIVATIONS.build(act))
+    form = ACTIVATIONS.build(act).closed_form()
     assert form is not None
     x = torch.tensor([[-1e4, -100.0, -30.0, -1.0, 0.0, 0.3, 2.0, 30.0, 100.0, 1e4]])
     low = torch.linspace(-79.0, 3.0, 5)
@@ -303,16 +307,16 @@ def test_shared_exponential_sigmoids_are_exact_at_extreme_inputs(act: str) -> No
     grads = (torch.randn_like(x), torch.randn_like(x))
     opts = {"func": "quad2", "act": form, "with_sum": True}
     for plain, shared in zip(
-        _af_kan_basis._project(x, low, high, weight, shared_exp=False, **opts),
-        _af_kan_basis._project(x, low, high, weight, shared_exp=True, **opts),
+        _af_kan._project(x, low, high, weight, shared_exp=False, **opts),
+        _af_kan._project(x, low, high, weight, shared_exp=True, **opts),
         strict=True,
     ):
         torch.testing.assert_close(shared, plain)
     flags = {"need_x": True, "need_phases": True, "need_weight": True}
     for plain, shared in zip(
-        _af_kan_basis._project_backward(x, low, high, weight, grads, shared_exp=False, **opts,
+        _af_kan._project_backward(x, low, high, weight, grads, shared_exp=False, **opts,
                                         **flags),
-        _af_kan_basis._project_backward(x, low, high, weight, grads, shared_exp=True, **opts,
+        _af_kan._project_backward(x, low, high, weight, grads, shared_exp=True, **opts,
                                         **flags),
         strict=True,
     ):

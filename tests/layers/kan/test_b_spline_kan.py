@@ -40,7 +40,7 @@ def test_closed_form_and_cox_de_boor_paths_agree() -> None:
     x = (torch.rand(7, 5, dtype=F64) * 2.4 - 1.2).requires_grad_()
     y_fast = layer(x)
     g_fast = torch.autograd.grad(y_fast.sum(), [x, layer.spline_weight])
-    layer._uniform = False                                           # force Cox–de Boor
+    layer.uniform_grid = False                                       # force Cox–de Boor
     y_ref = layer(x)
     g_ref = torch.autograd.grad(y_ref.sum(), [x, layer.spline_weight])
     assert_close(y_fast, y_ref)
@@ -51,7 +51,7 @@ def test_closed_form_and_cox_de_boor_paths_agree() -> None:
 def test_gradcheck(uniform: bool) -> None:
     torch.manual_seed(0)
     layer = BSplineKANLinear(3, 2, grid_size=3, bias=True, dtype=F64)
-    layer._uniform = uniform
+    layer.uniform_grid = uniform
     x = (torch.rand(4, 3, dtype=F64) * 1.8 - 0.9).requires_grad_()
     params = (layer.base_weight, layer.spline_weight, layer.spline_scaler)
 
@@ -68,11 +68,11 @@ def test_update_grid_keeps_the_function() -> None:
     before = layer(x)
     old_grid = layer.grid.clone()
     layer.update_grid(x)
-    assert not torch.equal(layer.grid, old_grid) and not layer._uniform
+    assert not torch.equal(layer.grid, old_grid) and not layer.uniform_grid
     assert (layer(x) - before).abs().max() < 1e-3
     fresh = BSplineKANLinear(4, 3, dtype=F64)
     fresh.load_state_dict(layer.state_dict())                         # grid travels, path too
-    assert not fresh._uniform
+    assert not fresh.uniform_grid
     assert_close(fresh(x), layer(x))
 
 
@@ -152,7 +152,7 @@ def test_after_grid_update_gradcheck_and_compiled_path_agree() -> None:
     torch.manual_seed(0)
     layer = BSplineKANLinear(4, 3, grid_size=3, bias=True, dtype=F64)
     layer.update_grid(torch.randn(64, 4, dtype=F64))
-    assert not layer._uniform
+    assert not layer.uniform_grid
     x = torch.randn(5, 4, dtype=F64, requires_grad=True)
     params = tuple(layer.parameters())
     assert torch.autograd.gradcheck(lambda inp, *_: layer(inp), (x, *params))

@@ -1,4 +1,4 @@
-"""AF-KAN's per-input basis: the pair functions and a fused projection.
+"""Fused kernels of ``af_kan``: the reduced z of global_attn and multistep, F never stored.
 
 The basis of one AF-KAN layer is, for input value x and basis index m,
 
@@ -9,44 +9,31 @@ and the global-attention / multistep reductions only ever need linear projection
 :class:`ProjectedBasis` computes ``R`` one basis index at a time on (B, D) slices and
 recomputes the basis in the backward pass, so no (B, D, M) tensor exists; its forward and
 backward kernels are plain tensor functions that ``torch.compile`` fuses into one loop each
-(``_compile.py``). It needs the activation's derivative in closed form (``_closed_form.py``);
-the layer falls back to plain autograd when there is none (parameterised or unusual
-activations).
+(``_compile.py``). It needs the activation's derivative in closed form (declared by the
+activation, ``Activation.closed_form``); without one the layer's reference runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import torch
-from torch import Tensor
-from torch.autograd.function import FunctionCtx, once_differentiable
+from torch import Tensor, nn
+from torch.autograd.function import FunctionCtx
 
-from kanlab.layers.kan._closed_form import ClosedForm
-from kanlab.layers.kan._compile import Kernel
+from kanlab.layers._compile import Kernel, use_compiled
+from kanlab.layers.activations._base import ClosedForm
+from kanlab.layers.kan._af_kan_funcs import FUNCS, func_value
+from kanlab.layers.kan._fused._function import (
+    FusedFunction,
+    closed_form_of,
+    keep,
+    kept,
+    kernels_allowed,
+)
 
-__all__ = ["FUNCS", "ProjectedBasis", "func_backward", "func_value"]
-
-FUNCS = ("quad1", "quad2", "sum", "prod", "sum_prod", "cubic1", "cubic2")
-
-def func_value(func: str, a: Tensor, b: Tensor) -> Tensor:
-    """``func(a, b)`` for one of :data:`FUNCS` (a = act(x - low), b = act(high - x))."""
-    if func == "quad1":
-        return (a * b).square()
-    if func == "quad2":
-        return a * b + a.square() + b.square()
-    if func == "sum":
-        return a + b
-    if func == "prod":
-        return a * b
-    if func == "sum_prod":
-        return a + b + a * b
-    if func == "cubic1":
-        return (a + b) * (a.square() + b.square())
-    if func == "cubic2":
-        return (a * b) ** 3
-    raise ValueError(f"`func` must be one of {', '.join(FUNCS)}, but got func={func!r}.")
-
+__all__ = ["ProjectedBasis", "af_kan", "func_backward", "fused_applies"]
 
 def func_backward(func: str, a: Tensor, b: Tensor, grad: Tensor) -> tuple[Tensor, Tensor]:
     """``(grad * d func / d a, grad * d func / d b)`` for one of :data:`FUNCS`."""
@@ -186,14 +173,14 @@ _PROJECT = Kernel(_project)
 _PROJECT_BACKWARD = Kernel(_project_backward)
 
 
-class ProjectedBasis(torch.autograd.Function):
+class ProjectedBasis(FusedFunction):
     """``R = F @ weight`` (after ``sum_m F_m`` if ``with_sum``), the basis F never stored.
 
     ``F_m = func(act(x - low_m), act(high_m - x))``. Shapes: x (N, D), low and high (M,),
     weight (M, r) -> ``r`` (``1 + r`` with the sum) tensors (N, D). Both kernels loop
     over the M basis indices on (N, D) slices (eagerly, or fused into one loop by
     ``torch.compile`` when ``compiled``), so no (N, D, M) tensor exists and autograd saves only
-    the inputs; ``rows`` (or None for all) bounds the rows per kernel call.
+    the inputs.
     """
 
     @staticmethod
@@ -206,63 +193,51 @@ class ProjectedBasis(torch.autograd.Function):
         func: str,
         act: ClosedForm,
         with_sum: bool,
-        rows: int | None,
-        compiled: bool = False,
+        compiled: bool,
     ) -> tuple[Tensor, ...]:
         shared_exp = _shares_exp(x, low, high, act, compiled)
-        ctx.save_for_backward(x, low, high, weight)
-        ctx.opts = (func, act, with_sum, shared_exp, rows, compiled)  # type: ignore[attr-defined]
-        parts = [
-            _PROJECT(
-                xc, low, high, weight, compiled=compiled, func=func, act=act, with_sum=with_sum,
-                shared_exp=shared_exp,
-            )
-            for xc in _row_blocks(x, rows)
-        ]
-        if len(parts) == 1:
-            return tuple(parts[0])
-        return tuple(torch.cat(cols) for cols in zip(*parts, strict=True))
+        keep(ctx, (x, low, high, weight, func, act, with_sum, compiled))
+        ctx.shared_exp = shared_exp  # type: ignore[attr-defined]
+        out: tuple[Tensor, ...] = _PROJECT(
+            x, low, high, weight, compiled=compiled, func=func, act=act, with_sum=with_sum,
+            shared_exp=shared_exp,
+        )
+        return tuple(out)
 
     @staticmethod
-    @once_differentiable
-    def backward(ctx: FunctionCtx, *grads: Tensor) -> tuple[Tensor | None, ...]:
-        x, low, high, weight = ctx.saved_tensors  # type: ignore[attr-defined]
-        func, act, with_sum, shared_exp, rows, compiled = ctx.opts  # type: ignore[attr-defined]
+    def expression(
+        x: Tensor, low: Tensor, high: Tensor, weight: Tensor, func: str, act: ClosedForm,
+        with_sum: bool, compiled: bool,
+    ) -> tuple[Tensor, ...]:
+        return _project(
+            x, low, high, weight, func=func, act=act, with_sum=with_sum, shared_exp=False
+        )
+
+    @staticmethod
+    def fast_backward(ctx: FunctionCtx, *grads: Tensor) -> tuple[Tensor | None, ...]:
+        (x, low, high, weight, func, act, with_sum, compiled), _ = kept(ctx)
         need_x, need_low, need_high, need_weight = ctx.needs_input_grad[:4]  # type: ignore[attr-defined]
-        grad_x = None
-        grad_low = grad_high = grad_weight = None
-        blocks = _row_blocks(x, rows)
-        if need_x and len(blocks) > 1:
-            grad_x = torch.empty_like(x)
-        start = 0
-        for xc in blocks:
-            gc = tuple(g[start : start + xc.shape[0]] for g in grads)
-            opts = {"func": func, "act": act, "with_sum": with_sum, "shared_exp": shared_exp}
-            need_phases = need_low or need_high
-            if compiled and need_weight and (need_x or need_phases):
-                # Two compiled kernels: fused together, Inductor stores per-m (N, D)
-                # intermediates for the weight sums and the whole backward runs ~3x slower.
-                gx, gl, gh, _ = _PROJECT_BACKWARD(
-                    xc, low, high, weight, gc, compiled=True, need_x=need_x,
-                    need_phases=need_phases, need_weight=False, **opts,
-                )
-                gw = _PROJECT_BACKWARD(
-                    xc, low, high, weight, gc, compiled=True, need_x=False,
-                    need_phases=False, need_weight=True, **opts,
-                )[3]
-            else:
-                gx, gl, gh, gw = _PROJECT_BACKWARD(
-                    xc, low, high, weight, gc, compiled=compiled, need_x=need_x,
-                    need_phases=need_phases, need_weight=need_weight, **opts,
-                )
-            if len(blocks) == 1:
-                grad_x = gx
-            elif grad_x is not None and gx is not None:
-                grad_x[start : start + xc.shape[0]] = gx
-            grad_low = _accumulate(grad_low, gl)
-            grad_high = _accumulate(grad_high, gh)
-            grad_weight = _accumulate(grad_weight, gw)
-            start += xc.shape[0]
+        opts = {
+            "func": func, "act": act, "with_sum": with_sum,
+            "shared_exp": ctx.shared_exp,  # type: ignore[attr-defined]
+        }
+        need_phases = need_low or need_high
+        if compiled and need_weight and (need_x or need_phases):
+            # Two compiled kernels: fused together, Inductor stores per-m (N, D)
+            # intermediates for the weight sums and the whole backward runs ~3x slower.
+            grad_x, grad_low, grad_high, _ = _PROJECT_BACKWARD(
+                x, low, high, weight, grads, compiled=True, need_x=need_x,
+                need_phases=need_phases, need_weight=False, **opts,
+            )
+            grad_weight = _PROJECT_BACKWARD(
+                x, low, high, weight, grads, compiled=True, need_x=False,
+                need_phases=False, need_weight=True, **opts,
+            )[3]
+        else:
+            grad_x, grad_low, grad_high, grad_weight = _PROJECT_BACKWARD(
+                x, low, high, weight, grads, compiled=compiled, need_x=need_x,
+                need_phases=need_phases, need_weight=need_weight, **opts,
+            )
         return (
             grad_x,
             grad_low if need_low else None,
@@ -272,15 +247,76 @@ class ProjectedBasis(torch.autograd.Function):
             None,
             None,
             None,
-            None,
         )
 
 
-def _row_blocks(x: Tensor, rows: int | None) -> tuple[Tensor, ...]:
-    return (x,) if rows is None or rows >= x.shape[0] else torch.split(x, rows)
+class AttentionLayer(Protocol):
+    """What :func:`af_kan` reads from the layer (``AFKANLinear``)."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def func(self) -> str: ...
+
+    @property
+    def func_norm(self) -> str: ...
+
+    @property
+    def num_bases(self) -> int: ...
+
+    @property
+    def base_activation(self) -> nn.Module: ...
+
+    @property
+    def low(self) -> Tensor: ...
+
+    @property
+    def high(self) -> Tensor: ...
+
+    @property
+    def score_weight(self) -> Tensor | None: ...
+
+    @property
+    def score_bias(self) -> Tensor | None: ...
+
+    @property
+    def compile_kernels(self) -> bool | None: ...
 
 
-def _accumulate(total: Tensor | None, part: Tensor | None) -> Tensor | None:
-    if part is None:
-        return total
-    return part if total is None else total + part
+    def reference_rows(self, x: Tensor) -> Tensor: ...
+
+    def inverse_temperature(self) -> Tensor: ...
+
+
+def fused_applies(layer: AttentionLayer) -> bool:
+    """Whether the layer's options have a fused path (a reduction linear in F, no rescaling
+    of F, an activation with a declared closed form)."""
+    return (
+        layer.method != "spatial_attn"
+        and layer.func_norm == "none"
+        and closed_form_of(layer.base_activation) is not None
+    )
+
+
+def af_kan(layer: AttentionLayer, x: Tensor) -> Tensor:
+    """``layer.reference_rows(x)`` (the reduced z) for ``x`` ``(N, D)`` -> ``(N, D)``.
+
+    Fused for the global_attn and multistep reductions, which are linear in F, with
+    ``func_norm="none"`` and an activation that declares a closed form; otherwise, and under
+    ``torch.func`` transforms or forward-mode AD, the reference runs.
+    """
+    act = closed_form_of(layer.base_activation)
+    if act is None or not fused_applies(layer) or not kernels_allowed():
+        return layer.reference_rows(x)
+    assert layer.score_weight is not None and layer.score_bias is not None
+    with_sum = layer.method == "global_attn"
+    moments: tuple[Tensor, ...] = ProjectedBasis.apply(
+        x, layer.low, layer.high, layer.score_weight.unsqueeze(-1), layer.func, act, with_sum,
+        use_compiled(layer.compile_kernels, x.numel() * layer.num_bases),
+    )                                                                   # ([sum F], F w)
+    score = moments[-1] + layer.score_bias                              # (N, D)
+    if not with_sum:
+        return score
+    attn = torch.softmax(score * layer.inverse_temperature(), dim=-1)   # (N, D), over D
+    return moments[0] * attn

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from kanlab.layers.kan._compile import Kernel
+from kanlab.layers._compile import Kernel
 
 __all__ = ["WEIGHT", "weight_grads"]
 

@@ -1,0 +1,211 @@
+"""Fused kernels of ``fast_kan``: ``[b(x) | phi(z)] @ [W_b | W_s]^T + c`` in one node.
+
+``phi_j(z) = exp(-((z - u_j) / h)^2)``, written basis-major next to the base branch
+(``_weight.py``), so that the layer is one matmul; the backward recomputes the bumps from the
+saved ``z`` instead of keeping them.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+from torch import Tensor, nn
+from torch.autograd.function import FunctionCtx
+from torch.nn import functional as F
+
+from kanlab.layers._compile import Kernel, use_compiled
+from kanlab.layers.activations._base import ClosedForm
+from kanlab.layers.kan._fused._function import (
+    FusedFunction,
+    closed_form_of,
+    keep,
+    kept,
+    kernels_allowed,
+)
+from kanlab.layers.kan._fused._weight import WEIGHT, weight_grads
+
+__all__ = ["fast_kan"]
+
+
+def _features(
+    z: Tensor,
+    x: Tensor,
+    base: Tensor | None,
+    centers: Tensor,
+    *,
+    form: ClosedForm | None,
+    inv_width: float,
+) -> Tensor:
+    """``[b(x) | phi_0(z) | .. | phi_{G-1}(z)]``, basis-major: ``(N, (1+G) * D)``."""
+    if form is not None:
+        base = form.value(x)                                             # (N, D)
+    slices = [  # G x (N, D)
+        torch.exp(-((z - centers[j]) * inv_width).square()) for j in range(centers.shape[0])
+    ]
+    if base is not None:
+        slices.insert(0, base)
+    return torch.stack(slices, 1).reshape(z.shape[0], -1)
+
+
+def _grads(
+    z: Tensor,
+    x: Tensor,
+    grad: Tensor,
+    centers: Tensor,
+    *,
+    form: ClosedForm | None,
+    inv_width: float,
+    lead: int,
+) -> tuple[Tensor, Tensor | None]:
+    """Gradients of z and (through a closed-form base) x from that of the features."""
+    g = grad.view(z.shape[0], lead + centers.shape[0], z.shape[1])      # (N, 1+G, D)
+    grad_z = torch.zeros_like(z)
+    for j in range(centers.shape[0]):
+        d = (z - centers[j]) * inv_width                                # (N, D)
+        grad_z = grad_z + g[:, lead + j] * torch.exp(-d.square()) * (-2 * inv_width) * d
+    grad_x = form.backward(g[:, 0], x, form.value(x)) if form is not None and lead else None
+    return grad_z, grad_x
+
+
+_FEATURES = Kernel(_features)
+_GRADS = Kernel(_grads)
+
+
+class RBFLinear(FusedFunction):
+    """``[b(x) | phi(z)] @ [W_b | W_s]^T + c`` in one autograd node (see ``_weight.py``).
+
+    ``base`` holds the base-branch values (any activation, on autograd outside) or ``form`` its
+    closed form (evaluated in the kernel); with neither, and ``base_weight`` None, there is no
+    base branch. The weight gradients come from :func:`weight_grads`; the input gradients
+    recompute the bumps from the saved ``z``.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: FunctionCtx,
+        z: Tensor,
+        x: Tensor,
+        base: Tensor | None,
+        base_weight: Tensor | None,
+        spline: Tensor,
+        bias: Tensor | None,
+        centers: Tensor,
+        form: ClosedForm | None,
+        inv_width: float,
+        compiled: bool,
+    ) -> Tensor:
+        feats = _FEATURES(
+            z, x, base, centers, compiled=compiled, form=form, inv_width=inv_width
+        )                                                                # (N, (1+G)*D)
+        weight = WEIGHT(base_weight, spline, None, compiled=compiled)   # (O, (1+G)*D)
+        keep(ctx, (z, x, base, base_weight, spline, bias, centers, form, inv_width, compiled),
+             feats, weight)
+        return F.linear(feats, weight, bias)
+
+    @staticmethod
+    def expression(
+        z: Tensor, x: Tensor, base: Tensor | None, base_weight: Tensor | None, spline: Tensor,
+        bias: Tensor | None, centers: Tensor, form: ClosedForm | None, inv_width: float,
+        compiled: bool,
+    ) -> Tensor:
+        phi = torch.exp(-((z.unsqueeze(1) - centers[:, None]) * inv_width).square())  # (N, G, D)
+        if form is not None:
+            base = form.value(x)                                         # (N, D)
+        if base is not None:
+            phi = torch.cat([base.unsqueeze(1), phi], 1)                 # (N, 1+G, D)
+        weight = WEIGHT(base_weight, spline, None, compiled=False)       # (O, (1+G)*D)
+        return F.linear(phi.reshape(z.shape[0], -1), weight, bias)
+
+    @staticmethod
+    def fast_backward(ctx: FunctionCtx, *grads: Tensor) -> tuple[Tensor | None, ...]:
+        (grad,) = grads
+        args, (feats, weight) = kept(ctx)
+        z, x, _, base_weight, spline, _, centers, form, inv_width, compiled = args
+        need = ctx.needs_input_grad  # type: ignore[attr-defined]
+        lead, d = int(base_weight is not None), z.shape[1]
+        grad_z = grad_x = grad_base = grad_base_weight = grad_spline = grad_bias = None
+        if need[0] or need[1] or need[2]:
+            grad_feats = grad @ weight                                   # (N, (1+G)*D)
+            if need[2]:
+                grad_base = grad_feats[:, :d]
+            if need[0] or (need[1] and form is not None):
+                grad_z, grad_x = _GRADS(
+                    z, x, grad_feats, centers, compiled=compiled, form=form,
+                    inv_width=inv_width, lead=lead,
+                )
+        if need[3] or need[4]:
+            grad_base_weight, grad_spline, _ = weight_grads(
+                grad, feats, spline, None, lead=lead, need_base=need[3], need_spline=need[4],
+                compiled=compiled,
+            )
+        if need[5]:
+            grad_bias = grad.sum(0)
+        return (
+            grad_z if need[0] else None, grad_x if need[1] else None, grad_base,
+            grad_base_weight, grad_spline, grad_bias, None, None, None, None,
+        )
+
+
+class RBFLayer(Protocol):
+    """What :func:`fast_kan` reads from the layer (``FastKANLinear``)."""
+
+    @property
+    def in_features(self) -> int: ...
+
+    @property
+    def out_features(self) -> int: ...
+
+    @property
+    def grid_size(self) -> int: ...
+
+    @property
+    def num_bases(self) -> int: ...
+
+    @property
+    def inv_width(self) -> float: ...
+
+    @property
+    def centers(self) -> Tensor: ...
+
+    @property
+    def norm(self) -> nn.Module | None: ...
+
+    @property
+    def base(self) -> nn.Linear | None: ...
+
+    @property
+    def base_activation(self) -> nn.Module | None: ...
+
+    @property
+    def spline_weight(self) -> Tensor: ...
+
+    @property
+    def compile_kernels(self) -> bool | None: ...
+
+
+    def reference_rows(self, x: Tensor) -> Tensor: ...
+
+
+def fast_kan(layer: RBFLayer, x: Tensor) -> Tensor:
+    """``layer.reference_rows(x)`` for ``x`` ``(N, D)`` by the fused kernels -> ``(N, O)``.
+
+    The LayerNorm runs on autograd before the kernel; the base activation inside it when it
+    declares a closed form. Under ``torch.func`` transforms or forward-mode AD the reference
+    forward runs instead.
+    """
+    if not kernels_allowed():
+        return layer.reference_rows(x)
+    z = layer.norm(x) if layer.norm is not None else x                   # (N, D)
+    form = values = base_weight = bias = None
+    if layer.base is not None and layer.base_activation is not None:
+        form = closed_form_of(layer.base_activation)
+        values = layer.base_activation(x) if form is None else None
+        base_weight, bias = layer.base.weight, layer.base.bias
+    spline = layer.spline_weight.view(layer.out_features, layer.in_features, layer.grid_size)
+    out = RBFLinear.apply(
+        z, x, values, base_weight, spline, bias, layer.centers, form, layer.inv_width,
+        use_compiled(layer.compile_kernels, x.numel() * layer.num_bases),
+    )
+    assert isinstance(out, Tensor)
+    return out
