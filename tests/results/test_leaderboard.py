@@ -350,6 +350,9 @@ def test_regression_table_ranks_by_test_rmse_lower_first_within_each_function(
     md = lb.to_markdown()
     assert "test RMSE (best-val ckpt)" in md and "| 0.0110 ± 0.0010 |" in md
     assert "lower is better" in md and "compared only with rows of its own task" in md
+    from kanlab.results.plots import plot_leaderboard  # its default column is the primary one
+
+    assert plot_leaderboard(lb, tmp_path / "lb.png").stat().st_size > 0
     # a classification table keeps accuracy as its primary metric
     _write(tmp_path / "toy", [_row("a", s, 0.9) for s in range(3)])
     assert load_leaderboard(tmp_path / "toy").primary == "test"
