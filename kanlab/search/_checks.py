@@ -19,7 +19,7 @@ from kanlab.config import ConfigError, load_experiment
 from kanlab.registry import suggest
 from kanlab.search._rerun import config_overrides
 from kanlab.search._space import apply_values, format_value
-from kanlab.search.spec import ROW_METRICS, StudyPlan
+from kanlab.search.spec import ROW_METRICS, StudyPlan, probes
 
 __all__ = ["check_plan", "check_resume", "trial_metrics"]
 
@@ -46,19 +46,8 @@ def trial_metrics(base_raw: Mapping[str, Any]) -> list[str]:
 
 def _probe_configs(plan: StudyPlan) -> list[dict[str, Any]]:
     """The base and, for each parameter, each probe value under its branch conditions."""
-    configs = [dict(plan.base_raw)]
-    walked = list(plan.spec.space.walk())
-    for i, (param, condition) in enumerate(walked):
-        context = {
-            other.path: other.probe_values()[0]
-            for other, other_condition in walked[:i]
-            if other.path not in condition
-            and all(condition.get(k) == v for k, v in other_condition.items())
-        }
-        for value in param.probe_values():
-            configs.append(apply_values(plan.base_raw, {**context, **condition,
-                                                        param.path: value}))
-    return configs
+    return [dict(plan.base_raw)] + [apply_values(plan.base_raw, values)
+                                    for _, _, values in probes(plan)]
 
 
 def check_plan(plan: StudyPlan) -> None:

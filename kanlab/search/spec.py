@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -351,12 +351,14 @@ def load_study(
     return plan
 
 
-def check_space(plan: StudyPlan) -> None:
-    """Apply each probe value of each parameter (with its branch conditions) and validate.
+def probes(plan: StudyPlan) -> Iterator[tuple[str, Any, dict[str, Any]]]:
+    """Each parameter's probe values with the values a trial would have drawn before it.
 
-    Parameters drawn before this one under compatible conditions take their first probe value,
-    so a branch may build a nested spec step by step (``model.layer.name`` then
-    ``model.layer.func``), exactly as a trial applies them.
+    Yields ``(path, value, values)``: ``values`` maps dotted paths to the values applied to the
+    base config. Parameters drawn before this one under compatible conditions take their first
+    probe value, so a branch may build a nested spec step by step (``model.layer.name`` then
+    ``model.layer.func``), exactly as a trial applies them; a condition listing several values
+    (``{if: {model.layer.name: [a, b]}}``) holds for each of them, so each is probed.
     """
     walked = list(plan.spec.space.walk())
     for i, (param, condition) in enumerate(walked):
@@ -366,17 +368,18 @@ def check_space(plan: StudyPlan) -> None:
             if other.path not in condition
             and all(condition.get(k) == v for k, v in other_condition.items())
         }
-        # a condition listing several values ({if: {model.layer.name: [a, b]}}) holds for
-        # each of them: probe under every one
         options = [v if isinstance(v, list) else [v] for v in condition.values()]
         for chosen in itertools.product(*options):
             holds = dict(zip(condition, chosen, strict=True))
             for value in param.probe_values():
-                values = {**context, **holds, param.path: value}
-                try:
-                    load_experiment(apply_values(plan.base_raw, values))
-                except ConfigError as exc:
-                    raise ConfigError(
-                        f"space.{param.path}={format_value(value)}: {exc}"
-                    ) from None
+                yield param.path, value, {**context, **holds, param.path: value}
+
+
+def check_space(plan: StudyPlan) -> None:
+    """Apply each probe of :func:`probes` to the base config and validate the result."""
+    for path, value, values in probes(plan):
+        try:
+            load_experiment(apply_values(plan.base_raw, values))
+        except ConfigError as exc:
+            raise ConfigError(f"space.{path}={format_value(value)}: {exc}") from None
 
