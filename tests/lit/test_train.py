@@ -238,3 +238,23 @@ def test_real_kan_layers_with_their_callbacks(
     torch.testing.assert_close(model(x), result.model(x))
     if layer == "s_kan":
         assert getattr(model, "stage", None) == "pruned"
+
+
+@pytest.mark.slow  # one torch.compile of a KAN model: tens of seconds on a small CPU
+def test_compiled_training_forward_gives_the_same_metrics(
+    data_dir: str, results_dir: Path
+) -> None:
+    # batch 96 leaves a short last batch, which runs eagerly next to the compiled full ones
+    model = ("model.name=kan_mlp", "model.widths=[784, 8, 10]", "model.layer=b_spline_kan")
+    runs = {
+        flag: train(
+            _cfg(data_dir, *model, "data.batch_size=96", f"trainer.compile={flag}",
+                 "trainer.checkpoint=false"),
+            results_dir=results_dir / flag, record=False, progress_bar=False,
+        ).metrics
+        for flag in ("false", "true")
+    }
+    eager, compiled = runs["false"], runs["true"]
+    assert eager["val/acc"] > 0.3
+    for key in ("train/loss", "val/loss", "val/acc", "test/loss", "test/acc"):
+        assert compiled[key] == pytest.approx(eager[key], rel=1e-4, abs=1e-5), key
