@@ -20,7 +20,7 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from kanlab.registry import ACTIVATIONS, LAYERS, MODELS
+from kanlab.registry import ACTIVATIONS, DATAMODULES, LAYERS, MODELS
 
 __version__ = "0.1.0"
 
@@ -92,8 +92,5 @@ def list_models() -> list[str]:
 
 
 def list_datamodules() -> list[str]:
-    """Registered data module keys (imports Lightning)."""
-    from kanlab import data  # noqa: F401
-    from kanlab.registry import DATAMODULES
-
+    """Registered data module keys (read from source: Lightning is not imported)."""
     return DATAMODULES.names()

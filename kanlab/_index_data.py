@@ -146,7 +146,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('grid_range', 'collections.abc.Sequence[float]', '(0.0, 1.0)'),
                          ('base_activation',
                           'str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module]',
+                          'collections.abc.Callable[..., Any]',
                           "'silu'"),
                          ('func',
                           "Literal['quad1', 'quad2', 'sum', 'prod', 'sum_prod', 'cubic1', "
@@ -265,8 +265,8 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('spline_order', 'int', '3'),
                          ('grid_range', 'collections.abc.Sequence[float]', '(-1.0, 1.0)'),
                          ('base_activation',
-                          'str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module] | None',
+                          'Union[str, collections.abc.Mapping[str, Any], '
+                          'collections.abc.Callable[..., Any], NoneType]',
                           "'silu'"),
                          ('standalone_scaler', 'bool', 'True'),
                          ('bias', 'bool', 'False'),
@@ -431,8 +431,8 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('grid_range', 'collections.abc.Sequence[float]', '(-2.0, 2.0)'),
                          ('use_layernorm', 'bool', 'True'),
                          ('base_activation',
-                          'str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module] | None',
+                          'Union[str, collections.abc.Mapping[str, Any], '
+                          'collections.abc.Callable[..., Any], NoneType]',
                           "'silu'"),
                          ('spline_weight_init_scale', 'float', '0.1'),
                          ('chunk_size', 'int | None', 'None'),
@@ -509,7 +509,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('kernel_size', 'int | collections.abc.Sequence[int]', '(required)'),
                          ('layer',
                           'str | collections.abc.Mapping[str, Any] | '
-                          'collections.abc.Callable[..., torch.nn.modules.module.Module]',
+                          'collections.abc.Callable[..., Any]',
                           "'b_spline_kan'"),
                          ('stride', 'int | collections.abc.Sequence[int]', '1'),
                          ('padding', 'int | collections.abc.Sequence[int]', '0'),
@@ -866,7 +866,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('k', 'int', '2'),
                          ('expert',
                           'str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module]',
+                          'collections.abc.Callable[..., Any]',
                           "'linear'"),
                          ('noisy_gating', 'bool', 'False'),
                          ('normalize', 'bool', 'True'),
@@ -937,8 +937,8 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('grid_range', 'collections.abc.Sequence[float]', '(-1.0, 1.0)'),
                          ('wavelet', 'str', "'mexican_hat'"),
                          ('base_activation',
-                          'str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module] | None',
+                          'Union[str, collections.abc.Mapping[str, Any], '
+                          'collections.abc.Callable[..., Any], NoneType]',
                           "'silu'"),
                          ('chunk_size', 'int | None', 'None'),
                          ('device', 'torch.device | None', 'None'),
@@ -1162,6 +1162,17 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          'entropy-raising\n'
                          'direction); eps is learnt, so its sign is too.\n'
                          '\n'
+                         'Speed: forward and backward are one fused elementwise pass each (an '
+                         '``autograd.Function``\n'
+                         'with the closed-form derivative above that saves only x; '
+                         '``torch.compile``-d for large\n'
+                         "inputs, see :mod:`kanlab.layers.activations._fused`), about a ReLU's "
+                         'cost rather than a\n'
+                         'chain of five ops. Gradients of any order are exact (a differentiable '
+                         'backward on\n'
+                         '``create_graph``); ``torch.func`` transforms run the plain expression '
+                         ':func:`crrelu`.\n'
+                         '\n'
                          'Deviations: the parameter is named ``eps`` (public ports call it '
                          '``lr``); it is exempt\n'
                          'from weight decay (``no_weight_decay()`` returns ``{"eps"}``), which '
@@ -1174,13 +1185,20 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          '    eps: Initial correction coefficient (any finite number, negative '
                          'allowed).\n'
                          "    inplace: Accepted for timm's ``act_layer`` and ignored.\n"
+                         '    compile_kernels: ``torch.compile`` the fused kernels: ``None`` '
+                         '(default) from 2^21\n'
+                         '        elements on, ``True`` / ``False`` always / never '
+                         '(``KANLAB_COMPILE`` overrides).\n'
                          '    device: Factory kwarg for ``eps``.\n'
                          '    dtype: Factory kwarg for ``eps``.\n'
                          '\n'
                          'Raises:\n'
-                         '    ValueError: if ``eps`` is not finite or ``inplace`` is not a bool.',
+                         '    ValueError: if ``eps`` is not finite, or ``inplace`` / '
+                         '``compile_kernels`` is not a\n'
+                         '        bool (``compile_kernels`` may also be None).',
                   'hparams': (('eps', 'float', '0.01'),
                               ('inplace', 'bool', 'False'),
+                              ('compile_kernels', 'bool | None', 'None'),
                               ('device', 'torch.device | None', 'None'),
                               ('dtype', 'torch.dtype | None', 'None')),
                   'extra': False},
@@ -1237,6 +1255,30 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          "not re-derived when they change. Bases with f' < 0 somewhere (SiLU, "
                          'GELU, Mish) are refused.\n'
                          '\n'
+                         'Speed: for the bases in closed form (:class:`ClosedBase`: relu, '
+                         'softplus, tanh, sigmoid,\n'
+                         'identity, leaky_relu, elu) forward and backward are one fused '
+                         'elementwise pass each, with\n'
+                         "the derivative d/dx [f - eps p s] = f' - eps p (1/sigma^2 + r' - (x - "
+                         'mu)/sigma^2 s),\n'
+                         "s = (x - mu)/sigma^2 + r, r = f''/f', where f', r and r' = dr/dx share "
+                         'one transcendental\n'
+                         'per element (hand-simplified; tests check them against the sympy '
+                         'derivation). It is an\n'
+                         '``autograd.Function`` that saves only x, ``torch.compile``-d for large '
+                         'inputs (see\n'
+                         ':mod:`kanlab.layers.activations._fused`); train mode adds one reduction '
+                         'pass for the\n'
+                         'statistics (compiled too for large inputs: two float64 sums shifted by '
+                         'the running\n'
+                         'mean). Gradients of any order are exact (a differentiable backward on '
+                         '``create_graph``);\n'
+                         'other bases, ``torch.func`` transforms and forward-mode AD run the '
+                         'plain autograd\n'
+                         'expression (:meth:`reference`). The fused r is not clamped to [-R, R]: '
+                         'its closed forms\n'
+                         'are finite everywhere (they differ from the clamped one by < 1e-30).\n'
+                         '\n'
                          'Args:\n'
                          '    base: Elementwise activation key, ``{name: ..., **hp}`` spec or '
                          'class (default\n'
@@ -1246,13 +1288,19 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          '    momentum: Running-statistics momentum in [0, 1] (0.1 as '
                          'BatchNorm).\n'
                          "    inplace: Accepted for timm's ``act_layer`` and ignored.\n"
+                         '    compile_kernels: ``torch.compile`` the fused kernels: ``None`` '
+                         '(default) from 2^21\n'
+                         '        elements on, ``True`` / ``False`` always / never '
+                         '(``KANLAB_COMPILE`` overrides).\n'
                          '    device: Factory kwarg for ``eps`` and the running buffers.\n'
                          '    dtype: Factory kwarg for ``eps`` and the running buffers.\n'
                          '\n'
                          'Raises:\n'
                          '    ValueError: for an unknown base (with a suggestion), a '
                          'non-elementwise or non-monotone\n'
-                         '        base, a non-finite ``eps`` or ``momentum`` outside [0, 1].',
+                         '        base, a non-finite ``eps``, ``momentum`` outside [0, 1] or a '
+                         '``compile_kernels``\n'
+                         '        that is neither a bool nor None.',
                   'hparams': (('base',
                                'str | collections.abc.Mapping[str, Any] | '
                                'type[torch.nn.modules.module.Module]',
@@ -1260,6 +1308,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                               ('eps', 'float', '0.01'),
                               ('momentum', 'float', '0.1'),
                               ('inplace', 'bool', 'False'),
+                              ('compile_kernels', 'bool | None', 'None'),
                               ('device', 'torch.device | None', 'None'),
                               ('dtype', 'torch.dtype | None', 'None')),
                   'extra': True},
@@ -1934,16 +1983,16 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('channels', 'collections.abc.Sequence[int]', '(8, 16)'),
                          ('kernel_size', 'int', '3'),
                          ('conv_layer',
-                          'str | collections.abc.Mapping[str, Any] | '
-                          'collections.abc.Callable[..., torch.nn.modules.module.Module] | None',
+                          'Union[str, collections.abc.Mapping[str, Any], '
+                          'collections.abc.Callable[..., Any], NoneType]',
                           "'kan_conv2d'"),
                          ('head',
-                          'str | collections.abc.Mapping[str, Any] | '
-                          'collections.abc.Callable[..., torch.nn.modules.module.Module] | None',
+                          'Union[str, collections.abc.Mapping[str, Any], '
+                          'collections.abc.Callable[..., Any], NoneType]',
                           "'linear'"),
                          ('activation',
                           'str | collections.abc.Mapping[str, Any] | '
-                          'collections.abc.Callable[..., torch.nn.modules.module.Module]',
+                          'collections.abc.Callable[..., Any]',
                           "'relu'"),
                          ('pool', "Literal['max', 'avg', 'none']", "'max'"),
                          ('norm', "Literal['batch', 'instance', 'none']", "'batch'"),
@@ -1989,7 +2038,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
              'hparams': (('widths', 'collections.abc.Sequence[int]', '(784, 64, 10)'),
                          ('layer',
                           'str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module]',
+                          'collections.abc.Callable[..., Any]',
                           "'b_spline_kan'"),
                          ('norm', "Literal['none', 'layer', 'batch']", "'none'"),
                          ('dropout', 'float', '0.0')),
@@ -2031,11 +2080,11 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
              'hparams': (('widths', 'collections.abc.Sequence[int]', '(784, 64, 10)'),
                          ('activation',
                           'str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module]',
+                          'collections.abc.Callable[..., Any]',
                           "'relu'"),
                          ('activations',
                           'collections.abc.Sequence[str | collections.abc.Mapping[str, Any] | '
-                          'type[torch.nn.modules.module.Module]] | None',
+                          'collections.abc.Callable[..., Any]] | None',
                           'None'),
                          ('norm', "Literal['none', 'layer', 'batch']", "'none'"),
                          ('bias', 'bool', 'True'),
@@ -2079,7 +2128,10 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
              'hparams': (('arch', 'str', "'resnet18'"),
                          ('num_classes', 'int', '10'),
                          ('in_chans', 'int', '3'),
-                         ('act_layer', 'str | collections.abc.Mapping[str, Any] | None', 'None'),
+                         ('act_layer',
+                          'Union[str, collections.abc.Mapping[str, Any], '
+                          'collections.abc.Callable[..., Any], NoneType]',
+                          'None'),
                          ('img_size', 'int | None', 'None'),
                          ('pretrained', 'bool', 'False'),
                          ('drop_rate', 'float', '0.0')),
@@ -2368,7 +2420,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                  'extra': False}),
  'schedulers': ({'name': 'cosine',
                  'summary': 'Cosine decay to eta_min over T_max epochs.',
-                 'meta': '',
+                 'meta': "example_hparams={'T_max': 10}",
                  'target': 'torch.optim.lr_scheduler:CosineAnnealingLR',
                  'doc': '',
                  'hparams': (('optimizer', 'Optimizer', '(required)'),
@@ -2378,7 +2430,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                  'extra': False},
                 {'name': 'exponential',
                  'summary': 'lr *= gamma after every epoch.',
-                 'meta': '',
+                 'meta': "example_hparams={'gamma': 0.9}",
                  'target': 'torch.optim.lr_scheduler:ExponentialLR',
                  'doc': '',
                  'hparams': (('optimizer', 'Optimizer', '(required)'),
@@ -2387,7 +2439,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                  'extra': False},
                 {'name': 'linear',
                  'summary': 'Linear warm-up/decay of the lr factor.',
-                 'meta': '',
+                 'meta': 'example_hparams={}',
                  'target': 'torch.optim.lr_scheduler:LinearLR',
                  'doc': '',
                  'hparams': (('optimizer', 'Optimizer', '(required)'),
@@ -2398,7 +2450,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                  'extra': False},
                 {'name': 'multistep',
                  'summary': 'lr *= gamma at each milestone epoch.',
-                 'meta': '',
+                 'meta': "example_hparams={'milestones': [2, 4]}",
                  'target': 'torch.optim.lr_scheduler:MultiStepLR',
                  'doc': '',
                  'hparams': (('optimizer', 'Optimizer', '(required)'),
@@ -2408,7 +2460,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                  'extra': False},
                 {'name': 'plateau',
                  'summary': 'lr *= factor when val/loss stops improving.',
-                 'meta': '',
+                 'meta': 'example_hparams={}',
                  'target': 'torch.optim.lr_scheduler:ReduceLROnPlateau',
                  'doc': '',
                  'hparams': (('optimizer', 'Optimizer', '(required)'),
@@ -2423,7 +2475,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                  'extra': False},
                 {'name': 'step',
                  'summary': 'lr *= gamma every step_size epochs.',
-                 'meta': '',
+                 'meta': "example_hparams={'step_size': 2}",
                  'target': 'torch.optim.lr_scheduler:StepLR',
                  'doc': '',
                  'hparams': (('optimizer', 'Optimizer', '(required)'),
@@ -2461,7 +2513,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                {'name': 'skan_schedule',
                 'summary': "Switch an S-KAN model's stage at fixed epochs and re-create the "
                            'optimiser.',
-                'meta': '',
+                'meta': "example_hparams={'selective_epoch': 1}",
                 'target': 'kanlab.lit.skan_schedule:SKANSchedule',
                 'doc': "Switch an S-KAN model's stage at fixed epochs and re-create the "
                        'optimiser.\n'
@@ -2697,7 +2749,7 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
               'extra': False},
              {'name': 'threshold',
               'summary': 'Stop when the metric crosses fixed lower/upper bounds.',
-              'meta': '',
+              'meta': "example_hparams={'lower': 0.1}",
               'target': 'optuna.pruners._threshold:ThresholdPruner',
               'doc': '',
               'hparams': (('lower', 'float | None', 'None'),

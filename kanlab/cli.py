@@ -7,8 +7,10 @@ the generated registry index (:mod:`kanlab._index`), so ``--help``, ``--version`
 ``info`` and ``leaderboard`` never import torch or Lightning (``study`` imports Optuna only).
 Output into a closed pipe (``kanlab list | head``) ends quietly with exit code 0.
 
-Exit codes: 0 success, 1 runtime failure, 2 usage or input error (one line on stderr; the
-traceback only with ``--debug``).
+Exit codes: 0 success; 2 for :class:`~kanlab.errors.InputError` (usage, config, override and
+registry validation) and :class:`~kanlab.errors.SetupError` (missing data, unreachable storage)
+and argparse errors, one line on stderr; 1 for anything else (a bug or a failed training),
+one line with a hint to rerun with ``--debug`` for the traceback.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from kanlab._malloc import tune_malloc
-from kanlab.errors import SetupError, UsageError
+from kanlab.errors import InputError, SetupError, UsageError
 from kanlab.registry import suggest
 from kanlab.specs import default_results_dir
 
@@ -323,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kanlab: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, TypeError, KeyError, FileNotFoundError, SetupError) as exc:
+    except (InputError, SetupError) as exc:  # validation and environment: the user acts
         if debug:
             raise
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,14 +1,12 @@
-"""Import everything that registers components, so every registry is full.
+"""Kept for code that imports it to fill the registries; nothing to do any more.
 
-``import kanlab`` fills layers, activations, models, optimisers and schedulers (torch and sympy
-only). This module adds the Lightning-side registries — data modules and training callbacks —
-and is what config loading and the CLI import.
+Registries fill themselves at their first lookup (:class:`kanlab.registry.Registry`): layers,
+activations, models, optimisers and schedulers by importing their modules (torch and sympy
+only); data modules and training callbacks, which are Lightning classes, from their source
+(lazy entries, :mod:`kanlab._lazy`), so their names, metadata and constructor signatures are
+known while Lightning loads only when one is built.
 """
 
 from __future__ import annotations
-
-import kanlab  # noqa: F401  (layers, activations, models, optimizers, schedulers)
-from kanlab import data as _data  # noqa: F401  (DATAMODULES)
-from kanlab import lit as _lit  # noqa: F401  (CALLBACKS)
 
 __all__: list[str] = []

@@ -15,10 +15,19 @@ Every ``{name: ...}`` node is a :class:`Spec`, checked against the signature of 
 registry holds under that name: an unknown key is an error naming its dotted path and the
 closest valid key. Defaults live only in the dataclasses below and in the constructors of the
 registered classes, never again in the CLI.
+
+Which registry a value draws from is declared where the value is defined: a dataclass field
+or constructor parameter annotated ``Annotated[..., Draws(LAYERS)]`` (``kanlab.specs`` has
+the aliases ``LayerSpec`` and ``ActivationSpec``). :func:`drawn_registry` reads the marker;
+config validation, search spaces and the SAE config all go through it.
+
+Loading a config imports neither Lightning nor Optuna: data modules and callbacks are
+validated against signatures read from their source (:mod:`kanlab._lazy`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import inspect
@@ -26,22 +35,24 @@ import json
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar, Union
+from typing import Annotated, Any, Literal, TypeVar, Union
 
 import yaml
 
-from kanlab.errors import ConfigError
+from kanlab.errors import ConfigError, InputError
 from kanlab.registry import (
-    ACTIVATIONS,
     CALLBACKS,
     DATAMODULES,
     LAYERS,
     MODELS,
     OPTIMIZERS,
     SCHEDULERS,
+    Draws,
+    Entry,
+    KwargsOf,
     Registry,
     suggest,
 )
@@ -50,34 +61,47 @@ __all__ = [
     "ConfigError",
     "ExperimentConfig",
     "OptimConfig",
-    "SPEC_KEYS",
     "Spec",
     "TrainerConfig",
     "apply_overrides",
+    "config_errors",
     "config_hash",
+    "drawn_registry",
     "from_dict",
     "load_experiment",
     "parse_overrides",
+    "registry_at",
     "to_dict",
+    "validate_spec",
 ]
 
 C = TypeVar("C")
 
 
-# Parameter names whose values are specs of another registry. A value under one of these keys
-# (or a list of them) that is a name or a ``{name: ...}`` mapping is checked recursively.
-SPEC_KEYS: dict[str, Registry[Any]] = {
-    "layer": LAYERS,
-    "layers": LAYERS,
-    "conv_layer": LAYERS,
-    "head": LAYERS,
-    "expert": LAYERS,
-    "activation": ACTIVATIONS,
-    "activations": ACTIVATIONS,
-    "base_activation": ACTIVATIONS,
-    "act_layer": ACTIVATIONS,
-    "sparsity_layer": ACTIVATIONS,
-}
+
+def _markers(tp: Any, kind: type) -> list[Any]:
+    """Markers of type ``kind`` in ``Annotated`` metadata anywhere inside annotation ``tp``."""
+    if typing.get_origin(tp) is Annotated:
+        own = [m for m in tp.__metadata__ if isinstance(m, kind)]
+        return own or _markers(typing.get_args(tp)[0], kind)
+    found: list[Any] = []
+    for arg in typing.get_args(tp):
+        found += _markers(arg, kind)
+    return found
+
+
+def drawn_registry(tp: Any) -> Registry[Any] | None:
+    """The registry an annotation declares with :class:`~kanlab.registry.Draws` (or ``None``).
+
+    The marker may sit inside ``Optional``/``Sequence``/``tuple`` (a list of specs).
+    """
+    markers = _markers(tp, Draws)
+    return markers[0].registry if markers else None
+
+
+def _kwargs_of(tp: Any) -> KwargsOf | None:
+    markers = _markers(tp, KwargsOf)
+    return markers[0] if markers else None
 
 
 @dataclass(frozen=True)
@@ -116,8 +140,10 @@ class OptimConfig:
     name: str = "adamw"
     lr: float = 1e-3
     weight_decay: float = 0.0
-    params: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
-    scheduler: Spec | None = None
+    params: Annotated[Mapping[str, Any], KwargsOf(OPTIMIZERS)] = field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
+    scheduler: Annotated[Spec | None, Draws(SCHEDULERS)] = None
     regularization_weight: float = 0.0
 
     def __post_init__(self) -> None:
@@ -163,7 +189,7 @@ class TrainerConfig:
     test_every_epoch: bool = False
     checkpoint: bool = True
     progress_bar: bool = True
-    callbacks: tuple[Spec, ...] = ()
+    callbacks: Annotated[tuple[Spec, ...], Draws(CALLBACKS)] = ()
     loggers: tuple[str, ...] = ("csv",)
     compile: bool = False
 
@@ -185,22 +211,12 @@ class ExperimentConfig:
     """One training run: model, data, optimiser and trainer, all built through registries."""
 
     name: str
-    model: Spec
-    data: Spec
+    model: Annotated[Spec, Draws(MODELS)]
+    data: Annotated[Spec, Draws(DATAMODULES)]
     seed: int = 0
     optim: OptimConfig = field(default_factory=OptimConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
 
-
-# Where each Spec-typed dataclass field looks its name up.
-FIELD_REGISTRIES: dict[tuple[type, str], Registry[Any]] = {
-    (ExperimentConfig, "model"): MODELS,
-    (ExperimentConfig, "data"): DATAMODULES,
-    (OptimConfig, "scheduler"): SCHEDULERS,
-    (TrainerConfig, "callbacks"): CALLBACKS,
-}
-# Dataclass fields whose mapping holds extra kwargs of the sibling ``name``'s target.
-PARAMS_OF: dict[tuple[type, str], Registry[Any]] = {(OptimConfig, "params"): OPTIMIZERS}
 
 
 # --------------------------------------------------------------------------- conversion
@@ -246,6 +262,8 @@ def _check_type(value: Any, tp: Any, path: str) -> Any:
     if tp is Any or tp is inspect.Parameter.empty:
         return value
     origin = typing.get_origin(tp)
+    if origin is Annotated:
+        return _check_type(value, typing.get_args(tp)[0], path)
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None and type(None) in args:
@@ -313,13 +331,17 @@ def _check_type(value: Any, tp: Any, path: str) -> Any:
     return value  # classes, callables, tensors...: left to the constructor
 
 
-def _signature_params(target: Callable[..., Any]) -> tuple[dict[str, inspect.Parameter], bool]:
-    """Keyword-usable parameters of a class/factory and whether it takes ``**kwargs``."""
-    func = target.__init__ if inspect.isclass(target) else target
-    try:
-        sig = inspect.signature(func)
-    except (TypeError, ValueError):
-        return {}, True
+@dataclass(frozen=True)
+class Signature:
+    """What a registered target accepts: keyword parameters, ``**kwargs``, type hints."""
+
+    owner: str
+    params: Mapping[str, inspect.Parameter]
+    var_kw: bool
+    hints: Mapping[str, Any]
+
+
+def _read(owner: str, sig: inspect.Signature, hints: Mapping[str, Any]) -> Signature:
     params = {}
     var_kw = False
     for p in sig.parameters.values():
@@ -327,19 +349,43 @@ def _signature_params(target: Callable[..., Any]) -> tuple[dict[str, inspect.Par
             var_kw = True
         elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self":
             params[p.name] = p
-    return params, var_kw
+    return Signature(owner, params, var_kw, hints)
 
 
-def _hints(target: Callable[..., Any]) -> dict[str, Any]:
+def signature_of(target: Callable[..., Any] | Entry[Any]) -> Signature:
+    """The keyword parameters of a class/factory (or registry entry) and their type hints.
+
+    A lazy entry (a data module or callback not imported yet) is read from its source, so
+    validating a config imports no Lightning.
+    """
+    if isinstance(target, Entry):
+        if not target.loaded:
+            from kanlab._lazy import read_signature
+
+            sig = read_signature(target.source)
+            if sig is not None:
+                hints = {
+                    p.name: p.annotation
+                    for p in sig.parameters.values()
+                    if p.annotation is not inspect.Parameter.empty
+                }
+                return _read(target.source.rpartition(":")[2], sig, hints)
+        target = target.target
+    owner = str(getattr(target, "__name__", target))
     func = target.__init__ if inspect.isclass(target) else target
     try:
-        return typing.get_type_hints(func)
+        signature = inspect.signature(target)  # a class without __init__ takes nothing
+    except (TypeError, ValueError):
+        return Signature(owner, {}, True, {})
+    try:
+        hints = typing.get_type_hints(func, include_extras=True)
     except Exception:  # unresolvable annotations (third-party classes): no type checks
-        return {}
+        hints = {}
+    return _read(owner, signature, hints)
 
 
 def validate_params(
-    target: Callable[..., Any],
+    target: Callable[..., Any] | Entry[Any] | Signature,
     params: Mapping[str, Any],
     path: str,
     *,
@@ -347,33 +393,73 @@ def validate_params(
 ) -> dict[str, Any]:
     """Check ``params`` against ``target``'s signature; recurse into nested specs.
 
+    A parameter whose annotation carries :class:`~kanlab.registry.Draws` takes specs of that
+    registry (a name, a ``{name: ...}`` mapping, or a list of them), validated recursively.
+
     Args:
-        target: The registered class or factory.
+        target: The registered class or factory (or its registry entry, or its signature).
         params: Its hyperparameters from the config (without ``name``).
         path: Dotted path of the node, for messages.
         wiring: Parameters the builder passes itself (e.g. ``in_features``); not allowed in a
             config.
     """
-    accepted, var_kw = _signature_params(target)
-    hints = _hints(target)
+    sig = target if isinstance(target, Signature) else signature_of(target)
     out: dict[str, Any] = {}
     for key, value in params.items():
         sub = f"{path}.{key}" if path else key
         if key in wiring:
             raise ConfigError(f"`{sub}` is set by the model builder and cannot be configured.")
-        if key not in accepted and not var_kw:
-            names = sorted(k for k in accepted if k not in wiring)
+        if key not in sig.params and not sig.var_kw:
+            names = sorted(k for k in sig.params if k not in wiring)
             raise ConfigError(
-                f"Unknown key `{sub}` for {getattr(target, '__name__', target)}."
+                f"Unknown key `{sub}` for {sig.owner}."
                 f"{suggest(key, names)} Valid keys: {', '.join(names) or '(none)'}."
             )
-        if key in SPEC_KEYS and value is not None:
-            out[key] = _spec_value(value, SPEC_KEYS[key], sub)
-        elif key in hints:
-            out[key] = _freeze(_check_type(value, hints[key], sub))
+        registry = drawn_registry(sig.hints.get(key))
+        if registry is not None and value is not None:
+            out[key] = _spec_value(value, registry, sub)
+        elif key in sig.hints:
+            out[key] = _freeze(_check_type(value, sig.hints[key], sub))
         else:
             out[key] = _freeze(value)
     return out
+
+
+def registry_at(
+    raw: Mapping[str, Any], parts: Sequence[str], root: type = ExperimentConfig
+) -> Registry[Any] | None:
+    """The registry of the spec at dotted path ``parts`` of plain config data ``raw``.
+
+    Walks the config dataclasses from ``root`` and then the constructors of the specs found
+    on the way (their current ``name`` in ``raw``), reading the ``Draws`` markers: for an
+    experiment, ``model`` -> models, ``model.layer`` -> layers (for a ``kan_mlp``),
+    ``model.activations.0`` -> activations. ``None`` when the path is not a spec.
+    """
+    cls: Any = root
+    registry: Registry[Any] | None = None
+    node: Any = raw
+    for part in parts:
+        if registry is not None and isinstance(node, (list, tuple)):
+            if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
+                return None
+            node = node[int(part)]
+            continue
+        if registry is not None:
+            name = node.get("name") if isinstance(node, Mapping) else node
+            if not isinstance(name, str) or name not in registry:
+                return None
+            tp = signature_of(registry.entry(name)).hints.get(part)
+        elif cls is not None:
+            tp = typing.get_type_hints(cls, include_extras=True).get(part)
+        else:
+            return None
+        if tp is None:
+            return None
+        registry = drawn_registry(tp)
+        bare = typing.get_args(tp)[0] if typing.get_origin(tp) is Annotated else tp
+        cls = bare if registry is None and dataclasses.is_dataclass(bare) else None
+        node = node.get(part) if isinstance(node, Mapping) else None
+    return registry
 
 
 def _spec_value(value: Any, registry: Registry[Any], path: str) -> Any:
@@ -388,9 +474,10 @@ def _spec_value(value: Any, registry: Registry[Any], path: str) -> Any:
     return value
 
 
-def _lookup(registry: Registry[Any], name: Any, path: str) -> Callable[..., Any]:
+def _lookup(registry: Registry[Any], name: Any, path: str) -> Entry[Any]:
+    """The registry entry ``name`` (not imported yet if lazy); unknown names: ConfigError."""
     try:
-        return registry.get(name)
+        return registry.entry(name)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"`{path}`: {exc}") from None
 
@@ -418,13 +505,23 @@ def _spec(raw: Any, registry: Registry[Any], path: str) -> Spec:
     if "name" not in raw:
         raise ConfigError(f"`{path}` needs a 'name' key, but got keys {sorted(raw)}.")
     name = raw["name"]
-    target = _lookup(registry, name, f"{path}.name")
+    entry = _lookup(registry, name, f"{path}.name")
     wiring = _wiring(registry, name)
     params = {k: v for k, v in raw.items() if k != "name"}
     return Spec(
         name=str(name),
-        params=types.MappingProxyType(validate_params(target, params, path, wiring=wiring)),
+        params=types.MappingProxyType(validate_params(entry, params, path, wiring=wiring)),
     )
+
+
+def validate_spec(registry: Registry[Any], raw: Any, path: str = "") -> Spec:
+    """A name or ``{name: ..., **hparams}`` checked against ``registry`` -> a frozen Spec.
+
+    What config loading does for every spec it meets: the name must be registered, every key
+    accepted by the target's signature (unknown ones raise :class:`ConfigError` naming
+    ``path.key`` and the closest valid key), typed values checked, nested specs recursed.
+    """
+    return _spec(raw, registry, path or registry.kind)
 
 
 def from_dict(cls: type[C], raw: Any, path: str = "") -> C:
@@ -441,7 +538,7 @@ def from_dict(cls: type[C], raw: Any, path: str = "") -> C:
             f"Unknown key `{sub}`.{suggest(str(key), list(fields))} "
             f"Valid keys{' of ' + path if path else ''}: {', '.join(fields)}."
         )
-    hints = typing.get_type_hints(cls)
+    hints = typing.get_type_hints(cls, include_extras=True)
     kwargs: dict[str, Any] = {}
     for name, f in fields.items():
         sub = f"{path}.{name}" if path else name
@@ -450,12 +547,14 @@ def from_dict(cls: type[C], raw: Any, path: str = "") -> C:
                 raise ConfigError(f"Missing required key `{sub}`.")
             continue
         value = raw[name]
-        registry = FIELD_REGISTRIES.get((cls, name))
         tp = hints[name]
+        registry = drawn_registry(tp)
+        params_of = _kwargs_of(tp)
+        bare = typing.get_args(tp)[0] if typing.get_origin(tp) is Annotated else tp
         if registry is not None:
             if value is None:
                 kwargs[name] = None
-            elif typing.get_origin(tp) is tuple:
+            elif typing.get_origin(bare) is tuple:
                 if not isinstance(value, (list, tuple)):
                     raise ConfigError(f"`{sub}` must be a list of specs, but got {sub}={value!r}.")
                 kwargs[name] = tuple(
@@ -463,11 +562,12 @@ def from_dict(cls: type[C], raw: Any, path: str = "") -> C:
                 )
             else:
                 kwargs[name] = _spec(value, registry, sub)
-        elif (cls, name) in PARAMS_OF:
-            target = _lookup(PARAMS_OF[(cls, name)], raw.get("name", fields["name"].default), sub)
-            kwargs[name] = types.MappingProxyType(validate_params(target, value or {}, sub))
-        elif dataclasses.is_dataclass(tp):
-            section = typing.cast(type, tp)
+        elif params_of is not None:
+            owner = raw.get(params_of.name_field, fields[params_of.name_field].default)
+            entry = _lookup(params_of.registry, owner, sub)
+            kwargs[name] = types.MappingProxyType(validate_params(entry, value or {}, sub))
+        elif dataclasses.is_dataclass(bare):
+            section = typing.cast(type, bare)
             kwargs[name] = from_dict(section, value if value is not None else {}, sub)
         else:
             kwargs[name] = _check_type(value, tp, sub)
@@ -477,6 +577,22 @@ def from_dict(cls: type[C], raw: Any, path: str = "") -> C:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"`{where}`: {exc}") from None
+
+
+@contextlib.contextmanager
+def config_errors(path: str) -> Iterator[None]:
+    """Constructor checks count as config validation: inside this block, a ``ValueError``
+    (a registered class refusing a value, e.g. ``widths: [784, 0]``) becomes a
+    :class:`ConfigError` naming the config ``path`` it was built from. Wrap only the building
+    of components from a config, before anything runs; errors raised while training stay
+    what they are (runtime failures)."""
+    try:
+        yield
+    except InputError:
+        raise
+    except ValueError as exc:
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"`{path}`: {message}") from exc
 
 
 # --------------------------------------------------------------------------- overrides

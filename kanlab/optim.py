@@ -27,15 +27,21 @@ OPTIMIZERS.add("rmsprop", optim.RMSprop, summary="RMSprop.")
 OPTIMIZERS.add("lbfgs", optim.LBFGS, summary="L-BFGS (full-batch; for function fitting).")
 
 # `wiring`: arguments the training system passes itself (the optimiser).
-for _name, _cls, _summary in [
-    ("exponential", lr_scheduler.ExponentialLR, "lr *= gamma after every epoch."),
-    ("step", lr_scheduler.StepLR, "lr *= gamma every step_size epochs."),
-    ("multistep", lr_scheduler.MultiStepLR, "lr *= gamma at each milestone epoch."),
-    ("cosine", lr_scheduler.CosineAnnealingLR, "Cosine decay to eta_min over T_max epochs."),
-    ("linear", lr_scheduler.LinearLR, "Linear warm-up/decay of the lr factor."),
-    ("plateau", lr_scheduler.ReduceLROnPlateau, "lr *= factor when val/loss stops improving."),
+# `wiring`: arguments the training system passes itself (the optimiser); `example_hparams`:
+# the smallest valid config (kanlab.testing's contract suites build every entry from it).
+for _name, _cls, _summary, _example in [
+    ("exponential", lr_scheduler.ExponentialLR, "lr *= gamma after every epoch.",
+     {"gamma": 0.9}),
+    ("step", lr_scheduler.StepLR, "lr *= gamma every step_size epochs.", {"step_size": 2}),
+    ("multistep", lr_scheduler.MultiStepLR, "lr *= gamma at each milestone epoch.",
+     {"milestones": [2, 4]}),
+    ("cosine", lr_scheduler.CosineAnnealingLR, "Cosine decay to eta_min over T_max epochs.",
+     {"T_max": 10}),
+    ("linear", lr_scheduler.LinearLR, "Linear warm-up/decay of the lr factor.", {}),
+    ("plateau", lr_scheduler.ReduceLROnPlateau, "lr *= factor when val/loss stops improving.",
+     {}),
 ]:
-    SCHEDULERS.add(_name, _cls, summary=_summary, wiring=("optimizer",))
+    SCHEDULERS.add(_name, _cls, summary=_summary, wiring=("optimizer",), example_hparams=_example)
 
 FUSED_DEVICES = ("cpu", "cuda")
 """Devices on which :func:`build_optimizer` turns torch's fused Adam/AdamW step on."""

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
 
@@ -16,8 +16,9 @@ from kanlab.config import (
     from_dict,
     load_experiment,
     parse_overrides,
+    validate_params,
 )
-from kanlab.registry import DATAMODULES, Entry
+from kanlab.registry import ACTIVATIONS, DATAMODULES, Draws, Entry
 
 
 class _DummyData:
@@ -152,3 +153,74 @@ def test_optim_regularization_weight_and_yaml11_floats() -> None:
     assert cfg.optim.regularization_weight == 1e-3 and cfg.optim.weight_decay == 1e-4
     with pytest.raises(ConfigError, match=r"`optim.regularization_weight` must be >= 0"):
         load_experiment(BASE, ["optim.regularization_weight=-1.0"])
+
+
+# --------------------------------------------------------------------------- declared registries
+
+
+def _plain(*, activation: str = "x") -> None:
+    """A parameter *named* activation that is not a spec."""
+
+
+def _declared(*, act: Annotated[str, Draws(ACTIVATIONS)] = "relu") -> None:
+    """A parameter with another name that is one."""
+
+
+def test_the_annotation_not_the_name_declares_a_spec() -> None:
+    plain, declared = _plain, _declared
+    assert validate_params(plain, {"activation": "not_an_activation"}, "f") == {
+        "activation": "not_an_activation"
+    }
+    with pytest.raises(ConfigError, match=r"`f.act`: Unknown activation 'rleu'"):
+        validate_params(declared, {"act": "rleu"}, "f")
+
+
+def test_one_source_for_field_registries() -> None:
+    import typing
+
+    from kanlab.config import drawn_registry
+    from kanlab.registry import CALLBACKS, MODELS, SCHEDULERS
+    from kanlab.sae.config import SAEConfig
+    from kanlab.search.pruners import PRUNERS
+    from kanlab.search.spec import StudySpec
+
+    def hint(cls: type, name: str) -> typing.Any:
+        return typing.get_type_hints(cls, include_extras=True)[name]
+
+    assert drawn_registry(hint(ExperimentConfig, "model")) is MODELS
+    assert drawn_registry(hint(ExperimentConfig, "data")) is DATAMODULES
+    assert drawn_registry(hint(OptimConfig, "scheduler")) is SCHEDULERS
+    assert drawn_registry(hint(TrainerConfig, "callbacks")) is CALLBACKS
+    assert drawn_registry(hint(SAEConfig, "data")) is DATAMODULES
+    assert drawn_registry(hint(StudySpec, "pruner")) is PRUNERS
+    assert drawn_registry(hint(ExperimentConfig, "seed")) is None
+
+
+@pytest.mark.parametrize(
+    ("raw", "path", "kind"),
+    [
+        ({"model": {"name": "kan_mlp"}}, "model", "model"),
+        ({"model": {"name": "kan_mlp", "layer": "relu_kan"}}, "model.layer", "layer"),
+        ({"model": {"name": "kan_mlp", "layer": {"name": "b_spline_kan"}}},
+         "model.layer.base_activation", "activation"),
+        ({"model": {"name": "kan_convnet"}}, "model.conv_layer", "layer"),
+        ({"model": {"name": "kan_convnet", "conv_layer": {"name": "kan_conv2d"}}},
+         "model.conv_layer.layer", "layer"),
+        ({"model": {"name": "mlp", "activations": ["relu", "relu"]}}, "model.activations.1",
+         "activation"),
+        ({"data": {"name": "fashion_mnist"}}, "data", "datamodule"),
+        ({"optim": {"name": "adam"}}, "optim.scheduler", "scheduler"),
+        ({"trainer": {"callbacks": [{"name": "grid_update"}]}}, "trainer.callbacks.0",
+         "callback"),
+        ({"model": {"name": "mlp"}}, "model.widths", None),
+        ({"model": {"name": "mlp"}}, "model.nope", None),
+        ({}, "seed", None),
+    ],
+)
+def test_registry_at_follows_the_declarations(
+    raw: dict[str, Any], path: str, kind: str | None
+) -> None:
+    from kanlab.config import registry_at
+
+    registry = registry_at(raw, path.split("."))
+    assert (registry.kind if registry is not None else None) == kind

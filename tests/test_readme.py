@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -30,6 +33,29 @@ def test_readme_results_table_matches_the_generated_leaderboard() -> None:
     assert rows, "README shows no leaderboard rows"
     generated = set(board.read_text().splitlines())
     assert [row for row in rows if row not in generated] == []
+
+
+FILES = dict(re.findall(r"```python file=(\S+)\n(.*?)```", README.read_text(), flags=re.S))
+
+
+def test_adding_a_layer_section_runs_the_shipped_contract_suite(tmp_path: Path) -> None:
+    """The "Adding a layer" files, written as a user would, pass under pytest: the layer
+    registers itself and kanlab.testing's LayerContract runs on it."""
+    assert set(FILES) == {"tiny_kan.py", "test_tiny_kan.py"}
+    for name, text in FILES.items():
+        (tmp_path / name).write_text(text)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(tmp_path), str(README.parent), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs",
+         str(tmp_path / "test_tiny_kan.py")],
+        capture_output=True, text=True, env=env, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-2000:]
+    # the contract's tests ran (not only the layer's own two)
+    counts = re.search(r"(\d+) passed", out.stdout)
+    assert counts is not None and int(counts.group(1)) >= 9, out.stdout[-2000:]
+    assert "skipped" not in out.stdout
 
 
 def _readme_commands() -> list[list[str]]:

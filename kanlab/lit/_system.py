@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torchmetrics import MeanMetric, Metric
 
+from kanlab.capabilities import NoWeightDecay, Regularized, no_weight_decay
 from kanlab.optim import build_optimizer
 from kanlab.registry import SCHEDULERS
 
@@ -25,11 +26,9 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     and every name returned by a submodule's ``no_weight_decay()`` (relative to that module).
     Empty groups are left out.
     """
-    skip: set[str] = set()
-    for prefix, module in model.named_modules():
-        names = getattr(module, "no_weight_decay", None)
-        if callable(names):
-            skip.update(f"{prefix}.{n}" if prefix else str(n) for n in names())
+    skip = no_weight_decay(model)
+    if isinstance(model, NoWeightDecay):
+        skip.update(model.no_weight_decay())
     decay: list[nn.Parameter] = []
     no_decay: list[nn.Parameter] = []
     for name, p in model.named_parameters():
@@ -140,9 +139,8 @@ class TrainingSystem(pl.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss = self._shared_step(batch, "train")
         weight = self.hparams["regularization_weight"]
-        reg_fn = getattr(self.model, "regularization_loss", None)
-        if weight and callable(reg_fn):
-            reg = reg_fn()
+        if weight and isinstance(self.model, Regularized):
+            reg = self.model.regularization_loss()
             self.reg_loss.update(reg.detach())
             loss = loss + weight * reg
         return loss

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from kanlab.cli import Command, add_overrides_argument, results_dir
 from kanlab.config import load_experiment
+from kanlab.errors import UsageError
 from kanlab.lit.train import train
 from kanlab.specs import resolve_spec
 
@@ -42,13 +43,13 @@ class TrainCommand(Command):
 
     def run(self, args: argparse.Namespace) -> int:
         if args.resume is None and args.experiment is None:
-            raise ValueError("`experiment` is required (a YAML file), or pass --resume RUN_DIR.")
+            raise UsageError("`experiment` is required (a YAML file), or pass --resume RUN_DIR.")
         if args.resume is not None:
             run_dir = Path(args.resume)
             if args.experiment is not None:
-                raise ValueError("Pass either an experiment YAML or --resume RUN_DIR, not both.")
+                raise UsageError("Pass either an experiment YAML or --resume RUN_DIR, not both.")
             if not (run_dir / "config.yaml").is_file():
-                raise ValueError(
+                raise UsageError(
                     "`--resume` must name a run directory with config.yaml, but got "
                     f"{args.resume!r}."
                 )

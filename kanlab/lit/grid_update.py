@@ -7,6 +7,7 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 
+from kanlab.capabilities import GridUpdatable
 from kanlab.checks import check_at_least
 from kanlab.registry import CALLBACKS
 
@@ -46,7 +47,7 @@ class GridUpdate(pl.Callback):
         self.updates = 0
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not callable(getattr(pl_module.model, "update_grid", None)):
+        if not isinstance(pl_module.model, GridUpdatable):
             raise ValueError(
                 f"`grid_update` needs a model with update_grid(x), but got "
                 f"{type(pl_module.model).__name__}."
@@ -64,7 +65,8 @@ class GridUpdate(pl.Callback):
             return
         x = batch[0]
         kwargs = {} if self.margin is None else {"margin": self.margin}
-        model: Any = pl_module.model
+        model = pl_module.model
+        assert isinstance(model, GridUpdatable)  # checked at fit start
         with torch.no_grad():
             model.update_grid(x, **kwargs)
         self.updates += 1

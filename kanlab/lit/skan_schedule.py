@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import lightning.pytorch as pl
 
+from kanlab.capabilities import Staged
 from kanlab.checks import check_at_least
 from kanlab.registry import CALLBACKS
 
@@ -15,7 +15,7 @@ __all__ = ["SKANSchedule"]
 logger = logging.getLogger(__name__)
 
 
-@CALLBACKS.register("skan_schedule")
+@CALLBACKS.register("skan_schedule", example_hparams={"selective_epoch": 1})
 class SKANSchedule(pl.Callback):
     """Switch an S-KAN model's stage at fixed epochs and re-create the optimiser.
 
@@ -61,16 +61,17 @@ class SKANSchedule(pl.Callback):
         return "selective" if epoch >= self.selective_epoch else "full"
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if not callable(getattr(pl_module.model, "to_stage", None)):
+        if not isinstance(pl_module.model, Staged):
             raise ValueError(
                 f"`skan_schedule` needs a model with to_stage(stage), but got "
                 f"{type(pl_module.model).__name__}."
             )
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        model: Any = pl_module.model
+        model = pl_module.model
+        assert isinstance(model, Staged)  # checked at fit start
         target = self.stage_at(trainer.current_epoch)
-        if getattr(model, "stage", None) == target:
+        if model.stage == target:
             return
         logger.info("epoch %d: S-KAN stage %s -> %s", trainer.current_epoch, model.stage, target)
         model.to_stage(target)

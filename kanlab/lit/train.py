@@ -44,11 +44,13 @@ from torch import nn
 
 from kanlab.config import (
     ExperimentConfig,
+    config_errors,
     config_hash,
     dump_yaml,
     load_experiment,
     to_dict,
 )
+from kanlab.errors import InputError
 from kanlab.lit._system import TrainingSystem
 from kanlab.lit.classifier import ImageClassifier
 from kanlab.lit.loggers import build_loggers, check_loggers
@@ -94,13 +96,15 @@ def task_of(cfg: ExperimentConfig) -> str:
 
 
 def build_datamodule(cfg: ExperimentConfig) -> pl.LightningDataModule:
-    """The data module named by ``cfg.data``."""
-    return cast(pl.LightningDataModule, cfg.data.build(DATAMODULES))
+    """The data module named by ``cfg.data``; its constructor's ValueErrors are ConfigErrors."""
+    with config_errors("data"):
+        return cast(pl.LightningDataModule, cfg.data.build(DATAMODULES))
 
 
 def build_model(cfg: ExperimentConfig) -> nn.Module:
-    """The plain model named by ``cfg.model``."""
-    return cast(nn.Module, cfg.model.build(MODELS))
+    """The plain model named by ``cfg.model``; its constructor's ValueErrors are ConfigErrors."""
+    with config_errors("model"):
+        return cast(nn.Module, cfg.model.build(MODELS))
 
 
 def build_system(
@@ -325,7 +329,7 @@ def train(
     ckpt_path: Path | None = None
     if resume:
         if run_dir is None or not (Path(run_dir) / "last.ckpt").is_file():
-            raise ValueError(
+            raise InputError(
                 f"`resume` needs a run directory with last.ckpt, but got run_dir={run_dir}."
             )
         ckpt_path = Path(run_dir) / "last.ckpt"
@@ -334,11 +338,15 @@ def train(
     code = code_version()  # when the run starts: later edits do not change what it ran
     with _restore_global_state():
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
-        configured: list[pl.Callback] = [spec.build(CALLBACKS) for spec in cfg.trainer.callbacks]
+        configured: list[pl.Callback] = []
+        for i, spec in enumerate(cfg.trainer.callbacks):
+            with config_errors(f"trainer.callbacks.{i}"):
+                configured.append(spec.build(CALLBACKS))
         select_from = selection_start(configured, cfg.trainer.max_epochs)
         datamodule: Any = build_datamodule(cfg)
-        datamodule.prepare_data()  # fail early (missing data, bad split) before a run dir exists
-        datamodule.setup("fit")
+        with config_errors("data"):  # fail early (missing data, bad split) before a run dir
+            datamodule.prepare_data()
+            datamodule.setup("fit")
         model = build_model(cfg)
         params_built = count_params(model)
         system = build_system(cfg, model, datamodule)
@@ -455,11 +463,11 @@ def load_run(run_dir: str | Path) -> tuple[ExperimentConfig, nn.Module]:
     """
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
-        raise ValueError(f"`run_dir` must hold config.yaml, but got run_dir={str(run_dir)!r}.")
+        raise InputError(f"`run_dir` must hold config.yaml, but got run_dir={str(run_dir)!r}.")
     cfg = load_experiment(run_dir / "config.yaml")
     ckpt = next((run_dir / n for n in ("best.ckpt", "last.ckpt") if (run_dir / n).is_file()), None)
     if ckpt is None:
-        raise ValueError(f"`run_dir` must hold best.ckpt or last.ckpt, but got {str(run_dir)!r}.")
+        raise InputError(f"`run_dir` must hold best.ckpt or last.ckpt, but got {str(run_dir)!r}.")
     model = build_model(cfg)
     state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
     weights = {k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")}

@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import torch
 from torch import nn
 
+from kanlab import capabilities
+from kanlab.capabilities import GridUpdatable
 from kanlab.checks import check_at_least, check_choice
-from kanlab.registry import ACTIVATIONS, LAYERS, MODELS
+from kanlab.registry import ACTIVATIONS, LAYERS, MODELS, ActivationSpec
+from kanlab.registry import LayerSpec as _LayerSpec
 
 __all__ = ["KANConvNet"]
 
-LayerSpec = str | Mapping[str, Any] | Callable[..., nn.Module]
-ActSpec = str | Mapping[str, Any] | Callable[..., nn.Module]
+LayerSpec = _LayerSpec
+ActSpec = ActivationSpec
 POOLS = ("max", "avg", "none")
 NORMS = ("batch", "instance", "none")
 PLAIN_CONV = ("conv", "conv2d")
-
-
-def _outermost(module: nn.Module, attr: str) -> Iterator[nn.Module]:
-    """Outermost descendants of ``module`` with a callable ``attr`` (not their children)."""
-    for child in module.children():
-        if callable(getattr(child, attr, None)):
-            yield child
-        else:
-            yield from _outermost(child, attr)
 
 
 def _is_plain(spec: LayerSpec | None, plain: tuple[str, ...]) -> bool:
@@ -184,44 +178,28 @@ class KANConvNet(nn.Module):
         h = x
         for block in self.features:
             for module in block.children() if isinstance(block, nn.Sequential) else [block]:
-                update = getattr(module, "update_grid", None)
-                if callable(update):
-                    update(h, margin)
+                if isinstance(module, GridUpdatable):
+                    module.update_grid(h, margin)
                 h = module(h)
-        update = getattr(self.head, "update_grid", None)
-        if callable(update):
-            update(self._flatten(h), margin)
+        if isinstance(self.head, GridUpdatable):
+            self.head.update_grid(self._flatten(h), margin)
+
+    # The hooks below forward to the layers through kanlab.capabilities.
 
     def regularization_loss(
         self, regularize_activation: float = 1.0, regularize_entropy: float = 1.0
     ) -> torch.Tensor:
         """Sum of the children's regularization losses (0 when none has one)."""
-        total = torch.zeros((), device=next(self.parameters()).device)
-        for module in _outermost(self, "regularization_loss"):
-            total = total + module.regularization_loss(  # type: ignore[operator]
-                regularize_activation, regularize_entropy
-            )
-        return total
-
-    def _staged(self) -> list[nn.Module]:
-        return list(_outermost(self, "to_stage"))
+        return capabilities.regularization_loss(self, regularize_activation, regularize_entropy)
 
     @property
     def stage(self) -> str | None:
         """The S-KAN stage shared by the staged layers (``None`` if there are none)."""
-        stages = {str(getattr(m, "stage", None)) for m in self._staged()}
-        return stages.pop() if len(stages) == 1 else None
+        return capabilities.stage_of(self)
 
     def to_stage(self, stage: Literal["full", "selective", "pruned"]) -> None:
         """Move every S-KAN layer to ``stage``; ValueError if the model has none."""
-        staged = self._staged()
-        if not staged:
-            raise ValueError(
-                "`to_stage` needs a layer with stages (s_kan, s_conv_kan), but got a model "
-                "without any."
-            )
-        for module in staged:
-            module.to_stage(stage)  # type: ignore[operator]
+        capabilities.to_stage(self, stage)
 
     def prune(self) -> None:
         """``to_stage("pruned")`` on every S-KAN layer."""
@@ -229,9 +207,4 @@ class KANConvNet(nn.Module):
 
     def no_weight_decay(self) -> set[str]:
         """Names (relative to this model) that the children exempt from weight decay."""
-        names: set[str] = set()
-        for prefix, module in self.named_modules():
-            exempt = getattr(module, "no_weight_decay", None)
-            if module is not self and callable(exempt):
-                names.update(f"{prefix}.{n}" for n in exempt())
-        return names
+        return capabilities.no_weight_decay(self)

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
+from kanlab import capabilities
+from kanlab.capabilities import GridUpdatable
 from kanlab.models.mlp import check_stack, make_norm
-from kanlab.registry import LAYERS, MODELS
+from kanlab.registry import LAYERS, MODELS, LayerSpec
 
 __all__ = ["KANMLP"]
-
-LayerSpec = str | Mapping[str, Any] | type[nn.Module]
 
 
 @MODELS.register("kan_mlp")
@@ -80,7 +80,7 @@ class KANMLP(nn.Module):
 
     @torch.no_grad()
     def update_grid(self, x: Tensor, margin: float = 0.01) -> None:
-        """Call ``update_grid`` on every layer that has one, each with its own input."""
+        """Call ``update_grid`` on every grid-updatable layer, each with its own input."""
         was_training = self.training
         self.eval()                                  # no dropout / batch-stat updates here
         try:
@@ -88,43 +88,28 @@ class KANMLP(nn.Module):
             for i, layer in enumerate(self.layers):
                 if i > 0:
                     x = self.between[i - 1](x)
-                update = getattr(layer, "update_grid", None)
-                if callable(update):
-                    update(x, margin=margin)
+                if isinstance(layer, GridUpdatable):
+                    layer.update_grid(x, margin=margin)
                 x = layer(x)
         finally:
             self.train(was_training)
+
+    # The hooks below forward to the layers through kanlab.capabilities.
 
     def regularization_loss(
         self, regularize_activation: float = 1.0, regularize_entropy: float = 1.0
     ) -> Tensor:
         """Sum of the layers' ``regularization_loss`` (layers without one add 0)."""
-        total = torch.zeros((), device=self._device())
-        for layer in self.layers:
-            fn = getattr(layer, "regularization_loss", None)
-            if callable(fn):
-                total = total + fn(regularize_activation, regularize_entropy)
-        return total
-
-    def _staged(self) -> list[nn.Module]:
-        return [m for m in self.layers if callable(getattr(m, "to_stage", None))]
+        return capabilities.regularization_loss(self, regularize_activation, regularize_entropy)
 
     @property
     def stage(self) -> str | None:
         """The S-KAN stage shared by the staged layers (``None`` if there are none)."""
-        stages = {str(getattr(m, "stage", None)) for m in self._staged()}
-        return stages.pop() if len(stages) == 1 else None
+        return capabilities.stage_of(self)
 
     def to_stage(self, stage: str) -> None:
         """Move every S-KAN layer to ``stage``; ValueError if no layer supports stages."""
-        staged = self._staged()
-        if not staged:
-            raise ValueError(
-                f"`to_stage` needs a layer with stages (e.g. s_kan), but got layers "
-                f"{[type(m).__name__ for m in self.layers]}."
-            )
-        for m in staged:
-            m.to_stage(stage)  # type: ignore[operator]
+        capabilities.to_stage(self, stage)
 
     def prune(self) -> None:
         """``to_stage("pruned")`` on every S-KAN layer."""
@@ -132,17 +117,7 @@ class KANMLP(nn.Module):
 
     def no_weight_decay(self) -> set[str]:
         """Names (relative to this model) that the children exempt from weight decay."""
-        names: set[str] = set()
-        for prefix, module in self.named_modules():
-            if module is self:
-                continue
-            fn = getattr(module, "no_weight_decay", None)
-            if callable(fn):
-                names.update(f"{prefix}.{n}" for n in fn())
-        return names
-
-    def _device(self) -> torch.device:
-        return next(self.parameters()).device
+        return capabilities.no_weight_decay(self)
 
 
 def _useful(module: nn.Module) -> bool:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Literal
 
 import torch
 from torch import nn
 
 from kanlab.checks import check_at_least, check_choice
-from kanlab.registry import ACTIVATIONS, MODELS
+from kanlab.registry import ACTIVATIONS, MODELS, ActivationSpec
 
 __all__ = ["MLP", "check_stack", "make_norm"]
 
-ActSpec = str | Mapping[str, Any] | type[nn.Module]
+ActSpec = ActivationSpec
 NORMS = ("none", "layer", "batch")
 
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import torch
 from torch import nn
 
-from kanlab.registry import MODELS
+from kanlab.capabilities import NoWeightDecay
+from kanlab.registry import MODELS, ActivationSpec
 
 __all__ = ["TimmBackbone"]
 
@@ -42,7 +40,7 @@ class TimmBackbone(nn.Module):
         arch: str = "resnet18",
         num_classes: int = 10,
         in_chans: int = 3,
-        act_layer: str | Mapping[str, Any] | None = None,
+        act_layer: ActivationSpec | None = None,
         img_size: int | None = None,
         pretrained: bool = False,
         drop_rate: float = 0.0,
@@ -61,8 +59,9 @@ class TimmBackbone(nn.Module):
         return out
 
     def no_weight_decay(self) -> set[str]:
-        names = getattr(self.model, "no_weight_decay", None)
-        return {f"model.{n}" for n in names()} if callable(names) else set()
+        if not isinstance(self.model, NoWeightDecay):
+            return set()
+        return {f"model.{n}" for n in self.model.no_weight_decay()}
 
     def extra_repr(self) -> str:
         return f"arch={self.arch!r}"

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 
 from kanlab.cli import Command, add_overrides_argument, results_dir
+from kanlab.errors import UsageError
 
 __all__ = [
     "LeaderboardCommand",
@@ -38,13 +39,13 @@ def _bench_dirs(args: argparse.Namespace) -> list[Path]:
             return [path]
         if (root / args.bench).is_dir():
             return [root / args.bench]
-        raise ValueError(f"Benchmark directory {args.bench!r} does not exist.")
+        raise UsageError(f"Benchmark directory {args.bench!r} does not exist.")
     found = sorted(
         p for p in root.iterdir()
         if p.is_dir() and ((p / "runs.jsonl").is_file() or any(p.glob("studies/*.json")))
     ) if root.is_dir() else []
     if not found:
-        raise ValueError(f"No benchmark with runs.jsonl under {str(root)!r}.")
+        raise UsageError(f"No benchmark with runs.jsonl under {str(root)!r}.")
     return found
 
 
@@ -53,14 +54,14 @@ def _range(values: Sequence[float] | None) -> tuple[float, float] | None:
         return None
     lo, hi = float(values[0]), float(values[1])
     if not lo < hi:
-        raise ValueError(f"`--x-range` must satisfy LO < HI, but got {lo} {hi}.")
+        raise UsageError(f"`--x-range` must satisfy LO < HI, but got {lo} {hi}.")
     return lo, hi
 
 
 def _load_run(run_dir: str) -> tuple[Any, Any]:
     path = Path(run_dir)
     if not path.is_dir():
-        raise ValueError(f"Run directory {run_dir!r} does not exist.")
+        raise UsageError(f"Run directory {run_dir!r} does not exist.")
     from kanlab.lit import load_run
 
     return load_run(path)
@@ -71,14 +72,14 @@ def _module(model: Any, name: str | None, predicate: Any, what: str) -> tuple[st
 
     found = [(n, m) for n, m in model.named_modules() if predicate(m)]
     if not found:
-        raise ValueError(f"The model has no {what}.")
+        raise UsageError(f"The model has no {what}.")
     if name is None:
         return found[0]
     names = [n for n, _ in found]
     for n, m in found:
         if n == name:
             return n, m
-    raise ValueError(f"Unknown {what} {name!r}.{suggest(name, names)} Available: {names}.")
+    raise UsageError(f"Unknown {what} {name!r}.{suggest(name, names)} Available: {names}.")
 
 
 # --------------------------------------------------------------------------- leaderboard
@@ -131,7 +132,7 @@ class LeaderboardCommand(Command):
     def run(self, args: argparse.Namespace) -> int:
         benches = _bench_dirs(args)
         if args.output and len(benches) > 1:
-            raise ValueError("`--output` needs a single benchmark, but got several.")
+            raise UsageError("`--output` needs a single benchmark, but got several.")
         console = _console()
         for bench in benches:
             output = None if args.output in (None, "-") else Path(args.output)
@@ -223,48 +224,62 @@ class PlotCommand(Command):
 
         def add(name: str, help_text: str) -> argparse.ArgumentParser:
             p = sub.add_parser(name, help=help_text, description=help_text)
-            p.add_argument("--output", help="PNG path (default <results>/plots/<kind>.png)")
+            default = "study_<what>" if name == "study" else name
+            p.add_argument("--output", help=f"PNG path (default <results>/plots/{default}.png)")
             return p
 
         p = add("activation", "activation shapes and derivatives")
         p.add_argument("names", nargs="*", help="registered activation names")
         p.add_argument("--run", help="run dir: plot the trained model's (learnt) activations")
-        p.add_argument("--x-range", nargs=2, type=float, default=(-4.0, 4.0))
-        p.add_argument("--no-derivative", action="store_true")
+        p.add_argument("--x-range", nargs=2, type=float, default=(-4.0, 4.0),
+                       metavar=("LO", "HI"), help="plotted interval of x (default: -4 4)")
+        p.add_argument("--no-derivative", action="store_true",
+                       help="plot f(x) only, without the f'(x) panel")
         add_overrides_argument(p)
 
         p = add("edges", "edge functions of a trained KAN layer")
-        p.add_argument("run_dir")
+        p.add_argument("run_dir", help="run directory (config + checkpoint)")
         p.add_argument("--layer", help="module name (default: first KAN layer)")
-        p.add_argument("--x-range", nargs=2, type=float)
-        p.add_argument("--max-in", type=int, default=6)
-        p.add_argument("--max-out", type=int, default=6)
+        p.add_argument("--x-range", nargs=2, type=float, metavar=("LO", "HI"),
+                       help="interval the edges are sampled on (default: the layer's grid range)")
+        p.add_argument("--max-in", type=int, default=6,
+                       help="columns: at most this many inputs, those with the largest edges "
+                            "(default: 6)")
+        p.add_argument("--max-out", type=int, default=6,
+                       help="rows: at most this many outputs, those with the largest edges "
+                            "(default: 6)")
         p.add_argument("--fits", action="store_true", help="overlay symbolic fits")
 
         p = add("skan", "S-KAN selection map of a trained model")
-        p.add_argument("run_dir")
+        p.add_argument("run_dir", help="run directory (config + checkpoint)")
         p.add_argument("--layer", help="module name (default: first S-KAN module)")
 
         p = add("study", "Optuna search history, parameter importance or Pareto front")
         p.add_argument("--storage", required=True, help="storage URL, e.g. sqlite:///x.db")
         p.add_argument("--study", required=True, help="study name")
-        p.add_argument("--what", default="history", choices=("history", "importance", "pareto"))
+        p.add_argument("--what", default="history", choices=("history", "importance", "pareto"),
+                       help="history: metric by trial (default); importance: fANOVA parameter "
+                            "importance; pareto: Pareto front (multi-objective); the default "
+                            "output is <results>/plots/study_<what>.png")
 
         p = add("topk", "top-k sparsity histograms of a trained model on test batches")
-        p.add_argument("run_dir")
-        p.add_argument("--batches", type=int, default=4)
+        p.add_argument("run_dir", help="run directory (config + checkpoint)")
+        p.add_argument("--batches", type=int, default=4,
+                       help="test batches fed through the model (default: 4)")
 
         p = add("leaderboard", "leaderboard bar chart with error bars (and anchors)")
         p.add_argument("bench", help="results/<benchmark> dir")
-        p.add_argument("--metric", default="test", choices=("test", "val", "test_selected"))
-        p.add_argument("--by", default="config", choices=("config", "name", "model"))
+        p.add_argument("--metric", default="test", choices=("test", "val", "test_selected"),
+                       help="accuracy shown: test at the best-validation epoch (default), val, "
+                            "or test_selected (best test epoch)")
+        p.add_argument("--by", default="config", choices=("config", "name", "model"),
+                       help="group rows by config hash (default), run name or model")
 
     def run(self, args: argparse.Namespace) -> int:
         from kanlab.results import plots
 
-        out = Path(args.output) if args.output else results_dir(args) / "plots" / (
-            f"{args.kind}.png"
-        )
+        stem = f"study_{args.what}" if args.kind == "study" else args.kind
+        out = Path(args.output) if args.output else results_dir(args) / "plots" / f"{stem}.png"
         if args.kind == "activation":
             out = self._activation(args, out)
         elif args.kind == "edges":
@@ -279,8 +294,11 @@ class PlotCommand(Command):
                                    max_out=args.max_out, fits=args.fits)
         elif args.kind == "skan":
             _, model = _load_run(args.run_dir)
-            _, module = _module(model, args.layer, lambda m: callable(getattr(m, "to_stage",
-                                None)) and hasattr(m, "candidates"), "S-KAN module")
+            from kanlab.capabilities import Staged
+
+            _, module = _module(model, args.layer,
+                                lambda m: isinstance(m, Staged) and hasattr(m, "candidates"),
+                                "S-KAN module")
             out = plots.plot_skan_selection(module, out)
         elif args.kind == "study":
             out = plots.plot_study(args.storage, args.study, out, kind=args.what)
@@ -308,11 +326,11 @@ class PlotCommand(Command):
             names = list(activation_formulas(model))
             mods = dict(model.named_modules())
             if not names:
-                raise ValueError(f"Run {args.run!r} has no elementwise activations.")
+                raise UsageError(f"Run {args.run!r} has no elementwise activations.")
             return plots.plot_activations([mods[n] for n in names], out, labels=names,
                                           x_range=rng, derivative=derivative)
         if not args.names:
-            raise ValueError("`names` must list at least one activation (or pass --run).")
+            raise UsageError("`names` must list at least one activation (or pass --run).")
         hp = dict(parse_overrides(args.overrides))
         specs: list[Any] = [{"name": n, **hp} for n in args.names]
         return plots.plot_activations(specs, out, labels=args.names, x_range=rng,
@@ -349,22 +367,24 @@ class SymbolicCommand(Command):
         parser.add_argument("run_dir", nargs="?", help="run directory (config + checkpoint)")
         parser.add_argument("--activation", action="append", default=[],
                             help="print this registered activation's formula (repeatable)")
-        parser.add_argument("--x-range", nargs=2, type=float,
+        parser.add_argument("--x-range", nargs=2, type=float, metavar=("LO", "HI"),
                             help="interval the edges are fitted on (default: the grid range)")
         parser.add_argument("--max-edges", type=int, default=16,
                             help="whole-layer formulas up to this many edges, else top edges")
         parser.add_argument("--latex", action="store_true", help="print LaTeX")
-        parser.add_argument("--library", nargs="+", help="restrict the function library")
+        parser.add_argument("--library", nargs="+", metavar="NAME",
+                            help="restrict the function library to these names (x, x^2, x^3, "
+                                 "x^4, exp, sin, tanh, log, sqrt, abs, 1/x, gaussian)")
         add_overrides_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         import sympy
 
         from kanlab.config import parse_overrides
-        from kanlab.results.symbolic import symbolic_report, to_latex
+        from kanlab.results.symbolic import symbolic_report, tidy_constants, to_latex
 
         if not args.run_dir and not args.activation:
-            raise ValueError("`run_dir` or `--activation` must be given, but got neither.")
+            raise UsageError("`run_dir` or `--activation` must be given, but got neither.")
         lines = []
         if args.activation:
             import kanlab  # noqa: F401
@@ -375,8 +395,8 @@ class SymbolicCommand(Command):
                 act = ACTIVATIONS.build({"name": name, **hp})
                 fn = getattr(act, "sympy", None)
                 if not callable(fn):
-                    raise ValueError(f"Activation {name!r} is not elementwise: no formula.")
-                expr: sympy.Expr = fn()
+                    raise UsageError(f"Activation {name!r} is not elementwise: no formula.")
+                expr: sympy.Expr = tidy_constants(fn())
                 lines.append(f"{name}: {to_latex(expr) if args.latex else expr}")
         if args.run_dir:
             _, model = _load_run(args.run_dir)
@@ -400,17 +420,17 @@ def _parse_spec(text: str, overrides: Sequence[str]) -> dict[str, Any]:
         raw = apply_overrides(raw, parse_overrides(overrides))
         model = raw.get("model")
         if not isinstance(model, Mapping):
-            raise ValueError(f"Experiment {text!r} has no `model` mapping.")
+            raise UsageError(f"Experiment {text!r} has no `model` mapping.")
         return dict(model)
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
-        raise ValueError(
+        raise UsageError(
             f"`MODEL_SPEC` must be a YAML file, mapping or name, but got {text!r}."
         ) from None
     spec = {"name": value} if isinstance(value, str) else value
     if not isinstance(spec, Mapping) or "name" not in spec:
-        raise ValueError(f"`MODEL_SPEC` must have a 'name', but got {text!r}.")
+        raise UsageError(f"`MODEL_SPEC` must have a 'name', but got {text!r}.")
     return apply_overrides(dict(spec), parse_overrides(overrides))
 
 
@@ -445,7 +465,7 @@ class MatchCommand(Command):
             try:
                 shape = tuple(int(s) for s in args.input_shape.replace("x", ",").split(","))
             except ValueError:
-                raise ValueError(
+                raise UsageError(
                     f"`--input-shape` must be integers like 1,28,28, but got {args.input_shape!r}."
                 ) from None
         m = match_model(target, to=args.to, baseline=baseline, knob=args.knob, input_shape=shape)

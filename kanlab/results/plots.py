@@ -1,13 +1,15 @@
 """Figures (matplotlib, Agg backend, PNG): activations, KAN edges, S-KAN selections, studies,
 top-k sparsity and leaderboard bars.
 
-Every ``plot_*`` function writes one PNG and returns its path. They take modules or data, not
+Every ``plot_*`` function writes one PNG and returns its path; the ``*_figure`` functions
+return the matplotlib figure instead (for notebooks and tests). They take modules or data, not
 run directories; :mod:`kanlab.results.cli` does the loading (``kanlab.lit.load_run``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -18,13 +20,17 @@ from torch import nn
 from kanlab.registry import ACTIVATIONS
 
 __all__ = [
+    "edges_figure",
     "plot_activations",
     "plot_edges",
     "plot_leaderboard",
     "plot_skan_selection",
     "plot_study",
     "plot_topk_histogram",
+    "skan_selection_figure",
     "sparsity_modules",
+    "study_figure",
+    "topk_histogram_figure",
 ]
 
 logger = logging.getLogger(__name__)
@@ -132,7 +138,22 @@ def plot_edges(
 
     Large layers show the ``max_out`` x ``max_in`` outputs/inputs with the largest edge
     ranges. ``fits=True`` overlays the symbolic fit of each edge (dashed) with its formula.
+    Indices are 0-based, as in module names and :func:`~kanlab.results.symbolic.symbolic_report`.
     """
+    fig = edges_figure(layer, x_range=x_range, max_in=max_in, max_out=max_out, n=n, fits=fits)
+    return _save(fig, path)
+
+
+def edges_figure(
+    layer: nn.Module,
+    *,
+    x_range: tuple[float, float] = (-1.0, 1.0),
+    max_in: int = 6,
+    max_out: int = 6,
+    n: int = 101,
+    fits: bool = False,
+) -> Any:
+    """The figure of :func:`plot_edges` (a matplotlib ``Figure``, not saved)."""
     from kanlab.results.symbolic import edge_curves, fit_function
 
     xs, phi, _ = edge_curves(layer, x_range, n)
@@ -141,24 +162,26 @@ def plot_edges(
     ins = torch.argsort(amp.sum(dim=0), descending=True)[:max_in].sort().values.tolist()
     plt = _pyplot()
     fig, axes = plt.subplots(
-        len(outs), len(ins), figsize=(2.2 * len(ins), 1.8 * len(outs)), squeeze=False,
+        len(outs), len(ins), figsize=(2.2 * len(ins), 1.8 * len(outs) + 0.4), squeeze=False,
         sharex=True,
     )
     for r, o in enumerate(outs):
         for c, i in enumerate(ins):
             ax = axes[r, c]
-            ax.plot(xs, phi[o, i], lw=1.5)
+            ax.plot(xs, phi[o, i], lw=1.5, label="edge φ (sampled)")
             if fits:
                 fit = fit_function(xs, phi[o, i])
-                ax.plot(xs, fit(xs), "--", lw=1)
+                ax.plot(xs, fit(xs), "--", lw=1, label="symbolic fit")
                 ax.set_title(f"{fit.function} R²={fit.r2:.3f}", fontsize=7)
             ax.tick_params(labelsize=6)
             if r == len(outs) - 1:
-                ax.set_xlabel(f"x_{i + 1}", fontsize=7)
+                ax.set_xlabel(f"x_{i}", fontsize=7)
             if c == 0:
-                ax.set_ylabel(f"φ[{o + 1},·]", fontsize=7)
-    fig.suptitle(f"{type(layer).__name__} edge functions", fontsize=9)
-    return _save(fig, path)
+                ax.set_ylabel(f"φ[{o},·]", fontsize=7)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper right", fontsize=7, frameon=False)
+    fig.suptitle(f"{type(layer).__name__} edge functions φ[output, input]", fontsize=9)
+    return fig
 
 
 def plot_skan_selection(module: nn.Module, path: str | Path) -> Path:
@@ -171,6 +194,17 @@ def plot_skan_selection(module: nn.Module, path: str | Path) -> Path:
     Raises:
         ValueError: if the module exposes no selection.
     """
+    return _save(skan_selection_figure(module), path)
+
+
+def skan_selection_figure(module: nn.Module) -> Any:
+    """The figure of :func:`plot_skan_selection` (not saved).
+
+    Raises:
+        ValueError: if the module exposes no selection.
+    """
+    from matplotlib.ticker import MaxNLocator
+
     sel = _find_selection(module)
     if sel is None:
         raise ValueError(
@@ -187,21 +221,27 @@ def plot_skan_selection(module: nn.Module, path: str | Path) -> Path:
     plt = _pyplot()
     n_cand = max(len(names), int(grid.max()) + 1 if grid.numel() else 1)
     fig, ax = plt.subplots(figsize=(min(12, 1 + 0.25 * grid.shape[1]),
-                                    min(8, 1 + 0.25 * grid.shape[0])))
+                                    min(8, 1.2 + 0.25 * grid.shape[0])))
     cmap = plt.get_cmap("tab10", n_cand)
     im = ax.imshow(grid.numpy(), cmap=cmap, vmin=-0.5, vmax=n_cand - 0.5, aspect="auto",
                    interpolation="nearest")
     bar = fig.colorbar(im, ax=ax, ticks=range(n_cand))
     if names:
         bar.ax.set_yticklabels(names[:n_cand] + [""] * (n_cand - len(names)))
+    bar.set_label("selected candidate")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("output node" if per_output else "input")
-    ax.set_ylabel("" if per_output else "output")
+    if per_output:                           # one row: its y axis carries no information
+        ax.set_yticks([])
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel("output")
     counts = torch.bincount(grid.reshape(-1), minlength=n_cand).tolist()
     summary = ", ".join(
         f"{names[k] if k < len(names) else k}: {c}" for k, c in enumerate(counts) if c
     )
     ax.set_title(f"S-KAN selection ({summary})", fontsize=8)
-    return _save(fig, path)
+    return fig
 
 
 def _find_selection(module: nn.Module) -> torch.Tensor | None:
@@ -223,24 +263,28 @@ def plot_study(
     storage: str, study_name: str, path: str | Path, *, kind: str = "history",
     target_index: int = 0,
 ) -> Path:
-    """Optuna's matplotlib visualisation of a stored study.
+    """Optimisation history, parameter importance or Pareto front of a stored Optuna study.
 
     Args:
         storage: Storage URL (``sqlite:///results/studies/x.db``, PostgreSQL, ...).
         study_name: The study's name.
         path: PNG to write.
-        kind: ``history`` (optimisation history), ``importance`` (fANOVA parameter
+        kind: ``history`` (every finished trial's metric by trial number, pruned trials at
+            their last reported value, best so far), ``importance`` (fANOVA parameter
             importance) or ``pareto`` (Pareto front of a multi-objective study).
         target_index: Objective shown by history/importance in multi-objective studies.
 
     Raises:
         ValueError: for an unknown ``kind``.
     """
-    import warnings
-
     import optuna
-    from optuna.visualization import matplotlib as ovm
 
+    _check_kind(kind)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    return _save(study_figure(study, kind=kind, target_index=target_index), path)
+
+
+def _check_kind(kind: str) -> None:
     from kanlab.registry import suggest
 
     if kind not in STUDY_KINDS:
@@ -248,21 +292,78 @@ def plot_study(
             f"`kind` must be one of {', '.join(STUDY_KINDS)}, but got kind={kind!r}."
             f"{suggest(kind, STUDY_KINDS)}"
         )
-    study = optuna.load_study(study_name=study_name, storage=storage)
+
+
+def _metric_name(study: Any, index: int) -> str:
+    names = study.metric_names or study.user_attrs.get("metrics") or []
+    return str(names[index]) if index < len(names) else "objective value"
+
+
+def study_figure(study: Any, *, kind: str = "history", target_index: int = 0) -> Any:
+    """The figure of :func:`plot_study` for a loaded ``optuna.Study`` (not saved).
+
+    Raises:
+        ValueError: for an unknown ``kind``.
+    """
+    import warnings
+
+    from optuna.visualization import matplotlib as ovm
+
+    _check_kind(kind)
+    if kind == "history":
+        return _history_figure(study, target_index)
     multi = len(study.directions) > 1
-    target = (lambda t: t.values[target_index]) if multi and kind != "pareto" else None
     plt = _pyplot()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ExperimentalWarning of the matplotlib backend
-        if kind == "history":
-            ovm.plot_optimization_history(study, target=target)
-        elif kind == "importance":
-            ovm.plot_param_importances(study, target=target)
+        if kind == "importance":
+            target = (lambda t: t.values[target_index]) if multi else None
+            metric = _metric_name(study, target_index)
+            ax = ovm.plot_param_importances(study, target=target, target_name=metric)
+            ax.set_xlabel(f"importance for {metric} (fANOVA)")
         else:
             ovm.plot_pareto_front(study)
     fig = plt.gcf()
     fig.set_size_inches(7, 4.5)
-    return _save(fig, path)
+    return fig
+
+
+def _history_figure(study: Any, index: int) -> Any:
+    """Metric by trial number: completed trials, pruned ones (last report), best so far."""
+    from matplotlib.ticker import MaxNLocator
+    from optuna.trial import TrialState
+
+    metric = _metric_name(study, index)
+    minimize = study.directions[index].name == "MINIMIZE"
+    done: list[tuple[int, float]] = []
+    pruned: list[tuple[int, float]] = []
+    for t in study.get_trials(deepcopy=False):
+        if t.state == TrialState.COMPLETE and t.values is not None:
+            done.append((t.number, float(t.values[index])))
+        elif t.state == TrialState.PRUNED and t.intermediate_values and index == 0:
+            pruned.append((t.number, float(t.intermediate_values[max(t.intermediate_values)])))
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    if done:
+        xs, ys = zip(*done, strict=True)
+        ax.scatter(xs, ys, s=18, color="tab:blue", label=f"{len(done)} completed", zorder=3)
+        best, front = [], math.inf if minimize else -math.inf
+        for y in ys:
+            front = min(front, y) if minimize else max(front, y)
+            best.append(front)
+        ax.step(xs, best, where="post", color="tab:red", label="best so far")
+    if pruned:
+        xs, ys = zip(*pruned, strict=True)
+        ax.scatter(xs, ys, s=22, marker="x", color="0.5",
+                   label=f"{len(pruned)} pruned (last reported value)", zorder=2)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial")
+    ax.set_ylabel(metric)
+    ax.set_title(f"{study.study_name}: optimisation history "
+                 f"({'minimize' if minimize else 'maximize'} {metric})", fontsize=9)
+    if done or pruned:
+        ax.legend(fontsize=8)
+    return fig
 
 
 def sparsity_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -273,7 +374,6 @@ def sparsity_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n or type(m).__name__, m) for n, m in model.named_modules() if type(m) in classes]
 
 
-@torch.no_grad()
 def plot_topk_histogram(
     model: nn.Module, inputs: torch.Tensor | Iterable[torch.Tensor], path: str | Path
 ) -> Path:
@@ -283,6 +383,18 @@ def plot_topk_histogram(
         model: A model containing top-k family activations.
         inputs: One input batch or an iterable of batches.
         path: PNG to write.
+
+    Raises:
+        ValueError: if the model has no sparsity module.
+    """
+    return _save(topk_histogram_figure(model, inputs), path)
+
+
+@torch.no_grad()
+def topk_histogram_figure(
+    model: nn.Module, inputs: torch.Tensor | Iterable[torch.Tensor]
+) -> Any:
+    """The figure of :func:`plot_topk_histogram` (not saved).
 
     Raises:
         ValueError: if the model has no sparsity module.
@@ -323,9 +435,13 @@ def plot_topk_histogram(
         axes[r, 0].hist(frac.numpy(), bins=30)
         axes[r, 0].set_title(f"{name}: kept fraction per row (mean {frac.mean():.3f})",
                              fontsize=8)
+        axes[r, 0].set_xlabel("fraction of entries kept (non-zero) in a row", fontsize=8)
+        axes[r, 0].set_ylabel("rows", fontsize=8)
         axes[r, 1].hist(vals.numpy(), bins=50)
         axes[r, 1].set_title(f"{name}: kept values", fontsize=8)
-    return _save(fig, path)
+        axes[r, 1].set_xlabel("value of a kept entry", fontsize=8)
+        axes[r, 1].set_ylabel("entries", fontsize=8)
+    return fig
 
 
 def plot_leaderboard(

@@ -28,6 +28,8 @@ import sympy
 import torch
 from torch import nn
 
+from kanlab.capabilities import HasBasis
+
 __all__ = [
     "LIBRARY",
     "X",
@@ -40,6 +42,7 @@ __all__ = [
     "kan_layers",
     "layer_formulas",
     "symbolic_report",
+    "tidy_constants",
     "to_latex",
 ]
 
@@ -355,13 +358,15 @@ def layer_formulas(
 ) -> tuple[list[sympy.Expr], dict[tuple[int, int], EdgeFit]]:
     """Whole-layer formulas ``y_o = sum_i fit_oi(x_i) + c_o``, one per output.
 
-    Edges whose sampled range is below ``threshold`` times the largest edge range count as 0.
-    Returns the formulas and the fits by ``(o, i)``.
+    Edges whose sampled range is below ``threshold`` times the largest edge range count as 0,
+    and so do constants below 1e-6 times that range (float32 rounding of the samples).
+    Returns the formulas and the fits by ``(o, i)``. Inputs are the symbols ``x_0, x_1, ...``
+    (0-based, like module names and tensor indices) unless ``symbols`` are given.
     """
     xs, phi, y0 = edge_curves(layer, x_range, n)
     out_features, in_features, _ = phi.shape
     syms = list(symbols) if symbols is not None else [
-        sympy.Symbol(f"x_{i + 1}", real=True) for i in range(in_features)
+        sympy.Symbol(f"x_{i}", real=True) for i in range(in_features)
     ]
     amp = phi.amax(dim=2) - phi.amin(dim=2)                              # (O, I)
     cutoff = threshold * float(amp.max()) if amp.numel() else 0.0
@@ -376,7 +381,10 @@ def layer_formulas(
             fit = fit_function(xs, phi[o, i], library=library, tol=tol)
             fits[(o, i)] = fit
             total += fit.expr(syms[i])
-        formulas.append(sympy.expand(total) + _num(const, 4))
+        formula = sympy.expand(total) + _num(const, 4)
+        noise = 1e-6 * float(amp.max()) if amp.numel() else 0.0
+        formulas.append(formula.xreplace({f: sympy.Integer(0) for f in formula.atoms(sympy.Float)
+                                          if abs(float(f)) < noise}))
     return formulas, fits
 
 
@@ -390,23 +398,39 @@ def kan_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     for name, m in model.named_modules():
         if isinstance(m, nn.Linear) or any(name.startswith(f"{n}.") for n, _ in out):
             continue
-        looks = callable(getattr(m, "basis", None)) or hasattr(m, "candidates")
+        looks = isinstance(m, HasBasis) or hasattr(m, "candidates")
         if looks and hasattr(m, "in_features") and hasattr(m, "out_features"):
             out.append((name or type(m).__name__, m))
     return out
 
 
 def activation_formulas(model: nn.Module) -> dict[str, sympy.Expr]:
-    """``.sympy()`` of every elementwise activation module inside ``model`` (or ``model``)."""
+    """``.sympy()`` of every elementwise activation module inside ``model`` (or ``model``).
+
+    Constants are rounded by :func:`tidy_constants` (learnt float32 parameters print as
+    ``0.005``, not ``0.00499999988824129``).
+    """
     out: dict[str, sympy.Expr] = {}
     for name, m in model.named_modules():
         fn = getattr(m, "sympy", None)
         if callable(fn):
             try:
-                out[name or type(m).__name__] = fn()
+                out[name or type(m).__name__] = tidy_constants(fn())
             except (TypeError, NotImplementedError):
                 continue
     return out
+
+
+def tidy_constants(expr: sympy.Expr, digits: int = 6) -> sympy.Expr:
+    """``expr`` with every float constant rounded to ``digits`` significant digits.
+
+    Learnt float32 parameters come out of torch as float64 numbers carrying float32's rounding
+    error (``0.00499999988824129`` for 0.005); rounded, they print as the value that was set or
+    learnt, and whole numbers as integers. Exact symbols (``sqrt(2)``, ``pi``) stay as they are.
+    """
+    swaps = {atom: _num(float(atom), digits) for atom in expr.atoms(sympy.Float)
+             if math.isfinite(float(atom))}
+    return expr.xreplace(swaps) if swaps else expr
 
 
 def to_latex(expr: sympy.Expr) -> str:
@@ -425,7 +449,8 @@ def symbolic_report(
     """Plain-text report: activation formulas, then per KAN layer its strongest edges' fits.
 
     Layers with at most ``max_edges`` edges get whole-layer formulas; larger ones list the
-    ``max_edges`` edges with the largest range.
+    ``max_edges`` edges with the largest range. Inputs, outputs and edges are numbered from 0
+    (``x_0``, ``y_0``, ``phi[o,i]``), as module names and tensor indices are.
     """
     show: Callable[[sympy.Expr], str] = to_latex if latex else str
     lines: list[str] = []
@@ -440,7 +465,7 @@ def symbolic_report(
         if in_f * out_f <= max_edges:
             formulas, fits = layer_formulas(layer, x_range=rng, library=library)
             for o, f in enumerate(formulas):
-                lines.append(f"  y_{o + 1} = {show(f)}")
+                lines.append(f"  y_{o} = {show(f)}")
             r2 = [fit.r2 for fit in fits.values()]
             if r2:
                 lines.append(f"  (edge R^2: min {min(r2):.4f}, mean {sum(r2) / len(r2):.4f})")
@@ -451,10 +476,8 @@ def symbolic_report(
         for flat in top:
             o, i = divmod(flat, in_f)
             fit = fit_function(xs, phi[o, i], library=library)
-            sym = sympy.Symbol(f"x_{i + 1}", real=True)
-            lines.append(
-                f"  phi[{o + 1},{i + 1}](x_{i + 1}) = {show(fit.expr(sym))}   (R^2 {fit.r2:.4f})"
-            )
+            sym = sympy.Symbol(f"x_{i}", real=True)
+            lines.append(f"  phi[{o},{i}](x_{i}) = {show(fit.expr(sym))}   (R^2 {fit.r2:.4f})")
     if not lines:
         lines.append("No elementwise activations or KAN layers found.")
     return "\n".join(lines)

@@ -20,11 +20,10 @@ import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from kanlab import config as _config
 from kanlab.config import ConfigError, Spec, apply_overrides, from_dict, parse_overrides, read_yaml
-from kanlab.registry import ACTIVATIONS, DATAMODULES, MODELS
+from kanlab.registry import ACTIVATIONS, DATAMODULES, MODELS, Draws
 
 __all__ = ["SAEConfig", "load_sae_config"]
 
@@ -47,12 +46,12 @@ class SAEConfig:
     task: Literal["sae"] = "sae"
     seed: int = 0
     source: str | None = None
-    model: Spec | None = None
-    data: Spec | None = None
+    model: Annotated[Spec | None, Draws(MODELS)] = None
+    data: Annotated[Spec | None, Draws(DATAMODULES)] = None
     host_epochs: int = 1
     host_lr: float = 1e-3
     width: int = 128
-    activation: Spec = field(default_factory=_default_activation)
+    activation: Annotated[Spec, Draws(ACTIVATIONS)] = field(default_factory=_default_activation)
     lr: float = 1e-3
     steps: int = 500
     batch_size: int = 256
@@ -80,15 +79,6 @@ class SAEConfig:
             )
         if not self.lr > 0:
             raise ConfigError(f"`lr` must be > 0, but got lr={self.lr}.")
-
-
-_config.FIELD_REGISTRIES.update(
-    {
-        (SAEConfig, "model"): MODELS,
-        (SAEConfig, "data"): DATAMODULES,
-        (SAEConfig, "activation"): ACTIVATIONS,
-    }
-)
 
 
 def load_sae_config(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, NamedTuple, cast
 
 import torch
@@ -12,11 +11,11 @@ from torch.nn import functional as F
 from kanlab.checks import check_at_least, check_in_features
 from kanlab.layers.sparse.g_topk import GTopK
 from kanlab.layers.sparse.top_afa import TopAFA
-from kanlab.registry import ACTIVATIONS
+from kanlab.registry import ACTIVATIONS, ActivationSpec
 
 __all__ = ["SAEOutput", "SparseAutoencoder", "geometric_median", "normalized_mse"]
 
-ActSpec = str | Mapping[str, Any] | type[nn.Module]
+ActSpec = ActivationSpec
 
 
 class SAEOutput(NamedTuple):

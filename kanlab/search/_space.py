@@ -20,17 +20,16 @@ stored in Optuna under their YAML text and decoded back to the mapping.
 
 from __future__ import annotations
 
-import inspect
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import optuna
 import yaml
 
-from kanlab.config import SPEC_KEYS, ConfigError, apply_overrides
-from kanlab.registry import DATAMODULES, MODELS, SCHEDULERS, Registry, suggest
+from kanlab.config import ConfigError, apply_overrides, registry_at, signature_of
+from kanlab.registry import Registry, suggest
 
 __all__ = ["Branch", "Param", "Space", "apply_values", "format_value", "parse_space"]
 
@@ -345,31 +344,12 @@ def get_path(raw: Any, path: str) -> Any:
     return node
 
 
-def _registry_for(parts: Sequence[str]) -> Registry[Any] | None:
-    """Registry of the spec at ``parts`` (``model`` -> MODELS, ``...layer`` -> LAYERS)."""
-    keys = [p for p in parts if not p.lstrip("-").isdigit()]
-    if not keys:
-        return None
-    if len(keys) == 1 and len(parts) == 1:
-        return {"model": MODELS, "data": DATAMODULES}.get(keys[0])
-    if keys[-1] == "scheduler":
-        return SCHEDULERS
-    return SPEC_KEYS.get(keys[-1])
-
-
 def _accepted(registry: Registry[Any], name: Any) -> set[str] | None:
     """Keyword arguments the registered target takes (``None``: anything goes)."""
     if not isinstance(name, str) or name not in registry:
         return None
-    target = registry.get(name)
-    func = target.__init__ if inspect.isclass(target) else target
-    try:
-        params = inspect.signature(func).parameters.values()
-    except (TypeError, ValueError):
-        return None
-    if any(p.kind is p.VAR_KEYWORD for p in params):
-        return None
-    return {p.name for p in params}
+    sig = signature_of(registry.entry(name))
+    return None if sig.var_kw else set(sig.params)
 
 
 def apply_values(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
@@ -391,7 +371,7 @@ def apply_values(base: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str
             if not isinstance(current, Mapping):
                 data = apply_overrides(data, [(parent, value)])
                 continue
-            registry = _registry_for(parts[:-1])
+            registry = registry_at(data, parts[:-1])
             keep = _accepted(registry, value) if registry is not None else None
             if keep is not None and current.get("name") != value:
                 pruned = {k: v for k, v in current.items() if k == "name" or k in keep}

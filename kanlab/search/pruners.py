@@ -24,6 +24,6 @@ PRUNERS.add("hyperband", optuna.pruners.HyperbandPruner,
             summary="Hyperband: several successive-halving brackets.")
 PRUNERS.add("successive_halving", optuna.pruners.SuccessiveHalvingPruner,
             summary="Asynchronous successive halving (keeps the top 1/eta per rung).")
-PRUNERS.add("threshold", optuna.pruners.ThresholdPruner,
+PRUNERS.add("threshold", optuna.pruners.ThresholdPruner, example_hparams={"lower": 0.1},
             summary="Stop when the metric crosses fixed lower/upper bounds.")
 PRUNERS.add("none", optuna.pruners.NopPruner, summary="Never prune.")

@@ -21,15 +21,15 @@ with its dotted path), the sampler and the pruner. Nothing touches a storage bef
 from __future__ import annotations
 
 import importlib
+import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import optuna
 
 from kanlab.config import (
-    FIELD_REGISTRIES,
     ConfigError,
     Spec,
     apply_overrides,
@@ -38,7 +38,7 @@ from kanlab.config import (
     parse_overrides,
     read_yaml,
 )
-from kanlab.registry import suggest
+from kanlab.registry import Draws, suggest
 from kanlab.search._space import Space, apply_values, format_value, parse_space
 from kanlab.search.pruners import PRUNERS
 from kanlab.search.samplers import SAMPLERS
@@ -92,8 +92,8 @@ class StudySpec:
     directions: tuple[str, ...] | None = None
     metric: str | None = None
     metrics: tuple[str, ...] | None = None
-    sampler: Spec | None = None
-    pruner: Spec | None = None
+    sampler: Annotated[Spec | None, Draws(SAMPLERS)] = None
+    pruner: Annotated[Spec | None, Draws(PRUNERS)] = None
     n_trials: int = 20
     timeout: float | None = None
     storage: str | None = None
@@ -184,10 +184,6 @@ class StudySpec:
         if self.multi_objective:
             return "none"
         return self.pruner.name if self.pruner is not None else "median"
-
-
-FIELD_REGISTRIES[(StudySpec, "sampler")] = SAMPLERS
-FIELD_REGISTRIES[(StudySpec, "pruner")] = PRUNERS
 
 
 @dataclass(frozen=True)
@@ -375,12 +371,17 @@ def check_space(plan: StudyPlan) -> None:
             if other.path not in condition
             and all(condition.get(k) == v for k, v in other_condition.items())
         }
-        for value in param.probe_values():
-            values = {**context, **condition, param.path: value}
-            try:
-                load_experiment(apply_values(plan.base_raw, values))
-            except ConfigError as exc:
-                raise ConfigError(
-                    f"space.{param.path}={format_value(value)}: {exc}"
-                ) from None
+        # a condition listing several values ({if: {model.layer.name: [a, b]}}) holds for
+        # each of them: probe under every one
+        options = [v if isinstance(v, list) else [v] for v in condition.values()]
+        for chosen in itertools.product(*options):
+            holds = dict(zip(condition, chosen, strict=True))
+            for value in param.probe_values():
+                values = {**context, **holds, param.path: value}
+                try:
+                    load_experiment(apply_values(plan.base_raw, values))
+                except ConfigError as exc:
+                    raise ConfigError(
+                        f"space.{param.path}={format_value(value)}: {exc}"
+                    ) from None
 

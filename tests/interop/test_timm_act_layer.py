@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import timm
 import torch
 
 import kanlab
 from kanlab.registry import ACTIVATIONS
-
-timm = pytest.importorskip("timm")
 
 
 @pytest.mark.parametrize(("name", "hparams"), [("crrelu", {}), ("eafo", {"base": "softplus"})])

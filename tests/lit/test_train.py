@@ -17,7 +17,7 @@ from kanlab.cli import main
 from kanlab.config import load_experiment
 from kanlab.lit import load_run, train
 from kanlab.lit.train import append_row
-from kanlab.registry import MODELS, Entry
+from kanlab.registry import CALLBACKS, MODELS, Entry
 
 BASE: dict[str, Any] = {
     "name": "tiny",
@@ -154,8 +154,6 @@ def test_bad_configs_fail_with_one_line_and_no_row(
 
 def test_unknown_layer_name_is_suggested(tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    if "kan_mlp" not in MODELS or "relu_kan" not in __import__("kanlab").list_layers():
-        pytest.skip("kan_mlp/relu_kan not registered in this build")
     raw = {**BASE, "model": {"name": "kan_mlp", "widths": [784, 8, 10], "layer": "relu_kna"}}
     path = tmp_path / "exp.yaml"
     path.write_text(json.dumps(raw))
@@ -222,8 +220,6 @@ def test_regression_with_callbacks(results_dir: Path, monkeypatch: pytest.Monkey
 def test_real_kan_layers_with_their_callbacks(
     layer: str, callbacks: list[dict[str, Any]], results_dir: Path
 ) -> None:
-    if "kan_mlp" not in MODELS or layer not in __import__("kanlab").list_layers():
-        pytest.skip(f"kan_mlp/{layer} not registered in this build")
     cfg = load_experiment({
         "name": f"fit_{layer}", "model": {"name": "kan_mlp", "widths": [2, 3, 1], "layer": layer},
         "data": {"name": "synthetic", "n_train": 128, "n_val": 32, "n_test": 32,
@@ -238,6 +234,48 @@ def test_real_kan_layers_with_their_callbacks(
     torch.testing.assert_close(model(x), result.model(x))
     if layer == "s_kan":
         assert getattr(model, "stage", None) == "pruned"
+
+
+class _Boom(pl.Callback):
+    """A registered callback with a bug: it raises while training runs."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        raise TypeError("boom: a bug inside training")
+
+
+def test_a_bug_inside_training_exits_1_with_the_debug_hint(
+    data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(CALLBACKS._entries, "boom", Entry("boom", _Boom, {}))
+    raw = {**BASE, "data": {**BASE["data"], "data_dir": data_dir},
+           "trainer": {**BASE["trainer"], "callbacks": [{"name": "boom"}],
+                       "limit_train_batches": 2, "limit_val_batches": 1}}
+    path = tmp_path / "exp.yaml"
+    path.write_text(json.dumps(raw))
+    assert main(["train", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert "TypeError: boom: a bug inside training" in err
+    assert "rerun with --debug for the traceback" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    with pytest.raises(TypeError, match="boom"):
+        main(["train", str(path), "--debug"])
+    # bad input stays a usage error: exit 2, one line
+    assert main(["train", str(path), "--set", "trainer.max_epohcs=1"]) == 2
+    err = capsys.readouterr().err
+    assert "Unknown key `trainer.max_epohcs`" in err and "--debug" not in err
+
+
+def test_a_constructor_refusing_a_value_is_a_config_error(
+    data_dir: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = {**BASE, "data": {**BASE["data"], "data_dir": data_dir},
+           "model": {"name": "mlp", "widths": [784, 0, 10]}}
+    path = tmp_path / "exp.yaml"
+    path.write_text(json.dumps(raw))
+    assert main(["train", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kanlab: error: `model`: ") and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.slow  # one torch.compile of a KAN model: tens of seconds on a small CPU

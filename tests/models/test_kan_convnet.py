@@ -9,11 +9,6 @@ from kanlab.config import _spec
 from kanlab.models.kan_convnet import KANConvNet
 from kanlab.registry import MODELS
 
-needs_pool = pytest.mark.skipif(
-    not all(n in kanlab.list_layers() for n in ("b_spline_kan", "fast_kan", "cheby_kan")),
-    reason="KAN layers not registered yet",
-)
-
 
 def grads_complete(model: nn.Module) -> list[str]:
     return [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
@@ -23,7 +18,6 @@ def n_trainable(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-@needs_pool
 @pytest.mark.parametrize(
     ("conv_layer", "head"),
     [
@@ -46,7 +40,6 @@ def test_variants_forward_and_train(conv_layer: object, head: object) -> None:
         model.to_stage("selective")
 
 
-@needs_pool
 def test_s_conv_kan_network_stages_and_pruning() -> None:
     torch.manual_seed(0)
     model = KANConvNet(
@@ -90,7 +83,6 @@ def test_s_conv_kan_network_stages_and_pruning() -> None:
         model.to_stage("full")
 
 
-@needs_pool
 def test_update_grid_and_regularization_propagate() -> None:
     torch.manual_seed(0)
     model = KANConvNet(channels=(2,), image_size=8, head="b_spline_kan", pool="avg")

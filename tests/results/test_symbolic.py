@@ -20,6 +20,7 @@ from kanlab.results.symbolic import (
     fit_function,
     layer_formulas,
     symbolic_report,
+    tidy_constants,
     to_latex,
 )
 
@@ -59,7 +60,7 @@ def test_fit_candidates_validation() -> None:
 
 
 class _Additive(nn.Module):
-    """y_0 = sin(x_1) + x_2^2 + 0.5, y_1 = exp(x_1) - 1: a known two-input layer."""
+    """y_0 = sin(x_0) + x_1^2 + 0.5, y_1 = exp(x_0) - 1: a known two-input layer."""
 
     in_features, out_features = 2, 2
 
@@ -77,9 +78,9 @@ def test_edge_curves_and_layer_formulas_on_known_layer() -> None:
     torch.testing.assert_close(phi[1, 1], torch.zeros(51, dtype=torch.float64))
     formulas, fits = layer_formulas(layer, x_range=(-2.0, 2.0))
     assert (1, 1) not in fits  # a flat edge counts as 0
-    x1, x2 = sympy.symbols("x_1 x_2", real=True)
-    assert sympy.simplify(formulas[0] - (sympy.sin(x1) + x2**2 + sympy.Rational(1, 2))) == 0
-    assert sympy.simplify(formulas[1] - (sympy.exp(x1) - 1)) == 0
+    x0, x1 = sympy.symbols("x_0 x_1", real=True)                      # 0-based, like x[:, 0]
+    assert sympy.simplify(formulas[0] - (sympy.sin(x0) + x1**2 + sympy.Rational(1, 2))) == 0
+    assert sympy.simplify(formulas[1] - (sympy.exp(x0) - 1)) == 0
 
 
 @pytest.mark.parametrize(
@@ -93,8 +94,6 @@ def test_edge_curves_and_layer_formulas_on_known_layer() -> None:
 def test_recovers_function_from_trained_kan_layer(
     name: str, target: Callable[[torch.Tensor], torch.Tensor]
 ) -> None:
-    if "b_spline_kan" not in LAYERS:
-        pytest.skip("b_spline_kan is not registered in this build")
     torch.manual_seed(0)
     layer = LAYERS.build({"name": "b_spline_kan", "grid_size": 8}, 1, 1)
     x = torch.linspace(-1, 1, 256).unsqueeze(1)                          # (256, 1)
@@ -128,9 +127,62 @@ def test_symbolic_cli_prints_activation_formulas(capsys: pytest.CaptureFixture[s
 
 
 def test_kan_layers_finds_outermost_layers() -> None:
-    if "s_kan" not in LAYERS:
-        pytest.skip("s_kan is not registered in this build")
     model = kanlab.create_model("kan_mlp", widths=[3, 2, 2], layer="s_kan")
     from kanlab.results.symbolic import kan_layers
 
     assert [name for name, _ in kan_layers(model)] == ["layers.0", "layers.1"]
+
+
+class _KANSum(nn.Module):
+    """A KAN-like layer (``basis`` + features) computing y_o = sum_i (o + 1) * x_i^2 + o."""
+
+    in_features, out_features = 3, 2
+
+    def basis(self, x: torch.Tensor) -> torch.Tensor:
+        return x.unsqueeze(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        squares = x.square().sum(dim=1, keepdim=True)                     # (B, 1)
+        return torch.cat([squares, 2 * squares + 1], dim=1)                # (B, 2)
+
+
+def test_report_numbers_inputs_outputs_and_edges_from_zero() -> None:
+    model = nn.Sequential(_KANSum())
+    whole = symbolic_report(model, x_range=(-1.0, 1.0))
+    assert "KAN layer 0 (3 -> 2)" in whole                                # module name "0"
+    assert "y_0 = x_0**2 + x_1**2 + x_2**2\n" in whole + "\n"
+    assert "y_1 = 2*x_0**2 + 2*x_1**2 + 2*x_2**2 + 1" in whole
+    assert "x_3" not in whole and "y_2" not in whole
+    edges = symbolic_report(model, x_range=(-1.0, 1.0), max_edges=2)      # top edges only
+    lines = [line.strip() for line in edges.splitlines()[1:]]
+    assert lines == ["phi[1,0](x_0) = 2*x_0**2   (R^2 1.0000)",
+                     "phi[1,1](x_1) = 2*x_1**2   (R^2 1.0000)"]
+
+
+def test_float32_parameters_print_without_noise() -> None:
+    model = nn.Sequential(nn.Linear(2, 2), kanlab.create_activation("crrelu", eps=0.005),
+                          kanlab.create_activation("eafo", base="relu", eps=0.005))
+    assert float(model[1].eps.detach()) == 0.004999999888241291          # float32 rounding
+    formulas = {name: str(expr) for name, expr in activation_formulas(model).items()}
+    assert formulas["1"] == "0.005*x*exp(-x**2/2) + Max(0, x)"
+    assert formulas["2"] == "-0.0025*sqrt(2)*x*exp(-x**2/2)/sqrt(pi) + Max(0, x)"
+    report = symbolic_report(model)
+    assert "0.00499999" not in report
+
+
+def test_tidy_constants_keeps_values_and_exact_numbers() -> None:
+    noisy = sympy.Float(0.004999999888241291) * sympy.sqrt(2) * X + sympy.Float(3.0)
+    assert str(tidy_constants(noisy)) == "0.005*sqrt(2)*x + 3"
+    assert str(tidy_constants(sympy.Float(0.1234567890123) * X)) == "0.123457*x"
+    assert str(tidy_constants(sympy.Float(0.1234567890123) * X, digits=9)) == "0.123456789*x"
+    assert tidy_constants(X**2 + 1) == X**2 + 1
+
+
+def test_symbolic_cli_activation_constants_are_rounded(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kanlab.cli import main
+
+    assert main(["symbolic", "--activation", "crrelu", "--set", "eps=0.005"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("crrelu: ") and "0.005*x" in out and "0.00499999" not in out

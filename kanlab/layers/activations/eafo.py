@@ -5,19 +5,29 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
 import sympy
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from kanlab.layers.activations._base import Activation, X, check_finite, const
+from kanlab.layers._compile import Kernel, use_compiled
+from kanlab.layers.activations import _fused
+from kanlab.layers.activations._base import Activation, X, check_bool, check_finite, const
 from kanlab.layers.activations._sympy_torch import TorchFunction
+from kanlab.layers.activations.elu import ELU
+from kanlab.layers.activations.identity import Identity
+from kanlab.layers.activations.leaky_relu import LeakyReLU
+from kanlab.layers.activations.relu import ReLU
+from kanlab.layers.activations.sigmoid import Sigmoid
+from kanlab.layers.activations.softplus import Softplus
+from kanlab.layers.activations.tanh import Tanh
 from kanlab.registry import ACTIVATIONS
 
-__all__ = ["EAFO", "EPS", "MU", "SIGMA", "Derivation", "derive"]
+__all__ = ["EAFO", "EPS", "MU", "SIGMA", "ClosedBase", "Derivation", "closed_base", "derive"]
 
 EPS = sympy.Symbol("epsilon", real=True)
 MU = sympy.Symbol("mu", real=True)
@@ -161,6 +171,216 @@ def _build_base(base: BaseSpec | nn.Module) -> nn.Module:
     return module
 
 
+Tensor = torch.Tensor
+Unary = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class ClosedBase:
+    """A base activation in closed form, for EAFO's fused kernels.
+
+    ``value(x) -> (f, r)`` and ``slopes(x) -> (f', r, r')`` with r = f''/f' and r' = dr/dx
+    (``r`` and ``r'`` None where f'' = 0 almost everywhere), written so that each needs one
+    transcendental function per element. ``value`` only ever runs without autograd; ``slopes``
+    is also the differentiable backward of higher-order gradients, so it avoids forms whose
+    autograd derivative overflows (``torch.sigmoid`` rather than ``1 / (1 + exp(-x))``).
+    The reference is sympy: tests compare f', r and r' with ``derive(base)``'s d1, ratio and
+    its derivative.
+    """
+
+    value: Callable[[Tensor], tuple[Tensor, Tensor | None]]
+    slopes: Callable[[Tensor], tuple[Tensor, Tensor | None, Tensor | None]]
+
+
+def _relu() -> ClosedBase:
+    return ClosedBase(lambda x: (F.relu(x), None),
+                      lambda x: ((x > 0).to(x.dtype), None, None))
+
+
+def _identity() -> ClosedBase:
+    return ClosedBase(lambda x: (x, None), lambda x: (torch.ones_like(x), None, None))
+
+
+def _leaky_relu(negative_slope: float) -> ClosedBase:
+    return ClosedBase(
+        lambda x: (F.leaky_relu(x, negative_slope), None),
+        lambda x: (torch.where(x > 0, 1.0, torch.full_like(x, negative_slope)), None, None),
+    )
+
+
+def _softplus(beta: float, threshold: float) -> ClosedBase:
+    # f = log1p(e^{bx}) / b (x past torch's threshold), f' = s = sigmoid(bx),
+    # r = b (1 - s), r' = -b^2 s (1 - s)
+    def value(x: Tensor) -> tuple[Tensor, Tensor]:
+        bx = x * beta
+        e = torch.exp(bx)
+        return torch.where(bx > threshold, x, torch.log1p(e) / beta), beta / (1 + e)
+
+    def slopes(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        bx = x * beta
+        s = torch.sigmoid(bx)
+        rest = 1 - s
+        return torch.where(bx > threshold, 1.0, s), beta * rest, -(beta * beta) * s * rest
+
+    return ClosedBase(value, slopes)
+
+
+def _tanh() -> ClosedBase:
+    # t = 2 sigmoid(2x) - 1 (an exp instead of the costlier vectorised tanh), f' = 1 - t^2,
+    # r = -2 t, r' = -2 (1 - t^2)
+    def value(x: Tensor) -> tuple[Tensor, Tensor]:
+        t = 2 * torch.sigmoid(2 * x) - 1
+        return t, -2 * t
+
+    def slopes(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        t = 2 * torch.sigmoid(2 * x) - 1
+        d = 1 - t * t
+        return d, -2 * t, -2 * d
+
+    return ClosedBase(value, slopes)
+
+
+def _sigmoid() -> ClosedBase:
+    # f' = s (1 - s), r = 1 - 2 s (= -tanh(x / 2)), r' = -2 s (1 - s)
+    def value(x: Tensor) -> tuple[Tensor, Tensor]:
+        s = torch.sigmoid(x)
+        return s, 1 - 2 * s
+
+    def slopes(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        s = torch.sigmoid(x)
+        d = s * (1 - s)
+        return d, 1 - 2 * s, -2 * d
+
+    return ClosedBase(value, slopes)
+
+
+def _elu(alpha: float) -> ClosedBase:
+    # f' = 1 (x > 0) or alpha e^x; r = 0 (x > 0) or 1; r' = 0 almost everywhere
+    def slopes(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        pos = x > 0
+        d = torch.where(pos, 1.0, alpha * torch.exp(x.clamp_max(0)))
+        return d, torch.where(pos, 0.0, torch.ones_like(x)), torch.zeros_like(x)
+
+    return ClosedBase(lambda x: (F.elu(x, alpha), torch.where(x > 0, 0.0, torch.ones_like(x))),
+                      slopes)
+
+
+# Bases with a closed form, and the attributes that configure them.
+_CLOSED_BASES: dict[type[nn.Module], tuple[Callable[..., ClosedBase], tuple[str, ...]]] = {
+    ReLU: (_relu, ()),
+    Identity: (_identity, ()),
+    LeakyReLU: (_leaky_relu, ("negative_slope",)),
+    Softplus: (_softplus, ("beta", "threshold")),
+    Tanh: (_tanh, ()),
+    Sigmoid: (_sigmoid, ()),
+    ELU: (_elu, ("alpha",)),
+}
+
+
+def closed_base(module: nn.Module) -> ClosedBase | None:
+    """The closed form of a parameter-free base of a class in the table, else None."""
+    key = _closed_key(module)
+    return None if key is None else _closed(key)
+
+
+def _closed_key(module: nn.Module) -> tuple[Any, ...] | None:
+    """``(class, *hyperparameters)`` of a base with a closed form, else None."""
+    found = _CLOSED_BASES.get(type(module))
+    if found is None or any(True for _ in module.parameters()):
+        return None
+    return (type(module), *(getattr(module, name) for name in found[1]))
+
+
+@functools.lru_cache(maxsize=64)
+def _closed(key: tuple[Any, ...]) -> ClosedBase:
+    make, _ = _CLOSED_BASES[key[0]]
+    return make(*key[1:])
+
+
+def _clamped(fn: TorchFunction, x: Tensor, bound: float) -> Tensor:
+    """``fn(clamp(x, -bound, bound))`` evaluated in at least float32, in x's dtype."""
+    work = torch.promote_types(x.dtype, torch.float32)
+    return fn(x.clamp(-bound, bound).to(work)).to(x.dtype)
+
+
+def _corrected(x: Tensor, eps: Tensor, mean: Tensor, std: Tensor, f: Tensor,
+               ratio: Tensor | None) -> Tensor:
+    """f - eps * p(x) * [(x - mu) / sigma^2 + r(x)] from f = f(x) and r = f''/f'(x)."""
+    inv = std.reciprocal()                                              # 1 / sigma, ()
+    z = (x - mean) * inv                                                # (*)
+    density = torch.exp(-0.5 * z.square()) * (inv / _SQRT_2PI)          # p(x), (*)
+    slope = z * inv                                                     # -p'(x) / p(x)
+    if ratio is not None:
+        slope = slope + ratio
+    return f - eps * density * slope
+
+
+def _fused_value(x: Tensor, eps: Tensor, mean: Tensor, std: Tensor, *,
+                 base: ClosedBase) -> Tensor:
+    f, ratio = base.value(x)
+    return _corrected(x, eps, mean, std, f, ratio)
+
+
+def _fused_grads(g: Tensor, x: Tensor, eps: Tensor, mean: Tensor, std: Tensor, *,
+                 need_eps: bool, base: ClosedBase) -> tuple[Tensor, Tensor | None]:
+    """``g * d eafo / dx`` and ``sum(g * d eafo / d eps)`` in closed form.
+
+    With s = (x - mu) / sigma^2 + r(x) and p' = -p * (x - mu) / sigma^2:
+    d/dx [f - eps p s] = f' - eps * p * (1 / sigma^2 + r' - (x - mu) / sigma^2 * s).
+    """
+    slope, ratio, dratio = base.slopes(x)
+    inv = std.reciprocal()                                              # 1 / sigma, ()
+    z = (x - mean) * inv                                                # (*)
+    density = torch.exp(-0.5 * z.square()) * (inv / _SQRT_2PI)          # p(x), (*)
+    zs = z * inv                                                        # (x - mu) / sigma^2
+    s = zs if ratio is None else zs + ratio
+    ds = inv * inv                                                      # ()
+    ds_all = ds if dratio is None else ds + dratio                      # () or (*)
+    dx = g * (slope - eps * density * (ds_all - zs * s))
+    return dx, -(g * density * s).sum() if need_eps else None
+
+
+@functools.lru_cache(maxsize=64)
+def _fused_form(key: tuple[Any, ...]) -> _fused.PointwiseForm:
+    """EAFO's fused form for one closed-form base configuration (cached: one per key)."""
+    base = _closed(key)
+    return _fused.PointwiseForm(
+        f"eafo({key[0].__name__})",
+        functools.partial(_fused_value, base=base),
+        functools.partial(_fused_grads, base=base),
+    )
+
+
+def _shifted_sums(x: Tensor, shift: Tensor) -> tuple[Tensor, Tensor]:
+    """sum(x - shift) and sum((x - shift)^2), accumulated in float64: one fused pass compiled."""
+    d = x.to(torch.float64) - shift.to(torch.float64)                   # (n,)
+    return d.sum(), d.square().sum()
+
+
+def _shifted_sums_eager(x: Tensor, shift: Tensor) -> tuple[Tensor, Tensor]:
+    """The same sums from ``torch.var_mean`` (no float64 copy of x)."""
+    var, mean = torch.var_mean(x, correction=0)
+    n, dm = x.numel(), mean.to(torch.float64) - shift.to(torch.float64)
+    return n * dm, n * (var.to(torch.float64) + dm * dm)
+
+
+_SHIFTED_SUMS = Kernel(_shifted_sums, eager=_shifted_sums_eager)
+
+
+def _batch_moments(x: Tensor, shift: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and unbiased variance of a flat ``x`` through the compiled sums kernel.
+
+    ``torch.var_mean`` (Welford, one division per element) costs about as much as a whole
+    ReLU forward + backward on CPU; two float64 sums shifted by the running mean (close to
+    the batch mean, so the difference of squares does not cancel) cost a tenth of it.
+    """
+    n = x.numel()
+    s1, s2 = _SHIFTED_SUMS(x, shift, compiled=True)
+    mean = shift.to(torch.float64) + s1 / n
+    var = (s2 - s1 * s1 / n).clamp_min(0) / max(n - 1, 1)
+    return mean, var
+
+
 @ACTIVATIONS.register("eafo", elementwise=True)
 class EAFO(Activation):
     """Entropy-based correction of a monotone base activation, derived symbolically.
@@ -191,18 +411,34 @@ class EAFO(Activation):
     (``no_weight_decay()``). Learnable base parameters (PReLU's slope) train, but f'' / f' is
     not re-derived when they change. Bases with f' < 0 somewhere (SiLU, GELU, Mish) are refused.
 
+    Speed: for the bases in closed form (:class:`ClosedBase`: relu, softplus, tanh, sigmoid,
+    identity, leaky_relu, elu) forward and backward are one fused elementwise pass each, with
+    the derivative d/dx [f - eps p s] = f' - eps p (1/sigma^2 + r' - (x - mu)/sigma^2 s),
+    s = (x - mu)/sigma^2 + r, r = f''/f', where f', r and r' = dr/dx share one transcendental
+    per element (hand-simplified; tests check them against the sympy derivation). It is an
+    ``autograd.Function`` that saves only x, ``torch.compile``-d for large inputs (see
+    :mod:`kanlab.layers.activations._fused`); train mode adds one reduction pass for the
+    statistics (compiled too for large inputs: two float64 sums shifted by the running
+    mean). Gradients of any order are exact (a differentiable backward on ``create_graph``);
+    other bases, ``torch.func`` transforms and forward-mode AD run the plain autograd
+    expression (:meth:`reference`). The fused r is not clamped to [-R, R]: its closed forms
+    are finite everywhere (they differ from the clamped one by < 1e-30).
+
     Args:
         base: Elementwise activation key, ``{name: ..., **hp}`` spec or class (default
             softplus).
         eps: Initial correction coefficient (finite, negative allowed; sign as in the formula).
         momentum: Running-statistics momentum in [0, 1] (0.1 as BatchNorm).
         inplace: Accepted for timm's ``act_layer`` and ignored.
+        compile_kernels: ``torch.compile`` the fused kernels: ``None`` (default) from 2^21
+            elements on, ``True`` / ``False`` always / never (``KANLAB_COMPILE`` overrides).
         device: Factory kwarg for ``eps`` and the running buffers.
         dtype: Factory kwarg for ``eps`` and the running buffers.
 
     Raises:
         ValueError: for an unknown base (with a suggestion), a non-elementwise or non-monotone
-            base, a non-finite ``eps`` or ``momentum`` outside [0, 1].
+            base, a non-finite ``eps``, ``momentum`` outside [0, 1] or a ``compile_kernels``
+            that is neither a bool nor None.
     """
 
     def __init__(
@@ -212,12 +448,16 @@ class EAFO(Activation):
         eps: float = 0.01,
         momentum: float = 0.1,
         inplace: bool = False,
+        compile_kernels: bool | None = None,
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__(inplace=inplace)
         check_finite("eps", eps)
         check_finite("momentum", momentum)
+        if compile_kernels is not None:
+            check_bool("compile_kernels", compile_kernels)
+        self.compile_kernels = compile_kernels
         if not 0.0 <= momentum <= 1.0:
             raise ValueError(f"`momentum` must be in [0, 1], but got momentum={momentum!r}.")
         dd: dict[str, Any] = {"device": device, "dtype": dtype}
@@ -226,6 +466,7 @@ class EAFO(Activation):
         self.derivation = _derive(_formula(self.base), _label(base))
         ratio = self.derivation.ratio
         self._ratio: TorchFunction | None = None if ratio == 0 else TorchFunction(ratio, X)
+        self._closed = _closed_key(self.base)             # the fused path's base, or None
         self.init_eps = float(eps)
         self.momentum = float(momentum)
         self.eps = nn.Parameter(torch.empty((), **dd))
@@ -247,28 +488,44 @@ class EAFO(Activation):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
             self._update_stats(x)
-        mean = self.running_mean.to(x.dtype, copy=True)                     # ()
-        std = self.running_var.clamp_min(_VAR_FLOOR).sqrt().to(x.dtype)     # ()
-        z = (x - mean) / std                                                # (*)
-        density = torch.exp(-0.5 * z.square()) / (std * _SQRT_2PI)          # p(x), (*)
-        slope = z / std                                                     # -p'(x) / p(x)
-        if self._ratio is not None:
-            bound = self.derivation.clamp
-            work = torch.promote_types(x.dtype, torch.float32)
-            ratio = self._ratio(x.clamp(-bound, bound).to(work)).to(x.dtype)  # f''/f', (*)
-            slope = slope + ratio
-        base: torch.Tensor = self.base(x)
-        return base - self.eps * density * slope
+        mean, std = self._moments(x.dtype)
+        if self._closed is None or not _fused.fused_allowed():
+            return self._expression(x, mean, std)
+        form = _fused_form(self._closed)
+        return _fused.apply(form, x, self.eps, mean, std, compile_kernels=self.compile_kernels)
+
+    def reference(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` as the plain chain of autograd ops, without the fused kernels.
+
+        Same values and the same running-statistics update; the reference of the tests, and
+        what ``torch.func`` transforms and forward-mode AD run.
+        """
+        if self.training:
+            self._update_stats(x)
+        return self._expression(x, *self._moments(x.dtype))
+
+    def _moments(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """Running mean and std as 0-d tensors of ``dtype``."""
+        mean = self.running_mean.to(dtype, copy=True)                       # ()
+        std = self.running_var.clamp_min(_VAR_FLOOR).sqrt().to(dtype)        # ()
+        return mean, std
+
+    def _expression(self, x: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+        ratio = None if self._ratio is None else _clamped(self._ratio, x, self.derivation.clamp)
+        return _corrected(x, self.eps, mean, std, self.base(x), ratio)
 
     def _update_stats(self, x: torch.Tensor) -> None:
         n = x.numel()
         if n == 0:
             return
         with torch.no_grad():
-            flat = x.detach().to(self.running_mean.dtype)
-            var, mean = torch.var_mean(flat, correction=1 if n > 1 else 0)
-            self.running_mean.lerp_(mean, self.momentum)
-            self.running_var.lerp_(var, self.momentum)
+            flat = x.detach().reshape(-1).to(self.running_mean.dtype)
+            if use_compiled(self.compile_kernels, n) and _fused.fused_allowed():
+                mean, var = _batch_moments(flat, self.running_mean)
+            else:
+                var, mean = torch.var_mean(flat, correction=1 if n > 1 else 0)
+            self.running_mean.lerp_(mean.to(self.running_mean.dtype), self.momentum)
+            self.running_var.lerp_(var.to(self.running_var.dtype), self.momentum)
 
     def sympy(self) -> sympy.Expr:
         """The corrected activation with the current eps, running mean and std."""

@@ -20,7 +20,7 @@ from kanlab.checks import (
 from kanlab.layers.kan import _fused
 from kanlab.layers.kan._af_kan_funcs import FUNCS, func_value
 from kanlab.layers.kan._linear_base import KANLinearBase
-from kanlab.registry import ACTIVATIONS, LAYERS
+from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["AFKANLinear"]
 
@@ -28,7 +28,7 @@ METHODS = ("global_attn", "spatial_attn", "multistep")
 NORMS = ("layer", "batch", "none")
 FUNC_NORMS = ("none", "batch", "sample")
 
-ActSpec = str | Mapping[str, Any] | type[nn.Module]
+ActSpec = ActivationSpec
 
 
 @LAYERS.register("af_kan", kind="linear")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -15,11 +15,11 @@ from kanlab.layers.kan import _fused
 from kanlab.layers.kan._bspline import cox_de_boor, extended_grid, fit_coefficients
 from kanlab.layers.kan._fused._weight import basis_major_empty
 from kanlab.layers.kan._linear_base import KANLinearBase
-from kanlab.registry import ACTIVATIONS, LAYERS
+from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["BSplineKANLinear"]
 
-ActSpec = str | Mapping[str, Any] | type[nn.Module]
+ActSpec = ActivationSpec
 
 
 @LAYERS.register("b_spline_kan", kind="linear")

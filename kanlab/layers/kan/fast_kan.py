@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -12,11 +12,11 @@ from torch.nn import functional as F
 from kanlab.checks import check_at_least, check_in_features, check_range
 from kanlab.layers.kan import _fused
 from kanlab.layers.kan._linear_base import KANLinearBase
-from kanlab.registry import ACTIVATIONS, LAYERS
+from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["FastKANLinear"]
 
-ActSpec = str | Mapping[str, Any] | type[nn.Module]
+ActSpec = ActivationSpec
 
 
 @LAYERS.register("fast_kan", kind="linear")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
@@ -14,11 +13,9 @@ from kanlab.layers.kan._patches import (
     PatchConv2d,
     n_basis_of,
 )
-from kanlab.registry import LAYERS
+from kanlab.registry import LAYERS, LayerSpec
 
 __all__ = ["KANConv2d"]
-
-LayerSpec = str | Mapping[str, Any] | Callable[..., nn.Module]
 
 
 @LAYERS.register("kan_conv2d", kind="conv2d")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -17,11 +17,11 @@ from kanlab.checks import (
     check_range,
 )
 from kanlab.layers.kan._linear_base import KANLinearBase
-from kanlab.registry import ACTIVATIONS, LAYERS
+from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["WAVELETS", "WavKANLinear"]
 
-ActSpec = str | Mapping[str, Any] | type[nn.Module]
+ActSpec = ActivationSpec
 
 _MEXICAN_HAT_NORM: float = 2.0 / (math.sqrt(3.0) * math.pi**0.25)
 

@@ -48,7 +48,12 @@ def row_stats(
 
 
 class _SoftThreshold(torch.autograd.Function):
-    """y = max(x - theta, 0) with theta constant: two whole-tensor passes, no temporaries."""
+    """y = max(x - theta, 0) with theta constant: two whole-tensor passes, no temporaries.
+
+    Differentiable to any order: the backward is made of differentiable ops (no
+    ``@once_differentiable``), so ``create_graph=True`` gives second derivatives (0 almost
+    everywhere, as for ReLU); ``tests/layers/sparse/test_stat_topk.py`` gradgradchecks it.
+    """
 
     @staticmethod
     def forward(ctx: Any, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:

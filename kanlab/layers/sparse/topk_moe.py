@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -10,11 +9,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from kanlab.checks import check_at_least, check_in_features
-from kanlab.registry import LAYERS
+from kanlab.registry import LAYERS, LayerSpec
 
 __all__ = ["TopKMoE"]
 
-ExpertSpec = str | Mapping[str, Any] | type[nn.Module]
+ExpertSpec = LayerSpec
 
 
 @LAYERS.register("topk_moe", kind="linear", example_hparams={"num_experts": 4, "k": 2})

@@ -110,7 +110,6 @@ def test_bad_hyperparameters_raise() -> None:
         KANConv2d(1, 2, 3, layer="kan_cnv2d")
 
 
-@pytest.mark.skipif("b_spline_kan" not in LAYERS, reason="b_spline_kan not registered yet")
 def test_registered_layer_spec_and_delegation() -> None:
     torch.manual_seed(0)
     conv = LAYERS.build(

@@ -6,8 +6,6 @@ from torch.nn import functional as F
 
 import kanlab  # noqa: F401  (fills the registries)
 from kanlab.layers.kan.s_conv_kan import SConvKAN2d
-from kanlab.layers.kan.s_kan import DEFAULT_CANDIDATES
-from kanlab.registry import LAYERS
 from kanlab.testing import PowersLinear
 
 POOL = [{"name": PowersLinear, "degree": 2}, {"name": PowersLinear, "degree": 3},
@@ -92,9 +90,6 @@ def test_bad_hyperparameters_raise() -> None:
         make().to_stage("half")  # type: ignore[arg-type]
 
 
-@pytest.mark.skipif(
-    not all(name in LAYERS for name in DEFAULT_CANDIDATES), reason="default pool not registered"
-)
 def test_default_pool_chunks_a_mnist_batch() -> None:
     seen: list[int] = []
     conv = SConvKAN2d(1, 32, 3, memory_budget=2**20)

@@ -7,7 +7,6 @@ from torch.nn import functional as F
 
 import kanlab  # noqa: F401  (fills the registries)
 from kanlab.layers.kan.s_kan import DEFAULT_CANDIDATES, SKANLinear
-from kanlab.registry import LAYERS
 from kanlab.testing import PowersLinear
 
 
@@ -208,9 +207,6 @@ def test_gradcheck(stage: str) -> None:
     assert torch.autograd.gradcheck(layer, (x,))
 
 
-@pytest.mark.skipif(
-    not all(name in LAYERS for name in DEFAULT_CANDIDATES), reason="default pool not registered"
-)
 def test_default_pool_builds_and_prunes() -> None:
     torch.manual_seed(0)
     layer = SKANLinear(4, 3)

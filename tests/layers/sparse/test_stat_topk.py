@@ -69,3 +69,12 @@ def test_dim_one_identity_at_full_density_and_errors() -> None:
         StatTopK(k=2, mode="sfot")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="`num_samples` must be None or an int >= 64"):
         StatTopK(k=2, num_samples=3)
+
+
+@pytest.mark.parametrize("grad_through_threshold", [False, True])
+def test_second_derivatives(grad_through_threshold: bool) -> None:
+    """No once_differentiable anywhere on this path: double backward works (custom Function
+    for the detached soft threshold included)."""
+    act = StatTopK(k=3, grad_through_threshold=grad_through_threshold).double()
+    x = torch.randn(4, 9, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    assert torch.autograd.gradgradcheck(act, (x.requires_grad_(True),))

@@ -6,7 +6,6 @@ from torch.testing import assert_close
 
 import kanlab
 from kanlab.layers.sparse.topk_moe import TopKMoE
-from kanlab.registry import LAYERS
 
 
 def test_gates_sum_to_one_over_exactly_k_and_equal_topk_softmax() -> None:
@@ -58,8 +57,6 @@ def test_unnormalised_gates_and_validation() -> None:
 
 
 def test_kan_experts_when_available() -> None:
-    if "b_spline_kan" not in LAYERS:
-        pytest.skip("b_spline_kan is not registered yet")
     torch.manual_seed(3)
     moe = TopKMoE(4, 3, num_experts=3, k=2, expert={"name": "b_spline_kan", "grid_size": 3})
     y = moe(torch.randn(6, 4))

@@ -22,9 +22,9 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx
 
+from kanlab.layers._compile import Kernel, use_compiled
 from kanlab.layers.activations._base import ClosedForm
 from kanlab.layers.kan._af_kan_funcs import FUNCS, func_value
-from kanlab.layers.kan._fused._compile import Kernel, use_compiled
 from kanlab.layers.kan._fused._function import (
     FusedFunction,
     closed_form_of,

@@ -18,9 +18,9 @@ from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx
 from torch.nn import functional as F
 
+from kanlab.layers._compile import Kernel, use_compiled
 from kanlab.layers.activations._base import ClosedForm
 from kanlab.layers.kan._bspline import cox_de_boor, nonzero
-from kanlab.layers.kan._fused._compile import Kernel, use_compiled
 from kanlab.layers.kan._fused._function import (
     FusedFunction,
     closed_form_of,

@@ -13,7 +13,7 @@ from torch import Tensor
 from torch.autograd.function import FunctionCtx
 from torch.nn import functional as F
 
-from kanlab.layers.kan._fused._compile import Kernel, use_compiled
+from kanlab.layers._compile import Kernel, use_compiled
 from kanlab.layers.kan._fused._function import FusedFunction, keep, kept, kernels_allowed
 from kanlab.layers.kan._fused._weight import WEIGHT, weight_expression, weight_grads
 

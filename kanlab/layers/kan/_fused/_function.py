@@ -28,10 +28,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.autograd.forward_ad as fwAD
 from torch import Tensor, nn
 from torch.autograd.function import FunctionCtx
 
+from kanlab.layers._compile import kernels_allowed
 from kanlab.layers.activations._base import Activation, ClosedForm
 
 __all__ = ["FusedFunction", "closed_form_of", "keep", "kept", "kernels_allowed", "vjp"]
@@ -46,11 +46,6 @@ def closed_form_of(act: nn.Module | None) -> ClosedForm | None:
     """
     return act.closed_form() if isinstance(act, Activation) else None
 
-
-def kernels_allowed() -> bool:
-    """Whether the fused kernels may run: no ``torch.func`` transform and no forward-mode AD."""
-    transforms = bool(torch._C._are_functorch_transforms_active())
-    return not transforms and fwAD._current_level < 0
 
 
 def keep(ctx: FunctionCtx, args: tuple[Any, ...], *extra: Tensor) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from kanlab.layers.kan._fused._compile import Kernel
+from kanlab.layers._compile import Kernel
 
 __all__ = ["WEIGHT", "basis_major_empty", "weight_expression", "weight_grads"]
 

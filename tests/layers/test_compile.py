@@ -5,8 +5,8 @@ import logging
 import pytest
 import torch
 
-from kanlab.layers.kan._fused import _compile
-from kanlab.layers.kan._fused._compile import AUTO_MIN_ENTRIES, Kernel, use_compiled
+from kanlab.layers import _compile
+from kanlab.layers._compile import AUTO_MIN_ENTRIES, Kernel, use_compiled
 
 
 def _double(x: torch.Tensor, *, scale: float) -> torch.Tensor:

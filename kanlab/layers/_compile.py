@@ -1,4 +1,4 @@
-"""``torch.compile`` for the fused elementwise kernels of the KAN layers, with an eager fallback.
+"""``torch.compile`` for fused elementwise kernels (KAN layers, CRReLU, EAFO), eager fallback.
 
 A KAN layer's cost beyond its matmul is a chain of elementwise ops over a ``(B, D, M)`` basis
 (M basis functions per input). Eager PyTorch runs each op as a separate pass over memory;
@@ -30,10 +30,11 @@ from collections.abc import Callable, Hashable
 from typing import Any
 
 import torch
+import torch.autograd.forward_ad as fwAD
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AUTO_MIN_ENTRIES", "Kernel", "use_compiled"]
+__all__ = ["AUTO_MIN_ENTRIES", "Kernel", "kernels_allowed", "use_compiled"]
 
 AUTO_MIN_ENTRIES = 1 << 21
 """Basis entries (rows x inputs x basis functions) from which ``compile_kernels=None`` compiles."""
@@ -98,3 +99,14 @@ class Kernel:
             fn = torch.compile(fresh)
             self._compiled[key] = fn
         return fn
+
+
+def kernels_allowed() -> bool:
+    """Whether a fused ``autograd.Function`` may run: no ``torch.func`` transform, no forward AD.
+
+    An ``autograd.Function`` without ``setup_context``/``jvp`` cannot take part in ``vmap``,
+    ``grad``, ``jacrev``, ``jacfwd``, ``hessian`` or ``torch.autograd.forward_ad``; callers run
+    their plain reference expression instead (same values).
+    """
+    transforms = bool(torch._C._are_functorch_transforms_active())
+    return not transforms and fwAD._current_level < 0
