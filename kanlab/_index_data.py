@@ -2126,6 +2126,13 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     "    pretrained: Load timm's pretrained weights (needs network or a local "
                     'cache).\n'
                     '    drop_rate: Classifier dropout.\n'
+                    '    model_kwargs: Further keyword arguments of the timm architecture, passed '
+                    'through\n'
+                    '        unchanged (ViT: ``patch_size``, ``embed_dim``, ``depth``, '
+                    '``num_heads``,\n'
+                    '        ``mlp_ratio``; ResNet: ``layers``, ``channels``, ``stem_width``), '
+                    'e.g. to size a\n'
+                    '        ViT for 28 x 28 inputs.\n'
                     '\n'
                     'Raises:\n'
                     '    ValueError: for an unknown ``arch`` or arguments the architecture does '
@@ -2139,7 +2146,8 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                           'None'),
                          ('img_size', 'int | None', 'None'),
                          ('pretrained', 'bool', 'False'),
-                         ('drop_rate', 'float', '0.0')),
+                         ('drop_rate', 'float', '0.0'),
+                         ('model_kwargs', 'collections.abc.Mapping[str, Any] | None', 'None')),
              'extra': False}),
  'datamodules': ({'name': 'cifar10',
                   'summary': 'CIFAR-10: 32x32 RGB images, 10 classes; ``augment: basic`` = random '
@@ -2266,7 +2274,14 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          "``exp_sin_sq`` exp(sin(pi x) + y^2) (the KAN paper's example); "
                          '``exp_sin_4d``\n'
                          'exp((sin(pi(x1^2+x2^2)) + sin(pi(x3^2+x4^2)))/2); ``tanh_sum`` '
-                         'tanh(x1+x2+x3).\n'
+                         'tanh(x1+x2+x3);\n'
+                         '``bessel_j0_20x`` J0(20x); ``exp_mean_sin_sq_100d`` exp(mean_i sin^2(pi '
+                         'x_i/2)) over 100\n'
+                         'inputs; ``legendre_p31`` the associated Legendre function P_3^1(x) '
+                         "(scipy's ``lpmv(1, 3,\n"
+                         'x)``); ``arctan_5d`` a 5-input arctan composition (see '
+                         ':data:`FUNCTIONS` for formulas and\n'
+                         'sources).\n'
                          'Targets may carry Gaussian noise of std ``noise`` (train and val only; '
                          'test is clean).\n'
                          '\n'

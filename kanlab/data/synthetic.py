@@ -28,8 +28,44 @@ def _exp_sin_4d(x: torch.Tensor) -> torch.Tensor:
     return torch.exp(0.5 * (a + b))
 
 
+def _bessel_j0_20x(x: torch.Tensor) -> torch.Tensor:
+    out: torch.Tensor = torch.special.bessel_j0(20 * x[:, 0])
+    return out
+
+
+def _exp_mean_sin_sq_100d(x: torch.Tensor) -> torch.Tensor:
+    return torch.exp(torch.sin(math.pi * x / 2).pow(2).mean(dim=1))
+
+
+def _legendre_p31(x: torch.Tensor) -> torch.Tensor:
+    # scipy.special.lpmv(1, 3, x): Condon-Shortley phase included
+    t = x[:, 0]
+    return -1.5 * (5 * t**2 - 1) * torch.sqrt((1 - t**2).clamp_min(0))
+
+
+def _arctan_5d(x: torch.Tensor) -> torch.Tensor:
+    x1, x2, x3, x4, x5 = x.unbind(dim=1)
+    a = torch.atan(20 * (x1 - 0.5 + x2 / 6) * torch.exp(x5)) + math.pi / 2
+    b = torch.atan(20 * (x1 - 0.5 - x2 / 6) * torch.exp(x5)) + math.pi / 2
+    return (2 + 2 * x3) / (3 * math.pi) * a + (2 + 2 * x4) / (3 * math.pi) * b
+
+
 # name -> (number of inputs, f, formula); inputs are uniform on [-1, 1]^n.
+# Sources of the function-fitting suite (results/function_fitting/README.md): the KAN paper's
+# (Liu et al. 2024, arXiv:2404.19756) section 3.1 toy functions bessel_j0_20x, exp_sin_sq, xy,
+# exp_mean_sin_sq_100d, exp_sin_4d; its special functions (section 3.2): legendre_p31 =
+# scipy.special.lpmv(m=1, v=3); the openkan.org "Splines KAN" page's test formula: arctan_5d.
 FUNCTIONS: dict[str, tuple[int, Function, str]] = {
+    "bessel_j0_20x": (1, _bessel_j0_20x, "J0(20 x)"),
+    "exp_mean_sin_sq_100d": (
+        100, _exp_mean_sin_sq_100d, "exp((1/100) sum_i sin^2(pi x_i / 2))"
+    ),
+    "legendre_p31": (1, _legendre_p31, "P_3^1(x) = -(3/2)(5x^2 - 1) sqrt(1 - x^2)"),
+    "arctan_5d": (
+        5, _arctan_5d,
+        "(2+2x3)/(3pi) [atan(20(x1 - 1/2 + x2/6) e^x5) + pi/2] "
+        "+ (2+2x4)/(3pi) [atan(20(x1 - 1/2 - x2/6) e^x5) + pi/2]",
+    ),
     "sin_pi": (1, lambda x: torch.sin(math.pi * x[:, 0]), "sin(pi x)"),
     "bessel_like": (1, lambda x: torch.sin(4 * x[:, 0]) / (1 + x[:, 0] ** 2), "sin(4x)/(1+x^2)"),
     "xy": (2, lambda x: x[:, 0] * x[:, 1], "x y"),
@@ -47,7 +83,11 @@ class SyntheticDataModule(pl.LightningDataModule):
 
     Functions (``function``): ``sin_pi`` sin(pi x); ``bessel_like`` sin(4x)/(1+x^2); ``xy``;
     ``exp_sin_sq`` exp(sin(pi x) + y^2) (the KAN paper's example); ``exp_sin_4d``
-    exp((sin(pi(x1^2+x2^2)) + sin(pi(x3^2+x4^2)))/2); ``tanh_sum`` tanh(x1+x2+x3).
+    exp((sin(pi(x1^2+x2^2)) + sin(pi(x3^2+x4^2)))/2); ``tanh_sum`` tanh(x1+x2+x3);
+    ``bessel_j0_20x`` J0(20x); ``exp_mean_sin_sq_100d`` exp(mean_i sin^2(pi x_i/2)) over 100
+    inputs; ``legendre_p31`` the associated Legendre function P_3^1(x) (scipy's ``lpmv(1, 3,
+    x)``); ``arctan_5d`` a 5-input arctan composition (see :data:`FUNCTIONS` for formulas and
+    sources).
     Targets may carry Gaussian noise of std ``noise`` (train and val only; test is clean).
 
     Shapes: batches ``(B, n)`` -> targets ``(B, 1)``; ``dims == (n,)``.

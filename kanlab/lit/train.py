@@ -2,9 +2,10 @@
 
 ``train(cfg, results_dir=...)`` seeds everything, builds data module, model, system and trainer
 from the config, fits with checkpoints on the best validation score, tests once with the best
-checkpoint and appends one row to ``<results_dir>/<datamodule>/runs.jsonl`` under a file lock.
+checkpoint and appends one row to ``<results_dir>/<benchmark>/runs.jsonl`` under a file lock
+(benchmark: the config's ``benchmark``, by default the data module's name).
 
-Run directory ``<results_dir>/<datamodule>/runs/<name>-<config_hash>-s<seed>-<UTC time>/``:
+Run directory ``<results_dir>/<benchmark>/runs/<name>-<config_hash>-s<seed>-<UTC time>/``:
 ``config.yaml`` (resolved), ``env.json`` (versions, code provenance, seed, device),
 ``metrics.csv`` (CSVLogger; plus TensorBoard event files with ``trainer.loggers: [csv,
 tensorboard]``, see :mod:`kanlab.lit.loggers`), ``best.ckpt`` and ``last.ckpt`` (each also
@@ -205,7 +206,7 @@ def append_row(path: Path, row: Mapping[str, Any]) -> None:
 def _new_run_dir(results_dir: Path, cfg: ExperimentConfig) -> Path:
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     leaf = f"{cfg.name}-{config_hash(cfg)}-s{cfg.seed}-{stamp}"
-    base = results_dir / cfg.data.name / "runs" / leaf
+    base = results_dir / cfg.results_group / "runs" / leaf
     for i in range(1000):
         path = base if i == 0 else base.with_name(f"{base.name}-{i}")
         try:
@@ -376,7 +377,7 @@ def train(
             log_every_n_steps=tc.log_every_n_steps,
             logger=build_loggers(
                 cfg.trainer.loggers, run_dir=run_dir, results_dir=results_dir,
-                experiment=str((trial_attrs or {}).get("study") or cfg.data.name),
+                experiment=str((trial_attrs or {}).get("study") or cfg.results_group),
                 tags={"config_hash": config_hash(cfg), "seed": cfg.seed,
                       **({"trial": trial_attrs.get("number")} if trial_attrs else {})},
             ),
@@ -423,7 +424,7 @@ def train(
     row: dict[str, Any] = {
         "config_hash": config_hash(cfg),
         "name": cfg.name,
-        "benchmark": cfg.data.name,
+        "benchmark": cfg.results_group,
         "seed": cfg.seed,
         "config": to_dict(cfg),
         "metrics": metrics,
@@ -448,7 +449,7 @@ def train(
         row["latency_ms"] = latency_ms(model, batch, repeats=10, warmup=2)
     flat = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
     if record and trainer.is_global_zero:
-        append_row(results_dir / cfg.data.name / "runs.jsonl", row)
+        append_row(results_dir / cfg.results_group / "runs.jsonl", row)
     return RunResult(run_dir=run_dir, row=row, metrics=flat, epochs_run=epochs_run, model=model)
 
 

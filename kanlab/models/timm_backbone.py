@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -9,6 +12,11 @@ from kanlab.capabilities import NoWeightDecay
 from kanlab.registry import MODELS, ActivationSpec
 
 __all__ = ["TimmBackbone"]
+
+
+def _plain(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """Config values (frozen mappings, tuples) -> the plain types timm's builders expect."""
+    return {str(k): (dict(v) if isinstance(v, Mapping) else v) for k, v in kwargs.items()}
 
 
 @MODELS.register("timm_backbone", example_hparams={"arch": "resnet18"})
@@ -29,6 +37,10 @@ class TimmBackbone(nn.Module):
         img_size: Input size, for architectures that take it (ViTs); ``None`` keeps the default.
         pretrained: Load timm's pretrained weights (needs network or a local cache).
         drop_rate: Classifier dropout.
+        model_kwargs: Further keyword arguments of the timm architecture, passed through
+            unchanged (ViT: ``patch_size``, ``embed_dim``, ``depth``, ``num_heads``,
+            ``mlp_ratio``; ResNet: ``layers``, ``channels``, ``stem_width``), e.g. to size a
+            ViT for 28 x 28 inputs.
 
     Raises:
         ValueError: for an unknown ``arch`` or arguments the architecture does not take.
@@ -44,6 +56,7 @@ class TimmBackbone(nn.Module):
         img_size: int | None = None,
         pretrained: bool = False,
         drop_rate: float = 0.0,
+        model_kwargs: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         from kanlab.interop.timm import create_backbone
@@ -52,6 +65,7 @@ class TimmBackbone(nn.Module):
         self.model = create_backbone(
             arch, num_classes=num_classes, in_chans=in_chans, act_layer=act_layer,
             img_size=img_size, pretrained=pretrained, drop_rate=drop_rate,
+            **_plain(model_kwargs or {}),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

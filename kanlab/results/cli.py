@@ -269,9 +269,12 @@ class PlotCommand(Command):
 
         p = add("leaderboard", "leaderboard bar chart with error bars (and anchors)")
         p.add_argument("bench", help="results/<benchmark> dir")
-        p.add_argument("--metric", default="test", choices=("test", "val", "test_selected"),
-                       help="accuracy shown: test at the best-validation epoch (default), val, "
-                            "or test_selected (best test epoch)")
+        p.add_argument("--metric", default=None,
+                       choices=("test", "val", "test_selected", "test_rmse", "val_rmse",
+                                "test_r2"),
+                       help="column shown (default: the table's primary metric, test accuracy "
+                            "at the best-validation epoch, or test RMSE for regression)")
+        p.add_argument("--top", type=int, default=20, help="rows shown (default: 20)")
         p.add_argument("--by", default="config", choices=("config", "name", "model"),
                        help="group rows by config hash (default), run name or model")
 
@@ -308,7 +311,7 @@ class PlotCommand(Command):
             from kanlab.results.leaderboard import load_leaderboard
 
             lb = load_leaderboard(args.bench, by=args.by)
-            out = plots.plot_leaderboard(lb, out, metric=args.metric)
+            out = plots.plot_leaderboard(lb, out, metric=args.metric, top=args.top)
         _console().print(f"wrote {out}")
         return 0
 

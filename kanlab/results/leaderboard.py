@@ -54,6 +54,7 @@ __all__ = [
     "Leaderboard",
     "METRICS",
     "Metric",
+    "REGRESSION_COLUMNS",
     "Provenance",
     "Stat",
     "StudySummary",
@@ -68,6 +69,7 @@ __all__ = [
 GROUP_BY = ("config", "name", "model")
 FORMATS = ("md", "csv", "html")
 PRIMARY = "test"  # the metric the statistics (CI, tests, top row) are computed on
+PRIMARY_REGRESSION = "test_rmse"  # the same for regression tables (lower is better)
 ALPHA = 0.05
 PLAIN_ACTIVATIONS = ("relu", "silu", "gelu", "tanh")  # "the plain MLP" for the default baseline
 
@@ -93,6 +95,7 @@ class Metric:
     digits: int = 2
     descending: bool = False
     percent: bool = False
+    sqrt: bool = False
 
     def value(self, row: Mapping[str, Any]) -> float | None:
         node: Any = row
@@ -102,6 +105,8 @@ class Metric:
             node = node.get(part)
         if node is None or isinstance(node, bool) or not isinstance(node, (int, float)):
             return None
+        if self.sqrt:
+            return math.sqrt(node) if node >= 0 else None
         return _acc(node) if self.percent else float(node)
 
 
@@ -115,6 +120,11 @@ METRICS: dict[str, Metric] = {
     "latency": Metric("latency ms ³", ("latency_ms",)),
     "epoch_time": Metric("epoch s", ("metrics", "epoch_time_s"), digits=1),
     "epochs": Metric("epochs", ("epochs",), digits=0),
+    # regression (FunctionRegressor): test/loss is the sample-weighted MSE of the whole split
+    "test_rmse": Metric("test RMSE (best-val ckpt)", ("metrics", "test/loss"), digits=4,
+                        sqrt=True),
+    "val_rmse": Metric("val RMSE", ("metrics", "val/loss"), digits=4, sqrt=True),
+    "test_r2": Metric("test R²", ("metrics", "test/r2"), digits=4, descending=True),
 }
 
 
@@ -184,6 +194,7 @@ class ConfigRow:
     params_low: int | None = None
     params_built: int | None = None
     provenance: Provenance = field(default_factory=Provenance)
+    task: str = ""  # the synthetic function (data.function); rows of one task are compared
 
     @property
     def n(self) -> int:
@@ -361,9 +372,16 @@ def aggregate(
                 device=", ".join(devices),
                 stopped=sum(1 for r in runs if r.get("status") == "stopped"),
                 provenance=Provenance.of(runs),
+                task=_task(runs[0]),
             )
         )
     return out
+
+
+def _task(row: Mapping[str, Any]) -> str:
+    """The task a run solved, where a table mixes several: the synthetic function's name."""
+    data = (row.get("config") or {}).get("data")
+    return str(data.get("function") or "") if isinstance(data, Mapping) else ""
 
 
 def read_studies(bench_dir: str | Path) -> list[StudySummary]:
@@ -519,21 +537,21 @@ def _metric_column(key: str, m: Metric) -> Column:
 
 
 def _delta_text(r: ConfigRow, lb: Leaderboard) -> str:
-    if r.key == lb.baseline_key:
+    if r.key in lb.baseline_keys:
         return "baseline"
     c = lb.comparisons.get(r.key)
-    return "–" if c is None or c.delta is None else f"{c.delta:+.2f}"
+    return "–" if c is None or c.delta is None else f"{c.delta:+.{METRICS[lb.primary].digits}f}"
 
 
 def _p_text(r: ConfigRow, lb: Leaderboard) -> str:
-    if r.key == lb.baseline_key:
+    if r.key in lb.baseline_keys:
         return "–"
     c = lb.comparisons.get(r.key, Comparison())
     return _fmt_p(c.p_baseline) if c.p_baseline is not None else f"– ({c.why_baseline})"
 
 
 def _top_text(r: ConfigRow, lb: Leaderboard) -> str:
-    if r.key == lb.top_key:
+    if r.key in lb.top_keys:
         return "top"
     c = lb.comparisons.get(r.key, Comparison())
     if c.p_top is None:
@@ -543,7 +561,7 @@ def _top_text(r: ConfigRow, lb: Leaderboard) -> str:
 
 def _comparison_value(attr: str) -> Callable[[ConfigRow, Leaderboard], float | None]:
     def value(r: ConfigRow, lb: Leaderboard) -> float | None:
-        if attr == "p_top" and r.key == lb.top_key:
+        if attr == "p_top" and r.key in lb.top_keys:
             return math.inf  # the top row sorts first by "vs top"
         c = lb.comparisons.get(r.key)
         return None if c is None else getattr(c, attr)
@@ -557,8 +575,8 @@ COLUMNS: dict[str, Column] = {
     "n": Column("n", lambda r, lb: str(r.n), lambda r, lb: r.n, descending=True),
     "params": Column("params", lambda r, lb: _fmt_params(r), lambda r, lb: r.params),
     **{k: _metric_column(k, m) for k, m in METRICS.items()},
-    "ci": Column("95 % CI", lambda r, lb: _fmt_ci(r.stat(PRIMARY)),
-                 lambda r, lb: _metric_column(PRIMARY, METRICS[PRIMARY]).value(r, lb),
+    "ci": Column("95 % CI", lambda r, lb: _fmt_ci(r.stat(lb.primary), METRICS[lb.primary].digits),
+                 lambda r, lb: _metric_column(lb.primary, METRICS[lb.primary]).value(r, lb),
                  descending=True),
     "delta": Column("Δ vs baseline ⁴", _delta_text, _comparison_value("delta"),
                     descending=True),
@@ -572,6 +590,10 @@ COLUMNS: dict[str, Column] = {
 DEFAULT_COLUMNS = (
     "name", "model", "n", "params", "test", "ci", "delta", "p", "vs_top", "val",
     "test_selected", "flops", "latency", "epoch_time", "epochs", "code", "device",
+)
+REGRESSION_COLUMNS = (
+    "name", "model", "n", "params", "test_rmse", "ci", "delta", "p", "vs_top", "val_rmse",
+    "test_r2", "flops", "latency", "epoch_time", "epochs", "code", "device",
 )
 
 FOOTNOTES = (
@@ -589,6 +611,16 @@ FOOTNOTES = (
 )
 
 
+REGRESSION_FOOTNOTES = (
+    "Regression: models are selected on validation (lowest validation MSE); the primary "
+    "column is the test RMSE (square root of the test set's MSE) at the best-validation "
+    "checkpoint, mean ± sample std over the n seeds; lower is better. 95 % CI: confidence "
+    "interval of that mean, Student's t with n − 1 degrees of freedom.",
+    FOOTNOTES[2],
+    FOOTNOTES[3],
+)
+
+
 def _sort_rows(rows: Sequence[ConfigRow], sort: str, lb: Leaderboard | None = None) -> list[
     ConfigRow
 ]:
@@ -603,10 +635,10 @@ def _sort_rows(rows: Sequence[ConfigRow], sort: str, lb: Leaderboard | None = No
     def key(r: ConfigRow) -> tuple[Any, ...]:
         v = col.value(r, board)
         if v is None:
-            return (1, 0, r.name, r.key)
+            return (r.task, 1, 0, r.name, r.key)
         if isinstance(v, str):
-            return (0, v, r.name, r.key)
-        return (0, -v if col.descending else v, r.name, r.key)
+            return (r.task, 0, v, r.name, r.key)
+        return (r.task, 0, -v if col.descending else v, r.name, r.key)
 
     return sorted(rows, key=key)
 
@@ -628,16 +660,17 @@ def _is_plain_mlp(r: ConfigRow) -> bool:
 
 
 def _compare(
-    rows: Sequence[ConfigRow], baseline: ConfigRow | None, top: ConfigRow | None
+    rows: Sequence[ConfigRow], baseline: ConfigRow | None, top: ConfigRow | None,
+    primary: str = PRIMARY,
 ) -> dict[str, Comparison]:
     """Welch tests of every row against ``baseline`` and ``top``, Holm-corrected per family."""
     out: dict[str, dict[str, Any]] = {r.key: {} for r in rows}
 
     def family(ref: ConfigRow | None, name: str, what: str) -> None:
-        ref_stat = None if ref is None else ref.stat(PRIMARY)
+        ref_stat = None if ref is None else ref.stat(primary)
         keys, raw = [], []
         for r in rows:
-            s = r.stat(PRIMARY)
+            s = r.stat(primary)
             if ref is not None and r.key == ref.key:
                 continue
             if s is None:
@@ -658,10 +691,10 @@ def _compare(
 
     family(baseline, "baseline", "baseline")
     family(top, "top", "top")
-    base_stat = baseline.stat(PRIMARY) if baseline is not None else None
+    base_stat = baseline.stat(primary) if baseline is not None else None
     result = {}
     for r in rows:
-        s = r.stat(PRIMARY)
+        s = r.stat(primary)
         delta = s.mean - base_stat.mean if s is not None and base_stat is not None else None
         result[r.key] = Comparison(delta=delta, **out[r.key])
     return result
@@ -673,8 +706,9 @@ class Leaderboard:
 
     ``baseline`` names the baseline row (a row name or key); ``None`` picks the plain MLP (a
     row whose model is ``mlp`` with one of :data:`PLAIN_ACTIVATIONS`; the one named ``mlp``
-    when there are several) and, without one, the top row. The top row has the highest mean
-    of the primary metric (:data:`PRIMARY`), whatever the display order.
+    when there are several) and, without one, the top row. The top row has the best mean of
+    the primary metric (``primary``: :data:`PRIMARY`, test accuracy, highest first; for
+    regression :data:`PRIMARY_REGRESSION`, test RMSE, lowest first), whatever the display order.
     """
 
     benchmark: str
@@ -686,40 +720,72 @@ class Leaderboard:
     columns: tuple[str, ...] = DEFAULT_COLUMNS
     command: str = field(default="")
     baseline: str | None = None
+    primary: str = PRIMARY
 
     @functools.cached_property
-    def top_key(self) -> str | None:
-        scored = [r for r in self.rows if r.stat(PRIMARY) is not None]
+    def tasks(self) -> dict[str, tuple[ConfigRow, ...]]:
+        """Rows by task (:attr:`ConfigRow.task`); rows of different tasks are never compared."""
+        out: dict[str, list[ConfigRow]] = {}
+        for r in self.rows:
+            out.setdefault(r.task, []).append(r)
+        return {t: tuple(rs) for t, rs in sorted(out.items())}
+
+    def _top_of(self, rows: Sequence[ConfigRow]) -> str | None:
+        scored = [(s.mean, r) for r in rows if (s := r.stat(self.primary)) is not None]
         if not scored:
             return None
-        best = min(scored, key=lambda r: (-r.stat(PRIMARY).mean, r.name, r.key))  # type: ignore[union-attr]
-        return best.key
+        sign = -1.0 if METRICS[self.primary].descending else 1.0
+        best = min(scored, key=lambda t: (sign * t[0], t[1].name, t[1].key))
+        return best[1].key
 
-    @functools.cached_property
-    def baseline_key(self) -> str | None:
+    def _baseline_of(self, rows: Sequence[ConfigRow]) -> str | None:
         if self.baseline is not None:
-            for r in self.rows:
+            for r in rows:
                 if self.baseline in (r.name, r.key):
                     return r.key
-            names = [r.name for r in self.rows]
-            raise InputError(
-                f"`--baseline` must name a row of the table, but got {self.baseline!r}."
-                f"{suggest(self.baseline, names)}"
-            )
-        plain = [r for r in self.rows if _is_plain_mlp(r) and r.stat(PRIMARY) is not None]
+        plain = [r for r in rows if _is_plain_mlp(r) and r.stat(self.primary) is not None]
         named = [r for r in plain if r.name == "mlp"]
         if named:
             return named[0].key
         if len(plain) == 1:
             return plain[0].key
-        return self.top_key
+        return self._top_of(rows)
+
+    @functools.cached_property
+    def top_keys(self) -> frozenset[str]:
+        """The top row of each task."""
+        return frozenset(k for rows in self.tasks.values() if (k := self._top_of(rows)))
+
+    @functools.cached_property
+    def baseline_keys(self) -> frozenset[str]:
+        """The baseline row of each task."""
+        _ = self.baseline_key  # validates ``baseline``
+        return frozenset(k for rows in self.tasks.values() if (k := self._baseline_of(rows)))
+
+    @functools.cached_property
+    def top_key(self) -> str | None:
+        return self._top_of(self.rows)
+
+    @functools.cached_property
+    def baseline_key(self) -> str | None:
+        if self.baseline is not None and not any(self.baseline in (r.name, r.key)
+                                                 for r in self.rows):
+            names = [r.name for r in self.rows]
+            raise InputError(
+                f"`--baseline` must name a row of the table, but got {self.baseline!r}."
+                f"{suggest(self.baseline, names)}"
+            )
+        return self._baseline_of(self.rows)
 
     @functools.cached_property
     def comparisons(self) -> dict[str, Comparison]:
-        by_key = {r.key: r for r in self.rows}
-        base = by_key.get(self.baseline_key or "")
-        top = by_key.get(self.top_key or "")
-        return _compare(self.rows, base, top)
+        out: dict[str, Comparison] = {}
+        for rows in self.tasks.values():
+            by_key = {r.key: r for r in rows}
+            base = by_key.get(self._baseline_of(rows) or "")
+            top = by_key.get(self._top_of(rows) or "")
+            out.update(_compare(rows, base, top, self.primary))
+        return out
 
     def row(self, key: str | None) -> ConfigRow | None:
         return next((r for r in self.rows if r.key == key), None)
@@ -761,17 +827,26 @@ class Leaderboard:
             "the plain MLP" if base is not None and _is_plain_mlp(base) else
             "the top row, as the table has no plain MLP"
         )
-        notes = list(FOOTNOTES)
+        if len(self.tasks) > 1:
+            base_name, how = "per task", (
+                "rows are grouped by task, the synthetic function `data.function`, and each "
+                "row is compared only with rows of its own task: the baseline of a task is its "
+                "plain MLP (else its top row), top is the task's best row; Holm corrections are "
+                "per task"
+            )
+        notes = list(FOOTNOTES) if self.primary == PRIMARY else list(REGRESSION_FOOTNOTES)
+        unit = "points" if METRICS[self.primary].percent else "the metric's units"
         notes.append(
             f"⁴ Baseline: {base_name} ({how}). Δ: difference of the mean to the baseline's, in "
-            "points. p: two-sided Welch t test (unequal variances, `scipy.stats.ttest_ind`) of "
+            f"{unit}. p: two-sided Welch t test (unequal variances, `scipy.stats.ttest_ind`) of "
             "the row's seeds against the baseline's, Holm-corrected over all rows tested "
             f"against the baseline; a difference is a finding only where p < {ALPHA}. Rows "
             f"with n < {MIN_N_FOR_TEST} (or a baseline with n < {MIN_N_FOR_TEST}) are not "
             "tested: with so few seeds the variance, and so the test, means nothing."
         )
         notes.append(
-            "⁵ top: the highest mean in the primary column. ≈ top: statistically "
+            f"⁵ top: the {'highest' if METRICS[self.primary].descending else 'lowest'} mean in "
+            "the primary column. ≈ top: statistically "
             "indistinguishable from the top row, i.e. the two-sided Welch test against the top "
             f"row, Holm-corrected over all rows tested against it, gives p ≥ {ALPHA}; below: "
             f"p < {ALPHA}. Indistinguishable is not equal: at small n real gaps go undetected."
@@ -870,7 +945,7 @@ class Leaderboard:
                   "params_built", "flops", "device"]
         for k in METRICS:
             header += [f"{k}_n", f"{k}_mean", f"{k}_std"]
-        header += [f"{PRIMARY}_ci_low", f"{PRIMARY}_ci_high", "baseline", "delta",
+        header += [f"{self.primary}_ci_low", f"{self.primary}_ci_high", "baseline", "delta",
                    "p_baseline_holm", "p_top_holm", "vs_top", "code_shas", "dirty_runs",
                    "unknown_provenance_runs"]
         writer.writerow(header)
@@ -884,11 +959,11 @@ class Leaderboard:
             for k in METRICS:
                 st = r.stat(k)
                 line += ["", "", ""] if st is None else [st.n, num(st.mean), num(st.std)]
-            primary = r.stat(PRIMARY)
+            primary = r.stat(self.primary)
             ci = primary.ci if primary is not None else None
             c = self.comparisons.get(r.key, Comparison())
             line += [num(ci[0]) if ci else "", num(ci[1]) if ci else "",
-                     int(r.key == self.baseline_key), num(c.delta), num(c.p_baseline),
+                     int(r.key in self.baseline_keys), num(c.delta), num(c.p_baseline),
                      num(c.p_top), _top_text(r, self), " ".join(r.provenance.code_shas),
                      r.provenance.n_dirty, r.provenance.n_unknown]
             writer.writerow(line)
@@ -1002,6 +1077,10 @@ def load_leaderboard(
         )
     rows = aggregate(runs, by=by, include_trials=include_trials)
     _sort_rows(rows, sort)  # validates ``sort`` early
+    regression = _is_regression(runs)
+    primary = PRIMARY_REGRESSION if regression else PRIMARY
+    if regression and sort == PRIMARY:
+        sort = PRIMARY_REGRESSION
     benchmark = str(next((r.get("benchmark") for r in runs if r.get("benchmark")), path.name))
     lb = Leaderboard(
         benchmark=benchmark,
@@ -1012,8 +1091,19 @@ def load_leaderboard(
         sort=sort,
         command=command,
         baseline=baseline,
+        primary=primary,
+        columns=REGRESSION_COLUMNS if regression else DEFAULT_COLUMNS,
     )
     _ = lb.baseline_key  # validates ``baseline`` early
     if strict:
         lb.check_strict()
     return lb
+
+
+def _is_regression(runs: Sequence[Mapping[str, Any]]) -> bool:
+    """A regression table: its runs report R² (FunctionRegressor) and none reports accuracy."""
+    metrics: list[Mapping[str, Any]] = [
+        m for r in runs if isinstance(m := r.get("metrics"), Mapping)
+    ]
+    return (any("test/r2" in m or "val/r2" in m for m in metrics)
+            and not any("test/acc" in m or "val/acc" in m for m in metrics))

@@ -445,30 +445,34 @@ def topk_histogram_figure(
 
 
 def plot_leaderboard(
-    leaderboard: Any, path: str | Path, *, metric: str = "test", top: int = 20
+    leaderboard: Any, path: str | Path, *, metric: str | None = None, top: int = 20
 ) -> Path:
     """Horizontal bars (mean ± std over seeds) of a leaderboard (``load_leaderboard``).
 
-    ``metric`` is ``test``, ``val`` or ``test_selected``; anchors are drawn as hollow markers.
+    ``metric`` is a :data:`~kanlab.results.leaderboard.METRICS` key (``test``, ``val``,
+    ``test_selected``, ``test_rmse``, ...); default the table's primary metric (test
+    accuracy, or test RMSE for regression). Anchors are drawn as hollow markers.
     """
-    from kanlab.results.leaderboard import COLUMNS, Leaderboard
+    from kanlab.results.leaderboard import COLUMNS, METRICS, Leaderboard
 
     if not isinstance(leaderboard, Leaderboard):
         raise ValueError(
             f"`leaderboard` must be a Leaderboard, but got {type(leaderboard).__name__}."
         )
-    attr = {"test": "test_acc", "val": "val_acc", "test_selected": "test_selected"}
-    if metric not in attr:
+    metric = leaderboard.primary if metric is None else metric
+    if metric not in METRICS:
         raise ValueError(
-            f"`metric` must be one of {', '.join(attr)}, but got metric={metric!r}."
+            f"`metric` must be one of {', '.join(METRICS)}, but got metric={metric!r}."
         )
-    rows = [r for r in leaderboard.sorted_rows() if getattr(r, attr[metric]) is not None][:top]
-    rows = sorted(rows, key=lambda r: getattr(r, attr[metric]).mean)
+    stats = [(r, s) for r in leaderboard.sorted_rows() if (s := r.stat(metric)) is not None]
+    sign = 1.0 if METRICS[metric].descending else -1.0  # the best row is drawn on top
+    stats = sorted(stats[:top], key=lambda rs: sign * rs[1].mean)
+    rows = [r for r, _ in stats]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 0.45 * (len(rows) + len(leaderboard.anchors)) + 1.2))
     labels = [f"{r.name} (n={r.n})" for r in rows]
-    means = [getattr(r, attr[metric]).mean for r in rows]
-    stds = [getattr(r, attr[metric]).std or 0.0 for r in rows]  # no std for n = 1
+    means = [s.mean for _, s in stats]
+    stds = [s.std or 0.0 for _, s in stats]  # no std for n = 1
     ax.barh(labels, means, xerr=stds, capsize=3, color="tab:blue", alpha=0.8)
     if leaderboard.anchors:
         names = [f"anchor: {a.name}" for a in leaderboard.anchors]
@@ -477,7 +481,7 @@ def plot_leaderboard(
         ax.barh(names, accs, xerr=errs, capsize=3, color="none", edgecolor="tab:gray",
                 hatch="//")
     lows = means + [a.test_acc for a in leaderboard.anchors]
-    if lows:
+    if lows and METRICS[metric].percent:
         ax.set_xlim(max(0.0, min(lows) - 3.0), min(100.0, max(lows) + 1.5))
     ax.set_xlabel(COLUMNS[metric].header)
     ax.set_title(f"{leaderboard.benchmark}: {COLUMNS[metric].header}", fontsize=9)

@@ -18,7 +18,8 @@ when ``runs.jsonl`` holds a completed row with its ``config_hash`` and seed made
 yet, seed-major (an interrupted reproduction leaves every configuration with nearly the same n),
 in ``workers`` processes with ``cores // workers`` torch threads each, so a reproduction can span
 several sittings; then it regenerates ``leaderboard.md`` exactly as ``kanlab leaderboard DIR``
-does. Runs go to ``DIR/runs.jsonl``: DIR must be named after the experiments' data module.
+does. Runs go to ``DIR/runs.jsonl``: DIR must be named after the experiments' data module
+or their ``benchmark`` (a top-level config key, e.g. ``--set benchmark=fashion_mnist_conv``).
 
 With uncommitted changes in kanlab/ it refuses (the runs would not record a code version)
 unless ``allow_dirty``: then dirty rows at the current ``code_sha`` count as done as well, and
@@ -198,10 +199,10 @@ def plan(bench_dir: str | Path) -> list[Job]:
         jobs = {}
         for seed in run.seeds:
             cfg = load_experiment(run.experiment, [*run.overrides, f"seed={seed}"])
-            if cfg.data.name != bench.name:
+            if cfg.results_group != bench.name:
                 raise ConfigError(
-                    f"`runs.{i}` must train on {bench.name!r} (its runs go to "
-                    f"{bench.name}/runs.jsonl), but its data is {cfg.data.name!r}."
+                    f"`runs.{i}` must record its runs in {bench.name}/runs.jsonl (data module "
+                    f"or `benchmark` {bench.name!r}), but they go to {cfg.results_group!r}."
                 )
             jobs[seed] = Job(run.experiment, run.overrides, seed, cfg.name, config_hash(cfg))
         per_run.append(jobs)

@@ -13,6 +13,7 @@ from kanlab.cli import main
 from kanlab.errors import InputError
 from kanlab.results.leaderboard import (
     METRICS,
+    REGRESSION_COLUMNS,
     aggregate,
     describe_model,
     load_leaderboard,
@@ -296,6 +297,62 @@ def test_a_metric_column_is_one_table_entry(tmp_path: Path) -> None:
     header = lb.to_csv().splitlines()[0].split(",")
     for key, metric in METRICS.items():
         assert f"{key}_mean" in header and f"{key}_std" in header
-        assert metric.header in lb.table()[0]
+        # classification tables show the accuracy columns, regression ones the RMSE columns
+        assert key in lb.columns or key in REGRESSION_COLUMNS
+        if key in lb.columns:
+            assert metric.header in lb.table()[0]
     assert METRICS["latency"].value({"latency_ms": 1.5}) == 1.5
     assert METRICS["test"].value({"metrics": {"test/acc": 0.5}}) == 50.0
+    assert METRICS["test_rmse"].value({"metrics": {"test/loss": 0.25}}) == 0.5
+
+
+def _reg_row(name: str, function: str, seed: int, mse: float, model: str = "kan_mlp",
+             ) -> dict[str, Any]:
+    spec: dict[str, Any] = ({"name": "mlp", "widths": [2, 8, 1], "activation": "silu"}
+                            if model == "mlp" else
+                            {"name": "kan_mlp", "widths": [2, 3, 1], "layer": "b_spline_kan"})
+    return {
+        "config_hash": f"h_{name}", "name": name, "benchmark": "function_fitting", "seed": seed,
+        "config": {"model": spec, "data": {"name": "synthetic", "function": function}},
+        "metrics": {"val/loss": mse, "val/r2": 0.9, "test/loss": mse, "test/r2": 0.95,
+                    "epoch_time_s": 0.5},
+        "epochs": 5, "params": 40, "device": "cpu", "status": "completed", "trial": None,
+        "code_sha": "c" * 40, "git_dirty": False,
+    }
+
+
+def test_regression_table_ranks_by_test_rmse_lower_first_within_each_function(
+    tmp_path: Path,
+) -> None:
+    rmse = {  # per seed: test RMSE = sqrt(test/loss)
+        ("xy", "xy-kan"): [0.010, 0.012, 0.011],
+        ("xy", "xy-mlp"): [0.050, 0.052, 0.051],
+        ("sin", "sin-kan"): [0.30, 0.31, 0.29],
+        ("sin", "sin-mlp"): [0.10, 0.11, 0.12],
+    }
+    rows = [_reg_row(name, fn, s, r * r, model="mlp" if name.endswith("mlp") else "kan_mlp")
+            for (fn, name), values in rmse.items() for s, r in enumerate(values)]
+    _write(tmp_path / "function_fitting", rows)
+    lb = load_leaderboard(tmp_path / "function_fitting")
+    assert lb.primary == "test_rmse"
+    assert lb.columns[4] == "test_rmse" and "test" not in lb.columns
+    by = {r.name: r for r in lb.rows}
+    assert by["xy-kan"].stat("test_rmse").mean == pytest.approx(0.011)  # type: ignore[union-attr]
+    # lower is better, compared only within a function: each function has its own top row
+    # and baseline (its plain MLP)
+    assert lb.top_keys == {"h_xy-kan", "h_sin-mlp"}
+    assert lb.baseline_keys == {"h_xy-mlp", "h_sin-mlp"}
+    assert [r.name for r in lb.sorted_rows()] == ["sin-mlp", "sin-kan", "xy-kan", "xy-mlp"]
+    c = lb.comparisons["h_xy-kan"]
+    assert c.delta == pytest.approx(0.011 - 0.051)
+    expected = welch([0.010, 0.012, 0.011], [0.050, 0.052, 0.051]).p  # one test per function
+    assert c.p_baseline == pytest.approx(expected)
+    md = lb.to_markdown()
+    assert "test RMSE (best-val ckpt)" in md and "| 0.0110 ± 0.0010 |" in md
+    assert "lower is better" in md and "compared only with rows of its own task" in md
+    from kanlab.results.plots import plot_leaderboard  # its default column is the primary one
+
+    assert plot_leaderboard(lb, tmp_path / "lb.png").stat().st_size > 0
+    # a classification table keeps accuracy as its primary metric
+    _write(tmp_path / "toy", [_row("a", s, 0.9) for s in range(3)])
+    assert load_leaderboard(tmp_path / "toy").primary == "test"

@@ -106,7 +106,7 @@ def test_manifest_errors_are_one_line_config_errors(tmp_path: Path) -> None:
         read_manifest(bench)
     _bench(tmp_path, {"seeds": [0], "runs": [{"experiment": "experiments/tiny_mlp.yaml",
                                               "overrides": ["data.name=fashion_mnist"]}]})
-    with pytest.raises(ConfigError, match="must train on 'tiny_fashion_mnist'"):
+    with pytest.raises(ConfigError, match="must record its runs in tiny_fashion_mnist/runs.jsonl"):
         plan(bench)
     assert main(["reproduce", str(tmp_path / "missing")]) == 2
     assert main(["reproduce", str(tmp_path), "--dry-run"]) == 2  # no reproduce.yaml there
@@ -135,3 +135,36 @@ def test_committed_52k_study_space_stays_within_the_budget() -> None:
         model = MODELS.build(dict(preset))
         counts[str(preset)] = count_params(model)
     assert max(counts.values()) <= 52_586 and min(counts.values()) >= 45_000, counts
+
+
+@pytest.mark.parametrize(("bench", "n_configs"), [
+    ("function_fitting", 7 * 6), ("fashion_mnist_conv", 3), ("fashion_mnist_vit", 10),
+])
+def test_committed_paper_benchmark_manifests_plan_every_configuration(
+    bench: str, n_configs: int,
+) -> None:
+    jobs = plan(REPO / "results" / bench)  # resolves and validates every (config, seed)
+    assert len({j.config_hash for j in jobs}) == n_configs
+    assert len({j.name for j in jobs}) == n_configs
+    assert {j.seed for j in jobs} == {0, 1, 2, 3, 4} and len(jobs) == 5 * n_configs
+
+
+def test_function_fitting_covers_every_function_and_model_at_matched_size() -> None:
+    from kanlab.config import load_experiment, to_dict
+    from kanlab.data.synthetic import FUNCTIONS
+    from kanlab.measure import count_params
+    from kanlab.registry import MODELS
+
+    manifest = read_manifest(REPO / "results" / "function_fitting")
+    params: dict[str, dict[str, int]] = {}
+    for run in manifest.runs:
+        cfg = load_experiment(run.experiment, run.overrides)
+        function, model = cfg.name.split("-")
+        assert cfg.data["function"] == function and cfg.model["widths"][0] == FUNCTIONS[
+            function][0]
+        params.setdefault(function, {})[model] = count_params(MODELS.build(to_dict(cfg)["model"]))
+    assert len(params) == 7
+    for function, counts in params.items():
+        assert set(counts) == {"s_kan", "b_spline_kan", "fast_kan", "relu_kan", "af_kan", "mlp"}
+        budget = counts["s_kan"]  # S-KAN's full pool as built sets the budget
+        assert all(abs(c - budget) <= 0.06 * budget for c in counts.values()), (function, counts)
