@@ -219,7 +219,12 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     'processed in chunks; least-squares refits run in float64 on the CPU; the '
                     'entropy term of\n'
                     ':meth:`regularization_loss` uses ``xlogy`` so that all-zero rows give 0 '
-                    'instead of NaN.\n'
+                    'instead of NaN;\n'
+                    '``spline_weight`` is indexed ``(O, D, M)`` as in efficient-kan (state dicts '
+                    'and checkpoints\n'
+                    'are interchangeable) but stored basis-major (the strides of an ``(O, M, D)`` '
+                    'tensor), so the\n'
+                    "fused matmul's weight is filled without a transpose copy.\n"
                     '\n'
                     'Args:\n'
                     '    in_features: Input width D.\n'

@@ -169,6 +169,10 @@ class TrainerConfig:
 
     ``loggers``: any of ``csv``, ``tensorboard``, ``mlflow`` (:mod:`kanlab.lit.loggers`); the
     CSV log is always written, since ``runs.jsonl`` and the leaderboards read it.
+
+    ``compile``: run the training forward through ``torch.compile`` (first batch shape only;
+    the short last batch and evaluation stay eager). Off by default: the first step pays the
+    compilation (seconds to tens of seconds on CPU); it pays off for small batches.
     """
 
     max_epochs: int = 10
@@ -187,6 +191,7 @@ class TrainerConfig:
     progress_bar: bool = True
     callbacks: Annotated[tuple[Spec, ...], Draws(CALLBACKS)] = ()
     loggers: tuple[str, ...] = ("csv",)
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.max_epochs < 1:

@@ -57,6 +57,7 @@ class ImageClassifier(TrainingSystem):
         optimizer_params: Mapping[str, Any] | None = None,
         scheduler: Mapping[str, Any] | None = None,
         regularization_weight: float = 0.0,
+        compile_train: bool = False,
     ) -> None:
         if num_classes < 2:
             raise ValueError(f"`num_classes` must be >= 2, but got num_classes={num_classes}.")
@@ -68,6 +69,7 @@ class ImageClassifier(TrainingSystem):
             optimizer_params=optimizer_params,
             scheduler=scheduler,
             regularization_weight=regularization_weight,
+            compile_train=compile_train,
         )
         for stage in self.stages:
             self.metrics[f"{stage}_metric"] = MulticlassAccuracy(
@@ -76,5 +78,5 @@ class ImageClassifier(TrainingSystem):
 
     def _loss_and_outputs(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, y = batch
-        logits = self.model(x)                                           # (B, num_classes)
+        logits = self.net(x)(x)                                           # (B, num_classes)
         return F.cross_entropy(logits, y), logits, y

@@ -50,6 +50,7 @@ class FunctionRegressor(TrainingSystem):
         optimizer_params: Mapping[str, Any] | None = None,
         scheduler: Mapping[str, Any] | None = None,
         regularization_weight: float = 0.0,
+        compile_train: bool = False,
     ) -> None:
         super().__init__(
             model,
@@ -59,11 +60,12 @@ class FunctionRegressor(TrainingSystem):
             optimizer_params=optimizer_params,
             scheduler=scheduler,
             regularization_weight=regularization_weight,
+            compile_train=compile_train,
         )
         for stage in self.stages:
             self.metrics[f"{stage}_metric"] = R2Score()
 
     def _loss_and_outputs(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, y = batch
-        pred = self.model(x).reshape(y.shape)                            # (B, 1)
+        pred = self.net(x)(x).reshape(y.shape)                            # (B, 1)
         return F.mse_loss(pred, y), pred.reshape(-1), y.reshape(-1)      # (B,), (B,)

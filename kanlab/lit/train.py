@@ -125,6 +125,7 @@ def build_system(
         "optimizer_params": dict(o.params),
         "scheduler": o.scheduler.to_dict() if o.scheduler is not None else None,
         "regularization_weight": o.regularization_weight,
+        "compile_train": cfg.trainer.compile,
     }
     if task_of(cfg) == "regression":
         return FunctionRegressor(model, **common)

@@ -311,3 +311,25 @@ def test_a_constructor_refusing_a_value_is_a_config_error(
     assert main(["train", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("kanlab: error: `model`: ") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.slow  # one torch.compile of a KAN model: tens of seconds on a small CPU
+def test_compiled_training_forward_gives_the_same_metrics(
+    data_dir: str, results_dir: Path
+) -> None:
+    # batch 96 leaves a short last batch, which runs eagerly next to the compiled full ones
+    model = ("model.name=kan_mlp", "model.widths=[784, 8, 10]", "model.layer=b_spline_kan")
+    runs = {
+        flag: train(
+            _cfg(data_dir, *model, "data.batch_size=96", f"trainer.compile={flag}",
+                 "trainer.checkpoint=false"),
+            results_dir=results_dir / flag, record=False, progress_bar=False,
+        ).metrics
+        for flag in ("false", "true")
+    }
+    eager, compiled = runs["false"], runs["true"]
+    assert eager["val/acc"] > 0.3
+    keys = [k for k in eager if k.split("/")[0] in ("train", "val", "test")]
+    assert {"val/loss", "val/acc", "test/acc"} <= set(keys)
+    for key in keys:
+        assert compiled[key] == pytest.approx(eager[key], rel=1e-4, abs=1e-5), key

@@ -13,6 +13,7 @@ from torch.nn import functional as F
 from kanlab.checks import check_at_least, check_in_features, check_range
 from kanlab.layers.kan import _fused
 from kanlab.layers.kan._bspline import cox_de_boor, extended_grid, fit_coefficients
+from kanlab.layers.kan._fused._weight import basis_major_empty
 from kanlab.layers.kan._linear_base import KANLinearBase
 from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
@@ -51,7 +52,10 @@ class BSplineKANLinear(KANLinearBase):
     noise at the knots (same scale, no solve at construction); ``base_activation`` is any
     registered activation spec; an optional ``bias``; inputs with a huge leading dim are
     processed in chunks; least-squares refits run in float64 on the CPU; the entropy term of
-    :meth:`regularization_loss` uses ``xlogy`` so that all-zero rows give 0 instead of NaN.
+    :meth:`regularization_loss` uses ``xlogy`` so that all-zero rows give 0 instead of NaN;
+    ``spline_weight`` is indexed ``(O, D, M)`` as in efficient-kan (state dicts and checkpoints
+    are interchangeable) but stored basis-major (the strides of an ``(O, M, D)`` tensor), so the
+    fused matmul's weight is filled without a transpose copy.
 
     Args:
         in_features: Input width D.
@@ -129,8 +133,8 @@ class BSplineKANLinear(KANLinearBase):
             if base_activation is not None
             else None
         )
-        self.spline_weight = nn.Parameter(
-            torch.empty(out_features, in_features, self.num_bases, **dd)
+        self.spline_weight = nn.Parameter(  # (O, D, M), stored basis-major (O, M, D)
+            basis_major_empty(out_features, in_features, self.num_bases, **dd)
         )
         self.spline_scaler = (
             nn.Parameter(torch.empty(out_features, in_features, **dd))

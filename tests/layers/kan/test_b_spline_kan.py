@@ -163,3 +163,37 @@ def test_after_grid_update_gradcheck_and_compiled_path_agree() -> None:
         results.append((y, *torch.autograd.grad(y.sin().sum(), [x, *params])))
     for eager, fused in zip(*results, strict=True):
         assert_close(fused, eager)
+
+
+def test_old_input_major_state_dict_loads_and_gives_same_output() -> None:
+    # Checkpoints written before the basis-major storage hold a contiguous (O, D, M) weight.
+    torch.manual_seed(0)
+    src = BSplineKANLinear(5, 3, grid_size=4, dtype=F64)
+    old = {k: v.contiguous().clone() for k, v in src.state_dict().items()}
+    assert old["spline_weight"].shape == (3, 5, 7) and old["spline_weight"].is_contiguous()
+    dst = BSplineKANLinear(5, 3, grid_size=4, dtype=F64)
+    dst.load_state_dict(old)
+    assert dst.spline_weight.transpose(1, 2).is_contiguous()  # still stored basis-major
+    assert_close(dst.spline_weight, old["spline_weight"], rtol=0, atol=0)
+    x = torch.rand(16, 5, dtype=F64) * 2 - 1
+    assert_close(dst(x), src(x), rtol=0, atol=0)
+    assert_close(dst(x), dst.reference_rows(x))
+    assert dst.state_dict()["spline_weight"].shape == (3, 5, 7)
+
+
+def test_input_major_weight_gives_the_same_values_and_gradients() -> None:
+    # A layer whose weight lost its basis-major storage (e.g. load_state_dict(assign=True))
+    # takes the strided path: same forward and gradients.
+    torch.manual_seed(1)
+    bm = BSplineKANLinear(4, 3, grid_size=3, dtype=F64)
+    im = BSplineKANLinear(4, 3, grid_size=3, dtype=F64)
+    im.load_state_dict({k: v.contiguous() for k, v in bm.state_dict().items()}, assign=True)
+    assert im.spline_weight.is_contiguous() and not bm.spline_weight.is_contiguous()
+    x = torch.rand(9, 4, dtype=F64) * 2 - 1
+    grads = []
+    for layer in (bm, im):
+        y = layer(x)
+        params = [layer.base_weight, layer.spline_weight, layer.spline_scaler]
+        grads.append(torch.autograd.grad((y * y).sum(), params))
+    for g_bm, g_im in zip(*grads, strict=True):
+        assert_close(g_bm, g_im)

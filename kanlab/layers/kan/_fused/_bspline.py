@@ -28,7 +28,7 @@ from kanlab.layers.kan._fused._function import (
     kept,
     kernels_allowed,
 )
-from kanlab.layers.kan._fused._weight import WEIGHT, weight_grads
+from kanlab.layers.kan._fused._weight import WEIGHT, weight_expression, weight_grads
 
 __all__ = ["b_spline_kan", "cardinal_bspline", "cardinal_bspline_derivative"]
 
@@ -309,7 +309,7 @@ class SplineLinear(FusedFunction):
             base = form.value(x)                                         # (N, D)
         if base is not None:
             basis = torch.cat([base.unsqueeze(1), basis], 1)             # (N, 1+M, D)
-        weight = WEIGHT(base_weight, spline, scaler, compiled=False)     # (O, W)
+        weight = weight_expression(base_weight, spline, scaler)           # (O, W)
         return F.linear(basis.reshape(x.shape[0], -1), weight, bias)
 
     @staticmethod

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from kanlab.layers._compile import Kernel, use_compiled
 from kanlab.layers.kan._fused._function import FusedFunction, keep, kept, kernels_allowed
-from kanlab.layers.kan._fused._weight import WEIGHT, weight_grads
+from kanlab.layers.kan._fused._weight import WEIGHT, weight_expression, weight_grads
 
 __all__ = ["relu_kan"]
 
@@ -79,7 +79,7 @@ class BumpLinear(FusedFunction):
     ) -> Tensor:
         xe = x.unsqueeze(1)                                              # (N, 1, D)
         bumps = (F.relu(xe - low.t()) * F.relu(high.t() - xe) * scale).square()  # (N, M, D)
-        flat = WEIGHT(None, weight, None, compiled=False)                # (O, M*D)
+        flat = weight_expression(None, weight, None)                      # (O, M*D)
         return F.linear(bumps.reshape(x.shape[0], -1), flat, bias)
 
     @staticmethod

@@ -23,7 +23,7 @@ from kanlab.layers.kan._fused._function import (
     kept,
     kernels_allowed,
 )
-from kanlab.layers.kan._fused._weight import WEIGHT, weight_grads
+from kanlab.layers.kan._fused._weight import WEIGHT, weight_expression, weight_grads
 
 __all__ = ["fast_kan"]
 
@@ -114,7 +114,7 @@ class RBFLinear(FusedFunction):
             base = form.value(x)                                         # (N, D)
         if base is not None:
             phi = torch.cat([base.unsqueeze(1), phi], 1)                 # (N, 1+G, D)
-        weight = WEIGHT(base_weight, spline, None, compiled=False)       # (O, (1+G)*D)
+        weight = weight_expression(base_weight, spline, None)             # (O, (1+G)*D)
         return F.linear(phi.reshape(z.shape[0], -1), weight, bias)
 
     @staticmethod

@@ -2,32 +2,45 @@
 
 The fused KAN layers write their features basis-major, ``[b(x) | B_0(x) | .. | B_{M-1}(x)]``
 (slice ``j`` holds basis function ``j`` of every input), next to the base branch, so that the
-whole layer is one matmul. Their spline coefficients stay stored input-major ``(O, D, M)`` (the
-peers' layout, kept for checkpoints and grid updates), so each step builds the matching weight
-``(O, (1+M) * D)`` with these kernels (one pass each way; ``torch.compile``-able).
+whole layer is one matmul whose weight is ``(O, (1+M) * D)``. The spline coefficients are
+*indexed* input-major ``(O, D, M)`` (the peers' layout: checkpoints, grid updates, plots), but a
+layer may *store* them basis-major: the parameter is then the ``(O, D, M)`` view
+``storage.transpose(1, 2)`` of a contiguous ``(O, M, D)`` tensor (:func:`basis_major_empty`),
+its gradient and optimizer state get the same strides (autograd's and ``torch.optim``'s layout
+contract), and the kernels here read and write it without any transpose copy:
+
+* forward: ``W[:, 0] = W_b``, ``W[:, 1:] = S[:, None] * W_s^T`` written in place (one pass);
+* backward: ``gW = grad^T @ feats`` is ``(O, 1+M, D)`` contiguous, ``g_{W_s} = gW[:, 1:] * S``
+  comes out in the parameter's own layout, ``g_S = sum_j gW[:, 1+j] * W_s[..., j]``.
+
+An input-major (contiguous ``(O, D, M)``) coefficient tensor gives the same values, by strided
+reads and one permuted copy of its gradient.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from kanlab.layers._compile import Kernel
 
-__all__ = ["WEIGHT", "weight_grads"]
+__all__ = ["WEIGHT", "basis_major_empty", "weight_expression", "weight_grads"]
 
 
-def _weight_fused(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
-    """``[W_b | S * W_s]`` (``W_b`` (O, D) or None, ``W_s`` (O, D, M), ``S`` (O, D) or None)."""
-    coef = spline if scaler is None else spline * scaler.unsqueeze(-1)   # (O, D, M)
-    slices = [coef[..., j] for j in range(coef.shape[-1])]               # M x (O, D)
-    if base is not None:
-        slices.insert(0, base)
-    return torch.stack(slices, 1).reshape(coef.shape[0], -1)           # (O, (1+M)*D)
+def basis_major_empty(out_features: int, in_features: int, n_basis: int, **dd: Any) -> Tensor:
+    """An uninitialised ``(O, D, M)`` coefficient tensor stored basis-major ``(O, M, D)``."""
+    return torch.empty(out_features, n_basis, in_features, **dd).transpose(1, 2)
 
 
-def _weight_eager(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
-    """:func:`_weight_fused` with a transpose and a cat (faster uncompiled)."""
+def _is_basis_major(spline: Tensor) -> bool:
+    return spline.transpose(1, 2).is_contiguous()
+
+
+def weight_expression(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
+    """``[W_b | S * W_s]`` (``W_b`` (O, D) or None, ``W_s`` (O, D, M), ``S`` (O, D) or None),
+    in differentiable ops (a transpose and a cat)."""
     coef = spline if scaler is None else spline * scaler.unsqueeze(-1)   # (O, D, M)
     coef = coef.transpose(1, 2)                                          # (O, M, D)
     if base is not None:
@@ -35,11 +48,49 @@ def _weight_eager(base: Tensor | None, spline: Tensor, scaler: Tensor | None) ->
     return coef.reshape(coef.shape[0], -1)                               # (O, (1+M)*D)
 
 
+def _weight_fused(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
+    """:func:`weight_expression` as slices (what ``torch.compile`` fuses into one loop)."""
+    coef = spline.transpose(1, 2)                                        # (O, M, D)
+    if scaler is not None:
+        coef = coef * scaler.unsqueeze(1)
+    slices = [coef[:, j] for j in range(coef.shape[1])]                  # M x (O, D)
+    if base is not None:
+        slices.insert(0, base)
+    return torch.stack(slices, 1).reshape(coef.shape[0], -1)           # (O, (1+M)*D)
+
+
+def _weight_eager(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
+    """:func:`weight_expression` written in place into one buffer (no autograd)."""
+    o, d, m = spline.shape
+    lead = int(base is not None)
+    out = spline.new_empty(o, lead + m, d)                               # (O, 1+M, D)
+    if base is not None:
+        out[:, 0].copy_(base)
+    coef = spline.transpose(1, 2)                                        # (O, M, D)
+    if scaler is None:
+        out[:, lead:].copy_(coef)
+    else:
+        torch.mul(coef, scaler.unsqueeze(1), out=out[:, lead:])
+    return out.view(o, -1)
+
+
 def _weight_grad(
+    grad_w: Tensor, spline: Tensor, scaler: Tensor | None, *, lead: int
+) -> tuple[Tensor, Tensor | None]:
+    """Gradients of ``W_s`` and ``S`` from that of ``[W_b | S * W_s]``, ``grad_w`` being
+    ``(O, (lead+M)*D)``; ``W_s``'s comes out ``(O, D, M)`` with basis-major strides."""
+    o, d, m = spline.shape
+    g = grad_w.view(o, lead + m, d)[:, lead:]                            # (O, M, D)
+    if scaler is None:
+        return g.contiguous().transpose(1, 2), None
+    coef = spline.transpose(1, 2)                                        # (O, M, D)
+    return (g * scaler.unsqueeze(1)).transpose(1, 2), (g * coef).sum(1)
+
+
+def _weight_grad_t(
     grad_t: Tensor, spline: Tensor, scaler: Tensor | None, *, lead: int
 ) -> tuple[Tensor, Tensor | None]:
-    """Gradients of ``W_s`` and ``S`` from that of ``[W_b | S * W_s]``, given transposed:
-    ``grad_t`` is ``((1+M)*D, O)``."""
+    """:func:`_weight_grad` for input-major ``W_s``, given transposed: ``((lead+M)*D, O)``."""
     g = grad_t.view(lead + spline.shape[-1], spline.shape[1], -1)[lead:]  # (M, D, O)
     g = g.permute(2, 1, 0)                                               # (O, D, M)
     if scaler is None:
@@ -49,6 +100,7 @@ def _weight_grad(
 
 WEIGHT = Kernel(_weight_fused, eager=_weight_eager)
 _WEIGHT_GRAD = Kernel(_weight_grad)
+_WEIGHT_GRAD_T = Kernel(_weight_grad_t)
 
 
 def weight_grads(
@@ -64,17 +116,26 @@ def weight_grads(
 ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
     """Gradients of ``W_b``, ``W_s`` and ``S`` for ``y = feats @ [W_b | S * W_s]^T``.
 
-    ``grad`` is dL/dy ``(N, O)``, ``feats`` the saved features ``(N, (lead+M) * D)``. The weight
-    gradient is taken as ``(feats^T grad)^T``, not ``grad^T feats``: the same product, but the
-    GEMM with the long dimension first runs ~25 % faster (MKL, CPU: 5.7 vs 7.2 ms at
-    1024 x 7056 x 64), and nothing downstream needs it contiguous.
+    ``grad`` is dL/dy ``(N, O)``, ``feats`` the saved features ``(N, (lead+M) * D)``. For
+    basis-major ``W_s`` the weight gradient is ``grad^T feats``, already in the parameters'
+    layout. For input-major ``W_s`` it is taken as ``(feats^T grad)^T``: the same product, but
+    the GEMM with the long dimension first runs ~25 % faster (MKL, CPU: 5.7 vs 7.2 ms at
+    1024 x 7056 x 64), and the permuted copy into ``(O, D, M)`` reads it either way.
     """
-    grad_weight_t = feats.t() @ grad                                     # ((lead+M)*D, O)
     d = spline.shape[1]
-    grad_base = grad_weight_t[:d].t() if lead and need_base else None   # (O, D)
     grad_spline = grad_scaler = None
+    if _is_basis_major(spline):
+        grad_w = grad.t() @ feats                                        # (O, (lead+M)*D)
+        grad_base = grad_w[:, :d] if lead and need_base else None       # (O, D)
+        if need_spline:
+            grad_spline, grad_scaler = _WEIGHT_GRAD(
+                grad_w, spline, scaler, compiled=compiled, lead=lead
+            )
+        return grad_base, grad_spline, grad_scaler
+    grad_weight_t = feats.t() @ grad                                     # ((lead+M)*D, O)
+    grad_base = grad_weight_t[:d].t() if lead and need_base else None   # (O, D)
     if need_spline:
-        grad_spline, grad_scaler = _WEIGHT_GRAD(
+        grad_spline, grad_scaler = _WEIGHT_GRAD_T(
             grad_weight_t, spline, scaler, compiled=compiled, lead=lead
         )
     return grad_base, grad_spline, grad_scaler
