@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +72,26 @@ def write_spec(tmp_path: Path) -> Any:
 def make_spec() -> Any:
     """``make_spec(**changes) -> dict`` of a toy study (see :func:`toy_spec`)."""
     return toy_spec
+
+
+def _kill_a_worker_mid_trial(cmd: Sequence[str], env: dict[str, str], results_dir: Path) -> int:
+    """Start worker 1, SIGKILL it inside its first trial, run worker 2; worker 2's exit code.
+
+    The toy objective writes ``<results>/toy/started-<trial>`` when a trial starts.
+    """
+    first = subprocess.Popen([*cmd, "--worker-index", "1"], env=env)
+    marker = results_dir / "toy" / "started-0"
+    deadline = time.monotonic() + 240
+    while not marker.exists():
+        assert time.monotonic() < deadline and first.poll() is None
+        time.sleep(0.2)
+    time.sleep(0.5)
+    os.kill(first.pid, signal.SIGKILL)  # dies mid-trial, without a goodbye
+    first.wait()
+    return subprocess.run([*cmd, "--worker-index", "2"], env=env, timeout=300).returncode
+
+
+@pytest.fixture
+def kill_a_worker_mid_trial() -> Any:
+    """:func:`_kill_a_worker_mid_trial`, for the storages' fault-tolerance tests."""
+    return _kill_a_worker_mid_trial

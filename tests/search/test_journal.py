@@ -7,8 +7,6 @@ Lightning, with the caller's environment and directory.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -88,23 +86,13 @@ def test_journal_heartbeat_marks_a_silent_trial_stale(make_spec: Any, tmp_path: 
 
 @pytest.mark.slow
 def test_killed_worker_trial_on_a_journal_is_retried(
-    write_spec: Any, results_dir: Path, tmp_path: Path
+    write_spec: Any, results_dir: Path, tmp_path: Path, kill_a_worker_mid_trial: Any
 ) -> None:
     spec = write_spec(name="jkill", n_trials=4, pruner={"name": "none"})
     url = f"journal:{tmp_path}/kill.log"
     env = {**os.environ, "KANLAB_TOY_SLEEP": "0.7", "KANLAB_RESULTS": str(results_dir)}
     cmd = [sys.executable, "-m", "kanlab.cli", "worker", str(spec), "--storage", url]
-    first = subprocess.Popen([*cmd, "--worker-index", "1"], env=env)
-    marker = results_dir / "toy" / "started-0"
-    deadline = time.monotonic() + 240
-    while not marker.exists():
-        assert time.monotonic() < deadline and first.poll() is None
-        time.sleep(0.2)
-    time.sleep(0.5)
-    os.kill(first.pid, signal.SIGKILL)  # dies mid-trial, without a goodbye
-    first.wait()
-    second = subprocess.run([*cmd, "--worker-index", "2"], env=env, timeout=300)
-    assert second.returncode == 0
+    assert kill_a_worker_mid_trial(cmd, env, results_dir) == 0
     study = optuna.load_study(study_name="jkill", storage=open_storage(url))
     assert study.trials[0].state == TrialState.FAIL
     assert counts(study).finished == 4

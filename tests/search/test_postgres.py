@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +30,14 @@ def test_four_workers_run_exactly_twenty_trials(postgres_url: str, make_spec: An
 
 @pytest.mark.slow
 def test_killed_worker_trial_is_retried_and_study_completes(
-    postgres_url: str, write_spec: Any, results_dir: Path
+    postgres_url: str, write_spec: Any, results_dir: Path, kill_a_worker_mid_trial: Any
 ) -> None:
     spec = write_spec(name="pgkill", n_trials=6, pruner={"name": "none"})
     env = {**os.environ, "KANLAB_TOY_SLEEP": "0.7", "KANLAB_RESULTS": str(results_dir)}
     # The session's database holds other studies: a worker starts one there only by name.
     cmd = [sys.executable, "-m", "kanlab.cli", "worker", str(spec), "--storage", postgres_url,
            "--study", "pgkill"]
-    first = subprocess.Popen([*cmd, "--worker-index", "1"], env=env)
-    marker = results_dir / "toy" / "started-0"
-    deadline = time.monotonic() + 240
-    while not marker.exists():
-        assert time.monotonic() < deadline and first.poll() is None
-        time.sleep(0.2)
-    time.sleep(0.5)
-    os.kill(first.pid, signal.SIGKILL)  # dies mid-trial, without a goodbye
-    first.wait()
-    second = subprocess.run([*cmd, "--worker-index", "2"], env=env, timeout=300)
-    assert second.returncode == 0
+    assert kill_a_worker_mid_trial(cmd, env, results_dir) == 0
     study = optuna.load_study(study_name="pgkill", storage=postgres_url)
     states = [t.state for t in study.trials]
     assert states[0] == TrialState.FAIL
