@@ -2,8 +2,8 @@
 their dense floor, kanlab's epoch against a plain loop, and kanlab against All-KAN's loop.
 
 Run: ``python -m bench train_throughput [--batch-sizes=64,1024] [--repeats=30] [--threads=N]
-[--device=cpu] [--no-compile] [--skip-epoch] [--peers=DIR]`` (use the ``=`` form:
-``python -m bench`` forwards only flags).
+[--device=cpu] [--no-compile] [--skip-epoch] [--peers=DIR] [--profile]`` (use the ``=``
+form: ``python -m bench`` forwards only flags).
 
 1. **KAN step vs floor model.** For the ``b_spline_kan``, ``fast_kan`` and ``af_kan`` models of
    ``experiments/fashion_mnist/*.yaml``: one plain-loop training step (zero_grad, forward,
@@ -31,6 +31,10 @@ Run: ``python -m bench train_throughput [--batch-sizes=64,1024] [--repeats=30] [
    ``pip install --no-deps --target DIR/site scikit-learn joblib threadpoolctl ptflops fvcore
    iopath yacs tabulate termcolor portalocker prettytable wcwidth requests urllib3 idna
    certifi charset-normalizer cloudpickle narwhals numpyencoder``.
+4. **Where the batch-64 step goes** (``--profile``): ``torch.profiler`` over the eager KAN step
+   and its floor step, self CPU time per step split into matmuls (``mm``, ``addmm``, ``bmm``,
+   ``matmul`` kernels), the optimizer step, and everything else (elementwise basis work,
+   reductions, copies, autograd bookkeeping), with the top operators of the KAN step.
 
 The data must be on disk or extractable offline (Debian ``dataset-fashion-mnist``). Timings on a
 shared machine are noisy; the ratios measured in the same run are the meaningful numbers.
@@ -71,6 +75,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--skip-epoch", action="store_true")
     p.add_argument("--peers", default=os.environ.get("KANLAB_PEERS"))
     p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--profile", action="store_true")
     args, _ = p.parse_known_args(argv)  # `python -m bench` passes every module the same flags
     return args
 
@@ -193,6 +198,65 @@ def step_vs_floor(args: argparse.Namespace, device: torch.device) -> list[tuple[
                 if batch == 64:
                     ratios.append((f"{name} {mode}", ratio))
     return ratios
+
+
+# --------------------------------------------------------------------------- 4. profile
+
+_MATMULS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm", "aten::addmv", "aten::mv"}
+
+
+def _profile(step: Callable[[], None], steps: int) -> tuple[dict[str, float], list[Any]]:
+    """Self CPU ms per step by category, and the operator table, over ``steps`` steps."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    for _ in range(3):
+        step()
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            with record_function("bench.step"):
+                step()
+    events = [e for e in prof.key_averages() if e.key != "bench.step"]
+    optim = sum(e.self_cpu_time_total for e in events
+                if "Optimizer.step" in e.key or "_fused_adamw" in e.key
+                or "_foreach" in e.key)
+    mm = sum(e.self_cpu_time_total for e in events if e.key in _MATMULS)
+    total = sum(e.self_cpu_time_total for e in events)
+    wall = next(e.cpu_time_total for e in prof.key_averages() if e.key == "bench.step")
+    per = {"wall": wall / steps / 1e3, "matmul": mm / steps / 1e3,
+           "optimizer": optim / steps / 1e3, "other": (total - mm - optim) / steps / 1e3}
+    top = sorted(events, key=lambda e: -e.self_cpu_time_total)
+    return per, top
+
+
+def profile_steps(args: argparse.Namespace, device: torch.device) -> None:
+    from kanlab.config import load_experiment
+    from kanlab.lit.train import build_model
+
+    steps = max(10, args.repeats)
+    print(f"\nwhere the batch-64 eager step goes (torch.profiler, {steps} steps, self CPU ms "
+          "per step; 'other' = elementwise basis work, reductions, copies, autograd)")
+    print(f"{'model':<20} {'wall':>7} {'matmul':>7} {'optim':>7} {'other':>7}")
+    for name in [n for n in args.models.split(",") if n]:
+        cfg = load_experiment(EXPERIMENTS / f"{name}.yaml")
+        torch.manual_seed(0)
+        model = build_model(cfg).to(device)
+        widths = list(cfg.model.params["widths"])
+        m = _n_basis(model.layers[0])  # type: ignore[index]
+        floor = FloorModel(widths, m).to(device)
+        x = torch.rand(64, widths[0], device=device) * 2 - 1
+        wide = torch.rand(64, widths[0] * (m + 1), device=device) * 2 - 1
+        y = torch.randint(0, widths[-1], (64,), device=device)
+        tops = {}
+        for label, step in ((name, _step_fn(model, model, cfg, x, y)),
+                            (f"{name} floor", _step_fn(floor, floor, cfg, wide, y))):
+            per, top = _profile(step, steps)
+            tops[label] = top
+            print(f"{label:<20} {per['wall']:7.2f} {per['matmul']:7.2f} {per['optimizer']:7.2f} "
+                  f"{per['other']:7.2f}", flush=True)
+        print(f"  top operators of the {name} step (self CPU ms per step, calls per step):")
+        for e in tops[name][:10]:
+            print(f"    {e.key:<44} {e.self_cpu_time_total / steps / 1e3:7.3f} "
+                  f"{e.count / steps:6.1f}")
 
 
 # --------------------------------------------------------------------------- 2. epoch
@@ -335,6 +399,8 @@ def main(argv: list[str]) -> int:
     print(f"threads {torch.get_num_threads()}, device {device}, load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     step_ratios = step_vs_floor(args, device)
+    if args.profile:
+        profile_steps(args, device)
     epoch: dict[str, float] | None = None
     speedup = None
     if not args.skip_epoch:
