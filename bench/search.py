@@ -1,7 +1,9 @@
 """Search engine benchmarks: pruning savings, worker start-up, coordination, large studies.
 
-``python -m bench search [--pruning] [--startup] [--coordination] [--large] [--quick]``
-(no part named: all of them).
+``python -m bench search [--pruning] [--startup] [--coordination] [--large] [--quick]
+[--trials-per-worker=N] [--storages=postgresql,sqlite]`` (no part named: all of them;
+``--trials-per-worker`` sets the coordination run's length, default 6: longer runs measure
+the steady state, shorter ones include each worker's start and the last trials' tail).
 
 1. ``--pruning``: the shipped ``search/kan_grid.yaml`` study run with the same TPE seed and
    trial budget under the median, Hyperband and successive-halving pruners and without
@@ -206,21 +208,27 @@ def _rate(study: optuna.Study) -> tuple[int, float]:
     return len(trials), len(trials) / (last - first) * 60
 
 
-def _coordination(root: Path, sleep: float, per_worker: int, counts: tuple[int, ...]) -> None:
+def _coordination(
+    root: Path, sleep: float, per_worker: int, counts: tuple[int, ...],
+    kinds: list[str] | None = None,
+) -> None:
     from kanlab.testing.postgres import postgres_server, unavailable
 
     epochs = 3
     os.environ["KANLAB_TOY_EPOCHS"] = str(epochs)
     reason = unavailable()
     storages: list[tuple[str, Any]] = []
-    if reason is None:
+    kinds = kinds or ["postgresql", "sqlite"]
+    if "postgresql" in kinds and reason is None:
         storages.append(("postgresql", None))
-    else:
+    elif "postgresql" in kinds:
         print(f"  (PostgreSQL skipped: {reason})")
-    storages.append(("sqlite", None))
+    if "sqlite" in kinds:
+        storages.append(("sqlite", None))
     print(f"coordination: toy objective, {epochs} epochs x {sleep}s sleep per trial, "
           f"{per_worker} trials per worker, workers {counts}; random sampler")
-    with postgres_server() if reason is None else _null() as pg_url:
+    use_pg = any(kind == "postgresql" for kind, _ in storages)
+    with postgres_server() if use_pg else _null() as pg_url:
         for rounds, nap in (("sleeping trials", sleep), ("no sleep (ceiling)", 0.0)):
             os.environ["KANLAB_TOY_SLEEP"] = str(nap)
             print(f"  {rounds}:")
@@ -313,8 +321,12 @@ def main(argv: list[str]) -> int:
     if "startup" in parts:
         _startup(root)
     if "coordination" in parts:
+        per_worker = next((int(a.split("=", 1)[1]) for a in argv
+                           if a.startswith("--trials-per-worker=")), 3 if quick else 6)
+        storages = next((a.split("=", 1)[1].split(",") for a in argv
+                         if a.startswith("--storages=")), ["postgresql", "sqlite"])
         _coordination(root / "coordination", sleep=0.5 if quick else 1.0,
-                      per_worker=3 if quick else 6, counts=(1, 4, 8))
+                      per_worker=per_worker, counts=(1, 4, 8), kinds=storages)
     if "large" in parts:
         _large(root / "large")
     return 0
