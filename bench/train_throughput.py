@@ -163,9 +163,25 @@ def _paired(
     return 1e3 * statistics.median(ta), 1e3 * statistics.median(tb), ratio
 
 
+def _kan_and_floor(cfg: Any, batch: int, device: torch.device) -> tuple[
+    nn.Module, FloorModel, int, torch.Tensor, torch.Tensor, torch.Tensor
+]:
+    """The experiment's KAN model, its floor model, M, and a fixed batch for each."""
+    from kanlab.lit.train import build_model
+
+    torch.manual_seed(0)
+    model = build_model(cfg).to(device)
+    widths = list(cfg.model.params["widths"])
+    m = _n_basis(model.layers[0])  # type: ignore[index]
+    floor = FloorModel(widths, m).to(device)
+    x = torch.rand(batch, widths[0], device=device) * 2 - 1
+    wide = torch.rand(batch, widths[0] * (m + 1), device=device) * 2 - 1
+    y = torch.randint(0, widths[-1], (batch,), device=device)
+    return model, floor, m, x, wide, y
+
+
 def step_vs_floor(args: argparse.Namespace, device: torch.device) -> list[tuple[str, float]]:
     from kanlab.config import load_experiment
-    from kanlab.lit.train import build_model
 
     batches = [int(b) for b in args.batch_sizes.split(",") if b]
     names = [n for n in args.models.split(",") if n]
@@ -179,14 +195,7 @@ def step_vs_floor(args: argparse.Namespace, device: torch.device) -> list[tuple[
         for batch in batches:
             modes = ["eager"] + (["compiled"] if batch <= 256 and not args.no_compile else [])
             for mode in modes:
-                torch.manual_seed(0)
-                model = build_model(cfg).to(device)
-                widths = list(cfg.model.params["widths"])
-                m = _n_basis(model.layers[0])  # type: ignore[index]
-                floor = FloorModel(widths, m).to(device)
-                x = torch.rand(batch, widths[0], device=device) * 2 - 1
-                wide = torch.rand(batch, widths[0] * (m + 1), device=device) * 2 - 1
-                y = torch.randint(0, widths[-1], (batch,), device=device)
+                model, floor, m, x, wide, y = _kan_and_floor(cfg, batch, device)
                 forward: Callable[[torch.Tensor], torch.Tensor] = model
                 if mode == "compiled":
                     forward = torch.compile(model, dynamic=False)
@@ -230,7 +239,6 @@ def _profile(step: Callable[[], None], steps: int) -> tuple[dict[str, float], li
 
 def profile_steps(args: argparse.Namespace, device: torch.device) -> None:
     from kanlab.config import load_experiment
-    from kanlab.lit.train import build_model
 
     steps = max(10, args.repeats)
     print(f"\nwhere the batch-64 eager step goes (torch.profiler, {steps} steps, self CPU ms "
@@ -238,14 +246,7 @@ def profile_steps(args: argparse.Namespace, device: torch.device) -> None:
     print(f"{'model':<20} {'wall':>7} {'matmul':>7} {'optim':>7} {'other':>7}")
     for name in [n for n in args.models.split(",") if n]:
         cfg = load_experiment(EXPERIMENTS / f"{name}.yaml")
-        torch.manual_seed(0)
-        model = build_model(cfg).to(device)
-        widths = list(cfg.model.params["widths"])
-        m = _n_basis(model.layers[0])  # type: ignore[index]
-        floor = FloorModel(widths, m).to(device)
-        x = torch.rand(64, widths[0], device=device) * 2 - 1
-        wide = torch.rand(64, widths[0] * (m + 1), device=device) * 2 - 1
-        y = torch.randint(0, widths[-1], (64,), device=device)
+        model, floor, _, x, wide, y = _kan_and_floor(cfg, 64, device)
         tops = {}
         for label, step in ((name, _step_fn(model, model, cfg, x, y)),
                             (f"{name} floor", _step_fn(floor, floor, cfg, wide, y))):
