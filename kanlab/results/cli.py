@@ -19,8 +19,6 @@ __all__ = [
     "PlotCommand",
     "ReproduceCommand",
     "SymbolicCommand",
-    "leaderboard_command",
-    "write_leaderboard",
 ]
 
 
@@ -142,20 +140,6 @@ def _activation_specs(names: Sequence[str], hp: Mapping[str, Any]) -> list[dict[
 # --------------------------------------------------------------------------- leaderboard
 
 
-def leaderboard_command(
-    bench: Path, *, by: str = "config", sort: str = "test", include_trials: bool = False,
-    baseline: str | None = None,
-) -> str:
-    """The ``kanlab leaderboard`` command line that regenerates ``bench``'s table."""
-    return " ".join(
-        ["kanlab leaderboard", f"results/{bench.name}"]
-        + ([f"--by {by}"] if by != "config" else [])
-        + ([f"--sort {sort}"] if sort != "test" else [])
-        + (["--include-trials"] if include_trials else [])
-        + ([f"--baseline {baseline}"] if baseline is not None else [])
-    )
-
-
 class LeaderboardCommand(Command):
     """Render the leaderboard of a benchmark from runs.jsonl and exported studies.
 
@@ -182,7 +166,11 @@ class LeaderboardCommand(Command):
         parser.add_argument("--include-trials", action="store_true",
                             help="also list runs written by search trials")
         parser.add_argument("--baseline", metavar="NAME",
-                            help="row compared against (default: the plain MLP, else the top row)")
+                            help="row compared against (default: the plain MLP, else the top "
+                                 "row; with --split-by, comma-separated names, one per task)")
+        parser.add_argument("--split-by", metavar="PATH",
+                            help="config path whose values split the table into tasks compared "
+                                 "separately (default: data.function)")
         parser.add_argument("--strict", action="store_true",
                             help="refuse a table with mixed, dirty or unknown code provenance")
         parser.add_argument("--quiet", action="store_true", help="no terminal table")
@@ -191,13 +179,15 @@ class LeaderboardCommand(Command):
         benches = _bench_dirs(args)
         if args.output and len(benches) > 1:
             raise UsageError("`--output` needs a single benchmark, but got several.")
+        from kanlab.results.leaderboard import write_leaderboard
+
         console = _console()
         for bench in benches:
             output = None if args.output in (None, "-") else Path(args.output)
             lb, out = write_leaderboard(
                 bench, fmt=args.format, output=output, stdout=args.output == "-", by=args.by,
                 sort=args.sort, include_trials=args.include_trials, baseline=args.baseline,
-                strict=args.strict,
+                strict=args.strict, split_by=args.split_by,
             )
             if out is None:
                 continue
@@ -205,31 +195,6 @@ class LeaderboardCommand(Command):
                 console.print(lb.rich_table())
             console.print(f"wrote {out}")
         return 0
-
-
-def write_leaderboard(
-    bench: Path, *, fmt: str = "md", output: Path | None = None, stdout: bool = False,
-    by: str = "config", sort: str = "test", include_trials: bool = False,
-    baseline: str | None = None, strict: bool = False,
-) -> tuple[Any, Path | None]:
-    """Render ``bench``'s leaderboard to ``output`` (default ``bench/leaderboard.<fmt>``).
-
-    Returns the leaderboard and the file written (``None`` with ``stdout``).
-    """
-    from kanlab.results.leaderboard import load_leaderboard
-
-    command = leaderboard_command(bench, by=by, sort=sort, include_trials=include_trials,
-                                  baseline=baseline)
-    lb = load_leaderboard(bench, by=by, sort=sort, include_trials=include_trials,
-                          command=command, baseline=baseline, strict=strict)
-    text = lb.render(fmt)
-    if stdout:
-        sys.stdout.write(text)
-        return lb, None
-    out = output if output is not None else bench / f"leaderboard.{fmt}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text)
-    return lb, out
 
 
 # --------------------------------------------------------------------------- reproduce

@@ -34,6 +34,7 @@ import html
 import io
 import json
 import math
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,10 @@ __all__ = [
     "Comparison",
     "ConfigRow",
     "GROUP_BY",
+    "SPLIT_BY",
+    "leaderboard_command",
+    "table_options",
+    "write_leaderboard",
     "Leaderboard",
     "METRICS",
     "Metric",
@@ -67,6 +72,9 @@ __all__ = [
 ]
 
 GROUP_BY = ("config", "name", "model")
+# Rows whose configs differ at this path are separate tasks, never compared with each other
+# (`--split-by`): by default the synthetic function of the function-fitting benchmark.
+SPLIT_BY = "data.function"
 FORMATS = ("md", "csv", "html")
 PRIMARY = "test"  # the metric the statistics (CI, tests, top row) are computed on
 PRIMARY_REGRESSION = "test_rmse"  # the same for regression tables (lower is better)
@@ -194,7 +202,7 @@ class ConfigRow:
     params_low: int | None = None
     params_built: int | None = None
     provenance: Provenance = field(default_factory=Provenance)
-    task: str = ""  # the synthetic function (data.function); rows of one task are compared
+    task: str = ""  # the row's value at the split-by path; rows of one task are compared
 
     @property
     def n(self) -> int:
@@ -282,15 +290,18 @@ def read_runs(path: str | Path) -> list[dict[str, Any]]:
 
 
 def describe_model(config: Mapping[str, Any]) -> str:
-    """Short model description from a resolved config: ``kan_mlp 784-64-10 fast_kan``."""
+    """Short model description from a resolved config: ``kan_mlp 784-64-10 fast_kan``,
+    ``timm_backbone resnet18 crrelu``."""
     model = config.get("model") or {}
     if not isinstance(model, Mapping):
         return str(model)
     parts = [str(model.get("name", "?"))]
+    if model.get("arch") is not None:  # a wrapped network (timm_backbone)
+        parts.append(str(model["arch"]))
     widths = model.get("widths")
     if isinstance(widths, (list, tuple)):
         parts.append("-".join(str(w) for w in widths))
-    for key in ("layer", "activation", "activations", "sparsity_layer"):
+    for key in ("layer", "activation", "activations", "sparsity_layer", "act_layer"):
         value = model.get(key)
         if value is None:
             continue
@@ -325,7 +336,8 @@ def _group_key(row: Mapping[str, Any], by: str) -> str:
 
 
 def aggregate(
-    rows: Sequence[Mapping[str, Any]], *, by: str = "config", include_trials: bool = False
+    rows: Sequence[Mapping[str, Any]], *, by: str = "config", include_trials: bool = False,
+    split_by: str = SPLIT_BY,
 ) -> list[ConfigRow]:
     """Group rows (last row per (group, seed) wins) and summarise every metric over seeds.
 
@@ -334,6 +346,7 @@ def aggregate(
         by: ``config`` (``config_hash``), ``name`` or ``model`` (model description).
         include_trials: Keep rows written by search trials (excluded by default: studies
             are summarised from their exports instead).
+        split_by: Dotted config path whose value is a row's task (:attr:`ConfigRow.task`).
 
     Raises:
         ValueError: for an unknown ``by``.
@@ -372,16 +385,18 @@ def aggregate(
                 device=", ".join(devices),
                 stopped=sum(1 for r in runs if r.get("status") == "stopped"),
                 provenance=Provenance.of(runs),
-                task=_task(runs[0]),
+                task=_task(runs[0], split_by),
             )
         )
     return out
 
 
-def _task(row: Mapping[str, Any]) -> str:
-    """The task a run solved, where a table mixes several: the synthetic function's name."""
-    data = (row.get("config") or {}).get("data")
-    return str(data.get("function") or "") if isinstance(data, Mapping) else ""
+def _task(row: Mapping[str, Any], split_by: str = SPLIT_BY) -> str:
+    """The run's value at the dotted config path ``split_by`` ("" where it has none)."""
+    value: Any = row.get("config") or {}
+    for part in split_by.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    return "" if value is None else _brief(value)
 
 
 def read_studies(bench_dir: str | Path) -> list[StudySummary]:
@@ -704,11 +719,14 @@ def _compare(
 class Leaderboard:
     """Aggregated rows of one benchmark plus its statistics, study summaries and anchors.
 
-    ``baseline`` names the baseline row (a row name or key); ``None`` picks the plain MLP (a
-    row whose model is ``mlp`` with one of :data:`PLAIN_ACTIVATIONS`; the one named ``mlp``
-    when there are several) and, without one, the top row. The top row has the best mean of
-    the primary metric (``primary``: :data:`PRIMARY`, test accuracy, highest first; for
-    regression :data:`PRIMARY_REGRESSION`, test RMSE, lowest first), whatever the display order.
+    ``baseline`` names the baseline row (a row name or key; comma-separated names, one per
+    task, when ``split_by`` splits the table); ``None`` picks the plain MLP (a row whose model
+    is ``mlp`` with one of :data:`PLAIN_ACTIVATIONS`; the one named ``mlp`` when there are
+    several) and, without one, the top row. Rows with different values at the config path
+    ``split_by`` are separate tasks, each with its own baseline, top row and Holm correction.
+    The top row has the best mean of the primary metric (``primary``: :data:`PRIMARY`, test
+    accuracy, highest first; for regression :data:`PRIMARY_REGRESSION`, test RMSE, lowest
+    first), whatever the display order.
     """
 
     benchmark: str
@@ -721,6 +739,13 @@ class Leaderboard:
     command: str = field(default="")
     baseline: str | None = None
     primary: str = PRIMARY
+    split_by: str = SPLIT_BY
+
+    @functools.cached_property
+    def baselines(self) -> tuple[str, ...]:
+        """The names given as ``baseline`` (comma-separated), in order."""
+        names = (self.baseline or "").split(",")
+        return tuple(n.strip() for n in names if n.strip())
 
     @functools.cached_property
     def tasks(self) -> dict[str, tuple[ConfigRow, ...]]:
@@ -739,9 +764,9 @@ class Leaderboard:
         return best[1].key
 
     def _baseline_of(self, rows: Sequence[ConfigRow]) -> str | None:
-        if self.baseline is not None:
+        for name in self.baselines:
             for r in rows:
-                if self.baseline in (r.name, r.key):
+                if name in (r.name, r.key):
                     return r.key
         plain = [r for r in rows if _is_plain_mlp(r) and r.stat(self.primary) is not None]
         named = [r for r in plain if r.name == "mlp"]
@@ -768,13 +793,13 @@ class Leaderboard:
 
     @functools.cached_property
     def baseline_key(self) -> str | None:
-        if self.baseline is not None and not any(self.baseline in (r.name, r.key)
-                                                 for r in self.rows):
-            names = [r.name for r in self.rows]
-            raise InputError(
-                f"`--baseline` must name a row of the table, but got {self.baseline!r}."
-                f"{suggest(self.baseline, names)}"
-            )
+        names = [r.name for r in self.rows]
+        for name in self.baselines:
+            if not any(name in (r.name, r.key) for r in self.rows):
+                raise InputError(
+                    f"`--baseline` must name rows of the table, but got {name!r}."
+                    f"{suggest(name, names)}"
+                )
         return self._baseline_of(self.rows)
 
     @functools.cached_property
@@ -828,11 +853,13 @@ class Leaderboard:
             "the top row, as the table has no plain MLP"
         )
         if len(self.tasks) > 1:
+            what = " (the synthetic function)" if self.split_by == SPLIT_BY else ""
+            chosen = ("the row named with `--baseline`" if self.baselines
+                      else "its plain MLP (else its top row)")
             base_name, how = "per task", (
-                "rows are grouped by task, the synthetic function `data.function`, and each "
-                "row is compared only with rows of its own task: the baseline of a task is its "
-                "plain MLP (else its top row), top is the task's best row; Holm corrections are "
-                "per task"
+                f"rows are split into tasks by their config's `{self.split_by}`{what}, and "
+                "each row is compared only with rows of its own task: the baseline of a task "
+                f"is {chosen}, top is the task's best row; Holm corrections are per task"
             )
         notes = list(FOOTNOTES) if self.primary == PRIMARY else list(REGRESSION_FOOTNOTES)
         unit = "points" if METRICS[self.primary].percent else "the metric's units"
@@ -1050,6 +1077,7 @@ def load_leaderboard(
     command: str = "",
     baseline: str | None = None,
     strict: bool = False,
+    split_by: str = SPLIT_BY,
 ) -> Leaderboard:
     """Read a benchmark directory and aggregate it.
 
@@ -1060,8 +1088,10 @@ def load_leaderboard(
         sort: Column key to sort by (see :data:`COLUMNS`); accuracies sort descending.
         include_trials: Keep rows that search trials wrote to ``runs.jsonl``.
         command: The command line stated in the Markdown header.
-        baseline: Name (or key) of the baseline row; ``None``: the plain MLP, else the top row.
+        baseline: Name (or key) of the baseline row, comma-separated names for a split table;
+            ``None``: the plain MLP, else the top row.
         strict: Refuse a table with configurations of mixed, dirty or unknown provenance.
+        split_by: Dotted config path: rows whose configs differ there are separate tasks.
 
     Raises:
         InputError: if the directory has neither ``runs.jsonl`` nor study exports, ``by`` /
@@ -1075,7 +1105,7 @@ def load_leaderboard(
         raise InputError(
             f"`bench_dir` must hold runs.jsonl or studies/*.json, but got bench_dir={str(path)!r}."
         )
-    rows = aggregate(runs, by=by, include_trials=include_trials)
+    rows = aggregate(runs, by=by, include_trials=include_trials, split_by=split_by)
     _sort_rows(rows, sort)  # validates ``sort`` early
     regression = _is_regression(runs)
     primary = PRIMARY_REGRESSION if regression else PRIMARY
@@ -1093,6 +1123,7 @@ def load_leaderboard(
         baseline=baseline,
         primary=primary,
         columns=REGRESSION_COLUMNS if regression else DEFAULT_COLUMNS,
+        split_by=split_by,
     )
     _ = lb.baseline_key  # validates ``baseline`` early
     if strict:
@@ -1107,3 +1138,84 @@ def _is_regression(runs: Sequence[Mapping[str, Any]]) -> bool:
     ]
     return (any("test/r2" in m or "val/r2" in m for m in metrics)
             and not any("test/acc" in m or "val/acc" in m for m in metrics))
+
+
+# --------------------------------------------------------------------------- writing
+
+MANIFEST = "reproduce.yaml"
+TABLE_KEYS = ("baseline", "split_by")  # a manifest's `leaderboard:` options
+
+
+def table_options(bench: Path) -> dict[str, str]:
+    """The ``leaderboard:`` options of ``bench/reproduce.yaml`` (``{}`` without one).
+
+    A results directory whose table needs a baseline or a split names them there, so that
+    ``kanlab leaderboard DIR`` and ``kanlab reproduce DIR`` regenerate the same table::
+
+        leaderboard: {split_by: model.arch, baseline: "vit_gelu,resnet_relu"}
+
+    Raises:
+        ConfigError: for an unknown option or a value that is not a non-empty string.
+    """
+    from kanlab.errors import ConfigError
+
+    path = bench / MANIFEST
+    data = yaml.safe_load(path.read_text()) if path.is_file() else None
+    options = data.get("leaderboard") if isinstance(data, Mapping) else None
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ConfigError(f"`leaderboard` in {path} must be a mapping of "
+                          f"{', '.join(TABLE_KEYS)}, but got {options!r}.")
+    for key, value in options.items():
+        if key not in TABLE_KEYS:
+            raise ConfigError(f"`leaderboard` keys in {path} must be among "
+                              f"{', '.join(TABLE_KEYS)}, but got {key!r}."
+                              f"{suggest(str(key), TABLE_KEYS)}")
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"`leaderboard.{key}` in {path} must be a non-empty string, "
+                              f"but got {value!r}.")
+    return {str(k): str(v) for k, v in options.items()}
+
+
+def leaderboard_command(
+    bench: Path, *, by: str = "config", sort: str = "test", include_trials: bool = False,
+    baseline: str | None = None, split_by: str = SPLIT_BY,
+) -> str:
+    """The ``kanlab leaderboard`` command line that regenerates ``bench``'s table."""
+    return " ".join(
+        ["kanlab leaderboard", f"results/{bench.name}"]
+        + ([f"--by {by}"] if by != "config" else [])
+        + ([f"--sort {sort}"] if sort != "test" else [])
+        + (["--include-trials"] if include_trials else [])
+        + ([f"--split-by {split_by}"] if split_by != SPLIT_BY else [])
+        + ([f"--baseline {baseline}"] if baseline is not None else [])
+    )
+
+
+def write_leaderboard(
+    bench: Path, *, fmt: str = "md", output: Path | None = None, stdout: bool = False,
+    by: str = "config", sort: str = "test", include_trials: bool = False,
+    baseline: str | None = None, strict: bool = False, split_by: str | None = None,
+) -> tuple[Leaderboard, Path | None]:
+    """Render ``bench``'s leaderboard to ``output`` (default ``bench/leaderboard.<fmt>``).
+
+    ``baseline`` and ``split_by`` default to the manifest's ``leaderboard:`` options
+    (:func:`table_options`), then to the plain MLP and :data:`SPLIT_BY`. Returns the
+    leaderboard and the file written (``None`` with ``stdout``).
+    """
+    options = table_options(bench)
+    baseline = baseline if baseline is not None else options.get("baseline")
+    split_by = split_by if split_by is not None else options.get("split_by", SPLIT_BY)
+    command = leaderboard_command(bench, by=by, sort=sort, include_trials=include_trials,
+                                  baseline=baseline, split_by=split_by)
+    lb = load_leaderboard(bench, by=by, sort=sort, include_trials=include_trials,
+                          command=command, baseline=baseline, strict=strict, split_by=split_by)
+    text = lb.render(fmt)
+    if stdout:
+        sys.stdout.write(text)
+        return lb, None
+    out = output if output is not None else bench / f"leaderboard.{fmt}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+    return lb, out

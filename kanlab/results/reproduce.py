@@ -10,6 +10,7 @@ seeds — never copies of the YAMLs::
       - {experiment: experiments/fashion_mnist/mlp.yaml, overrides: [name=mlp]}
       - {experiment: experiments/fashion_mnist/s_kan.yaml, overrides: [name=s_kan],
          seeds: [0, 1]}
+    leaderboard: {baseline: mlp}                # optional: how the table is made
 
 Experiment paths are relative to the current directory or, failing that, to a parent of the
 manifest's directory (the repository root). Each (configuration, seed) is a job; a job is done
@@ -18,8 +19,9 @@ when ``runs.jsonl`` holds a completed row with its ``config_hash`` and seed made
 yet, seed-major (an interrupted reproduction leaves every configuration with nearly the same n),
 in ``workers`` processes with ``cores // workers`` torch threads each, so a reproduction can span
 several sittings; then it regenerates ``leaderboard.md`` exactly as ``kanlab leaderboard DIR``
-does. Runs go to ``DIR/runs.jsonl``: DIR must be named after the experiments' data module
-or their ``benchmark`` (a top-level config key, e.g. ``--set benchmark=fashion_mnist_conv``).
+does (both read the manifest's ``leaderboard:`` options, ``baseline`` and ``split_by``). Runs
+go to ``DIR/runs.jsonl``: DIR must be named after the experiments' data module or their
+``benchmark`` (a top-level config key, e.g. ``--set benchmark=fashion_mnist_conv``).
 
 With uncommitted changes in kanlab/ it refuses (the runs would not record a code version)
 unless ``allow_dirty``: then dirty rows at the current ``code_sha`` count as done as well, and
@@ -40,13 +42,13 @@ import yaml
 
 from kanlab.errors import ConfigError, SetupError
 from kanlab.provenance import CodeVersion, code_version
+from kanlab.results.leaderboard import MANIFEST, table_options
 
 __all__ = ["Job", "Manifest", "ReproduceReport", "plan", "read_manifest", "reproduce"]
 
 logger = logging.getLogger(__name__)
 
-MANIFEST = "reproduce.yaml"
-_TOP_KEYS = ("seeds", "overrides", "runs")
+_TOP_KEYS = ("seeds", "overrides", "runs", "leaderboard")
 _RUN_KEYS = ("experiment", "overrides", "seeds")
 
 
@@ -147,6 +149,7 @@ def read_manifest(bench_dir: str | Path) -> Manifest:
     if not isinstance(data, dict):
         raise ConfigError(f"{path} must hold a mapping, but got {type(data).__name__}.")
     _check_keys(data, _TOP_KEYS, str(path))
+    table_options(path.parent)  # checks the `leaderboard:` options the table is made with
     default_seeds = _seeds(data["seeds"], "seeds") if "seeds" in data else None
     common = _strings(data.get("overrides"), "overrides")
     items = data.get("runs")
@@ -264,8 +267,7 @@ def reproduce(
         RuntimeError: when some runs failed (the others are recorded; rerun to retry).
     """
     from kanlab.errors import InputError
-    from kanlab.results.cli import write_leaderboard
-    from kanlab.results.leaderboard import read_runs
+    from kanlab.results.leaderboard import read_runs, write_leaderboard
 
     cores = os.cpu_count() or 1
     workers = cores if workers is None else workers

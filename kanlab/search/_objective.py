@@ -17,7 +17,8 @@ from kanlab.config import config_hash, load_experiment, to_dict
 from kanlab.search.devices import CPU, Placement
 from kanlab.search.spec import ROW_METRICS, StudyPlan
 
-__all__ = ["FAIL_REASON", "TrialContext", "failure_reason", "make_objective", "metric_value"]
+__all__ = ["FAIL_REASON", "TrialContext", "failure_reason", "make_objective", "metric_value",
+           "set_user_attrs"]
 
 logger = logging.getLogger(__name__)
 FAIL_REASON = "fail_reason"  # user attribute: one line saying why a trial failed
@@ -32,6 +33,35 @@ class TrialContext:
     storage: str  # masked URL, safe to record
     worker: int = 0
     placement: Placement = CPU  # where this worker trains (recorded as the trial's ``device``)
+
+
+def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
+    """Write several user attributes of a running trial, in one transaction on a database.
+
+    Optuna's ``Trial.set_user_attr`` commits every key on its own (about 7 ms per key on
+    PostgreSQL here, a third of the engine's per-trial overhead). On an ``RDBStorage`` the keys
+    are written in one session with Optuna's own per-key upsert and one commit; other storages
+    (journal file, in memory), and an Optuna without that internal, get one call per key. The
+    trial's cached view is updated as ``Trial.set_user_attr`` updates it.
+    """
+    storage = trial.storage
+    backend = getattr(storage, "_backend", storage)  # RDBStorage under Optuna's cache wrapper
+    write = getattr(backend, "_set_trial_attr_without_commit", None)
+    cached = getattr(trial, "_cached_frozen_trial", None)
+    try:
+        from optuna.storages._rdb import models
+        from optuna.storages._rdb.storage import _create_scoped_session
+    except ImportError:  # pragma: no cover - a future Optuna
+        write = None
+    if (len(attrs) < 2 or write is None or cached is None
+            or not isinstance(backend, optuna.storages.RDBStorage)):
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        return
+    with _create_scoped_session(backend.scoped_session, True) as session:
+        for key, value in attrs.items():
+            write(session, models.TrialUserAttributeModel, trial._trial_id, key, value)
+    cached.user_attrs.update(attrs)
 
 
 def metric_value(name: str, metrics: Mapping[str, float], row: Mapping[str, Any]) -> float:
@@ -63,10 +93,8 @@ def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> 
     if kept is not None:
         raw["seed"] = int(kept)
     cfg = load_experiment(raw)
-    trial.set_user_attr("config", to_dict(cfg))
-    trial.set_user_attr("config_hash", config_hash(cfg))
-    trial.set_user_attr("seed", cfg.seed)
-    trial.set_user_attr("rerun", rerun_command(plan.rerun_base, raw))
+    set_user_attrs(trial, {"config": to_dict(cfg), "config_hash": config_hash(cfg),
+                           "seed": cfg.seed, "rerun": rerun_command(plan.rerun_base, raw)})
     # The worker's device is not part of the configuration (config_hash ignores it too).
     accelerator, devices = ctx.placement.trainer_settings()
     cfg = dataclasses.replace(cfg, trainer=dataclasses.replace(
@@ -85,34 +113,31 @@ def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> 
         result = train(cfg, results_dir=ctx.results_dir, extra_callbacks=callbacks,
                        progress_bar=False, trial_attrs=attrs)
     except optuna.TrialPruned:
-        trial.set_user_attr("epochs", len(trial.storage.get_trial(trial._trial_id)
-                                          .intermediate_values))
-        _record_size(trial, cfg)
+        epochs = len(trial.storage.get_trial(trial._trial_id).intermediate_values)
+        set_user_attrs(trial, {"epochs": epochs, **_size(cfg)})
         raise
     row = result.row
-    trial.set_user_attr("epochs", int(result.epochs_run))
-    trial.set_user_attr("run_dir", str(row.get("run_dir", result.run_dir)))
-    for key in ("params", "latency_ms", "flops"):
-        if row.get(key) is not None:
-            trial.set_user_attr(key, row[key])
-    for key, value in result.metrics.items():
-        if value is not None:
-            trial.set_user_attr(key, float(value))
+    done: dict[str, Any] = {"epochs": int(result.epochs_run),
+                            "run_dir": str(row.get("run_dir", result.run_dir))}
+    done.update({k: row[k] for k in ("params", "latency_ms", "flops") if row.get(k) is not None})
+    done.update({k: float(v) for k, v in result.metrics.items() if v is not None})
+    set_user_attrs(trial, done)
     if pruning is not None:
         pruning.check_pruned()
     out = [metric_value(m, result.metrics, row) for m in metrics]
     return out[0] if len(out) == 1 else out
 
 
-def _record_size(trial: optuna.Trial, cfg: Any) -> None:
-    """Parameter count of a pruned trial's model (its run row may not exist)."""
+def _size(cfg: Any) -> dict[str, int]:
+    """``{"params": n}`` for a pruned trial's model (its run row may not exist), or ``{}``."""
     try:
         from kanlab.lit import build_model
         from kanlab.measure import count_params
 
-        trial.set_user_attr("params", count_params(build_model(cfg)))
+        return {"params": count_params(build_model(cfg))}
     except Exception as exc:  # a size is nice to have; the pruned state is what matters
-        logger.debug("could not count params of trial %d: %s", trial.number, exc)
+        logger.debug("could not count params of %s: %s", cfg.name, exc)
+        return {}
 
 
 def make_objective(
@@ -123,11 +148,11 @@ def make_objective(
     fn = custom if custom is not None else train_objective
 
     def objective(trial: optuna.Trial) -> Any:
+        where: dict[str, Any] = {"device": ctx.placement.label, "worker": ctx.worker}
         if trial.user_attrs.get(FAIL_REASON) is not None:  # inherited by a retried trial
-            trial.set_user_attr(FAIL_REASON, None)
+            where[FAIL_REASON] = None
         try:
-            trial.set_user_attr("device", ctx.placement.label)
-            trial.set_user_attr("worker", ctx.worker)
+            set_user_attrs(trial, where)
             return fn(trial, plan, ctx)
         except optuna.TrialPruned:
             raise

@@ -23,7 +23,7 @@ import optuna
 from optuna.storages.journal import BaseJournalBackend, JournalFileBackend, JournalStorage
 
 from kanlab.errors import SetupError
-from kanlab.search._objective import TrialContext
+from kanlab.search._objective import TrialContext, set_user_attrs
 from kanlab.search._space import format_value
 from kanlab.search.spec import StudyPlan
 
@@ -54,9 +54,9 @@ def objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> Any:
     final = score(values)
     epochs = int(os.environ.get("KANLAB_TOY_EPOCHS", "3"))
     sleep = float(os.environ.get("KANLAB_TOY_SLEEP", "0"))
-    trial.set_user_attr("config", plan.trial_config(values, trial.number))
-    trial.set_user_attr("rerun", plan.rerun_command(values, trial.number))
-    trial.set_user_attr("params", len(values))
+    set_user_attrs(trial, {"config": plan.trial_config(values, trial.number),
+                           "rerun": plan.rerun_command(values, trial.number),
+                           "params": len(values)})
     for epoch in range(epochs):
         time.sleep(sleep)
         if plan.spec.multi_objective:

@@ -234,10 +234,11 @@ FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 @dataclass(frozen=True)
 class StudyCounts:
-    finished: int
+    finished: int  # complete + pruned
     running: int
     waiting: int
     failed: int
+    complete: int = 0
 
 
 def counts(study: optuna.Study) -> StudyCounts:
@@ -262,6 +263,7 @@ def counts(study: optuna.Study) -> StudyCounts:
         running=by_state[TrialState.RUNNING],
         waiting=by_state[TrialState.WAITING],
         failed=by_state[TrialState.FAIL],
+        complete=by_state[TrialState.COMPLETE],
     )
 
 
