@@ -117,9 +117,10 @@ def test_committed_fashion_mnist_manifest_plans_every_configuration() -> None:
     jobs = plan(bench)
     names = {j.name for j in jobs}
     assert names == {"mlp", "crrelu_mlp", "eafo_mlp", "topk_mlp", "af_kan", "relu_kan",
-                     "fast_kan", "b_spline_kan", "s_kan", "fmnist_52k_best"}
-    assert {j.seed for j in jobs} == {0, 1, 2, 3, 4} and len(jobs) == 50
-    assert len({j.config_hash for j in jobs}) == 10
+                     "fast_kan", "b_spline_kan", "s_kan", "fmnist_52k_best",
+                     "fmnist_52k_v2_1", "fmnist_52k_v2_2", "fmnist_52k_v2_3"}
+    assert {j.seed for j in jobs} == {0, 1, 2, 3, 4} and len(jobs) == 65
+    assert len({j.config_hash for j in jobs}) == 13
     assert not (bench / "configs").exists() and not (bench / "reproduce.py").exists()
 
 
