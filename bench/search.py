@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from kanlab.search import run_study
 
 SPEC = Path(__file__).resolve().parents[1] / "search" / "kan_grid.yaml"
 PRUNERS = ("median", "hyperband", "successive_halving", "none")
+STORAGES = ("postgresql", "sqlite")  # what the coordination benchmark runs on
 
 
 # --------------------------------------------------------------------------- 1. pruning
@@ -216,23 +218,23 @@ def _coordination(
 
     epochs = 3
     os.environ["KANLAB_TOY_EPOCHS"] = str(epochs)
-    reason = unavailable()
-    storages: list[tuple[str, Any]] = []
-    kinds = kinds or ["postgresql", "sqlite"]
-    if "postgresql" in kinds and reason is None:
-        storages.append(("postgresql", None))
-    elif "postgresql" in kinds:
+    root.mkdir(parents=True, exist_ok=True)  # the SQLite files' folder
+    kinds = kinds or list(STORAGES)
+    unknown = [k for k in kinds if k not in STORAGES]
+    if unknown:
+        raise SystemExit(f"`--storages` must name {' and/or '.join(STORAGES)}, but got "
+                         f"--storages={','.join(kinds)}.")
+    reason = unavailable() if "postgresql" in kinds else None
+    if reason is not None:
         print(f"  (PostgreSQL skipped: {reason})")
-    if "sqlite" in kinds:
-        storages.append(("sqlite", None))
+    storages = [k for k in STORAGES if k in kinds and (k != "postgresql" or reason is None)]
     print(f"coordination: toy objective, {epochs} epochs x {sleep}s sleep per trial, "
           f"{per_worker} trials per worker, workers {counts}; random sampler")
-    use_pg = any(kind == "postgresql" for kind, _ in storages)
-    with postgres_server() if use_pg else _null() as pg_url:
+    with postgres_server() if "postgresql" in storages else nullcontext() as pg_url:
         for rounds, nap in (("sleeping trials", sleep), ("no sleep (ceiling)", 0.0)):
             os.environ["KANLAB_TOY_SLEEP"] = str(nap)
             print(f"  {rounds}:")
-            for kind, _ in storages:
+            for kind in storages:
                 base: float | None = None
                 for workers in counts:
                     name = f"c_{kind}_{workers}_{int(nap * 1000)}"
@@ -249,14 +251,6 @@ def _coordination(
                           f"median engine overhead {1000 * statistics.median(over):6.0f} ms "
                           f"per trial", flush=True)
     print("  targets: 8 workers >= 6x one on PostgreSQL (sleeping trials); overhead <= 100 ms")
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 # --------------------------------------------------------------------------- 4. large studies
@@ -324,7 +318,7 @@ def main(argv: list[str]) -> int:
         per_worker = next((int(a.split("=", 1)[1]) for a in argv
                            if a.startswith("--trials-per-worker=")), 3 if quick else 6)
         storages = next((a.split("=", 1)[1].split(",") for a in argv
-                         if a.startswith("--storages=")), ["postgresql", "sqlite"])
+                         if a.startswith("--storages=")), list(STORAGES))
         _coordination(root / "coordination", sleep=0.5 if quick else 1.0,
                       per_worker=per_worker, counts=(1, 4, 8), kinds=storages)
     if "large" in parts:
