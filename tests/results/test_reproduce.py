@@ -10,7 +10,7 @@ import yaml
 
 from kanlab.cli import main
 from kanlab.errors import ConfigError
-from kanlab.provenance import CodeVersion
+from kanlab.provenance import CodeVersion, code_version
 from kanlab.results.reproduce import Job, _done, plan, read_manifest, reproduce
 
 REPO = Path(__file__).resolve().parents[2]
@@ -169,3 +169,30 @@ def test_function_fitting_covers_every_function_and_model_at_matched_size() -> N
         assert set(counts) == {"s_kan", "b_spline_kan", "fast_kan", "relu_kan", "af_kan", "mlp"}
         budget = counts["s_kan"]  # S-KAN's full pool as built sets the budget
         assert all(abs(c - budget) <= 0.06 * budget for c in counts.values()), (function, counts)
+
+
+# fashion_mnist and fashion_mnist_vit join when their re-runs at one commit are recorded
+COMMITTED = ("function_fitting", "fashion_mnist_conv")
+
+
+@pytest.mark.parametrize("bench", COMMITTED)
+def test_committed_results_come_from_one_clean_commit_and_reproduce_has_nothing_to_do(
+    bench: str,
+) -> None:
+    """Every committed table's runs come from one clean code version, each planned (config,
+    seed) exactly once; at that code version ``kanlab reproduce`` plans no run."""
+    directory = REPO / "results" / bench
+    jobs = plan(directory)
+    lines = (directory / "runs.jsonl").read_text().splitlines()
+    rows = [r for r in map(json.loads, lines) if not r.get("trial")]  # search trials aside
+    versions = {(r.get("git_sha"), r.get("code_sha"), r.get("git_dirty")) for r in rows}
+    assert len(versions) == 1, f"{bench}: runs from {len(versions)} code versions: {versions}"
+    ((git_sha, code_sha, dirty),) = versions
+    assert git_sha and code_sha and dirty is False
+    assert all(r["status"] == "completed" for r in rows)
+    assert sorted((r["config_hash"], r["seed"]) for r in rows) == sorted(
+        (j.config_hash, j.seed) for j in jobs)
+    if code_version().code_sha != code_sha:
+        pytest.skip(f"kanlab/ changed since {bench} was run at {git_sha[:7]}: re-run it")
+    report = reproduce(directory, dry_run=True, echo=lambda line: None)
+    assert report.todo == [] and len(report.done) == len(jobs)
