@@ -14,19 +14,16 @@ is the recorded one up to thread-count rounding. A second call reuses the retrai
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-import yaml
+from kanlab.results.leaderboard import read_runs
 
 
 def main(bench: str, name: str, seed: int = 0, *, recorded: bool = False) -> str:
     runs = Path("results") / bench / "runs.jsonl"
-    every = [json.loads(line) for line in runs.read_text().splitlines() if line.strip()]
+    every = read_runs(runs)
     rows = [r for r in every if r.get("name") == name and r.get("seed") == seed
             and r.get("status") == "completed" and not r.get("trial")]
     if not rows:
@@ -40,23 +37,18 @@ def main(bench: str, name: str, seed: int = 0, *, recorded: bool = False) -> str
         return str(Path("results") / row["run_dir"])
     scratch = Path(os.environ.get("KANLAB_SCRATCH", "results/local/retrained"))
     done = scratch / row["benchmark"] / "runs.jsonl"
-    if done.is_file():  # retrained before: same config hash and seed
-        for line in reversed(done.read_text().splitlines()):
-            r = json.loads(line)
-            if r["config_hash"] == row["config_hash"] and r["seed"] == seed:
-                if (scratch / r["run_dir"]).is_dir():
-                    return str(scratch / r["run_dir"])
+    retrained = read_runs(done) if done.is_file() else []
+    for r in reversed(retrained):  # retrained before: same config hash and seed
+        if (r["config_hash"], r["seed"]) == (row["config_hash"], seed) and (
+                scratch / r["run_dir"]).is_dir():
+            return str(scratch / r["run_dir"])
     print(f"results/{row['run_dir']} is not on this machine: retraining it from its recorded "
           f"config into {scratch}", file=sys.stderr)
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        yaml.safe_dump(row["config"], f, sort_keys=False)
-    try:
-        subprocess.run(["kanlab", "train", f.name, "--results-dir", str(scratch)],
-                       check=True, stdout=subprocess.DEVNULL)
-    finally:
-        os.unlink(f.name)
-    new = json.loads(done.read_text().splitlines()[-1])
-    return str(scratch / new["run_dir"])
+    from kanlab.config import load_experiment
+    from kanlab.lit.train import train
+
+    result = train(load_experiment(row["config"]), results_dir=scratch, progress_bar=False)
+    return str(result.run_dir)
 
 
 if __name__ == "__main__":
