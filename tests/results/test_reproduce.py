@@ -11,6 +11,7 @@ import yaml
 from kanlab.cli import main
 from kanlab.errors import ConfigError
 from kanlab.provenance import CodeVersion, code_version
+from kanlab.results.leaderboard import read_runs
 from kanlab.results.reproduce import Job, _done, plan, read_manifest, reproduce
 
 REPO = Path(__file__).resolve().parents[2]
@@ -183,8 +184,7 @@ def test_committed_results_come_from_one_clean_commit_and_reproduce_has_nothing_
     seed) exactly once; at that code version ``kanlab reproduce`` plans no run."""
     directory = REPO / "results" / bench
     jobs = plan(directory)
-    lines = (directory / "runs.jsonl").read_text().splitlines()
-    rows = [r for r in map(json.loads, lines) if not r.get("trial")]  # search trials aside
+    rows = [r for r in read_runs(directory / "runs.jsonl") if not r.get("trial")]  # trials aside
     versions = {(r.get("git_sha"), r.get("code_sha"), r.get("git_dirty")) for r in rows}
     assert len(versions) == 1, f"{bench}: runs from {len(versions)} code versions: {versions}"
     ((git_sha, code_sha, dirty),) = versions
