@@ -172,8 +172,7 @@ def test_function_fitting_covers_every_function_and_model_at_matched_size() -> N
         assert all(abs(c - budget) <= 0.06 * budget for c in counts.values()), (function, counts)
 
 
-# fashion_mnist_vit joins when its re-run at one commit is recorded
-COMMITTED = ("function_fitting", "fashion_mnist_conv", "fashion_mnist")
+COMMITTED = ("function_fitting", "fashion_mnist_conv", "fashion_mnist", "fashion_mnist_vit")
 
 
 @pytest.mark.parametrize("bench", COMMITTED)
