@@ -711,15 +711,18 @@ def config_hash(cfg: ExperimentConfig) -> str:
     """Hash of the resolved config that groups seeds of one configuration.
 
     Leaves out what does not change the result: seed, data location, loader workers, the
-    device and progress display.
+    device and progress display (``trainer.checkpoint`` counts only when off: then the last
+    epoch, not the best-validation one, is tested).
     """
     d = to_dict(cfg)
     d.pop("seed", None)
     d.pop("benchmark", None)
     for key in ("data_dir", "num_workers"):
         d["data"].pop(key, None)
-    for key in ("accelerator", "devices", "strategy", "progress_bar", "checkpoint", "loggers"):
+    for key in ("accelerator", "devices", "strategy", "progress_bar", "loggers"):
         d["trainer"].pop(key, None)
+    if d["trainer"].get("checkpoint", True) is True:  # without one, the last epoch is tested
+        d["trainer"].pop("checkpoint", None)
     blob = json.dumps(d, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

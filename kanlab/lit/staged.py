@@ -3,7 +3,9 @@
 A layer trained in stages (S-KAN: full -> selective -> pruned) is only what its paper means
 once the schedule has run to the end: the deployed model is the final stage's. So checkpoint
 selection (the best-validation checkpoint that is tested and reported, and the
-"test-selected" column) considers only the epochs of the final stage.
+"test-selected" column) considers only the epochs of the final stage, and early stopping
+neither watches nor stops before it (an earlier stage's better validation score would
+otherwise end the run before the final stage is reached).
 
 Any training callback that moves a model through stages declares where its final stage starts
 by implementing :class:`StageSchedule` (a ``final_stage_epoch`` attribute, 0-based); the
@@ -18,11 +20,11 @@ from typing import Any, Protocol, runtime_checkable
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 
 from kanlab.errors import ConfigError
 
-__all__ = ["FinalStageCheckpoint", "StageSchedule", "selection_start"]
+__all__ = ["FinalStageCheckpoint", "FinalStageEarlyStopping", "StageSchedule", "selection_start"]
 
 
 @runtime_checkable
@@ -74,3 +76,19 @@ class FinalStageCheckpoint(ModelCheckpoint):
         if trainer.current_epoch < self.select_from:
             return False
         return bool(super().check_monitor_top_k(trainer, current))
+
+
+class FinalStageEarlyStopping(EarlyStopping):
+    """``EarlyStopping`` that starts watching at epoch ``select_from`` (the final stage)."""
+
+    def __init__(self, *, select_from: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.select_from = int(select_from)
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch >= self.select_from:
+            super().on_train_epoch_end(trainer, pl_module)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch >= self.select_from:
+            super().on_validation_end(trainer, pl_module)

@@ -43,7 +43,7 @@ from typing import Any, Literal, cast
 import lightning.pytorch as pl
 import torch
 from filelock import FileLock
-from lightning.pytorch.callbacks import EarlyStopping, RichProgressBar
+from lightning.pytorch.callbacks import RichProgressBar
 from torch import nn
 
 from kanlab.config import (
@@ -60,7 +60,7 @@ from kanlab.lit._system import TrainingSystem
 from kanlab.lit.classifier import ImageClassifier
 from kanlab.lit.loggers import build_loggers, check_loggers
 from kanlab.lit.regressor import FunctionRegressor
-from kanlab.lit.staged import FinalStageCheckpoint, selection_start
+from kanlab.lit.staged import FinalStageCheckpoint, FinalStageEarlyStopping, selection_start
 from kanlab.measure import count_params, latency_ms, matmul_flops
 from kanlab.provenance import code_version
 from kanlab.registry import CALLBACKS, DATAMODULES, MODELS
@@ -345,8 +345,9 @@ def _callbacks(
         )
     if tc.early_stopping_patience is not None:
         callbacks.append(
-            EarlyStopping(monitor=system.monitor, mode=system.monitor_mode,
-                          patience=tc.early_stopping_patience)
+            FinalStageEarlyStopping(select_from=system.select_from, monitor=system.monitor,
+                                    mode=system.monitor_mode,
+                                    patience=tc.early_stopping_patience)
         )
     if show_progress:
         callbacks.append(RichProgressBar(leave=True))
@@ -354,8 +355,17 @@ def _callbacks(
     return callbacks
 
 
-def _row_metrics(system: TrainingSystem, test: Mapping[str, float], tc: Any) -> dict[str, Any]:
-    best = system.best_epoch() or {}
+def _tested_epoch(system: TrainingSystem, use_best: bool) -> dict[str, float] | None:
+    """The history row of the epoch whose weights were tested: the best-validation one with a
+    checkpoint, else the last."""
+    if use_best:
+        return system.best_epoch()
+    return system.history[-1] if system.history else None
+
+
+def _row_metrics(system: TrainingSystem, test: Mapping[str, float], tc: Any,
+                 tested: Mapping[str, float] | None) -> dict[str, Any]:
+    best = tested or {}
     times = [r["epoch_time_s"] for r in system.history if "epoch_time_s" in r]
     metrics: dict[str, Any] = {k: v for k, v in best.items() if k.startswith("val/")}
     metrics.update({k: float(v) for k, v in test.items() if k.startswith("test/")})
@@ -501,9 +511,9 @@ def train(
         system.history = history
         if trainer.is_global_zero and earlier_csv.is_file():
             _merge_csv(earlier_csv, run_dir / "metrics.csv")
-    metrics = _row_metrics(system, test[0] if test else {}, tc)
+    best = _tested_epoch(system, use_best)
+    metrics = _row_metrics(system, test[0] if test else {}, tc, best)
     epochs_run = int(trainer.current_epoch)
-    best = system.best_epoch()
     model = system.model.eval()
     dims = tuple(getattr(datamodule, "dims", ()))
     example = torch.zeros(1, *dims, device=device) if dims else None

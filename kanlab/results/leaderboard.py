@@ -359,7 +359,9 @@ def aggregate(
     for row in rows:
         if row.get("trial") and not include_trials:
             continue
-        key = _group_key(row, by)
+        key, task = _group_key(row, by), _task(row, split_by)
+        if task and key != row.get("config_hash"):  # a name or model recurs across tasks
+            key = f"{key} [{task}]"
         groups.setdefault(key, {})[row.get("seed")] = row  # a re-run of a seed replaces it
     out = []
     for key, by_seed in groups.items():
@@ -498,7 +500,10 @@ def _fmt_ci(s: Stat | None, digits: int = 2) -> str:
 
 
 def _fmt_p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    if p < 0.001:
+        return "< 0.001"
+    text = f"{p:.3f}"
+    return f"< {ALPHA:.3f}" if p < ALPHA <= float(text) else text  # 0.0497 is a finding
 
 
 def _fmt_int(v: int | None) -> str:
@@ -541,6 +546,7 @@ class Column:
     text: Callable[[ConfigRow, Leaderboard], str]
     value: Callable[[ConfigRow, Leaderboard], Any]
     descending: bool = False
+    follows_primary: bool = False  # sorted best first for the primary metric's direction
 
 
 def _metric_column(key: str, m: Metric) -> Column:
@@ -549,6 +555,21 @@ def _metric_column(key: str, m: Metric) -> Column:
         return None if s is None else s.mean
 
     return Column(m.header, lambda r, lb: _fmt_stat(r.stat(key), m.digits), value, m.descending)
+
+
+def _n_of(r: ConfigRow, lb: Leaderboard) -> int:
+    """Seeds in the statistics: those with a finite primary metric."""
+    s = r.stat(lb.primary)
+    return 0 if s is None else s.n
+
+
+def _n_text(r: ConfigRow, lb: Leaderboard) -> str:
+    n, flags = _n_of(r, lb), []
+    if n < r.n:
+        flags.append(f"{r.n - n} of {r.n} non-finite")
+    if r.stopped:
+        flags.append(f"{r.stopped} stopped")
+    return f"{n} ({', '.join(flags)}) ⁸" if flags else str(n)
 
 
 def _delta_text(r: ConfigRow, lb: Leaderboard) -> str:
@@ -587,14 +608,15 @@ def _comparison_value(attr: str) -> Callable[[ConfigRow, Leaderboard], float | N
 COLUMNS: dict[str, Column] = {
     "name": Column("name", lambda r, lb: r.name, lambda r, lb: r.name),
     "model": Column("model", lambda r, lb: r.model, lambda r, lb: r.model),
-    "n": Column("n", lambda r, lb: str(r.n), lambda r, lb: r.n, descending=True),
+    "n": Column("n", lambda r, lb: _n_text(r, lb), lambda r, lb: _n_of(r, lb),
+                descending=True),
     "params": Column("params", lambda r, lb: _fmt_params(r), lambda r, lb: r.params),
     **{k: _metric_column(k, m) for k, m in METRICS.items()},
     "ci": Column("95 % CI", lambda r, lb: _fmt_ci(r.stat(lb.primary), METRICS[lb.primary].digits),
                  lambda r, lb: _metric_column(lb.primary, METRICS[lb.primary]).value(r, lb),
-                 descending=True),
+                 follows_primary=True),
     "delta": Column("Δ vs baseline ⁴", _delta_text, _comparison_value("delta"),
-                    descending=True),
+                    follows_primary=True),
     "p": Column("p vs baseline ⁴", _p_text, _comparison_value("p_baseline")),
     "vs_top": Column("vs top ⁵", _top_text, _comparison_value("p_top"), descending=True),
     "flops": Column("matmul FLOPs ²", lambda r, lb: _fmt_flops(r.flops), lambda r, lb: r.flops),
@@ -646,6 +668,7 @@ def _sort_rows(rows: Sequence[ConfigRow], sort: str, lb: Leaderboard | None = No
         )
     col = COLUMNS[sort]
     board = lb if lb is not None else Leaderboard("", tuple(rows))
+    descending = METRICS[board.primary].descending if col.follows_primary else col.descending
 
     def key(r: ConfigRow) -> tuple[Any, ...]:
         v = col.value(r, board)
@@ -653,7 +676,7 @@ def _sort_rows(rows: Sequence[ConfigRow], sort: str, lb: Leaderboard | None = No
             return (r.task, 1, 0, r.name, r.key)
         if isinstance(v, str):
             return (r.task, 0, v, r.name, r.key)
-        return (r.task, 0, -v if col.descending else v, r.name, r.key)
+        return (r.task, 0, -v if descending else v, r.name, r.key)
 
     return sorted(rows, key=key)
 
@@ -695,12 +718,8 @@ def _compare(
             elif ref_stat is None or ref_stat.n < MIN_N_FOR_TEST:
                 out[r.key][f"why_{name}"] = f"{what} n < {MIN_N_FOR_TEST}"
             else:
-                p = welch(s.values, ref_stat.values).p
-                if math.isnan(p):
-                    out[r.key][f"why_{name}"] = "no spread"
-                else:
-                    keys.append(r.key)
-                    raw.append(p)
+                keys.append(r.key)
+                raw.append(welch(s.values, ref_stat.values).p)
         for k, p in zip(keys, holm(raw), strict=True):
             out[k][f"p_{name}"] = p
 
@@ -726,7 +745,8 @@ class Leaderboard:
     ``split_by`` are separate tasks, each with its own baseline, top row and Holm correction.
     The top row has the best mean of the primary metric (``primary``: :data:`PRIMARY`, test
     accuracy, highest first; for regression :data:`PRIMARY_REGRESSION`, test RMSE, lowest
-    first), whatever the display order.
+    first) among the rows with at least :data:`MIN_N_FOR_TEST` seeds (all rows when none has),
+    whatever the display order.
     """
 
     benchmark: str
@@ -756,7 +776,9 @@ class Leaderboard:
         return {t: tuple(rs) for t, rs in sorted(out.items())}
 
     def _top_of(self, rows: Sequence[ConfigRow]) -> str | None:
-        scored = [(s.mean, r) for r in rows if (s := r.stat(self.primary)) is not None]
+        stats = [(s, r) for r in rows if (s := r.stat(self.primary)) is not None]
+        tested = [(s, r) for s, r in stats if s.n >= MIN_N_FOR_TEST]
+        scored = [(s.mean, r) for s, r in tested or stats]  # one lucky seed is not the top
         if not scored:
             return None
         sign = -1.0 if METRICS[self.primary].descending else 1.0
@@ -764,17 +786,23 @@ class Leaderboard:
         return best[1].key
 
     def _baseline_of(self, rows: Sequence[ConfigRow]) -> str | None:
+        return self._choose_baseline(rows)[0]
+
+    def _choose_baseline(self, rows: Sequence[ConfigRow]) -> tuple[str | None, str]:
+        """The baseline row's key among ``rows`` and how it was chosen (footnote text)."""
         for name in self.baselines:
             for r in rows:
                 if name in (r.name, r.key):
-                    return r.key
+                    return r.key, "chosen with `--baseline`"
         plain = [r for r in rows if _is_plain_mlp(r) and r.stat(self.primary) is not None]
         named = [r for r in plain if r.name == "mlp"]
         if named:
-            return named[0].key
+            return named[0].key, ("the plain MLP" if len(plain) == 1
+                                  else "the plain MLP named `mlp`")
         if len(plain) == 1:
-            return plain[0].key
-        return self._top_of(rows)
+            return plain[0].key, "the plain MLP"
+        why = "no plain MLP" if not plain else "several plain MLPs, none named `mlp`"
+        return self._top_of(rows), f"the top row, as the table has {why}"
 
     @functools.cached_property
     def top_keys(self) -> frozenset[str]:
@@ -848,14 +876,15 @@ class Leaderboard:
         """Every footnote of the table, in order (depends on the rows shown)."""
         base = self.row(self.baseline_key)
         base_name = f"`{base.name}`" if base is not None else "none"
-        how = "chosen with `--baseline`" if self.baseline is not None else (
-            "the plain MLP" if base is not None and _is_plain_mlp(base) else
-            "the top row, as the table has no plain MLP"
-        )
+        how = self._choose_baseline(self.rows)[1]
         if len(self.tasks) > 1:
             what = " (the synthetic function)" if self.split_by == SPLIT_BY else ""
-            chosen = ("the row named with `--baseline`" if self.baselines
-                      else "its plain MLP (else its top row)")
+            named = [self._choose_baseline(rows)[1] == "chosen with `--baseline`"
+                     for rows in self.tasks.values()]
+            chosen = ("the row named with `--baseline`" if all(named) else
+                      "the row named with `--baseline` where the task has one, else its plain "
+                      "MLP (else its top row)" if any(named) else
+                      "its plain MLP (else its top row)")
             base_name, how = "per task", (
                 f"rows are split into tasks by their config's `{self.split_by}`{what}, and "
                 "each row is compared only with rows of its own task: the baseline of a task "
@@ -869,7 +898,8 @@ class Leaderboard:
             "the row's seeds against the baseline's, Holm-corrected over all rows tested "
             f"against the baseline; a difference is a finding only where p < {ALPHA}. Rows "
             f"with n < {MIN_N_FOR_TEST} (or a baseline with n < {MIN_N_FOR_TEST}) are not "
-            "tested: with so few seeds the variance, and so the test, means nothing."
+            "tested: with so few seeds the variance, and so the test, means nothing. Two rows "
+            "whose seeds show no spread at all get p = 1 when their values are equal, else 0."
         )
         notes.append(
             f"⁵ top: the {'highest' if METRICS[self.primary].descending else 'lowest'} mean in "
@@ -897,6 +927,13 @@ class Leaderboard:
                 "final, pruned stage; a range when the seeds pruned differently). As built, "
                 "before any stage change: "
                 + "; ".join(f"{r.name} {r.params_built:,}" for r in built) + "."
+            )
+        if any(_n_of(r, self) < r.n or r.stopped for r in self.rows):
+            notes.append(
+                "⁸ n counts the seeds whose primary metric is finite; the statistics use only "
+                "those. non-finite: seeds that diverged (NaN or infinite loss), left out, so "
+                "such a row looks better than its runs were. stopped: runs that ended before "
+                "`max_epochs` (early stopping), included in the statistics."
             )
         return notes
 

@@ -225,10 +225,23 @@ def _done(jobs: Sequence[Job], rows: Sequence[Mapping[str, Any]], code: CodeVers
     return [j for j in jobs if (j.config_hash, j.seed) in recorded]
 
 
-def _run_job(job: Job, results_dir: str, threads: int) -> str:
-    """Train one job (in a worker process or in-process); returns the run directory."""
+def _run_job(job: Job, results_dir: str, threads: int, started_at: CodeVersion) -> str:
+    """Train one job (in a worker process or in-process); returns the run directory.
+
+    Raises:
+        SetupError: when kanlab/ changed on disk since the command started: a worker runs
+            the code it imported then, but its row would record the new code version.
+    """
     import torch
 
+    now = code_version()
+    if (now.code_sha, now.git_dirty) != (started_at.code_sha, started_at.git_dirty):
+        raise SetupError(
+            f"kanlab/ must not change while `kanlab reproduce` runs (its workers run the code "
+            f"imported at the start, code {str(started_at.code_sha)[:7]}), but it is now code "
+            f"{str(now.code_sha)[:7]}{' with uncommitted changes' if now.git_dirty else ''}: "
+            "rerun the command to run the rest at the new code."
+        )
     from kanlab.config import load_experiment
     from kanlab.lit.train import train
 
@@ -299,7 +312,7 @@ def reproduce(
         )
     threads = max(1, cores // min(workers, max(1, len(todo))))
     if todo:
-        _execute(todo, bench.parent, workers, threads, report, echo)
+        _execute(todo, bench.parent, workers, threads, report, echo, code)
     _, report.leaderboard = write_leaderboard(bench)
     echo(f"wrote {report.leaderboard}")
     if report.failed:
@@ -312,7 +325,7 @@ def reproduce(
 
 
 def _execute(todo: Sequence[Job], results_dir: Path, workers: int, threads: int,
-             report: ReproduceReport, echo: Callable[[str], None]) -> None:
+             report: ReproduceReport, echo: Callable[[str], None], code: CodeVersion) -> None:
     def finished(job: Job, started: float, error: BaseException | None) -> None:
         took = time.perf_counter() - started
         if error is None:
@@ -327,7 +340,7 @@ def _execute(todo: Sequence[Job], results_dir: Path, workers: int, threads: int,
             started = time.perf_counter()
             echo(f"run {job.describe()}")
             try:
-                _run_job(job, str(results_dir), threads)
+                _run_job(job, str(results_dir), threads, code)
             except Exception as exc:  # one failed run does not stop the others
                 logger.debug("run failed", exc_info=True)
                 finished(job, started, exc)
@@ -343,7 +356,7 @@ def _execute(todo: Sequence[Job], results_dir: Path, workers: int, threads: int,
         futures: dict[Future[str], tuple[Job, float]] = {}
         for job in todo:
             echo(f"run {job.describe()}")
-            futures[pool.submit(_run_job, job, str(results_dir), threads)] = (
+            futures[pool.submit(_run_job, job, str(results_dir), threads, code)] = (
                 job, time.perf_counter())
         for future in as_completed(futures):
             job, started = futures[future]

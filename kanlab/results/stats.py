@@ -5,7 +5,8 @@
   degrees of freedom, ``t_{0.975, n-1} * s / sqrt(n)`` (``None`` for n = 1).
 - :func:`welch`: the two-sided Welch t test (unequal variances) of two groups,
   ``scipy.stats.ttest_ind(a, b, equal_var=False)``:
-  ``t = (mean_a - mean_b) / sqrt(s_a^2/n_a + s_b^2/n_b)``, Welch–Satterthwaite df.
+  ``t = (mean_a - mean_b) / sqrt(s_a^2/n_a + s_b^2/n_b)``, Welch–Satterthwaite df; two
+  groups without spread get p = 1 (equal values) or 0 (different values).
 - :func:`holm`: Holm's step-down adjustment of a family of p-values (controls the
   family-wise error rate): sort ascending, ``p_(i) * (m - i + 1)``, running maximum, capped
   at 1, returned in the input order.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -78,7 +80,11 @@ class Welch:
 
 
 def welch(a: Sequence[float], b: Sequence[float]) -> Welch:
-    """Two-sided Welch t test of ``a`` against ``b`` (``p`` is NaN when both have no spread).
+    """Two-sided Welch t test of ``a`` against ``b``.
+
+    Two groups without spread (every value of each group equal) have no t distribution: then
+    ``p`` is 1 when their values are equal and 0 when not (``t`` 0 or ±inf), decided on the
+    values themselves rather than on a variance that rounding makes 1e-34 instead of 0.
 
     Raises:
         ValueError: when a group has fewer than 2 values.
@@ -87,9 +93,15 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Welch:
         raise ValueError(
             f"`a` and `b` must have >= 2 values each, but got {len(a)} and {len(b)}."
         )
+    if min(a) == max(a) and min(b) == max(b):
+        if a[0] == b[0]:
+            return Welch(0.0, math.nan, 1.0)
+        return Welch(math.copysign(math.inf, a[0] - b[0]), math.nan, 0.0)
     from scipy import stats
 
-    res = stats.ttest_ind(list(a), list(b), equal_var=False)
+    with warnings.catch_warnings():  # one constant group: exact, scipy still warns
+        warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
+        res = stats.ttest_ind(list(a), list(b), equal_var=False)
     return Welch(float(res.statistic), float(res.df), float(res.pvalue))
 
 

@@ -16,7 +16,12 @@ from kanlab.errors import ConfigError
 from kanlab.lit import train
 from kanlab.lit.classifier import ImageClassifier
 from kanlab.lit.skan_schedule import SKANSchedule
-from kanlab.lit.staged import FinalStageCheckpoint, StageSchedule, selection_start
+from kanlab.lit.staged import (
+    FinalStageCheckpoint,
+    FinalStageEarlyStopping,
+    StageSchedule,
+    selection_start,
+)
 from kanlab.measure import count_params
 
 SKAN: dict[str, Any] = {
@@ -87,6 +92,24 @@ def test_final_stage_checkpoint_ignores_earlier_epochs(tmp_path: Path) -> None:
     trainer.fit(_Worsening(), loader, loader)
     saved = torch.load(ckpt.best_model_path, map_location="cpu", weights_only=False)
     assert saved["epoch"] == 2  # the first final-stage epoch, not epoch 0
+
+
+def test_early_stopping_waits_for_the_final_stage(tmp_path: Path) -> None:
+    """A score that only worsens would stop plain early stopping at epoch 1 (patience 1):
+    the final stage (epoch 3 on) would never run. Ours watches from epoch 3 only."""
+    loader = torch.utils.data.DataLoader(torch.zeros(4, 1), batch_size=2)
+
+    def epochs_run(select_from: int) -> int:
+        stop = FinalStageEarlyStopping(select_from=select_from, monitor="val/acc", mode="max",
+                                       patience=1)
+        trainer = pl.Trainer(max_epochs=8, callbacks=[stop], logger=False, accelerator="cpu",
+                             enable_progress_bar=False, enable_model_summary=False,
+                             enable_checkpointing=False, num_sanity_val_steps=0)
+        trainer.fit(_Worsening(), loader, loader)
+        return int(trainer.current_epoch)
+
+    assert epochs_run(0) == 2  # epoch 0 best, epoch 1 worse: stopped after epoch 1
+    assert epochs_run(3) == 5  # watched from epoch 3: best there, epoch 4 worse, stopped
 
 
 def test_s_kan_reports_the_pruned_final_stage_model(data_dir: str, results_dir: Path) -> None:

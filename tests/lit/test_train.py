@@ -333,3 +333,19 @@ def test_compiled_training_forward_gives_the_same_metrics(
     assert {"val/loss", "val/acc", "test/acc"} <= set(keys)
     for key in keys:
         assert compiled[key] == pytest.approx(eager[key], rel=1e-4, abs=1e-5), key
+
+
+def test_without_a_checkpoint_the_row_describes_the_last_epoch_it_tested(
+    data_dir: str, results_dir: Path
+) -> None:
+    from kanlab.config import config_hash
+
+    cfg = _cfg(data_dir, "trainer.max_epochs=3", "trainer.checkpoint=false")
+    assert config_hash(cfg) != config_hash(_cfg(data_dir, "trainer.max_epochs=3"))
+    result = train(cfg, results_dir=results_dir)
+    (row,) = _rows(results_dir)
+    # the last epoch's weights are tested, so val/* and best_epoch are that epoch's too
+    assert row["best_epoch"] == 2 and row["epochs"] == 3
+    with open(result.run_dir / "metrics.csv") as f:
+        val = [float(r["val/acc"]) for r in csv.DictReader(f) if r.get("val/acc")]
+    assert len(val) == 3 and row["metrics"]["val/acc"] == pytest.approx(val[-1])

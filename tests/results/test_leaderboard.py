@@ -182,7 +182,8 @@ def test_comparisons_are_holm_corrected_welch_tests(tmp_path: Path) -> None:
     lb = load_leaderboard(bench)
     by_name = {r.name: r for r in lb.rows}
     assert lb.baseline_key == by_name["mlp"].key          # the plain MLP by default
-    assert lb.top_key == by_name["few"].key               # highest mean, even with n = 2
+    # "few" has the highest mean but n = 2: the top row is the best of the testable rows
+    assert lb.top_key == by_name["strong"].key
     mlp = _pct([0.85, 0.86, 0.84, 0.855])
     tested = {n: _pct(v) for n, v in [("strong", [0.90, 0.91, 0.92, 0.905]),
                                       ("close", [0.899, 0.912, 0.915, 0.90]),
@@ -194,8 +195,8 @@ def test_comparisons_are_holm_corrected_welch_tests(tmp_path: Path) -> None:
         assert c.delta == pytest.approx(sum(tested[name]) / 4 - sum(mlp) / 4)
     few = lb.comparisons[by_name["few"].key]
     assert few.p_baseline is None and few.why_baseline == "n < 3"
-    # the top row has n = 2: nobody can be tested against it
-    assert lb.comparisons[by_name["strong"].key].why_top == "top n < 3"
+    assert few.p_top is None and few.why_top == "n < 3"
+    assert lb.comparisons[by_name["close"].key].p_top is not None
     md = lb.to_markdown()
     assert "| baseline |" in md and "– (n < 3)" in md and "| top |" in md
     assert "Holm-corrected" in md and "≈ top" in md and "p ≥ 0.05" in md
@@ -410,3 +411,63 @@ def test_split_by_a_config_path_with_one_baseline_per_task(
     assert main(["leaderboard", str(bench), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "keys in" in err and "must be among baseline, split_by, but got 'split'" in err
+
+
+def test_edge_cases_diverged_seeds_stopped_runs_p_rounding_and_baseline_notes(
+    tmp_path: Path,
+) -> None:
+    bench = tmp_path / "toy"
+    rows = [_mlp_row(s, t) for s, t in enumerate([0.85, 0.86, 0.84, 0.855, 0.85])]
+    diverged = [0.90, float("nan"), float("nan"), 0.91, 0.90]  # 3 finite of 5
+    rows += [_row("div", s, t) for s, t in enumerate(diverged)]
+    rows += [_row("stop", s, t, status="stopped" if s == 0 else "completed")
+             for s, t in enumerate([0.88, 0.89, 0.87])]
+    _write(bench, rows)
+    lb = load_leaderboard(bench)
+    by = {r.name: r for r in lb.rows}
+    _, body = lb.table()
+    n_col = {row[1]: row[lb.columns.index("n") + 1] for row in body}
+    assert n_col == {"mlp": "5", "div": "3 (2 of 5 non-finite) ⁸", "stop": "3 (1 stopped) ⁸"}
+    stat = by["div"].stat("test")
+    assert stat is not None and stat.n == 3  # the CI and the test use the 3 finite seeds
+    assert lb.comparisons[by["div"].key].p_top is None  # it is the top row
+    md = lb.to_markdown()
+    assert "⁸ n counts the seeds whose primary metric is finite" in md
+    assert "no spread at all get p = 1 when their values are equal, else 0" in md
+
+    from kanlab.results.leaderboard import _fmt_p
+
+    assert _fmt_p(0.0497) == "< 0.050" and _fmt_p(0.0504) == "0.050"  # a finding stays one
+    assert _fmt_p(0.0004) == "< 0.001" and _fmt_p(0.5) == "0.500"
+
+    # two plain MLPs, none named `mlp`: the note says why the baseline is the top row
+    other = [_mlp_row(s, t) for s, t in enumerate([0.84, 0.85, 0.86])]
+    for r in other:
+        r["name"], r["config_hash"] = "mlp_b", "h_mlp_b"
+    first = [dict(r, name="mlp_a", config_hash="h_mlp_a") for r in rows[:5]]
+    _write(bench, first + other + rows[5:10])
+    md = load_leaderboard(bench).to_markdown()
+    assert "the top row, as the table has several plain MLPs, none named `mlp`" in md
+
+
+def test_grouping_by_name_never_merges_tasks_and_ci_sorts_best_first(tmp_path: Path) -> None:
+    rows = []
+    for fn, runs in [("xy", [("kan", 0.01), ("mlp2", 0.05)]),
+                     ("sin", [("kan", 0.30), ("mlp", 0.10)])]:
+        for name, rmse in runs:
+            for s in range(3):
+                row = _reg_row(name, fn, s, (rmse + 0.001 * s) ** 2)
+                row["config_hash"] = f"h_{fn}_{name}"  # one config per function, as real hashes
+                rows.append(row)
+    bench = tmp_path / "function_fitting"
+    _write(bench, rows)
+    by_name = load_leaderboard(bench, by="name")
+    assert len(by_name.rows) == 4  # "kan" of each function: two rows, not one merged row
+    assert {r.n for r in by_name.rows} == {3}
+    for sort in ("ci", "delta", "test_rmse"):  # lower RMSE is better: best first per function
+        means = [r.stat("test_rmse").mean  # type: ignore[union-attr]
+                 for r in load_leaderboard(bench, sort=sort).sorted_rows()]
+        assert means[0] < means[1] and means[2] < means[3], (sort, means)
+    # a baseline named in one task only: the other task falls back, and the note says so
+    md = load_leaderboard(bench, baseline="mlp2").to_markdown()
+    assert "the row named with `--baseline` where the task has one, else its plain MLP" in md

@@ -195,3 +195,15 @@ def test_committed_results_come_from_one_clean_commit_and_reproduce_has_nothing_
         pytest.skip(f"kanlab/ changed since {bench} was run at {git_sha[:7]}: re-run it")
     report = reproduce(directory, dry_run=True, echo=lambda line: None)
     assert report.todo == [] and len(report.done) == len(jobs)
+
+
+def test_a_job_refuses_to_run_when_kanlab_changed_since_the_command_started(
+    tmp_path: Path,
+) -> None:
+    from kanlab.errors import SetupError
+    from kanlab.results.reproduce import _run_job
+
+    other = CodeVersion("a" * 40, "b" * 40, False)  # what the command saw when it started
+    with pytest.raises(SetupError, match="kanlab/ must not change while `kanlab reproduce`"):
+        _run_job(_job(0), str(tmp_path), 1, other)
+    assert not any(tmp_path.iterdir())  # nothing ran, nothing recorded

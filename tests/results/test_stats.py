@@ -57,3 +57,16 @@ def test_holm_by_hand() -> None:
     assert math.isnan(adjusted[1])
     assert holm([0.7, 0.8]) == pytest.approx([1.0, 1.0])
     assert holm([]) == []
+
+
+def test_welch_of_two_groups_without_spread_is_decided_on_their_values() -> None:
+    # no t distribution without spread: equal values p = 1, different values p = 0 (not NaN,
+    # and not left to a variance that rounding makes 2.9e-34 instead of 0)
+    assert welch([0.1] * 3, [0.1] * 3).p == 1.0
+    assert welch([0.1] * 3, [0.1] * 3).t == 0.0
+    far = welch([80.0] * 3, [90.0] * 4)
+    assert far.p == 0.0 and far.t == -math.inf
+    assert welch([0.7] * 3, [math.nextafter(0.7, 1.0)] * 3).p == 0.0
+    # one group with spread: scipy's Welch test as usual
+    assert welch([1.0] * 3, [1.0, 2.0, 4.0]).p == pytest.approx(
+        sp.ttest_ind([1.0] * 3, [1.0, 2.0, 4.0], equal_var=False).pvalue)
