@@ -225,8 +225,10 @@ def _done(jobs: Sequence[Job], rows: Sequence[Mapping[str, Any]], code: CodeVers
     return [j for j in jobs if (j.config_hash, j.seed) in recorded]
 
 
-def _run_job(job: Job, results_dir: str, threads: int, started_at: CodeVersion) -> str:
-    """Train one job (in a worker process or in-process); returns the run directory.
+def _run_job(job: Job, results_dir: str, threads: int,
+             started_at: CodeVersion) -> tuple[str, float]:
+    """Train one job (in a worker process or in-process); returns the run directory and the
+    seconds the job took (in the worker: a queued job's wait is not counted).
 
     Raises:
         SetupError: when kanlab/ changed on disk since the command started: a worker runs
@@ -234,6 +236,7 @@ def _run_job(job: Job, results_dir: str, threads: int, started_at: CodeVersion) 
     """
     import torch
 
+    started = time.perf_counter()
     now = code_version()
     if (now.code_sha, now.git_dirty) != (started_at.code_sha, started_at.git_dirty):
         raise SetupError(
@@ -248,7 +251,7 @@ def _run_job(job: Job, results_dir: str, threads: int, started_at: CodeVersion) 
     torch.set_num_threads(threads)
     cfg = load_experiment(job.experiment, [*job.overrides, f"seed={job.seed}"])
     result = train(cfg, results_dir=Path(results_dir), progress_bar=False)
-    return str(result.run_dir)
+    return str(result.run_dir), time.perf_counter() - started
 
 
 def _init_worker(threads: int) -> None:
@@ -326,8 +329,7 @@ def reproduce(
 
 def _execute(todo: Sequence[Job], results_dir: Path, workers: int, threads: int,
              report: ReproduceReport, echo: Callable[[str], None], code: CodeVersion) -> None:
-    def finished(job: Job, started: float, error: BaseException | None) -> None:
-        took = time.perf_counter() - started
+    def finished(job: Job, took: float, error: BaseException | None) -> None:
         if error is None:
             report.ran.append(job)
             echo(f"done {job.describe()} ({took:.0f} s)")
@@ -337,15 +339,14 @@ def _execute(todo: Sequence[Job], results_dir: Path, workers: int, threads: int,
 
     if workers == 1 or len(todo) == 1:
         for job in todo:
-            started = time.perf_counter()
             echo(f"run {job.describe()}")
             try:
-                _run_job(job, str(results_dir), threads, code)
+                _, took = _run_job(job, str(results_dir), threads, code)
             except Exception as exc:  # one failed run does not stop the others
                 logger.debug("run failed", exc_info=True)
-                finished(job, started, exc)
+                finished(job, 0.0, exc)
             else:
-                finished(job, started, None)
+                finished(job, took, None)
         return
     import multiprocessing
     from concurrent.futures import Future, ProcessPoolExecutor, as_completed
@@ -353,12 +354,10 @@ def _execute(todo: Sequence[Job], results_dir: Path, workers: int, threads: int,
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context,
                              initializer=_init_worker, initargs=(threads,)) as pool:
-        futures: dict[Future[str], tuple[Job, float]] = {}
+        futures: dict[Future[tuple[str, float]], Job] = {}
         for job in todo:
-            echo(f"run {job.describe()}")
-            futures[pool.submit(_run_job, job, str(results_dir), threads, code)] = (
-                job, time.perf_counter())
+            echo(f"queued {job.describe()}")  # starts when a worker is free
+            futures[pool.submit(_run_job, job, str(results_dir), threads, code)] = job
         for future in as_completed(futures):
-            job, started = futures[future]
             error = future.exception()
-            finished(job, started, error)
+            finished(futures[future], 0.0 if error else future.result()[1], error)
