@@ -62,14 +62,21 @@ class ShippedSpec:
 
 
 def _summary(path: Path) -> str:
-    """The ``description:`` value, else the first comment line (no YAML parse: stays fast)."""
-    comment = ""
+    """The ``description:`` value, else the first sentence of the leading comment (no YAML
+    parse: stays fast)."""
+    comment: list[str] = []
+    in_comment = True
     for line in path.read_text().splitlines():
         if line.startswith("description:"):
             return line.partition(":")[2].strip().strip("'\"")
-        if not comment and line.startswith("#"):
-            comment = line.lstrip("# ").strip()
-    return comment
+        text = line.lstrip("#").strip()
+        if in_comment and line.startswith("#") and text:
+            comment.append(text)
+        else:
+            in_comment = in_comment and not comment  # the first comment paragraph only
+    joined = " ".join(comment)
+    end = joined.find(". ")
+    return joined if end < 0 else joined[:end + 1]
 
 
 def list_specs(kind: str) -> list[ShippedSpec]:

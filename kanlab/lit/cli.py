@@ -24,7 +24,7 @@ class TrainCommand(Command):
       kanlab train experiments/fashion_mnist/relu_kan.yaml
       kanlab train fashion_mnist/relu_kan            (a shipped experiment, by name)
       kanlab train experiments/fashion_mnist/mlp.yaml --set trainer.max_epochs=2 optim.lr=3e-4
-      kanlab train --resume results/fashion_mnist/runs/mlp-0123abcd4567-s0-20250101T000000Z
+      kanlab train --resume results/local/fashion_mnist/runs/mlp-0123abcd4567-s0-20250101T000000Z
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -252,7 +252,7 @@ class PlotCommand(Command):
             # The common options also after KIND (`kanlab plot study ... --results-dir D`).
             p.add_argument("--results-dir", default=argparse.SUPPRESS,
                            help="where every written file goes (default $KANLAB_RESULTS or "
-                           "./results)")
+                           "./results/local)")
             p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                            help="show tracebacks and debug logs")
             return p

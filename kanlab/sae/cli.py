@@ -27,15 +27,16 @@ class SAECommand(Command):
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("config", help="path to a `task: sae` YAML, e.g. "
-                            "experiments/fashion_mnist/sae_topk.yaml")
+        parser.add_argument("config", help="a `task: sae` YAML path or shipped name, e.g. "
+                            "fashion_mnist/sae_topk (kanlab list experiments)")
         add_overrides_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
         from kanlab.sae.config import load_sae_config
         from kanlab.sae.run import run_sae
+        from kanlab.specs import resolve_spec
 
-        cfg = load_sae_config(args.config, args.overrides)
+        cfg = load_sae_config(resolve_spec(args.config, "experiments"), args.overrides)
         result = run_sae(cfg, results_dir=results_dir(args), progress=_progress_line)
         summary = {
             "run_dir": str(result.run_dir),

@@ -109,7 +109,8 @@ def _print_summary(study: Any, url: str) -> None:
     _say(f"Dashboard: optuna-dashboard {shlex.quote(mask(url))}")
 
 
-def _add_study_args(parser: argparse.ArgumentParser, *, storage_required: bool = False) -> None:
+def _add_study_args(parser: argparse.ArgumentParser, *, storage_required: bool = False,
+                    default_study: str = "the spec's name") -> None:
     if storage_required:
         parser.add_argument("--storage", metavar="URL_OR_PATH",
                             help="storage of the running study: a sqlite:///, "
@@ -120,7 +121,7 @@ def _add_study_args(parser: argparse.ArgumentParser, *, storage_required: bool =
                             help="storage URL or SQLite file path "
                             "(default <results>/studies/<study>.db)")
     parser.add_argument("--study", dest="study_name", metavar="NAME",
-                        help="study name (default: the spec's name)")
+                        help=f"study name (default: {default_study})")
 
 
 class SearchCommand(Command):
@@ -366,7 +367,7 @@ class StudyCommand(Command):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("action", choices=["list", "show", "best", "export"],
                             help="what to do with the study (see above)")
-        _add_study_args(parser)
+        _add_study_args(parser, default_study="the storage's only study")
 
     def run(self, args: argparse.Namespace) -> int:
         import optuna

@@ -52,6 +52,17 @@ def test_committed_sae_yamls_load(path: Path) -> None:
     assert load_sae_config(path).task == "sae"
 
 
+def test_a_shipped_name_resolves_and_a_misspelt_one_is_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kanlab.specs import resolve_spec
+
+    assert load_sae_config(resolve_spec("fashion_mnist/sae_topk", "experiments")).task == "sae"
+    assert main(["sae", "fashion_mnist/sae_topkk"]) == 2
+    err = capsys.readouterr().err
+    assert "Did you mean 'fashion_mnist/sae_topk'" in err and len(err.strip().splitlines()) == 1
+
+
 def test_bad_yaml_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({**INLINE, "steps": 0}))
