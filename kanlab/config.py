@@ -173,11 +173,15 @@ class TrainerConfig:
     ``compile``: run the training forward through ``torch.compile`` (first batch shape only;
     the short last batch and evaluation stay eager). Off by default: the first step pays the
     compilation (seconds to tens of seconds on CPU); it pays off for small batches.
+
+    ``devices``: 1 by default, one device per run (Lightning's ``auto`` would take every GPU
+    of the machine with DDP, multiplying the global batch: another experiment). Other values
+    and a non-``auto`` ``strategy`` enter the config hash.
     """
 
     max_epochs: int = 10
     accelerator: str = "auto"
-    devices: int | str = "auto"
+    devices: int | str = 1
     strategy: str = "auto"
     precision: str = "32-true"
     deterministic: bool | Literal["auto", "warn"] = "auto"
@@ -711,18 +715,21 @@ def config_hash(cfg: ExperimentConfig) -> str:
     """Hash of the resolved config that groups seeds of one configuration.
 
     Leaves out what does not change the result: seed, data location, loader workers, the
-    device and progress display (``trainer.checkpoint`` counts only when off: then the last
-    epoch, not the best-validation one, is tested).
+    accelerator and progress display (``trainer.checkpoint``, ``devices`` and ``strategy``
+    count only when not their defaults: they change what is trained and tested).
     """
     d = to_dict(cfg)
     d.pop("seed", None)
     d.pop("benchmark", None)
     for key in ("data_dir", "num_workers"):
         d["data"].pop(key, None)
-    for key in ("accelerator", "devices", "strategy", "progress_bar", "loggers"):
+    for key in ("accelerator", "progress_bar", "loggers"):
         d["trainer"].pop(key, None)
-    if d["trainer"].get("checkpoint", True) is True:  # without one, the last epoch is tested
-        d["trainer"].pop("checkpoint", None)
+    # counted only when not the default: without a checkpoint the last epoch is tested; with
+    # several devices (or a strategy) the global batch and the evaluation split change
+    for key, default in (("checkpoint", True), ("devices", 1), ("strategy", "auto")):
+        if d["trainer"].get(key, default) == default:
+            d["trainer"].pop(key, None)
     blob = json.dumps(d, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

@@ -104,7 +104,7 @@ CASES: list[Case] = [
          files={"spec": _train_spec(space={"model.activation": {
              "categorical": ["relu", {"name": "topk", "k": 100}]}})}),
     Case("search-accelerator-gpu", ["search", "{spec}", "--set", "trainer.accelerator=gpu"],
-         "`trainer.accelerator=gpu` (devices=auto) cannot run on this machine",
+         "`trainer.accelerator=gpu` (devices=1) cannot run on this machine",
          files={"spec": _train_spec()}),
     Case("search-data-missing", ["search", "{spec}"], "Dataset 'cifar10' is not in",
          files={"spec": _train_spec(base={
@@ -124,7 +124,7 @@ CASES: list[Case] = [
          ["train", "{exp}", "--set", "model.activation={name: topk, k: 100}"],
          "`k` must be <= the size of dim -1 (64), but got k=100", files={"exp": TINY_MLP}),
     Case("train-accelerator-gpu", ["train", "{exp}", "--set", "trainer.accelerator=gpu"],
-         "`trainer.accelerator=gpu` (devices=auto) cannot run on this machine",
+         "`trainer.accelerator=gpu` (devices=1) cannot run on this machine",
          files={"exp": TINY_MLP}),
     Case("train-file-after-set", ["train", "--set", "model.widthz=[784, 8, 10]", "{exp}"],
          "Unknown key `model.widthz`", files={"exp": TINY_MLP}),

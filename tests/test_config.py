@@ -224,3 +224,20 @@ def test_registry_at_follows_the_declarations(
 
     registry = registry_at(raw, path.split("."))
     assert (registry.kind if registry is not None else None) == kind
+
+
+def test_one_device_by_default_and_other_device_counts_enter_the_hash() -> None:
+    from kanlab.config import config_hash, load_experiment
+
+    base = {"name": "h", "model": {"name": "mlp", "widths": [4, 3, 2]},
+            "data": {"name": "synthetic"}}
+    cfg = load_experiment(base)
+    assert cfg.trainer.devices == 1  # Lightning's "auto" would take every GPU with DDP
+    same = [config_hash(load_experiment(base, [s])) for s in (
+        "trainer.devices=1", "trainer.strategy=auto", "trainer.checkpoint=true",
+        "trainer.accelerator=cpu", "trainer.progress_bar=false")]
+    assert set(same) == {config_hash(cfg)}
+    other = {config_hash(load_experiment(base, [s])) for s in (
+        "trainer.devices=2", "trainer.devices=auto", "trainer.strategy=ddp",
+        "trainer.checkpoint=false")}
+    assert len(other) == 4 and config_hash(cfg) not in other
