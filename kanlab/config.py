@@ -711,6 +711,22 @@ def load_experiment(
     return from_dict(ExperimentConfig, raw)
 
 
+def _device_count(devices: Any) -> Any:
+    """How many devices Lightning's ``devices`` asks for (``"2,"`` / ``[2]``: one, GPU 2)."""
+    if isinstance(devices, bool):
+        return devices
+    if isinstance(devices, int):
+        return devices
+    if isinstance(devices, (list, tuple)):
+        return len(devices)
+    text = str(devices).strip()
+    if text.isdigit():
+        return int(text)
+    if "," in text:
+        return len([part for part in text.split(",") if part.strip()])
+    return text  # "auto", "-1": machine-dependent
+
+
 def config_hash(cfg: ExperimentConfig) -> str:
     """Hash of the resolved config that groups seeds of one configuration.
 
@@ -725,6 +741,8 @@ def config_hash(cfg: ExperimentConfig) -> str:
         d["data"].pop(key, None)
     for key in ("accelerator", "progress_bar", "loggers"):
         d["trainer"].pop(key, None)
+    if "devices" in d["trainer"]:  # which device is not the experiment, how many is
+        d["trainer"]["devices"] = _device_count(d["trainer"]["devices"])
     # counted only when not the default: without a checkpoint the last epoch is tested; with
     # several devices (or a strategy) the global batch and the evaluation split change
     for key, default in (("checkpoint", True), ("devices", 1), ("strategy", "auto")):

@@ -235,7 +235,8 @@ def test_one_device_by_default_and_other_device_counts_enter_the_hash() -> None:
     assert cfg.trainer.devices == 1  # Lightning's "auto" would take every GPU with DDP
     same = [config_hash(load_experiment(base, [s])) for s in (
         "trainer.devices=1", "trainer.strategy=auto", "trainer.checkpoint=true",
-        "trainer.accelerator=cpu", "trainer.progress_bar=false")]
+        "trainer.accelerator=cpu", "trainer.progress_bar=false",
+        "trainer.devices='2,'", "trainer.devices='1,'")]  # one GPU chosen: a search worker
     assert set(same) == {config_hash(cfg)}
     other = {config_hash(load_experiment(base, [s])) for s in (
         "trainer.devices=2", "trainer.devices=auto", "trainer.strategy=ddp",
