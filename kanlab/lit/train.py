@@ -372,7 +372,10 @@ def _row_metrics(system: TrainingSystem, test: Mapping[str, float], tc: Any,
     if isinstance(system, ImageClassifier):
         metrics.setdefault("val/acc", None)
         selected = [r["test_epoch/acc"] for r in system.selectable() if "test_epoch/acc" in r]
-        metrics["test_selected/acc"] = max(selected) if tc.test_every_epoch and selected else None
+        # the per-epoch test pass runs as a second validation loader: limit_val_batches cuts it
+        whole = tc.limit_val_batches in (1, 1.0)
+        metrics["test_selected/acc"] = (max(selected) if tc.test_every_epoch and selected
+                                        and whole else None)
     metrics["epoch_time_s"] = sum(times) / len(times) if times else None
     return metrics
 

@@ -349,3 +349,13 @@ def test_without_a_checkpoint_the_row_describes_the_last_epoch_it_tested(
     with open(result.run_dir / "metrics.csv") as f:
         val = [float(r["val/acc"]) for r in csv.DictReader(f) if r.get("val/acc")]
     assert len(val) == 3 and row["metrics"]["val/acc"] == pytest.approx(val[-1])
+
+
+def test_a_cut_per_epoch_test_pass_gives_no_test_selected_value(
+    data_dir: str, results_dir: Path
+) -> None:
+    cfg = _cfg(data_dir, "trainer.test_every_epoch=true", "trainer.limit_val_batches=0.5")
+    train(cfg, results_dir=results_dir)
+    (row,) = _rows(results_dir)
+    # the test pass ran on half the test set: not comparable with test/acc, so not reported
+    assert row["metrics"]["test_selected/acc"] is None and row["metrics"]["test/acc"] > 0.3
