@@ -108,6 +108,19 @@ def test_resume_continues_the_epoch_count(data_dir: str, results_dir: Path) -> N
     assert row["metrics"]["test_selected/acc"] == pytest.approx(max(per_epoch))
 
 
+def test_a_resumed_run_is_the_uninterrupted_run(data_dir: str, results_dir: Path) -> None:
+    """The checkpoint carries the random-number state: the resumed epoch shuffles (and so
+    trains) exactly as the uninterrupted run's (without it, it replayed epoch 0's order)."""
+    cfg = _cfg(data_dir, "trainer.max_epochs=2", "trainer.limit_train_batches=3")
+    whole = train(cfg, results_dir=results_dir / "whole").row["metrics"]
+    run_dir = results_dir / "interrupted"
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(cfg, results_dir=results_dir, run_dir=run_dir, extra_callbacks=[_Interrupt()])
+    resumed = train(cfg, results_dir=results_dir, run_dir=run_dir, resume=True).row["metrics"]
+    for key in ("val/loss", "val/acc", "test/loss", "test/acc"):
+        assert resumed[key] == whole[key], key
+
+
 def _append_many(path: str, worker: int) -> None:
     for i in range(20):
         append_row(Path(path), {"worker": worker, "i": i, "pad": "x" * 20000})
