@@ -231,7 +231,8 @@ class Comparison:
 
     ``p_baseline`` / ``p_top`` are Holm-adjusted two-sided Welch p-values (``None``: not
     tested, ``why_baseline`` / ``why_top`` say why); ``delta`` is the difference of means to
-    the baseline.
+    the baseline; ``no_spread`` is true when a test had two groups without spread (its p is
+    then 1 or 0, see :func:`~kanlab.results.stats.welch`).
     """
 
     delta: float | None = None
@@ -239,6 +240,7 @@ class Comparison:
     p_top: float | None = None
     why_baseline: str = ""
     why_top: str = ""
+    no_spread: bool = False
 
 
 @dataclass(frozen=True)
@@ -697,6 +699,10 @@ def _is_plain_mlp(r: ConfigRow) -> bool:
     return len(parts) == 3 and parts[0] == "mlp" and parts[2] in PLAIN_ACTIVATIONS
 
 
+def _no_spread(values: Sequence[float]) -> bool:
+    return min(values) == max(values)
+
+
 def _compare(
     rows: Sequence[ConfigRow], baseline: ConfigRow | None, top: ConfigRow | None,
     primary: str = PRIMARY,
@@ -720,6 +726,8 @@ def _compare(
             else:
                 keys.append(r.key)
                 raw.append(welch(s.values, ref_stat.values).p)
+                if _no_spread(s.values) and _no_spread(ref_stat.values):
+                    out[r.key]["no_spread"] = True
         for k, p in zip(keys, holm(raw), strict=True):
             out[k][f"p_{name}"] = p
 
@@ -898,8 +906,9 @@ class Leaderboard:
             "the row's seeds against the baseline's, Holm-corrected over all rows tested "
             f"against the baseline; a difference is a finding only where p < {ALPHA}. Rows "
             f"with n < {MIN_N_FOR_TEST} (or a baseline with n < {MIN_N_FOR_TEST}) are not "
-            "tested: with so few seeds the variance, and so the test, means nothing. Two rows "
-            "whose seeds show no spread at all get p = 1 when their values are equal, else 0."
+            "tested: with so few seeds the variance, and so the test, means nothing."
+            + (" Two rows whose seeds show no spread at all get p = 1 when their values are "
+               "equal, else 0." if any(c.no_spread for c in self.comparisons.values()) else "")
         )
         notes.append(
             f"⁵ top: the {'highest' if METRICS[self.primary].descending else 'lowest'} mean in "

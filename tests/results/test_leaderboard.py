@@ -433,7 +433,14 @@ def test_edge_cases_diverged_seeds_stopped_runs_p_rounding_and_baseline_notes(
     assert lb.comparisons[by["div"].key].p_top is None  # it is the top row
     md = lb.to_markdown()
     assert "⁸ n counts the seeds whose primary metric is finite" in md
-    assert "no spread at all get p = 1 when their values are equal, else 0" in md
+    assert "no spread at all" not in md  # the sentence appears where it applies
+    flat = tmp_path / "flat"
+    _write(flat, [_mlp_row(s, 0.85) for s in range(3)] + [_row("same", s, 0.85) for s in range(3)])
+    flat_lb = load_leaderboard(flat)
+    same = next(r for r in flat_lb.rows if r.name == "same")
+    assert flat_lb.comparisons[same.key].p_baseline == 1.0
+    flat_md = flat_lb.to_markdown()
+    assert "no spread at all get p = 1 when their values are equal, else 0" in flat_md
 
     from kanlab.results.leaderboard import _fmt_p
 
