@@ -6,10 +6,14 @@ Usage (from the repository root): ``python results/run_dir.py [--recorded] BENCH
 The plot and symbolic scripts under results/ need checkpoints, which are not committed (run
 directories are gitignored). When ``results/<run_dir>`` of the committed row (``name`` NAME,
 seed SEED, default 0, status completed) is on this machine, its path is printed; otherwise (a
-fresh clone) the run is retrained from the config its row records into
-``$KANLAB_SCRATCH`` (default ``results/local/retrained``; the committed ``runs.jsonl`` is not
-touched) and that path is printed. Training on CPU is deterministic, so the retrained model
-is the recorded one up to thread-count rounding. A second call reuses the retrained run.
+fresh clone) the run is retrained into ``$KANLAB_SCRATCH`` (default
+``results/local/retrained``; the committed ``runs.jsonl`` is not touched) and that path is
+printed. It is retrained from the experiment YAML and overrides ``kanlab reproduce`` would use
+(else, in a directory without ``reproduce.yaml``, from the config its row records). Training
+on CPU is deterministic for a given torch thread count (the row's ``threads``, where recorded;
+``kanlab reproduce`` uses cores // workers): with the row's count the retrained model is the
+recorded one bit for bit, with another it is up to float rounding, which a chaotic fit can
+amplify. A second call reuses the retrained run.
 """
 
 from __future__ import annotations
@@ -17,8 +21,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
+from kanlab.config import ExperimentConfig, load_experiment
+from kanlab.lit.train import train
 from kanlab.results.leaderboard import read_runs
+from kanlab.results.reproduce import plan
 
 
 def main(bench: str, name: str, seed: int = 0, *, recorded: bool = False) -> str:
@@ -44,11 +52,20 @@ def main(bench: str, name: str, seed: int = 0, *, recorded: bool = False) -> str
             return str(scratch / r["run_dir"])
     print(f"results/{row['run_dir']} is not on this machine: retraining it from its recorded "
           f"config into {scratch}", file=sys.stderr)
-    from kanlab.config import load_experiment
-    from kanlab.lit.train import train
-
-    result = train(load_experiment(row["config"]), results_dir=scratch, progress_bar=False)
+    result = train(_config(Path("results") / bench, row), results_dir=scratch,
+                   progress_bar=False)
     return str(result.run_dir)
+
+
+def _config(bench: Path, row: dict[str, Any]) -> ExperimentConfig:
+    """The row's config as ``kanlab reproduce`` builds it (experiment YAML + the manifest's
+    overrides, so under this code's defaults and with the row's config hash), else as the row
+    recorded it (a directory without reproduce.yaml)."""
+    if (bench / "reproduce.yaml").is_file():
+        for job in plan(bench):
+            if (job.config_hash, job.seed) == (row["config_hash"], row["seed"]):
+                return load_experiment(job.experiment, [*job.overrides, f"seed={job.seed}"])
+    return load_experiment(row["config"])
 
 
 if __name__ == "__main__":

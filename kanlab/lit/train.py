@@ -547,6 +547,7 @@ def train(
             **code.to_dict(),
             "versions": versions(),
             "device": device_name(device),
+            "threads": torch.get_num_threads(),
             "platform": platform.platform(),
             "argv": sys.argv,
         }
@@ -598,6 +599,7 @@ def train(
         "latency_ms": None,
         "wall_time_s": time.perf_counter() - started,
         "device": env["device"],
+        "threads": env["threads"],  # CPU float rounding depends on it: part of bit-for-bit
         **code.to_dict(),
         "versions": env["versions"],
         "run_dir": rel,

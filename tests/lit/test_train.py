@@ -54,6 +54,7 @@ def test_one_epoch_run_writes_row_and_run_dir(data_dir: str, results_dir: Path) 
     assert row["params_built"] == row["params"] and row["selected_from_epoch"] == 0
     assert {"git_sha", "code_sha", "git_dirty"} <= set(row)  # provenance (None outside git)
     assert isinstance(row["git_dirty"], bool) == (row["code_sha"] is not None)
+    assert row["threads"] == torch.get_num_threads()  # rounding on CPU depends on it
     assert row["flops"] == 2 * (784 * 16 + 16 * 10)
     assert row["latency_ms"] > 0 and row["device"] == "cpu"
     metrics = row["metrics"]
