@@ -3,17 +3,23 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kanlab-installed
+# Every install resolves the same set: constraints.txt pins each package `.[dev]` brings except
+# torch/torchvision and their CUDA wheels (left to the machine's build; see CONVENTIONS).
+# `make constraints` regenerates it from the newest versions pyproject.toml allows.
+CONSTRAINTS := constraints.txt
+# The newest allowed versions, resolved afresh (`make test-latest`, a step of .ci/run).
+LATEST := .venv-latest
 # pytest workers are not used: 2 cores; the suite is sized to run in ~10 minutes.
 PYTEST_ARGS ?=
 
-.PHONY: install data demo test test-slow lint typecheck bench clean
+.PHONY: install data demo test test-slow test-latest constraints lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -39,8 +45,23 @@ test: install lint typecheck
 test-slow: install
 	$(BIN)/python -m pytest -q -m slow $(PYTEST_ARGS)
 
+# The suite on the newest versions pyproject.toml allows (no constraints, a fresh venv), so an
+# upstream release that breaks kanlab is caught here before a user meets it.
+$(LATEST)/bin/python:
+	$(PYTHON) -m venv $(LATEST)
+
+test-latest: | $(LATEST)/bin/python
+	$(LATEST)/bin/python -m pip install -q --upgrade pip
+	$(LATEST)/bin/python -m pip install -q --upgrade --upgrade-strategy eager -e '.[dev]'
+	$(LATEST)/bin/python -m pip list --format=freeze --exclude-editable
+	$(LATEST)/bin/python -m pytest -q $(PYTEST_ARGS)
+
+# Re-pin constraints.txt to what test-latest resolved (after it passed).
+constraints: test-latest
+	.ci/constraints $(LATEST)/bin/python > $(CONSTRAINTS).new && mv $(CONSTRAINTS).new $(CONSTRAINTS)
+
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LATEST) .pytest_cache .mypy_cache .ruff_cache

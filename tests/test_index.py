@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kanlab._index import REGISTRIES, build_index
 from kanlab._index_data import INDEX
 
@@ -13,7 +15,23 @@ def test_index_matches_the_registries() -> None:
         assert [r["name"] for r in INDEX[kind]] == [r["name"] for r in rows], (
             f"the {kind} registry changed: regenerate the index with `python -m kanlab._index`"
         )
-    assert INDEX == built, "an entry changed: regenerate the index with `python -m kanlab._index`"
+    assert _own(INDEX) == _own(built), (
+        "an entry changed: regenerate the index with `python -m kanlab._index`"
+    )
+
+
+def _own(index: dict[str, tuple[dict[str, Any], ...]]) -> dict[str, list[dict[str, Any]]]:
+    """The index as kanlab decides it: third-party entries (torch optimisers, Optuna samplers)
+    by name and metadata only. Their modules, docstrings and signatures belong to releases
+    upstream, which the suite must not compare against."""
+    return {
+        kind: [
+            row if row["target"].startswith("kanlab")
+            else {k: row[k] for k in ("name", "meta")}
+            for row in rows
+        ]
+        for kind, rows in index.items()
+    }
 
 
 def test_index_names_every_entry_with_its_module() -> None:
