@@ -89,8 +89,6 @@ def load_sae_config(
     Raises:
         ConfigError: for a file that is not ``task: sae``, unknown keys or bad values.
     """
-    import kanlab.components  # noqa: F401  (fills every registry, data modules included)
-
     if isinstance(source, Mapping):
         raw = dict(source)
     else:

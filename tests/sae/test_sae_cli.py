@@ -11,7 +11,6 @@ import pytest
 import torch
 import yaml
 
-import kanlab.components  # noqa: F401  (fills DATAMODULES)
 from kanlab.cli import main
 from kanlab.config import ConfigError
 from kanlab.registry import DATAMODULES
