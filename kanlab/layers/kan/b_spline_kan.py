@@ -75,7 +75,7 @@ class BSplineKANLinear(KANLinearBase):
         compile_kernels: Run the uniform-grid basis kernels through ``torch.compile``: ``None``
             (default) once a call has >= 2^21 basis entries (the first such call compiles,
             seconds on CPU), ``True`` always, ``False`` never; falls back to the eager kernels
-            with a warning when compilation fails. ``KANLAB_COMPILE=0|1`` overrides it.
+            with a warning when compilation fails. ``KANLAB_COMPILE=0|1`` sets ``None``'s choice.
         device: Factory kwarg for parameters and buffers.
         dtype: Factory kwarg for parameters and buffers.
 
