@@ -17,9 +17,9 @@ closest valid key. Defaults live only in the dataclasses below and in the constr
 registered classes, never again in the CLI.
 
 Which registry a value draws from is declared where the value is defined: a dataclass field
-or constructor parameter annotated ``Annotated[..., Draws(LAYERS)]`` (``kanlab.specs`` has
-the aliases ``LayerSpec`` and ``ActivationSpec``). :func:`drawn_registry` reads the marker;
-config validation, search spaces and the SAE config all go through it.
+or constructor parameter annotated ``Annotated[..., Draws(LAYERS)]`` (:mod:`kanlab.registry`
+has the aliases ``LayerSpec`` and ``ActivationSpec``). :func:`drawn_registry` reads the
+marker; config validation, search spaces and the SAE config all go through it.
 
 Loading a config imports neither Lightning nor Optuna: data modules and callbacks are
 validated against the Lightning-free signatures the catalog names for them

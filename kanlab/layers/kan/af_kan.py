@@ -28,7 +28,6 @@ METHODS = ("global_attn", "spatial_attn", "multistep")
 NORMS = ("layer", "batch", "none")
 FUNC_NORMS = ("none", "batch", "sample")
 
-ActSpec = ActivationSpec
 
 
 @LAYERS.register("af_kan", kind="linear")
@@ -128,7 +127,7 @@ class AFKANLinear(KANLinearBase):
         grid_size: int = 3,
         spline_order: int = 3,
         grid_range: Sequence[float] = (0.0, 1.0),
-        base_activation: ActSpec = "silu",
+        base_activation: ActivationSpec = "silu",
         func: Literal[
             "quad1", "quad2", "sum", "prod", "sum_prod", "cubic1", "cubic2"
         ] = "quad1",

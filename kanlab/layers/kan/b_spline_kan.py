@@ -19,7 +19,6 @@ from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["BSplineKANLinear"]
 
-ActSpec = ActivationSpec
 
 
 @LAYERS.register("b_spline_kan", kind="linear")
@@ -93,7 +92,7 @@ class BSplineKANLinear(KANLinearBase):
         grid_size: int = 5,
         spline_order: int = 3,
         grid_range: Sequence[float] = (-1.0, 1.0),
-        base_activation: ActSpec | None = "silu",
+        base_activation: ActivationSpec | None = "silu",
         standalone_scaler: bool = True,
         bias: bool = False,
         scale_noise: float = 0.1,
