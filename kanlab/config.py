@@ -291,14 +291,11 @@ def _check_type(value: Any, tp: Any, path: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
-            try:
+            with contextlib.suppress(ConfigError):  # the next alternative may fit
                 return _check_type(value, arg, path)
-            except ConfigError as exc:
-                errors.append(exc)
         allowed = " or ".join(_type_name(a) for a in args)
         raise ConfigError(f"`{path}` must be {allowed}, but got {path}={value!r}.")
     if origin is Literal:
