@@ -51,7 +51,6 @@ from typing import Any
 import torch
 from torch import nn
 
-import kanlab  # noqa: F401  (fills the registries)
 from kanlab.registry import LAYERS
 
 

@@ -392,7 +392,6 @@ def main(argv: list[str]) -> int:
     args = _parse(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    import kanlab  # noqa: F401  (fills the registries)
     from kanlab.lit.train import quiet_lightning
 
     quiet_lightning()

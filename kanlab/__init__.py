@@ -7,11 +7,11 @@ Public API::
     act = kanlab.create_activation("eafo", base="softplus")
     model = kanlab.create_model("kan_mlp", widths=[784, 64, 10], layer="b_spline_kan")
 
-Importing ``kanlab`` is cheap (no torch): each registry imports the modules that fill it at
-its first lookup (``kanlab.layers`` for layers and activations: torch and sympy only), and the
-subpackages (``kanlab.layers``, ``kanlab.lit``, …) load on first attribute access. That keeps
-``kanlab --help``/``list``/``study`` fast; Lightning, Optuna and timm load only with the
-subpackages that need them.
+Importing ``kanlab`` is cheap (no torch): it loads the catalog (:mod:`kanlab.catalog`, one
+line per registry entry), so every registry knows its names at once and imports an entry's
+module only when the entry is built; the subpackages (``kanlab.layers``, ``kanlab.lit``, …)
+load on first attribute access. That keeps ``kanlab --help``/``list``/``study`` fast;
+Lightning, Optuna and timm load only with the subpackages that need them.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
+from kanlab import catalog as _catalog  # noqa: F401  (declares every registry entry)
+from kanlab._version import __version__ as __version__
 from kanlab.registry import ACTIVATIONS, DATAMODULES, LAYERS, MODELS
-
-__version__ = "0.1.0"
 
 __all__ = [
     "__version__",
@@ -38,7 +38,7 @@ __all__ = [
 
 
 _SUBPACKAGES = frozenset({
-    "checks", "cli", "components", "config", "data", "demo", "errors", "interop", "layers",
+    "catalog", "checks", "cli", "config", "data", "demo", "errors", "interop", "layers",
     "lit", "measure", "models", "optim", "provenance", "registry", "results", "sae", "search",
     "specs", "testing",
 })
@@ -92,5 +92,5 @@ def list_models() -> list[str]:
 
 
 def list_datamodules() -> list[str]:
-    """Registered data module keys (read from source: Lightning is not imported)."""
+    """Registered data module keys (from the catalog: Lightning is not imported)."""
     return DATAMODULES.names()

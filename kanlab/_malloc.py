@@ -9,9 +9,11 @@ that was a quarter to a third of the time of a search (``python -m bench search 
 raises both thresholds with ``mallopt``, the in-process form of ``MALLOC_MMAP_THRESHOLD_`` /
 ``MALLOC_TRIM_THRESHOLD_``; freed memory then stays with the process for reuse.
 
-It runs only at the start of the CLI and of spawned search workers (processes kanlab owns),
-never on ``import kanlab``; ``KANLAB_MALLOC=0`` turns it off, and any ``MALLOC_*`` or
-``GLIBC_TUNABLES`` setting of the user's wins.
+It runs only at the start of the CLI commands that train (``train``, ``sae``, ``search``,
+``worker``, ``reproduce``, ``demo``; never ``list``, ``info`` and the other light commands)
+and of spawned search workers (processes kanlab owns), never on ``import kanlab``;
+``KANLAB_MALLOC=0`` turns it off, and any ``MALLOC_*`` or ``GLIBC_TUNABLES`` setting of the
+user's wins.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ import ctypes
 import os
 import sys
 
-__all__ = ["tune_malloc"]
+from kanlab import settings
+
+__all__ = ["tune_malloc", "tuned"]
+
+_tuned = False
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
@@ -30,7 +36,7 @@ _TRIM_THRESHOLD = 2**31 - 1  # int max: practically never trim the heap top
 
 def tune_malloc() -> bool:
     """Raise glibc's mmap and trim thresholds for this process; True if it did."""
-    if sys.platform != "linux" or os.environ.get("KANLAB_MALLOC", "").strip() == "0":
+    if sys.platform != "linux" or not settings.malloc_tuning():
         return False
     if any(k.startswith("MALLOC_") for k in os.environ) or "GLIBC_TUNABLES" in os.environ:
         return False
@@ -39,6 +45,13 @@ def tune_malloc() -> bool:
     except (OSError, AttributeError):  # not glibc (musl, ...): leave the allocator alone
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(
+    global _tuned
+    _tuned = bool(
         mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD) and mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
     )
+    return _tuned
+
+
+def tuned() -> bool:
+    """Whether :func:`tune_malloc` changed this process's allocator."""
+    return _tuned

@@ -17,12 +17,13 @@ closest valid key. Defaults live only in the dataclasses below and in the constr
 registered classes, never again in the CLI.
 
 Which registry a value draws from is declared where the value is defined: a dataclass field
-or constructor parameter annotated ``Annotated[..., Draws(LAYERS)]`` (``kanlab.specs`` has
-the aliases ``LayerSpec`` and ``ActivationSpec``). :func:`drawn_registry` reads the marker;
-config validation, search spaces and the SAE config all go through it.
+or constructor parameter annotated ``Annotated[..., Draws(LAYERS)]`` (:mod:`kanlab.registry`
+has the aliases ``LayerSpec`` and ``ActivationSpec``). :func:`drawn_registry` reads the
+marker; config validation, search spaces and the SAE config all go through it.
 
 Loading a config imports neither Lightning nor Optuna: data modules and callbacks are
-validated against signatures read from their source (:mod:`kanlab._lazy`).
+validated against the Lightning-free signatures the catalog names for them
+(:mod:`kanlab._signatures`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import importlib
 import inspect
 import json
 import re
@@ -289,14 +291,11 @@ def _check_type(value: Any, tp: Any, path: str) -> Any:
         args = typing.get_args(tp)
         if value is None and type(None) in args:
             return None
-        errors = []
         for arg in args:
             if arg is type(None):
                 continue
-            try:
+            with contextlib.suppress(ConfigError):  # the next alternative may fit
                 return _check_type(value, arg, path)
-            except ConfigError as exc:
-                errors.append(exc)
         allowed = " or ".join(_type_name(a) for a in args)
         raise ConfigError(f"`{path}` must be {allowed}, but got {path}={value!r}.")
     if origin is Literal:
@@ -376,21 +375,18 @@ def _read(owner: str, sig: inspect.Signature, hints: Mapping[str, Any]) -> Signa
 def signature_of(target: Callable[..., Any] | Entry[Any]) -> Signature:
     """The keyword parameters of a class/factory (or registry entry) and their type hints.
 
-    A lazy entry (a data module or callback not imported yet) is read from its source, so
-    validating a config imports no Lightning.
+    An entry whose catalog line names ``params`` (a data module or callback: a Lightning
+    class) is read from that Lightning-free function instead, so validating a config imports
+    no Lightning.
     """
     if isinstance(target, Entry):
-        if not target.loaded:
-            from kanlab._lazy import read_signature
-
-            sig = read_signature(target.source)
-            if sig is not None:
-                hints = {
-                    p.name: p.annotation
-                    for p in sig.parameters.values()
-                    if p.annotation is not inspect.Parameter.empty
-                }
-                return _read(target.source.rpartition(":")[2], sig, hints)
+        params = target.meta.get("params")
+        if isinstance(params, str) and not target.loaded:
+            owner = target.source.rpartition(":")[2]
+            module, _, attr = params.partition(":")
+            light = getattr(importlib.import_module(module), attr)
+            hints = typing.get_type_hints(light, include_extras=True)
+            return _read(owner, inspect.signature(light), hints)
         target = target.target
     owner = str(getattr(target, "__name__", target))
     func = target.__init__ if inspect.isclass(target) else target
@@ -700,8 +696,6 @@ def load_experiment(
 
     A file without ``name:`` takes its stem as the name.
     """
-    import kanlab.components  # noqa: F401  (fills every registry)
-
     if isinstance(source, Mapping):
         raw = dict(source)
     else:

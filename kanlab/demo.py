@@ -16,13 +16,12 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import sys
 from pathlib import Path
 
-from kanlab.cli import Command, results_dir
+from kanlab.command import Command, results_dir
 from kanlab.errors import SetupError, UsageError
 
-__all__ = ["DemoCommand", "check_data", "main"]
+__all__ = ["DemoCommand", "check_data"]
 
 STUDY = "demo"
 STUDY_NAME = "demo_fashion_mnist"
@@ -89,8 +88,6 @@ class DemoCommand(Command):
                             help="finished trials (default: the study's, 10)")
 
     def run(self, args: argparse.Namespace) -> int:
-        from kanlab.cli import main as cli_main
-
         if args.workers < 1:
             raise UsageError(f"`--workers` must be >= 1, but got workers={args.workers}.")
         if args.n_trials is not None and args.n_trials < 1:
@@ -106,19 +103,9 @@ class DemoCommand(Command):
                      ["study", "export", "--study", STUDY_NAME, *common],
                      ["leaderboard", "fashion_mnist", "--include-trials", "--output", "-",
                       *common]):
-            code = cli_main(argv)
+            code = self.dispatch(argv)
             if code != 0:
                 return code
         print(f"demo results: {root}")
         return 0
 
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m kanlab.demo`` = ``kanlab demo``."""
-    from kanlab.cli import main as cli_main
-
-    return cli_main(["demo", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,10 @@
 """Name -> class registries, one per kind of component.
 
 Every buildable thing in kanlab (layers, activations, models, data modules, optimisers,
-schedulers, training callbacks) is looked up by a snake_case key in one of the registries
-below. Entries are classes or factories, never instances; ``build`` instantiates them from a
-``{name: ..., **hparams}`` spec. Unknown names raise a ``ValueError`` that suggests the closest
-key and lists every choice.
+schedulers, training callbacks, Optuna samplers and pruners) is looked up by a snake_case key
+in one of the registries below, which :mod:`kanlab.catalog` fills. Entries are classes or
+factories, never instances; ``build`` instantiates them from a ``{name: ..., **hparams}`` spec.
+Unknown names raise a ``ValueError`` that suggests the closest key and lists every choice.
 
 Example:
     >>> from kanlab.registry import ACTIVATIONS
@@ -17,7 +17,7 @@ from __future__ import annotations
 import difflib
 import importlib
 import inspect
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, Any, Generic, TypeAlias, TypeVar
 
 T = TypeVar("T")
@@ -33,6 +33,8 @@ __all__ = [
     "LAYERS",
     "MODELS",
     "OPTIMIZERS",
+    "PRUNERS",
+    "SAMPLERS",
     "SCHEDULERS",
     "Entry",
     "Registry",
@@ -59,19 +61,23 @@ def summary_of(obj: Any) -> str:
 
 
 def _source_of(target: Any) -> str:
-    """``"module:qualname"`` of a class or function (where a lazy entry finds it)."""
+    """``"module:qualname"`` of a class or function (where a catalogued entry finds it)."""
     return f"{getattr(target, '__module__', '?')}:{getattr(target, '__qualname__', '?')}"
+
+
+# Catalog metadata that a class's decorator does not repeat.
+_CATALOG_ONLY = ("summary", "params")
 
 
 class Entry(Generic[T]):
     """One registered component: its key, the class/factory and free-form metadata.
 
-    An entry may be *lazy* (``source="package.module:Class"``, from :meth:`Registry.add_lazy`):
-    its module is imported the first time ``target`` is read, so listing and validating
-    configs does not import heavy libraries (Lightning for data modules and callbacks).
+    An entry declared by the catalog (:mod:`kanlab.catalog`, ``source="module:Class"``) is
+    imported the first time ``target`` is read; its key, summary and metadata are known
+    before that, so listing and checking names imports nothing.
     """
 
-    __slots__ = ("_target", "meta", "name", "source")
+    __slots__ = ("_target", "catalogued", "decorated", "meta", "name", "source")
 
     def __init__(
         self,
@@ -80,6 +86,8 @@ class Entry(Generic[T]):
         meta: Mapping[str, Any] | None = None,
         *,
         source: str | None = None,
+        catalogued: bool = False,
+        decorated: bool = False,
     ) -> None:
         if target is None and source is None:
             raise TypeError("An Entry needs a `target` or a `source` ('module:attr').")
@@ -87,6 +95,8 @@ class Entry(Generic[T]):
         self._target = target
         self.meta: Mapping[str, Any] = dict(meta or {})
         self.source = source or _source_of(target)
+        self.catalogued = catalogued  # declared by kanlab.catalog
+        self.decorated = decorated  # registered by its module (decorator or add())
 
     @property
     def loaded(self) -> bool:
@@ -118,7 +128,8 @@ class Entry(Generic[T]):
         return hash((self.name, self.source))
 
     def __repr__(self) -> str:
-        return f"Entry({self.name!r}, {self.source!r}{', lazy' if not self.loaded else ''})"
+        state = "" if self.loaded else ", not imported"
+        return f"Entry({self.name!r}, {self.source!r}{state})"
 
 
 class Registry(Generic[T]):
@@ -126,49 +137,20 @@ class Registry(Generic[T]):
 
     Args:
         kind: Human name of the kind ("layer", "activation", ...), used in error messages.
-        modules: Modules whose import registers the entries. They are imported at the first
-            lookup (not when ``kanlab`` is imported), so the CLI's light commands never load
-            torch or Lightning.
-        sources: ``(package, "REGISTRY")`` pairs whose ``@REGISTRY.register(...)`` decorators
-            are read from source at the first lookup (lazy entries, :mod:`kanlab._lazy`): the
-            keys, metadata and constructor signatures are known, the classes are imported when
-            first built. Used for Lightning's data modules and callbacks, so validating a
-            config never imports Lightning.
 
-    Registration is by decorator (``@LAYERS.register("relu_kan", kind="linear")``) or by call
-    (``OPTIMIZERS.add("adamw", torch.optim.AdamW)``). Keyword arguments of ``register`` become
-    the entry's metadata (``elementwise`` for activations, ``kind`` for layers, ...).
+    kanlab's own entries are declared in one table, :mod:`kanlab.catalog` (key, where the
+    class lives, one-line summary, metadata), which ``import kanlab`` loads: the registry
+    knows every key at once and imports an entry's module only when the entry is built (or
+    its ``target`` read). Importing that module runs the class's
+    ``@LAYERS.register("relu_kan", kind="linear")`` decorator, which fills in the declared
+    entry. Components of your own register by decorator or by call
+    (``OPTIMIZERS.add("my_opt", MyOptimizer)``); keyword arguments of ``register`` become the
+    entry's metadata (``elementwise`` for activations, ``kind`` for layers, ...).
     """
 
-    def __init__(
-        self,
-        kind: str,
-        *,
-        modules: Sequence[str] = (),
-        sources: Sequence[tuple[str, str]] = (),
-    ) -> None:
+    def __init__(self, kind: str) -> None:
         self.kind = kind
-        self.modules = tuple(modules)
-        self.sources = tuple(sources)
         self._entries: dict[str, Entry[T]] = {}
-        self._loaded = not (self.modules or self.sources)
-
-    def _load(self) -> None:
-        """Import the registering modules once (a lookup during their import sees it partly)."""
-        if self._loaded:
-            return
-        self._loaded = True
-        try:
-            for module in self.modules:
-                importlib.import_module(module)
-            if self.sources:
-                from kanlab._lazy import register_lazily
-
-                for package, name in self.sources:
-                    register_lazily(self, name, package)
-        except BaseException:
-            self._loaded = False
-            raise
 
     def register(self, name: str, **meta: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
         """Decorator: register the decorated class (or factory) under ``name``."""
@@ -182,8 +164,8 @@ class Registry(Generic[T]):
     def add(self, name: str, target: Callable[..., T], **meta: Any) -> None:
         """Register ``target`` under ``name``; a duplicate key raises ``ValueError``.
 
-        A lazy entry for the same ``module:qualname`` (see :meth:`add_lazy`) is replaced by
-        the real one: that is its module registering itself when it is imported.
+        The catalog's entry for the same ``module:qualname`` (see :meth:`declare`) is filled
+        in: that is its module registering the class when it is imported.
         """
         key = normalize_key(name)
         old = self._entries.get(key)
@@ -191,19 +173,28 @@ class Registry(Generic[T]):
             if old.loaded or old.source != _source_of(target):
                 owner = old.source.replace(":", ".")
                 raise ValueError(f"{self.kind} {key!r} is already registered to {owner}.")
+            declared = {k: v for k, v in old.meta.items() if k not in _CATALOG_ONLY}
+            if declared != meta:
+                raise ValueError(
+                    f"The {self.kind} {key!r} is registered with metadata {meta}, but its "
+                    f"line in kanlab/catalog.py says {declared}; make them agree."
+                )
             meta = {**old.meta, **meta}
-        self._entries[key] = Entry(key, target, dict(meta))
+        catalogued = old is not None and old.catalogued
+        self._entries[key] = Entry(key, target, dict(meta), catalogued=catalogued,
+                                   decorated=True)
 
-    def add_lazy(self, name: str, source: str, **meta: Any) -> None:
-        """Register ``"package.module:Class"`` under ``name`` without importing it yet.
+    def declare(self, name: str, source: str, **meta: Any) -> None:
+        """Declare ``"package.module:Class"`` under ``name`` without importing it (the catalog).
 
-        The module is imported when the entry's ``target`` is first needed; importing it
-        registers the class for real (replacing this placeholder). Keys already registered
-        are left alone.
+        The module is imported when the entry's ``target`` is first needed. A key declared
+        twice raises ``ValueError``.
         """
         key = normalize_key(name)
-        if key not in self._entries:
-            self._entries[key] = Entry(key, None, dict(meta), source=source)
+        if key in self._entries:
+            raise ValueError(f"{self.kind} {key!r} is already declared "
+                             f"({self._entries[key].source}).")
+        self._entries[key] = Entry(key, None, dict(meta), source=source, catalogued=True)
 
     def entry(self, name: str) -> Entry[T]:
         """The :class:`Entry` for ``name``; unknown names raise with a suggestion."""
@@ -213,7 +204,6 @@ class Registry(Generic[T]):
                 f"of type {type(name).__name__}."
             )
         key = normalize_key(name)
-        self._load()
         if key not in self._entries:
             choices = self.names()
             raise ValueError(
@@ -256,7 +246,6 @@ class Registry(Generic[T]):
 
     def names(self) -> list[str]:
         """Sorted registered keys."""
-        self._load()
         return sorted(self._entries)
 
     def entries(self) -> list[Entry[T]]:
@@ -266,14 +255,12 @@ class Registry(Generic[T]):
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        self._load()
         return normalize_key(name) in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
-        self._load()
         return len(self._entries)
 
     def __repr__(self) -> str:
@@ -313,14 +300,16 @@ class KwargsOf:
         return f"KwargsOf({self.registry.kind!r}, {self.name_field!r})"
 
 
-LAYERS: Registry[Any] = Registry("layer", modules=["kanlab.layers"])
-ACTIVATIONS: Registry[Any] = Registry("activation", modules=["kanlab.layers"])
-MODELS: Registry[Any] = Registry("model", modules=["kanlab.models"])
-OPTIMIZERS: Registry[Any] = Registry("optimizer", modules=["kanlab.optim"])
-SCHEDULERS: Registry[Any] = Registry("scheduler", modules=["kanlab.optim"])
-# Lightning classes: read from their source (lazy entries), imported only when one is built.
-DATAMODULES: Registry[Any] = Registry("datamodule", sources=[("kanlab.data", "DATAMODULES")])
-CALLBACKS: Registry[Any] = Registry("callback", sources=[("kanlab.lit", "CALLBACKS")])
+# Filled by kanlab.catalog (which ``import kanlab`` loads) and by @register decorators.
+LAYERS: Registry[Any] = Registry("layer")
+ACTIVATIONS: Registry[Any] = Registry("activation")
+MODELS: Registry[Any] = Registry("model")
+DATAMODULES: Registry[Any] = Registry("datamodule")
+OPTIMIZERS: Registry[Any] = Registry("optimizer")
+SCHEDULERS: Registry[Any] = Registry("scheduler")
+CALLBACKS: Registry[Any] = Registry("callback")
+SAMPLERS: Registry[Any] = Registry("sampler")
+PRUNERS: Registry[Any] = Registry("pruner")
 
 # Constructor parameters that take another registry's spec (a name, ``{name: ..., **hp}`` or a
 # class/factory) declare it with these aliases; config validation reads the Draws marker.

@@ -16,10 +16,10 @@ never into the committed benchmark folders unless asked for (``--results-dir res
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from kanlab import settings
 from kanlab.errors import InputError
 from kanlab.registry import suggest
 
@@ -40,7 +40,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 def default_results_dir() -> Path:
     """``$KANLAB_RESULTS`` or ``results/local`` (relative to the working directory)."""
-    return Path(os.environ.get("KANLAB_RESULTS") or Path("results") / "local")
+    return settings.results_dir() or Path("results") / "local"
 
 
 def spec_root(kind: str) -> Path:

@@ -30,18 +30,27 @@ def results_dir(_isolated_results: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_fmnist_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A data dir prepared for ``tiny_fashion_mnist`` (real images; skips without the data)."""
+def fmnist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir holding the real Fashion-MNIST files (for ``fashion_mnist`` and
+    ``tiny_fashion_mnist``), prepared once per session; tests that need it are skipped, with
+    the install command, where the data is missing and cannot be downloaded."""
     from kanlab.data._base import DataUnavailableError
     from kanlab.registry import DATAMODULES
 
-    path = tmp_path_factory.mktemp("tiny_fmnist")
-    dm = DATAMODULES.build({"name": "tiny_fashion_mnist", "data_dir": str(path)})
+    path = tmp_path_factory.mktemp("fmnist")
+    dm = DATAMODULES.build({"name": "fashion_mnist", "data_dir": str(path)})
     try:
         dm.prepare_data()
     except DataUnavailableError:
-        pytest.skip("Fashion-MNIST is not available offline here")
-    return str(path)
+        pytest.skip("Fashion-MNIST is not available offline here "
+                    "(apt-get install dataset-fashion-mnist)")
+    return path
+
+
+@pytest.fixture
+def data_dir(fmnist_dir: Path) -> str:
+    """``data.data_dir`` for a config that trains on (tiny) Fashion-MNIST."""
+    return str(fmnist_dir)
 
 
 @pytest.fixture

@@ -88,6 +88,11 @@ def test_worker_help_shows_no_default_for_its_required_storage(
          ["train", "x.yml", "--set", "a=1", "b=2", "--debug"]),
         (["train", "x.yaml", "--set", "a=1"], ["train", "x.yaml", "--set", "a=1"]),
         (["info", "topk", "--set", "k"], ["info", "topk", "--set", "k"]),  # left to --set
+        # syntax only: a shipped spec's name (no file) is moved too; files play no part
+        (["train", "--set", "a=1", "fashion_mnist/af_kan"],
+         ["train", "fashion_mnist/af_kan", "--set", "a=1"]),
+        (["search", "--set", "a=1", "b=2", "kan_grid", "--workers", "2"],
+         ["search", "kan_grid", "--set", "a=1", "b=2", "--workers", "2"]),
     ],
 )
 def test_a_file_after_set_is_a_positional(argv: list[str], expected: list[str]) -> None:

@@ -42,10 +42,13 @@ def _imports_after(argv: list[str], results: Path) -> tuple[int, set[str]]:
         (["list", "layers"], set()),
         (["list", "studies"], set()),
         (["list", "experiments"], set()),
-        (["info", "relu"], set()),
-        (["info", "b_spline_kan"], set()),
-        (["info", "adamw"], set()),
-        (["info", "tpe"], set()),
+        (["list", "datamodules"], set()),
+        (["list", "samplers"], set()),
+        # info imports the one entry it shows (its docstring and signature), nothing else
+        (["info", "relu"], {"torch", "sympy"}),
+        (["info", "b_spline_kan"], {"torch", "sympy"}),
+        (["info", "adamw"], {"torch"}),
+        (["info", "tpe"], {"optuna"}),
         (["info", "topk", "--set", "k=3"], {"torch", "sympy"}),   # builds it to check values
         (["info", "eafo", "--set", "base=tanh"], {"torch", "sympy"}),  # derives the formula
         (["study", "list"], {"optuna"}),

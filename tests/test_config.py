@@ -242,3 +242,17 @@ def test_one_device_by_default_and_other_device_counts_enter_the_hash() -> None:
         "trainer.devices=2", "trainer.devices=auto", "trainer.strategy=ddp",
         "trainer.checkpoint=false")}
     assert len(other) == 4 and config_hash(cfg) not in other
+
+
+def test_s_kan_candidates_are_layer_specs_checked_inside() -> None:
+    """``candidates`` is declared ``Draws(LAYERS)``: validation and search spaces see inside."""
+    from kanlab.config import ConfigError, load_experiment, registry_at
+    from kanlab.registry import LAYERS
+
+    raw = {"name": "x", "data": {"name": "synthetic"},
+           "model": {"name": "kan_mlp", "widths": [4, 2],
+                     "layer": {"name": "s_kan", "candidates": [{"name": "fast_kan",
+                                                                "grid_sise": 4}]}}}
+    with pytest.raises(ConfigError, match=r"model\.layer\.candidates\.0\.grid_sise.*grid_size"):
+        load_experiment(raw)
+    assert registry_at(raw, ["model", "layer", "candidates", "0"]) is LAYERS

@@ -1,14 +1,18 @@
 """kanlab's module import graph, built from the source (AST), has no cycle.
 
 Top-level imports are what Python executes when a module is imported, so a cycle among them
-can break import order; the deferred (function-level) imports are checked for the one circle
-that used to exist: loading a config must not reach the Lightning side (config -> components
--> lit -> train -> config).
+can break import order. The whole graph is acyclic too: every import statement (deferred,
+function-level ones included; ``if TYPE_CHECKING:`` blocks excepted), every
+``importlib.import_module("kanlab...")`` with a literal name, every ``"kanlab.module:attr"``
+string (the catalog's entries, the CLI's command table) and the package-level dynamic imports
+(``import_submodules`` in a package ``__init__``, the lazy subpackages of ``kanlab``). And
+loading a config must not reach the Lightning side.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -46,11 +50,63 @@ def _imports(name: str, nodes: Iterable[ast.AST]) -> set[str]:
     return {m for m in out if m in MODULES and m != name}
 
 
-def _graph(*, deferred: bool) -> dict[str, set[str]]:
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """ids of the nodes inside ``if TYPE_CHECKING:`` blocks (never executed)."""
+    skip: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                skip.update(id(n) for n in ast.walk(child))
+    return skip
+
+
+_TARGET = re.compile(r"(kanlab(?:\.\w+)+):[\w.]+")  # "kanlab.module:attr"
+
+
+def _string_imports(name: str, tree: ast.AST) -> set[str]:
+    """Modules ``name`` imports by string: ``import_module("...")`` literals and
+    ``"kanlab.module:attr"`` targets (imported when the entry or command is used)."""
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("import_module"):
+            if node.args and isinstance(node.args[0], ast.Constant):
+                out.add(str(node.args[0].value))
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            match = _TARGET.fullmatch(node.value)
+            if match:
+                out.add(match.group(1))
+    return {m for m in out if m in MODULES and m != name}
+
+
+def _dynamic_imports(name: str, tree: ast.Module) -> set[str]:
+    """A package ``__init__`` calling ``import_submodules`` imports each public submodule;
+    ``kanlab.__getattr__`` imports the subpackages listed in ``_SUBPACKAGES``."""
+    out: set[str] = set()
+    if MODULES[name].name != "__init__.py":
+        return out
+    calls = {ast.unparse(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    if "import_submodules" in calls:
+        out |= {m for m in MODULES if m.rpartition(".")[0] == name
+                and not m.rpartition(".")[2].startswith("_")}
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "_SUBPACKAGES":
+            out |= {f"{name}.{c.value}" for c in ast.walk(node.value)
+                    if isinstance(c, ast.Constant) and f"{name}.{c.value}" in MODULES}
+    return out
+
+
+def _graph(*, deferred: bool, strings: bool = False) -> dict[str, set[str]]:
     graph = {}
     for name, path in MODULES.items():
         tree = ast.parse(path.read_text())
-        graph[name] = _imports(name, ast.walk(tree) if deferred else tree.body)
+        if deferred:
+            skip = _type_checking_only(tree)
+            nodes: Iterable[ast.AST] = [n for n in ast.walk(tree) if id(n) not in skip]
+        else:
+            nodes = tree.body
+        graph[name] = _imports(name, nodes)
+        if strings:
+            graph[name] |= _string_imports(name, tree) | _dynamic_imports(name, tree)
     return graph
 
 
@@ -114,8 +170,24 @@ def test_cycle_detection_finds_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
 
 
+def test_the_whole_graph_is_acyclic_string_imports_included() -> None:
+    assert _cycles(_graph(deferred=True, strings=True)) == []
+
+
+def test_string_imports_are_seen() -> None:
+    graph = _graph(deferred=True, strings=True)
+    assert "kanlab.layers.kan.s_kan" in graph["kanlab.catalog"]  # a catalog line
+    assert "kanlab._signatures" in graph["kanlab.catalog"]  # a `params` target
+    assert "kanlab.lit.cli" in graph["kanlab.cli"]  # the command table
+    assert "kanlab.layers" in graph["kanlab"]  # a lazy subpackage
+    assert "kanlab.models.kan_mlp" in graph["kanlab.models"]  # import_submodules
+    # ... and a string import back would close a cycle the test sees
+    looped = {**graph, "kanlab.registry": graph["kanlab.registry"] | {"kanlab.catalog"}}
+    assert any("kanlab.catalog" in c for c in _cycles(looped))
+
+
 def test_config_loading_never_reaches_the_lightning_side() -> None:
-    """Deferred imports included: config -> components no longer leads to lit or data."""
-    reached = _closure(_graph(deferred=True), "kanlab.config")
+    """Deferred and string imports included: validating a config never leads to lit or data."""
+    reached = _closure(_graph(deferred=True, strings=True), "kanlab.config")
     heavy = sorted(m for m in reached if m.startswith(("kanlab.lit", "kanlab.data")))
     assert heavy == []

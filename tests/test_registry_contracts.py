@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import pytest
 
-import kanlab.components  # noqa: F401  (fills every registry)
 from kanlab.registry import CALLBACKS, DATAMODULES, MODELS, OPTIMIZERS, SCHEDULERS
 from kanlab.search.pruners import PRUNERS
 from kanlab.search.samplers import SAMPLERS

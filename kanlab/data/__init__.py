@@ -1,4 +1,4 @@
-"""kanlab.data (Lightning side): every public module here registers itself on import."""
+"""kanlab.data (Lightning side): data modules (kanlab.catalog lists them); imports each module."""
 
 from __future__ import annotations
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 from filelock import FileLock
 from torch.utils.data import DataLoader, Dataset
 
+from kanlab import settings
 from kanlab.checks import check_at_least, check_choice
 from kanlab.errors import SetupError
 
@@ -45,12 +45,12 @@ class DataUnavailableError(SetupError, FileNotFoundError):
 
 def default_data_dir() -> Path:
     """``$KANLAB_DATA`` or ``~/.cache/kanlab``."""
-    return Path(os.environ.get("KANLAB_DATA") or Path.home() / ".cache" / "kanlab")
+    return settings.data_dir() or Path.home() / ".cache" / "kanlab"
 
 
 def offline() -> bool:
     """``$KANLAB_OFFLINE`` set to a true value: never try to download."""
-    return os.environ.get("KANLAB_OFFLINE", "").lower() in ("1", "true", "yes")
+    return settings.offline()
 
 
 def identity_collate(batch: Any) -> Any:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import ClassVar
 
 from torchvision import datasets
 
+from kanlab import settings
 from kanlab.data._base import gunzip_into
 from kanlab.data.mnist import MNIST_RAW_FILES, MNISTDataModule
 from kanlab.registry import DATAMODULES
@@ -23,8 +23,8 @@ DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 def debian_dir() -> Path:
     """Where the Debian package puts the files; ``$KANLAB_SYSTEM_DATASETS/fashion-mnist`` when
     that is set (tests point it at an empty directory to act as a machine without it)."""
-    root = os.environ.get("KANLAB_SYSTEM_DATASETS")
-    return Path(root) / "fashion-mnist" if root else DEBIAN_DIR
+    root = settings.system_datasets()
+    return root / "fashion-mnist" if root else DEBIAN_DIR
 
 
 @DATAMODULES.register("fashion_mnist", task="classification")

@@ -1,4 +1,4 @@
-"""Layers and activations (plain ``torch.nn.Module``s), registered on import.
+"""Layers and activations (plain ``torch.nn.Module``s), declared in :mod:`kanlab.catalog`.
 
 Subpackages: ``kan`` (KAN layers, registry ``layers``; plain ``linear``/``conv2d`` live in
 ``linear``), ``activations`` (elementwise and

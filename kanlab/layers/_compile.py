@@ -12,8 +12,8 @@ forces it; ``None`` (the default) compiles once a call has at least :data:`AUTO_
 basis entries, where one compilation (seconds, once per process and configuration; Inductor
 caches the generated code on disk) quickly pays for itself; smaller calls (typical training
 mini-batches, tests) stay eager, so short runs and searches over many configurations do not
-pay a compilation per configuration. ``KANLAB_COMPILE=0`` in the environment
-turns compilation off everywhere, ``KANLAB_COMPILE=1`` turns it on for every call.
+pay a compilation per configuration. ``KANLAB_COMPILE=0`` / ``1`` in the environment
+changes that default (``None``) to never / always; an explicit ``True`` / ``False`` wins.
 
 Failure handling: if compiling or running a compiled kernel raises (no C++ toolchain, an
 unsupported device), a warning is logged once and that kernel runs eagerly for the rest of the
@@ -24,13 +24,14 @@ kernel is called uncompiled, so that Dynamo traces it as part of the user's grap
 from __future__ import annotations
 
 import logging
-import os
 import types
 from collections.abc import Callable, Hashable
 from typing import Any
 
 import torch
 import torch.autograd.forward_ad as fwAD
+
+from kanlab import settings
 
 logger = logging.getLogger(__name__)
 
@@ -39,18 +40,17 @@ __all__ = ["AUTO_MIN_ENTRIES", "Kernel", "kernels_allowed", "use_compiled"]
 AUTO_MIN_ENTRIES = 1 << 21
 """Basis entries (rows x inputs x basis functions) from which ``compile_kernels=None`` compiles."""
 
-_ENV = "KANLAB_COMPILE"
-
-
 def use_compiled(setting: bool | None, entries: int) -> bool:
-    """Whether a call with ``entries`` basis entries uses the compiled kernels."""
-    env = os.environ.get(_ENV, "").strip()
-    if env == "0":
-        return False
-    if env == "1":
-        return True
+    """Whether a call with ``entries`` basis entries uses the compiled kernels.
+
+    ``setting`` (the layer's ``compile_kernels``) wins; ``None`` takes ``$KANLAB_COMPILE``
+    when set, else compiles from :data:`AUTO_MIN_ENTRIES` entries on.
+    """
     if setting is not None:
         return setting
+    default = settings.compile_kernels()
+    if default is not None:
+        return default
     return entries >= AUTO_MIN_ENTRIES
 
 

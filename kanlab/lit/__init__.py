@@ -1,6 +1,7 @@
 """kanlab.lit (Lightning side): training systems, callbacks and the ``train`` API.
 
-Every public module here registers itself on import (callbacks in ``CALLBACKS``).
+Every public module is imported here (callbacks register in ``CALLBACKS``; kanlab.catalog
+lists them, so a registry needs no package import).
 """
 
 from __future__ import annotations

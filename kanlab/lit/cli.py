@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from kanlab.cli import Command, add_overrides_argument, results_dir
+from kanlab.command import Command, add_overrides_argument, results_dir
 from kanlab.config import load_experiment
 from kanlab.errors import UsageError
 from kanlab.lit.train import train

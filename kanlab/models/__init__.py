@@ -1,4 +1,4 @@
-"""Models (plain ``torch.nn.Module``s built from layer/activation specs), registered on import."""
+"""Models (plain ``torch.nn.Module``s built from layer/activation specs); see kanlab.catalog."""
 
 from __future__ import annotations
 

@@ -11,13 +11,10 @@ from torch import nn
 from kanlab import capabilities
 from kanlab.capabilities import GridUpdatable
 from kanlab.checks import check_at_least, check_choice
-from kanlab.registry import ACTIVATIONS, LAYERS, MODELS, ActivationSpec
-from kanlab.registry import LayerSpec as _LayerSpec
+from kanlab.registry import ACTIVATIONS, LAYERS, MODELS, ActivationSpec, LayerSpec
 
 __all__ = ["KANConvNet"]
 
-LayerSpec = _LayerSpec
-ActSpec = ActivationSpec
 POOLS = ("max", "avg", "none")
 NORMS = ("batch", "instance", "none")
 PLAIN_CONV = ("conv", "conv2d")
@@ -90,7 +87,7 @@ class KANConvNet(nn.Module):
         kernel_size: int = 3,
         conv_layer: LayerSpec | None = "kan_conv2d",
         head: LayerSpec | None = "linear",
-        activation: ActSpec = "relu",
+        activation: ActivationSpec = "relu",
         pool: Literal["max", "avg", "none"] = "max",
         norm: Literal["batch", "instance", "none"] = "batch",
         global_pool: bool = False,
@@ -140,7 +137,7 @@ class KANConvNet(nn.Module):
         c_in: int,
         c_out: int,
         kernel_size: int,
-        activation: ActSpec,
+        activation: ActivationSpec,
         norm: str,
     ) -> nn.Sequential:
         plain = _is_plain(spec, PLAIN_CONV)

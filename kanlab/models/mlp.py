@@ -13,7 +13,6 @@ from kanlab.registry import ACTIVATIONS, MODELS, ActivationSpec
 
 __all__ = ["MLP", "check_stack", "make_norm"]
 
-ActSpec = ActivationSpec
 NORMS = ("none", "layer", "batch")
 
 
@@ -78,8 +77,8 @@ class MLP(nn.Module):
         self,
         *,
         widths: Sequence[int] = (784, 64, 10),
-        activation: ActSpec = "relu",
-        activations: Sequence[ActSpec] | None = None,
+        activation: ActivationSpec = "relu",
+        activations: Sequence[ActivationSpec] | None = None,
         norm: Literal["none", "layer", "batch"] = "none",
         bias: bool = True,
         dropout: float = 0.0,
@@ -103,8 +102,8 @@ class MLP(nn.Module):
 
     @staticmethod
     def _activation_specs(
-        activation: ActSpec, activations: Sequence[ActSpec] | None, n_act: int
-    ) -> list[ActSpec]:
+        activation: ActivationSpec, activations: Sequence[ActivationSpec] | None, n_act: int
+    ) -> list[ActivationSpec]:
         if activations is None:
             return [activation] * n_act
         if len(activations) != n_act:

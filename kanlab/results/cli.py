@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from kanlab.cli import Command, add_overrides_argument, results_dir
+from kanlab.command import Command, add_overrides_argument, results_dir
 from kanlab.errors import UsageError
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
 
 
 def _console() -> Any:
-    from kanlab.cli import console
+    from kanlab.command import console
 
     return console(width=160)
 
@@ -118,7 +118,6 @@ def _activation_specs(names: Sequence[str], hp: Mapping[str, Any]) -> list[dict[
     """
     import inspect
 
-    import kanlab  # noqa: F401  (fills ACTIVATIONS)
     from kanlab.config import ConfigError
     from kanlab.registry import ACTIVATIONS, suggest
 
@@ -420,7 +419,6 @@ class SymbolicCommand(Command):
             raise UsageError("`run_dir` or `--activation` must be given, but got neither.")
         lines = []
         if args.activation:
-            import kanlab  # noqa: F401
             from kanlab.registry import ACTIVATIONS
 
             hp = dict(parse_overrides(args.overrides))
@@ -471,7 +469,6 @@ def _default_widths(target: dict[str, Any], text: str) -> None:
     """A bare model name takes its constructor's default ``widths`` (the matched MLP's)."""
     import inspect
 
-    import kanlab  # noqa: F401  (fills MODELS)
     from kanlab.config import ConfigError
     from kanlab.registry import MODELS
 

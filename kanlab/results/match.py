@@ -58,8 +58,6 @@ def model_cost(
     spec: Mapping[str, Any], to: str, input_shape: Sequence[int] | None = None
 ) -> int:
     """Build ``spec`` through the model registry and measure ``params`` or ``flops``."""
-    import kanlab  # noqa: F401  (fills the registries)
-
     _check_target(to)
     model = MODELS.build(dict(spec))
     if to == "params":

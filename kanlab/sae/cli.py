@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from kanlab.cli import Command, add_overrides_argument, results_dir
+from kanlab.command import Command, add_overrides_argument, results_dir
 
 __all__ = ["SAECommand"]
 

@@ -25,11 +25,15 @@ from typing import Annotated, Any, Literal
 from kanlab.config import ConfigError, Spec, apply_overrides, from_dict, parse_overrides, read_yaml
 from kanlab.registry import ACTIVATIONS, DATAMODULES, MODELS, Draws
 
-__all__ = ["SAEConfig", "load_sae_config"]
+__all__ = ["DEFAULT_K", "SAEConfig", "load_sae_config"]
+
+DEFAULT_K = 16
+"""Latents kept by the default activation (``topk`` with ReLU), here and in
+:class:`~kanlab.sae.model.SparseAutoencoder` (at most ``d_sae`` there)."""
 
 
 def _default_activation() -> Spec:
-    return Spec("topk", types.MappingProxyType({"k": 16, "relu": True}))
+    return Spec("topk", types.MappingProxyType({"k": DEFAULT_K, "relu": True}))
 
 
 @dataclass(frozen=True)
@@ -89,8 +93,6 @@ def load_sae_config(
     Raises:
         ConfigError: for a file that is not ``task: sae``, unknown keys or bad values.
     """
-    import kanlab.components  # noqa: F401  (fills every registry, data modules included)
-
     if isinstance(source, Mapping):
         raw = dict(source)
     else:

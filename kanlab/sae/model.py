@@ -12,10 +12,10 @@ from kanlab.checks import check_at_least, check_in_features
 from kanlab.layers.sparse.g_topk import GTopK
 from kanlab.layers.sparse.top_afa import TopAFA
 from kanlab.registry import ACTIVATIONS, ActivationSpec
+from kanlab.sae.config import DEFAULT_K
 
 __all__ = ["SAEOutput", "SparseAutoencoder", "geometric_median", "normalized_mse"]
 
-ActSpec = ActivationSpec
 
 
 class SAEOutput(NamedTuple):
@@ -65,7 +65,10 @@ class SparseAutoencoder(nn.Module):
     Args:
         d_in: Input (hooked activation) size.
         d_sae: Number of latents.
-        activation: Activation spec, e.g. ``{"name": "topk", "k": 32, "relu": True}``.
+        activation: Activation spec, e.g. ``{"name": "topk", "k": 32, "relu": True}``; the
+            default ``"topk"`` keeps ``min(DEFAULT_K, d_sae)`` latents with a ReLU
+            (``DEFAULT_K`` = 16, the ``task: sae`` config's default,
+            :data:`kanlab.sae.config.DEFAULT_K`).
         device: Parameter device.
         dtype: Parameter dtype.
 
@@ -78,7 +81,7 @@ class SparseAutoencoder(nn.Module):
         d_in: int,
         d_sae: int,
         *,
-        activation: ActSpec = "topk",
+        activation: ActivationSpec = "topk",
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -86,7 +89,7 @@ class SparseAutoencoder(nn.Module):
         check_at_least("d_in", d_in, 1)
         check_at_least("d_sae", d_sae, 1)
         if activation == "topk":
-            activation = {"name": "topk", "k": min(32, d_sae), "relu": True}
+            activation = {"name": "topk", "k": min(DEFAULT_K, d_sae), "relu": True}
         dd: dict[str, Any] = {"device": device, "dtype": dtype}
         self.d_in, self.d_sae = d_in, d_sae
         self.W_enc = nn.Parameter(torch.empty(d_sae, d_in, **dd))

@@ -2,8 +2,10 @@
 
 ``kanlab.search._toy:objective`` draws the space like the real objective, then scores the
 values with a deterministic function and reports ``epochs`` intermediate values, sleeping
-``$KANLAB_TOY_SLEEP`` seconds per epoch. Before its first epoch it writes
-``<results dir>/toy/started-<number>`` so a test can tell that a trial is running.
+``$KANLAB_TOY_SLEEP`` seconds per epoch (``$KANLAB_TOY_EPOCHS`` epochs, default 3; these are
+test hooks, listed in :mod:`kanlab.testing` and read by :mod:`kanlab.settings`). Before its
+first epoch it writes ``<results dir>/toy/started-<number>`` so a test can tell that a trial
+is running.
 ``$KANLAB_TOY_FAIL`` makes every trial fail: ``setup`` with a :class:`~kanlab.errors.SetupError`
 (an environment problem), any other value with a ``RuntimeError``.
 
@@ -22,6 +24,7 @@ from typing import Any
 import optuna
 from optuna.storages.journal import BaseJournalBackend, JournalFileBackend, JournalStorage
 
+from kanlab import settings
 from kanlab.errors import SetupError
 from kanlab.search._objective import TrialContext, set_user_attrs
 from kanlab.search._space import format_value
@@ -46,14 +49,13 @@ def objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> Any:
     marker = ctx.results_dir / "toy" / f"started-{trial.number}"
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(str(os.getpid()))
-    failure = os.environ.get("KANLAB_TOY_FAIL")  # fault tests: every trial fails like this
+    failure = settings.toy_fail()  # fault tests: every trial fails like this
     if failure == "setup":
         raise SetupError("toy objective: the environment lacks what trials need")
     if failure:
         raise RuntimeError(f"toy objective failed ({failure})")
     final = score(values)
-    epochs = int(os.environ.get("KANLAB_TOY_EPOCHS", "3"))
-    sleep = float(os.environ.get("KANLAB_TOY_SLEEP", "0"))
+    epochs, sleep = settings.toy_epochs(), settings.toy_sleep()
     set_user_attrs(trial, {"config": plan.trial_config(values, trial.number),
                            "rerun": plan.rerun_command(values, trial.number),
                            "params": len(values)})

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kanlab.cli import Command, UsageError, add_overrides_argument, results_dir
+from kanlab.command import Command, UsageError, add_overrides_argument, results_dir
 from kanlab.config import ConfigError
 from kanlab.specs import resolve_spec
 
@@ -20,7 +20,7 @@ __all__ = ["SearchCommand", "StudyCommand", "WorkerCommand"]
 
 def _console() -> Any:
     """Rich on a terminal; elsewhere (a pipe, a log file) lines are never wrapped."""
-    from kanlab.cli import console
+    from kanlab.command import console
 
     return console(width=100_000)
 

@@ -14,12 +14,10 @@ query, and none once it is reached); every decision is Optuna's, unchanged.
 
 from __future__ import annotations
 
-from typing import Any
-
 import optuna
 from optuna.trial import FrozenTrial
 
-from kanlab.registry import Registry
+from kanlab.registry import PRUNERS
 
 __all__ = ["PRUNERS", "MedianPruner", "PercentilePruner"]
 
@@ -58,18 +56,3 @@ class MedianPruner(_Gated, optuna.pruners.MedianPruner):
 
 class PercentilePruner(_Gated, optuna.pruners.PercentilePruner):
     """Optuna's :class:`~optuna.pruners.PercentilePruner` with its cheap checks first."""
-
-
-PRUNERS: Registry[Any] = Registry("pruner")
-
-PRUNERS.add("median", MedianPruner,
-            summary="Stop when below the median of earlier trials at the same epoch.")
-PRUNERS.add("percentile", PercentilePruner, example_hparams={"percentile": 25.0},
-            summary="Stop when below a percentile of earlier trials at the same epoch.")
-PRUNERS.add("hyperband", optuna.pruners.HyperbandPruner,
-            summary="Hyperband: several successive-halving brackets.")
-PRUNERS.add("successive_halving", optuna.pruners.SuccessiveHalvingPruner,
-            summary="Asynchronous successive halving (keeps the top 1/eta per rung).")
-PRUNERS.add("threshold", optuna.pruners.ThresholdPruner, example_hparams={"lower": 0.1},
-            summary="Stop when the metric crosses fixed lower/upper bounds.")
-PRUNERS.add("none", optuna.pruners.NopPruner, summary="Never prune.")

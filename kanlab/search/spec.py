@@ -310,8 +310,6 @@ def load_study(
     Raises:
         ConfigError: with the dotted path of the first problem (a ``ValueError``).
     """
-    import kanlab.components  # noqa: F401  (fills every registry the configs name)
-
     path: Path | None = None
     if isinstance(source, Mapping):
         raw = dict(source)

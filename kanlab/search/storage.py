@@ -21,7 +21,6 @@ before a file or database is created.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import warnings
@@ -38,6 +37,7 @@ from optuna.storages._heartbeat import BaseHeartbeat
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
+from kanlab import settings
 from kanlab.config import ConfigError
 from kanlab.errors import SetupError
 from kanlab.registry import suggest
@@ -169,7 +169,7 @@ def check_storage_url(url: str, *, create_dirs: bool = False) -> str:
             "`storage` must name a host and a database "
             f"(postgresql+psycopg://user@host:port/db), but got {mask(url)!r}."
         )
-    password = os.environ.get("KANLAB_DB_PASSWORD")
+    password = settings.db_password()
     if parsed.password is None and password:
         parsed = parsed.set(password=password)
     return str(parsed.render_as_string(hide_password=False))

@@ -30,6 +30,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from kanlab import settings
 from kanlab.config import ConfigError
 from kanlab.errors import SetupError
 from kanlab.search._checks import check_plan, check_resume
@@ -301,7 +302,7 @@ def start_method() -> str:
     but only safe while the caller has run no torch op: a forked child of a process whose
     OpenMP pool is up hangs in its first parallel region).
     """
-    forced = os.environ.get("KANLAB_START_METHOD", "").strip()
+    forced = settings.start_method()
     methods = multiprocessing.get_all_start_methods()
     if forced:
         if forced not in methods:

@@ -13,6 +13,15 @@
 - :class:`PowersLinear`: a stand-in KAN layer with a hand-checkable basis.
 
 Importing the suites needs ``pytest`` (the ``dev`` extra).
+
+Test hooks: the toy search objective (``objective: kanlab.search._toy:objective`` in a study
+spec, trained nothing, for storage, concurrency and fault tests) reads three environment
+switches that are not user settings (:data:`kanlab.settings.TEST_HOOKS`):
+
+- ``KANLAB_TOY_EPOCHS``: epochs it reports (default 3);
+- ``KANLAB_TOY_SLEEP``: seconds it sleeps per epoch (default 0);
+- ``KANLAB_TOY_FAIL``: ``setup`` makes every trial fail with a ``SetupError``, any other value
+  with a ``RuntimeError``.
 """
 
 from __future__ import annotations

@@ -38,7 +38,6 @@ import torch
 import yaml
 from torch import nn
 
-import kanlab.components  # noqa: F401  (fills every registry)
 from kanlab.config import ConfigError, OptimConfig, Spec, from_dict, to_dict, validate_spec
 from kanlab.registry import (
     ACTIVATIONS,

@@ -18,17 +18,6 @@ needs_debian = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="module")
-def fmnist_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("fmnist")
-    dm = DATAMODULES.build({"name": "fashion_mnist", "data_dir": str(path)})
-    try:
-        dm.prepare_data()
-    except DataUnavailableError:
-        pytest.skip("Fashion-MNIST is not available offline here")
-    return path
-
-
 @needs_debian
 def test_offline_extraction_from_debian_package(fmnist_dir: Path) -> None:
     raw = fmnist_dir / "FashionMNIST" / "raw"

@@ -15,7 +15,6 @@ import pytest
 import sympy
 import torch
 
-import kanlab  # noqa: F401  (fills the registries)
 from kanlab.layers.activations._base import X
 from kanlab.registry import ACTIVATIONS, Entry
 from kanlab.testing import ActivationContract

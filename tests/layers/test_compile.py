@@ -18,10 +18,13 @@ def test_policy_size_threshold_setting_and_environment(monkeypatch: pytest.Monke
     assert not use_compiled(None, AUTO_MIN_ENTRIES - 1)
     assert use_compiled(None, AUTO_MIN_ENTRIES)
     assert use_compiled(True, 1) and not use_compiled(False, 10 * AUTO_MIN_ENTRIES)
+    # the environment sets the default (None); an explicit setting always wins
     monkeypatch.setenv("KANLAB_COMPILE", "0")
-    assert not use_compiled(True, 10 * AUTO_MIN_ENTRIES)
+    assert not use_compiled(None, 10 * AUTO_MIN_ENTRIES)
+    assert use_compiled(True, 1)
     monkeypatch.setenv("KANLAB_COMPILE", "1")
-    assert use_compiled(False, 1)
+    assert use_compiled(None, 1)
+    assert not use_compiled(False, 10 * AUTO_MIN_ENTRIES)
 
 
 def test_compile_failure_falls_back_to_eager_once_with_a_warning(

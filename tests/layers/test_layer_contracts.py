@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-import kanlab  # noqa: F401  (importing the package fills the registries)
 from kanlab.registry import LAYERS
 from kanlab.testing import LayerContract
 

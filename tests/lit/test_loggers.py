@@ -9,11 +9,9 @@ from typing import Any
 import pytest
 
 from kanlab.config import ConfigError, load_experiment
-from kanlab.data._base import DataUnavailableError
 from kanlab.errors import SetupError
 from kanlab.lit import train
 from kanlab.lit.loggers import check_loggers
-from kanlab.registry import DATAMODULES
 
 BASE: dict[str, Any] = {
     "name": "tiny",
@@ -23,17 +21,6 @@ BASE: dict[str, Any] = {
     "optim": {"name": "adamw", "lr": 1e-3},
     "trainer": {"max_epochs": 2, "progress_bar": False, "checkpoint": False},
 }
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("data")
-    dm = DATAMODULES.build({"name": "tiny_fashion_mnist", "data_dir": str(path)})
-    try:
-        dm.prepare_data()
-    except DataUnavailableError:
-        pytest.fail("Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)")
-    return str(path)
 
 
 def _csv(run_dir: Path) -> list[dict[str, str]]:

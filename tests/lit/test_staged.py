@@ -38,11 +38,6 @@ SKAN: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def data_dir(tiny_fmnist_dir: str) -> str:
-    return tiny_fmnist_dir
-
-
 def test_schedule_declares_its_final_stage() -> None:
     assert isinstance(SKANSchedule(selective_epoch=3), StageSchedule)
     assert SKANSchedule(selective_epoch=3, pruned_epoch=5).final_stage_epoch == 5

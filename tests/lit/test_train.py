@@ -30,11 +30,6 @@ BASE: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def data_dir(tiny_fmnist_dir: str) -> str:
-    return tiny_fmnist_dir
-
-
 def _cfg(data_dir: str, *overrides: str) -> Any:
     return load_experiment(BASE, [f"data.data_dir={data_dir}", *overrides])
 

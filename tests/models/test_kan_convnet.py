@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch import nn
 
-import kanlab  # noqa: F401  (fills the registries)
 from kanlab.config import _spec
 from kanlab.models.kan_convnet import KANConvNet
 from kanlab.registry import MODELS

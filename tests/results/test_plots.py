@@ -235,8 +235,6 @@ def test_skan_heatmap_ticks_are_indices() -> None:
 
 
 def test_edge_grid_has_a_legend_and_zero_based_labels() -> None:
-    if "b_spline_kan" not in LAYERS:
-        pytest.skip("b_spline_kan is not registered in this build")
     layer = LAYERS.build("b_spline_kan", 2, 1)
     fig = plots.edges_figure(layer, fits=True)
     (legend,) = fig.legends

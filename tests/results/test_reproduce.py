@@ -31,11 +31,6 @@ TINY = {
 }
 
 
-@pytest.fixture
-def data_dir(tiny_fmnist_dir: str) -> str:
-    return tiny_fmnist_dir
-
-
 def _bench(tmp_path: Path, manifest: dict[str, object]) -> Path:
     (tmp_path / "experiments").mkdir(exist_ok=True)
     (tmp_path / "experiments" / "tiny_mlp.yaml").write_text(yaml.safe_dump(TINY))

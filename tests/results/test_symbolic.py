@@ -10,7 +10,7 @@ import sympy
 import torch
 from torch import nn
 
-import kanlab  # noqa: F401  (fills the registries)
+import kanlab
 from kanlab.registry import LAYERS
 from kanlab.results.symbolic import (
     X,

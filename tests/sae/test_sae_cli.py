@@ -11,10 +11,8 @@ import pytest
 import torch
 import yaml
 
-import kanlab.components  # noqa: F401  (fills DATAMODULES)
 from kanlab.cli import main
 from kanlab.config import ConfigError
-from kanlab.registry import DATAMODULES
 from kanlab.sae.config import SAEConfig, load_sae_config
 
 REPO = Path(__file__).resolve().parents[2]
@@ -77,17 +75,6 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(old)
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> str:
-    path = tmp_path_factory.mktemp("data")
-    dm = DATAMODULES.build({"name": "fashion_mnist", "data_dir": str(path)})
-    try:
-        dm.prepare_data()
-    except FileNotFoundError:
-        pytest.skip("Fashion-MNIST is not available offline here")
-    return str(path)
 
 
 def test_real_run_on_fashion_mnist_hidden_units(

@@ -84,3 +84,12 @@ def test_helpers_and_activation_plumbing() -> None:
     assert ((g(x, attribution).z != 0).sum(-1) <= 2).all()
     with pytest.raises(ValueError, match="last dim must be 6"):
         g(torch.randn(3, 5))
+
+
+def test_the_default_activation_keeps_the_configs_k() -> None:
+    from kanlab.sae.config import DEFAULT_K, SAEConfig
+
+    config_k = SAEConfig(name="s", hook="net.1", source="run").activation["k"]
+    assert config_k == DEFAULT_K
+    assert SparseAutoencoder(6, 100).activation.k == DEFAULT_K
+    assert SparseAutoencoder(6, 10).activation.k == min(DEFAULT_K, 10)

@@ -1,4 +1,4 @@
-"""kanlab.layers.activations: every public module here registers itself on import."""
+"""kanlab.layers.activations: activations (kanlab.catalog lists them); imports each module."""
 
 from __future__ import annotations
 

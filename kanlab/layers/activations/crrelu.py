@@ -68,7 +68,8 @@ class CRReLU(Activation):
         eps: Initial correction coefficient (any finite number, negative allowed).
         inplace: Accepted for timm's ``act_layer`` and ignored.
         compile_kernels: ``torch.compile`` the fused kernels: ``None`` (default) from 2^21
-            elements on, ``True`` / ``False`` always / never (``KANLAB_COMPILE`` overrides).
+            elements on (``KANLAB_COMPILE=0|1``: never / always), ``True`` / ``False``
+            always / never.
         device: Factory kwarg for ``eps``.
         dtype: Factory kwarg for ``eps``.
 

@@ -431,7 +431,8 @@ class EAFO(Activation):
         momentum: Running-statistics momentum in [0, 1] (0.1 as BatchNorm).
         inplace: Accepted for timm's ``act_layer`` and ignored.
         compile_kernels: ``torch.compile`` the fused kernels: ``None`` (default) from 2^21
-            elements on, ``True`` / ``False`` always / never (``KANLAB_COMPILE`` overrides).
+            elements on (``KANLAB_COMPILE=0|1``: never / always), ``True`` / ``False``
+            always / never.
         device: Factory kwarg for ``eps`` and the running buffers.
         dtype: Factory kwarg for ``eps`` and the running buffers.
 

@@ -1,4 +1,4 @@
-"""kanlab.layers.kan: every public module here registers itself on import."""
+"""kanlab.layers.kan: the KAN layers (kanlab.catalog lists them); imports every public module."""
 
 from __future__ import annotations
 

@@ -28,7 +28,6 @@ METHODS = ("global_attn", "spatial_attn", "multistep")
 NORMS = ("layer", "batch", "none")
 FUNC_NORMS = ("none", "batch", "sample")
 
-ActSpec = ActivationSpec
 
 
 @LAYERS.register("af_kan", kind="linear")
@@ -108,7 +107,7 @@ class AFKANLinear(KANLinearBase):
         compile_kernels: Run the fused path's kernels through ``torch.compile``: ``None``
             (default) once a call has >= 2^21 basis entries (the first such call compiles,
             seconds on CPU), ``True`` always, ``False`` never; falls back to the eager kernels
-            with a warning when compilation fails. ``KANLAB_COMPILE=0|1`` overrides it.
+            with a warning when compilation fails. ``KANLAB_COMPILE=0|1`` sets ``None``'s choice.
         device: Factory kwarg for the parameters.
         dtype: Factory kwarg for the parameters.
 
@@ -128,7 +127,7 @@ class AFKANLinear(KANLinearBase):
         grid_size: int = 3,
         spline_order: int = 3,
         grid_range: Sequence[float] = (0.0, 1.0),
-        base_activation: ActSpec = "silu",
+        base_activation: ActivationSpec = "silu",
         func: Literal[
             "quad1", "quad2", "sum", "prod", "sum_prod", "cubic1", "cubic2"
         ] = "quad1",

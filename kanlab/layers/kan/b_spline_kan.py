@@ -19,7 +19,6 @@ from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["BSplineKANLinear"]
 
-ActSpec = ActivationSpec
 
 
 @LAYERS.register("b_spline_kan", kind="linear")
@@ -75,7 +74,7 @@ class BSplineKANLinear(KANLinearBase):
         compile_kernels: Run the uniform-grid basis kernels through ``torch.compile``: ``None``
             (default) once a call has >= 2^21 basis entries (the first such call compiles,
             seconds on CPU), ``True`` always, ``False`` never; falls back to the eager kernels
-            with a warning when compilation fails. ``KANLAB_COMPILE=0|1`` overrides it.
+            with a warning when compilation fails. ``KANLAB_COMPILE=0|1`` sets ``None``'s choice.
         device: Factory kwarg for parameters and buffers.
         dtype: Factory kwarg for parameters and buffers.
 
@@ -93,7 +92,7 @@ class BSplineKANLinear(KANLinearBase):
         grid_size: int = 5,
         spline_order: int = 3,
         grid_range: Sequence[float] = (-1.0, 1.0),
-        base_activation: ActSpec | None = "silu",
+        base_activation: ActivationSpec | None = "silu",
         standalone_scaler: bool = True,
         bias: bool = False,
         scale_noise: float = 0.1,

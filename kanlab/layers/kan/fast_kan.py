@@ -16,7 +16,6 @@ from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["FastKANLinear"]
 
-ActSpec = ActivationSpec
 
 
 @LAYERS.register("fast_kan", kind="linear")
@@ -60,7 +59,7 @@ class FastKANLinear(KANLinearBase):
         chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of basis).
         compile_kernels: Run the fused kernels through ``torch.compile``: ``None`` (default)
             once a call has >= 2^21 basis entries, ``True`` always, ``False`` never; falls
-            back to eager with a warning. ``KANLAB_COMPILE=0|1`` overrides it.
+            back to eager with a warning. ``KANLAB_COMPILE=0|1`` sets ``None``'s choice.
         device: Factory kwarg for parameters and buffers.
         dtype: Factory kwarg for parameters and buffers.
 
@@ -77,7 +76,7 @@ class FastKANLinear(KANLinearBase):
         grid_size: int = 8,
         grid_range: Sequence[float] = (-2.0, 2.0),
         use_layernorm: bool = True,
-        base_activation: ActSpec | None = "silu",
+        base_activation: ActivationSpec | None = "silu",
         spline_weight_init_scale: float = 0.1,
         chunk_size: int | None = None,
         compile_kernels: bool | None = None,

@@ -61,7 +61,7 @@ class ReLUKANLinear(KANLinearBase):
         chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of basis).
         compile_kernels: Run the fused kernels through ``torch.compile``: ``None`` (default)
             once a call has >= 2^21 basis entries, ``True`` always, ``False`` never; falls
-            back to eager with a warning. ``KANLAB_COMPILE=0|1`` overrides it.
+            back to eager with a warning. ``KANLAB_COMPILE=0|1`` sets ``None``'s choice.
         device: Factory kwarg for parameters.
         dtype: Factory kwarg for parameters.
 

@@ -10,8 +10,8 @@ from torch import nn
 
 from kanlab.layers.kan._patches import DEFAULT_MEMORY_BUDGET
 from kanlab.layers.kan.kan_conv2d import KANConv2d
-from kanlab.layers.kan.s_kan import DEFAULT_CANDIDATES, CandidateSpec, SKANLinear, Stage
-from kanlab.registry import LAYERS
+from kanlab.layers.kan.s_kan import DEFAULT_CANDIDATES, SKANLinear, Stage
+from kanlab.registry import LAYERS, LayerSpec
 
 __all__ = ["SConvKAN2d"]
 
@@ -70,7 +70,7 @@ class SConvKAN2d(KANConv2d):
         stride: int | Sequence[int] = 1,
         padding: int | Sequence[int] = 0,
         dilation: int | Sequence[int] = 1,
-        candidates: Sequence[CandidateSpec] = DEFAULT_CANDIDATES,
+        candidates: Sequence[LayerSpec] = DEFAULT_CANDIDATES,
         temperature: float = 1.0,
         chunk_size: int | None = None,
         memory_budget: int = DEFAULT_MEMORY_BUDGET,

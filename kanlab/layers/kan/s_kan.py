@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -10,12 +10,11 @@ from torch import nn
 
 from kanlab.checks import check_choice, check_positive
 from kanlab.layers.kan._linear_base import KANLinearBase
-from kanlab.registry import LAYERS
+from kanlab.registry import LAYERS, LayerSpec
 
 __all__ = ["DEFAULT_CANDIDATES", "STAGES", "SKANLinear", "slice_outputs"]
 
 Stage = Literal["full", "selective", "pruned"]
-CandidateSpec = str | Mapping[str, Any] | Callable[..., nn.Module]
 
 STAGES: tuple[str, ...] = ("full", "selective", "pruned")
 DEFAULT_CANDIDATES: tuple[str, ...] = (
@@ -27,7 +26,7 @@ DEFAULT_CANDIDATES: tuple[str, ...] = (
 )
 
 
-def _spec_name(spec: CandidateSpec) -> str:
+def _spec_name(spec: LayerSpec) -> str:
     name = spec.get("name") if isinstance(spec, Mapping) else spec
     if isinstance(name, str):
         return LAYERS.entry(name).name                           # raises with a suggestion
@@ -39,7 +38,7 @@ def _spec_name(spec: CandidateSpec) -> str:
     )
 
 
-def _check_linear(spec: CandidateSpec) -> None:
+def _check_linear(spec: LayerSpec) -> None:
     name = spec.get("name") if isinstance(spec, Mapping) else spec
     if isinstance(name, str):
         kind = LAYERS.entry(name).meta.get("kind", "linear")
@@ -146,7 +145,7 @@ class SKANLinear(KANLinearBase):
         in_features: int,
         out_features: int,
         *,
-        candidates: Sequence[CandidateSpec] = DEFAULT_CANDIDATES,
+        candidates: Sequence[LayerSpec] = DEFAULT_CANDIDATES,
         temperature: float = 1.0,
         chunk_size: int | None = None,
         device: torch.device | str | None = None,
@@ -161,7 +160,7 @@ class SKANLinear(KANLinearBase):
         check_positive("temperature", temperature)
         self.temperature = float(temperature)
         self._factory = {k: v for k, v in (("device", device), ("dtype", dtype)) if v is not None}
-        self._specs: dict[str, CandidateSpec] = {}
+        self._specs: dict[str, LayerSpec] = {}
         for spec in candidates:
             base = _spec_name(spec)
             _check_linear(spec)

@@ -21,7 +21,6 @@ from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["WAVELETS", "WavKANLinear"]
 
-ActSpec = ActivationSpec
 
 _MEXICAN_HAT_NORM: float = 2.0 / (math.sqrt(3.0) * math.pi**0.25)
 
@@ -96,7 +95,7 @@ class WavKANLinear(KANLinearBase):
         grid_size: int = 8,
         grid_range: Sequence[float] = (-1.0, 1.0),
         wavelet: str = "mexican_hat",
-        base_activation: ActSpec | None = "silu",
+        base_activation: ActivationSpec | None = "silu",
         chunk_size: int | None = None,
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,

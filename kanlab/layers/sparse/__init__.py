@@ -1,4 +1,4 @@
-"""kanlab.layers.sparse: every public module here registers itself on import."""
+"""kanlab.layers.sparse: the top-k family (kanlab.catalog lists it); imports each module."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ from kanlab.registry import LAYERS, LayerSpec
 
 __all__ = ["TopKMoE"]
 
-ExpertSpec = LayerSpec
 
 
 @LAYERS.register("topk_moe", kind="linear", example_hparams={"num_experts": 4, "k": 2})
@@ -68,7 +67,7 @@ class TopKMoE(nn.Module):
         *,
         num_experts: int = 4,
         k: int = 2,
-        expert: ExpertSpec = "linear",
+        expert: LayerSpec = "linear",
         noisy_gating: bool = False,
         normalize: bool = True,
         device: torch.device | None = None,

@@ -5,7 +5,6 @@ import pytest
 import torch
 from torch import nn
 
-import kanlab.layers  # noqa: F401  (fills the registries)
 from kanlab.layers.kan._af_kan_funcs import FUNCS
 from kanlab.layers.kan._fused import _af_kan
 from kanlab.layers.kan._fused._af_kan import ProjectedBasis, fused_applies

@@ -15,7 +15,6 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-import kanlab.layers  # noqa: F401  (fills the registries)
 from kanlab.layers.kan._af_kan_funcs import FUNCS
 from kanlab.layers.kan.af_kan import FUNC_NORMS, METHODS
 from kanlab.registry import LAYERS

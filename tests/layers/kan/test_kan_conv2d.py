@@ -5,7 +5,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-import kanlab  # noqa: F401  (fills the registries)
 from kanlab.layers.kan.kan_conv2d import KANConv2d
 from kanlab.registry import LAYERS
 from kanlab.testing import PowersLinear

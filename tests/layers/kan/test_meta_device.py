@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 
-import kanlab.layers  # noqa: F401  (fills the registries)
 from kanlab.registry import LAYERS
 
 KAN_LAYERS = sorted(

@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-import kanlab  # noqa: F401  (fills the registries)
 from kanlab.layers.kan.s_conv_kan import SConvKAN2d
 from kanlab.testing import PowersLinear
 

@@ -5,7 +5,6 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-import kanlab  # noqa: F401  (fills the registries)
 from kanlab.layers.kan.s_kan import DEFAULT_CANDIDATES, SKANLinear
 from kanlab.testing import PowersLinear
 

@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch.testing import assert_close
 
-import kanlab.layers  # noqa: F401  (fills the registries)
 from kanlab.layers.kan._bspline import cox_de_boor, extended_grid
 from kanlab.layers.kan._fused import _bspline
 from kanlab.layers.kan._fused._bspline import cardinal_bspline
