@@ -445,6 +445,111 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('device', 'torch.device | None', 'None'),
                          ('dtype', 'torch.dtype | None', 'None')),
              'extra': False},
+            {'name': 'gr_kan',
+             'summary': 'KAN layer whose edge functions are group-shared safe rationals, then one '
+                        'linear map.',
+             'meta': "example_hparams={'num_groups': 2}, kind=linear, mlp_fc1_hparams={'init': "
+                     "'identity'}",
+             'target': 'kanlab.layers.kan.gr_kan:GRKANLinear',
+             'doc': 'KAN layer whose edge functions are group-shared safe rationals, then one '
+                    'linear map.\n'
+                    '\n'
+                    'Yang & Wang, "Kolmogorov-Arnold Transformer", ICLR 2025 (Adamdad/kat; '
+                    'kernels in\n'
+                    'Adamdad/rational_kat_cu).\n'
+                    '\n'
+                    '    phi_k(x) = P(x) / Q_k(x)\n'
+                    '    P(x)   = a_0 + a_1 x + a_2 x^2 + a_3 x^3 + a_4 x^4 + a_5 x^5\n'
+                    '    Q_k(x) = 1 + |b_k0| |x| + |b_k1| |x|^2 + |b_k2| |x|^3 + |b_k3| |x|^4\n'
+                    '    y_o    = sum_i W[o, i] * phi_{k(i)}(x_i) + c_o\n'
+                    '\n'
+                    'with orders (5, 4), input channel i in group k(i) = floor(i * g / D) (g '
+                    'contiguous groups),\n'
+                    'a = ``numerator`` ``(6,)`` shared by all groups, b = ``denominator`` ``(g, '
+                    '4)`` (one row per\n'
+                    'group), W, c = ``weight``, ``bias``: 6 + 4g + (D + 1) O parameters. The '
+                    'rational is\n'
+                    ':func:`~kanlab.layers.kan._rational.rational`; Q >= 1, so there are no '
+                    'poles.\n'
+                    '\n'
+                    'Init: a and every row of b are the least-squares fit of the rational to the '
+                    'activation\n'
+                    '``init`` on [-3, 3] (:func:`~kanlab.layers.kan._rational.fit_rational`; '
+                    '``identity`` is\n'
+                    "exact, P = x, Q = 1); W ~ N(0, gain^2 / D) with KAT's variance-preserving "
+                    'gain\n'
+                    '``1 / sqrt(E[phi(z)^2])``, z ~ N(0, 1), computed for the fitted rational; c '
+                    '= 0. In a\n'
+                    'timm MLP block (:func:`kanlab.interop.kan_mlp_layer`) the first layer starts '
+                    'as identity\n'
+                    'and the second as ``init`` (KAT\'s ``act_init=["identity", "gelu"]``).\n'
+                    '\n'
+                    'Shapes: (*, in_features) -> (*, out_features). ``rational(x)`` gives phi '
+                    'elementwise:\n'
+                    '(*, in_features) -> (*, in_features).\n'
+                    '\n'
+                    'Deviations from KAT: Q is the sum of absolute terms the CUDA/Triton kernels '
+                    'compute (the\n'
+                    'paper writes 1 + |sum_j b_j x^j|), and the init fit is made in that form '
+                    '(KAT fits the\n'
+                    "paper's form and evaluates the kernels' one); the gain is computed by "
+                    'Gauss-Hermite\n'
+                    "quadrature instead of 10^6 samples (GELU: 2.352 here, 2.357 in KAT's table) "
+                    'and applied\n'
+                    "in the layer's own init rather than in a model-wide ``weight_init``; ``|b|`` "
+                    'has derivative\n'
+                    "+1 at b = 0 (KAT's ``copysign``, so zero-initialised denominators train) "
+                    'while ``|x|`` has\n'
+                    "torch's 0 at x = 0 (KAT: +1; a null set). KAT needs ``D % g == 0``; here "
+                    'groups split\n'
+                    '``D`` as evenly as possible, and ``num_groups`` is capped at ``D`` (one '
+                    'channel per group).\n'
+                    "The rational comes before the linear map inside one layer (KAT's ``act -> "
+                    'fc`` pair);\n'
+                    "any input rank (KAT's kernel takes (B, L, C) only).\n"
+                    '\n'
+                    ':meth:`reference_rows` is the formula in torch ops. ``forward`` computes the '
+                    'same values\n'
+                    'with the fused kernels of ``_fused/`` (rational and linear map in one '
+                    'autograd node whose\n'
+                    "backward sums the shared coefficients' gradients by reductions per group, "
+                    'not atomic\n'
+                    'adds); differentiable to any order (``create_graph=True`` gradients are '
+                    'those of the\n'
+                    'formula on autograd); under ``torch.func`` transforms, forward-mode AD, '
+                    'tracing and\n'
+                    '``torch.onnx`` / ``torch.export`` the reference forward runs.\n'
+                    '\n'
+                    'Args:\n'
+                    '    in_features: Input width D.\n'
+                    '    out_features: Output width O.\n'
+                    '    num_groups: Groups g of input channels sharing a denominator (KAT: 8); '
+                    'capped at D.\n'
+                    '    init: Registered elementwise activation the rational starts as '
+                    '(``gelu``, ``silu``,\n'
+                    '        ``identity``, ``relu``, ``tanh`` ...).\n'
+                    '    bias: Learn the output bias c.\n'
+                    '    chunk_size: Rows processed at once; ``None`` = automatic.\n'
+                    '    compile_kernels: Run the fused kernels through ``torch.compile``: '
+                    '``None`` (default)\n'
+                    '        from 2^21 entries per call, ``True`` always, ``False`` never.\n'
+                    '    device: Factory kwarg for parameters and buffers.\n'
+                    '    dtype: Factory kwarg for parameters and buffers.\n'
+                    '\n'
+                    'Raises:\n'
+                    '    ValueError: for ``num_groups < 1``, an unknown or non-elementwise '
+                    '``init``,\n'
+                    '        ``chunk_size < 1``, or (in ``forward``) a wrong input last dim.',
+             'hparams': (('in_features', 'int', '(required)'),
+                         ('out_features', 'int', '(required)'),
+                         ('num_groups', 'int', '8'),
+                         ('init', 'str', "'gelu'"),
+                         ('bias', 'bool', 'True'),
+                         ('chunk_size', 'int | None', 'None'),
+                         ('compile_kernels', 'bool | None', 'None'),
+                         ('device', 'torch.device | None', 'None'),
+                         ('dtype', 'torch.dtype | None', 'None')),
+             'extra': False},
             {'name': 'kan_conv2d',
              'summary': '2-D convolution whose kernel is a KAN layer over the flattened window.',
              'meta': 'kind=conv2d',
@@ -2661,7 +2766,9 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                            ('constraints_func',
                             'Callable[[FrozenTrial], Sequence[float]] | None',
                             'None'),
-                           ('reference_points', 'np.ndarray | None', 'None'),
+                           ('reference_points',
+                            'Sequence[Sequence[float]] | np.ndarray | None',
+                            'None'),
                            ('dividing_parameter', 'int', '3'),
                            ('elite_population_selection_strategy',
                             'Callable[[Study, list[FrozenTrial]], list[FrozenTrial]] | None',
