@@ -121,5 +121,5 @@ def exporting() -> bool:
     return bool(
         torch.onnx.is_in_onnx_export()
         or torch.compiler.is_exporting()
-        or torch.jit.is_tracing()
+        or torch._C._get_tracing_state() is not None
     )

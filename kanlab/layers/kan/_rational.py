@@ -55,7 +55,7 @@ def rational(x: Tensor, numerator: Tensor, denominator: Tensor) -> Tensor:
     return p / (1 + q * ax)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def fit_rational(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Coefficients ``(a_0..a_5), (b_0..b_3)`` of the rational closest (least squares on 1000
     points of :data:`FIT_RANGE`) to the registered activation ``name``.
@@ -92,10 +92,10 @@ def _fit(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
         def closure() -> Tensor:
             opt.zero_grad()
             loss = torch.mean((rational(x, a, b) - f) ** 2)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             return loss
 
-        opt.step(closure)
+        opt.step(closure)  # type: ignore[no-untyped-call]
     a_fit, b_fit = a.detach(), b.detach()
     if not torch.isfinite(torch.cat([a_fit, b_fit])).all() or float(
         torch.mean((rational(x, a_fit, b_fit) - f) ** 2)

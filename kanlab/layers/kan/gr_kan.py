@@ -125,10 +125,10 @@ class GRKANLinear(KANLinearBase):
 
     def reset_parameters(self) -> None:
         """Groups; rational fitted to ``init``; W ~ N(0, gain^2 / D) for it; c = 0."""
-        cpu = {"dtype": torch.float64, "device": "cpu"}                  # also under meta
         group = torch.arange(self.in_features, device="cpu") * self.num_groups
         group = group // self.in_features
-        a, b = (torch.tensor(c, **cpu) for c in fit_rational(self.init))
+        a, b = (torch.tensor(c, dtype=torch.float64, device="cpu")      # also under meta
+                for c in fit_rational(self.init))
         with torch.no_grad():
             self.group_index.copy_(group)
             self.member.copy_(F.one_hot(group, self.num_groups).T)
