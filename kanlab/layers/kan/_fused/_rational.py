@@ -30,14 +30,14 @@ __all__ = ["gr_kan"]
 
 def _phi(x: Tensor, numerator: Tensor, den: Tensor) -> Tensor:
     """``P(x) / Q(x)`` for ``x`` ``(N, D)``; ``den`` = ``|b|`` per channel, ``(D, 4)``."""
-    p = numerator[NUMERATOR_ORDER].expand_as(x)
-    for i in range(NUMERATOR_ORDER - 1, -1, -1):
-        p = p * x + numerator[i]
+    p = torch.addcmul(numerator[NUMERATOR_ORDER - 1], numerator[NUMERATOR_ORDER], x)
+    for i in range(NUMERATOR_ORDER - 2, -1, -1):                        # Horner
+        p = torch.addcmul(numerator[i], p, x)
     ax = x.abs()
-    q = den[:, DENOMINATOR_ORDER - 1].expand_as(x)
-    for j in range(DENOMINATOR_ORDER - 2, -1, -1):
-        q = q * ax + den[:, j]
-    return p / (1 + q * ax)
+    q = torch.addcmul(den[:, DENOMINATOR_ORDER - 2], den[:, DENOMINATOR_ORDER - 1], ax)
+    for j in range(DENOMINATOR_ORDER - 3, -1, -1):
+        q = torch.addcmul(den[:, j], q, ax)
+    return p.div_(q.mul_(ax).add_(1))
 
 
 def _phi_grads(
@@ -45,31 +45,36 @@ def _phi_grads(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Gradients of ``sum(grad * phi(x))``: ``x`` ``(N, D)``, numerator ``(6,)`` and the
     per-channel partials ``sum_n -grad P / Q^2 |x|^{j+1}`` ``(D, 4)`` (times ``sign(b)`` and
-    summed per group by the caller)."""
-    p = numerator[NUMERATOR_ORDER].expand_as(x)
-    dp = torch.zeros_like(x)
-    for i in range(NUMERATOR_ORDER - 1, -1, -1):                        # P and P' by Horner
-        dp = dp * x + p
-        p = p * x + numerator[i]
-    ax = x.abs()
-    q = den[:, DENOMINATOR_ORDER - 1].expand_as(x)
-    dq = torch.zeros_like(x)
-    for j in range(DENOMINATOR_ORDER - 2, -1, -1):                      # (Q - 1) / |x|, d/d|x|
-        dq = dq * ax + q
-        q = q * ax + den[:, j]
-    dq = dq * ax + q                                                    # dQ / d|x|
-    inv_q = 1 / (1 + q * ax)
-    r = grad * inv_q                                                    # d/da_i = x^i / Q
-    s = -r * p * inv_q                                                  # d/d|b_j| factor
-    grad_x = r * dp + s * dq * torch.sign(x)
-    powers, grad_num = torch.ones_like(x), []
-    for _ in range(NUMERATOR_ORDER + 1):
-        grad_num.append((r * powers).sum())
-        powers = powers * x
-    chan, powers = [], ax
-    for _ in range(DENOMINATOR_ORDER):
-        chan.append((s * powers).sum(0))                                # (D,)
-        powers = powers * ax
+    summed per group by the caller). Horner by ``addcmul``, reductions as dot products and
+    column sums: one pass over memory per step."""
+    a, top = numerator, NUMERATOR_ORDER
+    dp = torch.addcmul(a[top - 1] * (top - 1), a[top], x, value=top)     # P' by Horner:
+    for i in range(top - 2, 0, -1):                                      # sum i a_i x^(i-1)
+        dp = torch.addcmul(a[i] * i, dp, x)
+    p = torch.addcmul(a[top - 1], a[top], x)                             # P by Horner
+    for i in range(top - 2, -1, -1):
+        p = torch.addcmul(a[i], p, x)
+    ax, c, n = x.abs(), den, DENOMINATOR_ORDER
+    dq = torch.addcmul(c[:, n - 2] * (n - 1), c[:, n - 1] * n, ax)       # Q' = d/d|x| Q
+    for j in range(n - 3, -1, -1):
+        dq = torch.addcmul(c[:, j] * (j + 1), dq, ax)
+    q = torch.addcmul(c[:, n - 2], c[:, n - 1], ax)                      # (Q - 1) / |x|
+    for j in range(n - 3, -1, -1):
+        q = torch.addcmul(c[:, j], q, ax)
+    inv_q = q.mul_(ax).add_(1).reciprocal_()                             # 1 / Q
+    r = grad * inv_q                                                     # d/da_i = x^i / Q
+    s = (r * p).mul_(inv_q).neg_()                                       # -g P / Q^2
+    grad_x = torch.addcmul(r * dp, s * dq, torch.sign(x))
+    flat_r, power = r.reshape(-1), x.reshape(-1)
+    grad_num = [flat_r.sum(), torch.dot(flat_r, power)]
+    running = power.clone()
+    for _ in range(2, top + 1):
+        grad_num.append(torch.dot(flat_r, running.mul_(power)))
+    chan, term = [], s.mul_(ax)                                          # s |x|^{j+1}
+    for j in range(n):
+        chan.append(term.sum(0))                                         # (D,)
+        if j < n - 1:
+            term = term.mul_(ax)
     return grad_x, torch.stack(grad_num), torch.stack(chan, 1)
 
 
