@@ -1189,8 +1189,11 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          '\n'
                          'Deviations: in eval before any training step (``num_batches_tracked == '
                          '0``) the batch rule\n'
-                         'is used, since no threshold has been learnt yet; ``inplace`` is '
-                         'ignored.\n'
+                         'is used, since no threshold has been learnt yet, except in an exported '
+                         'graph\n'
+                         '(``torch.onnx`` / ``torch.export``), which is always the threshold rule '
+                         '(batch-size\n'
+                         'independent; export after training); ``inplace`` is ignored.\n'
                          '\n'
                          'Args:\n'
                          '    k: Mean entries kept per row.\n'
@@ -2202,12 +2205,12 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('act_last', 'bool', 'False')),
              'extra': False},
             {'name': 'timm_backbone',
-             'summary': "A ``timm.create_model`` network whose activations come from kanlab's "
-                        'registry.',
+             'summary': 'A ``timm.create_model`` network with kanlab activations, KAN MLP blocks '
+                        'or KAN convs.',
              'meta': "example_hparams={'arch': 'resnet18'}",
              'target': 'kanlab.models.timm_backbone:TimmBackbone',
-             'doc': "A ``timm.create_model`` network whose activations come from kanlab's "
-                    'registry.\n'
+             'doc': 'A ``timm.create_model`` network with kanlab activations, KAN MLP blocks or '
+                    'KAN convs.\n'
                     '\n'
                     'Shapes: ``(B, in_chans, H, W) -> (B, num_classes)``. timm is imported when '
                     'the model is\n'
@@ -2231,6 +2234,16 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     "    pretrained: Load timm's pretrained weights (needs network or a local "
                     'cache).\n'
                     '    drop_rate: Classifier dropout.\n'
+                    '    mlp_layer: A linear KAN layer spec (``gr_kan``, ``{name: fast_kan, '
+                    'grid_size: 4}``):\n'
+                    '        every timm ``Mlp`` block becomes a KAN block of two such layers '
+                    '(KAT-style;\n'
+                    '        :func:`kanlab.interop.swap_mlps`); ``None`` keeps the MLPs.\n'
+                    '    conv_layer: A KAN conv layer spec (``kan_conv2d``, ``s_conv_kan``): '
+                    'every\n'
+                    '        ``nn.Conv2d`` whose geometry it can reproduce is replaced\n'
+                    '        (:func:`kanlab.interop.swap_convs`); ``None`` keeps the '
+                    'convolutions.\n'
                     '    model_kwargs: Further keyword arguments of the timm architecture, passed '
                     'through\n'
                     '        unchanged (ViT: ``patch_size``, ``embed_dim``, ``depth``, '
@@ -2241,7 +2254,9 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                     '\n'
                     'Raises:\n'
                     '    ValueError: for an unknown ``arch`` or arguments the architecture does '
-                    'not take.',
+                    'not take, or\n'
+                    '        an ``mlp_layer`` / ``conv_layer`` the architecture has nothing to '
+                    'replace with.',
              'hparams': (('arch', 'str', "'resnet18'"),
                          ('num_classes', 'int', '10'),
                          ('in_chans', 'int', '3'),
@@ -2252,7 +2267,15 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                          ('img_size', 'int | None', 'None'),
                          ('pretrained', 'bool', 'False'),
                          ('drop_rate', 'float', '0.0'),
-                         ('model_kwargs', 'collections.abc.Mapping[str, Any] | None', 'None')),
+                         ('model_kwargs', 'collections.abc.Mapping[str, Any] | None', 'None'),
+                         ('mlp_layer',
+                          'Union[str, collections.abc.Mapping[str, Any], '
+                          'collections.abc.Callable[..., Any], NoneType]',
+                          'None'),
+                         ('conv_layer',
+                          'Union[str, collections.abc.Mapping[str, Any], '
+                          'collections.abc.Callable[..., Any], NoneType]',
+                          'None')),
              'extra': False}),
  'datamodules': ({'name': 'cifar10',
                   'summary': 'CIFAR-10: 32x32 RGB images, 10 classes; ``augment: basic`` = random '
