@@ -137,3 +137,25 @@ def test_registered_as_linear_layer() -> None:
     assert LAYERS.entry("gr_kan").meta["kind"] == "linear"
     layer = LAYERS.build({"name": "gr_kan", "num_groups": 2, "init": "silu"}, 4, 3)
     assert isinstance(layer, GRKANLinear) and layer.init == "silu"
+
+
+def test_fused_backward_reduces_per_group_without_scatter() -> None:
+    """The shared coefficients' gradients are reductions (sums, a membership matmul), not a
+    scatter / index_add accumulation (KAT's CUDA kernel: atomic adds per element)."""
+    from torch.profiler import profile
+
+    layer = GRKANLinear(8, 3, num_groups=4)
+    y = layer(torch.randn(16, 8, requires_grad=True)).square().sum()
+    with profile() as prof:
+        y.backward()
+    ops = {e.key for e in prof.key_averages()}
+    assert not {o for o in ops if any(s in o for s in ("scatter", "index_add", "index_put"))}
+    assert layer.denominator.grad is not None and layer.denominator.grad.shape == (4, 4)
+    ref = GRKANLinear(8, 3, num_groups=4)
+    ref.load_state_dict(layer.state_dict())
+    x = torch.randn(16, 8)
+    for a, b in ((layer, layer.forward), (ref, ref.reference_rows)):
+        a.zero_grad()
+        b(x).square().sum().backward()
+    assert_close(layer.denominator.grad, ref.denominator.grad)
+    assert_close(layer.numerator.grad, ref.numerator.grad)
