@@ -147,6 +147,7 @@ def _kanlab_rows(args: argparse.Namespace) -> dict[str, Callable[[], nn.Module]]
         "b_spline_kan": {"grid_size": g, "spline_order": k},
         "relu_kan": {"grid_size": g, "spline_order": k},
         "fast_kan": {"grid_size": g + k},
+        "gr_kan": {"num_groups": 8},                                     # KAT's default
     }
     rows: dict[str, Callable[[], nn.Module]] = {}
     for entry in LAYERS.entries():

@@ -75,6 +75,7 @@ CATALOG: dict[str, dict[str, Item]] = {
         "cheby_kan":    item("kanlab.layers.kan.cheby_kan:ChebyKANLinear", "KAN layer whose edge functions are Chebyshev series of the squashed input.", kind="linear"),
         "conv2d":       item("kanlab.layers.linear:Conv2d", "Plain 2-D convolution (``torch.nn.Conv2d``), the CNN baseline of the KAN conv layers.", kind="conv2d"),
         "fast_kan":     item("kanlab.layers.kan.fast_kan:FastKANLinear", "KAN layer whose per-input basis is a row of Gaussian bumps (RBF), plus a base branch.", kind="linear"),
+        "gr_kan":       item("kanlab.layers.kan.gr_kan:GRKANLinear", "KAN layer whose edge functions are group-shared safe rationals, then one linear map.", kind="linear", example_hparams={"num_groups": 2}, mlp_fc1_hparams={"init": "identity"}),
         "kan_conv2d":   item("kanlab.layers.kan.kan_conv2d:KANConv2d", "2-D convolution whose kernel is a KAN layer over the flattened window.", kind="conv2d"),
         "linear":       item("kanlab.layers.linear:Linear", "Affine map y = x W^T + b (``torch.nn.Linear``): the MLP baseline and a plain MoE expert.", kind="linear"),
         "relu_kan":     item("kanlab.layers.kan.relu_kan:ReLUKANLinear", "KAN layer with squared ReLU-product bumps instead of B-splines.", kind="linear"),
@@ -112,7 +113,7 @@ CATALOG: dict[str, dict[str, Item]] = {
         "kan_convnet":   item("kanlab.models.kan_convnet:KANConvNet", "Conv blocks (KAN or plain convolutions) followed by a KAN or linear classifier."),
         "kan_mlp":       item("kanlab.models.kan_mlp:KANMLP", "Fully connected KAN ``widths[0] -> ... -> widths[-1]`` built from one layer spec."),
         "mlp":           item("kanlab.models.mlp:MLP", "Fully connected network ``widths[0] -> ... -> widths[-1]`` with a chosen activation."),
-        "timm_backbone": item("kanlab.models.timm_backbone:TimmBackbone", "A ``timm.create_model`` network whose activations come from kanlab's registry.", example_hparams={"arch": "resnet18"}),
+        "timm_backbone": item("kanlab.models.timm_backbone:TimmBackbone", "A ``timm.create_model`` network with kanlab activations, KAN MLP blocks or KAN convs.", example_hparams={"arch": "resnet18"}),
     },
     "datamodules": {
         "cifar10":            item("kanlab.data.cifar10:CIFAR10DataModule", "CIFAR-10: 32x32 RGB images, 10 classes; ``augment: basic`` = random crop + flip.", task="classification", params="kanlab._signatures:image_data"),

@@ -51,6 +51,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "reproduce": ("kanlab.results.cli:ReproduceCommand",
                   "Re-run a results directory's configurations at this code."),
     "demo": ("kanlab.demo:DemoCommand", "Run the small demo search and print its leaderboard."),
+    "export": ("kanlab.export:ExportCommand", "Export a trained run's model to ONNX."),
 }
 
 # Commands that train models in this process: only they keep freed memory for reuse

@@ -56,7 +56,8 @@ def test_argparse_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 # Commands whose every option must have a help line (plot/symbolic: the plots' own tests).
-HELPED = ("train", "sae", "search", "worker", "study", "match", "leaderboard", "info", "list")
+HELPED = ("train", "sae", "search", "worker", "study", "match", "leaderboard", "info", "list",
+          "export")
 
 
 @pytest.mark.parametrize("command", HELPED)

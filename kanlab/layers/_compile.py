@@ -35,7 +35,7 @@ from kanlab import settings
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AUTO_MIN_ENTRIES", "Kernel", "kernels_allowed", "use_compiled"]
+__all__ = ["AUTO_MIN_ENTRIES", "Kernel", "exporting", "kernels_allowed", "use_compiled"]
 
 AUTO_MIN_ENTRIES = 1 << 21
 """Basis entries (rows x inputs x basis functions) from which ``compile_kernels=None`` compiles."""
@@ -102,11 +102,24 @@ class Kernel:
 
 
 def kernels_allowed() -> bool:
-    """Whether a fused ``autograd.Function`` may run: no ``torch.func`` transform, no forward AD.
+    """Whether a fused ``autograd.Function`` may run: no ``torch.func`` transform, no forward
+    AD, no export (:func:`exporting`).
 
     An ``autograd.Function`` without ``setup_context``/``jvp`` cannot take part in ``vmap``,
     ``grad``, ``jacrev``, ``jacfwd``, ``hessian`` or ``torch.autograd.forward_ad``; callers run
     their plain reference expression instead (same values).
     """
     transforms = bool(torch._C._are_functorch_transforms_active())
-    return not transforms and fwAD._current_level < 0
+    return not transforms and fwAD._current_level < 0 and not exporting()
+
+
+def exporting() -> bool:
+    """Whether a graph is being traced for export (``torch.onnx.export``, ``torch.export``,
+    ``torch.jit.trace``): the fused paths then run their plain formula, which exporters
+    translate op by op (an ``autograd.Function`` with hand-written kernels is opaque to them).
+    """
+    return bool(
+        torch.onnx.is_in_onnx_export()
+        or torch.compiler.is_exporting()
+        or torch._C._get_tracing_state() is not None
+    )

@@ -16,5 +16,5 @@ class TestLayers(LayerContract):
 
 def test_every_kan_layer_is_registered() -> None:
     expected = {"b_spline_kan", "relu_kan", "fast_kan", "af_kan", "cheby_kan", "wav_kan",
-                "s_kan", "s_conv_kan", "kan_conv2d", "linear", "conv2d", "topk_moe"}
+                "s_kan", "s_conv_kan", "kan_conv2d", "linear", "conv2d", "topk_moe", "gr_kan"}
     assert expected <= set(LAYERS.names()), f"missing {sorted(expected - set(LAYERS))}"

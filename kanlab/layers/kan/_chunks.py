@@ -15,6 +15,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from kanlab.layers._compile import exporting
+
 __all__ = ["DEFAULT_BUDGET_BYTES", "apply_in_chunks", "chunk_rows", "recompute_in_backward"]
 
 DEFAULT_BUDGET_BYTES = 2**28
@@ -56,7 +58,7 @@ def apply_in_chunks(
     so the peak memory of a training step stays near one chunk's basis too (see
     :func:`recompute_in_backward` for when not); ``fn`` reads the parameters of ``module``.
     """
-    if x.shape[0] <= rows:
+    if exporting() or x.shape[0] <= rows:  # exported graphs take any batch: one call
         return fn(x)
     parts = []
     for part in torch.split(x, rows):

@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
 from kanlab.checks import check_at_least
+from kanlab.layers._compile import exporting
 from kanlab.layers.kan._chunks import DEFAULT_BUDGET_BYTES, chunk_rows, recompute_in_backward
 
 __all__ = [
@@ -172,18 +173,25 @@ class PatchConv2d(nn.Module):
                 f"but got shape={tuple(x.shape)}."
             )
         windows = h_out * w_out
+        if exporting():  # one traced call: a loop over the batch would fix its size
+            y = self.patch_map(self.unfold(x)).reshape(-1, windows, self.out_channels)
+        else:
+            y = self._in_chunks(x, windows)                       # (B, L, O)
+        y = y.transpose(1, 2).reshape(b, self.out_channels, h_out, w_out)  # (B, O, H', W')
+        return y.squeeze(0) if unbatched else y
+
+    def _in_chunks(self, x: torch.Tensor, windows: int) -> torch.Tensor:
+        """The windows of ``x`` mapped ``rows_per_chunk`` at a time -> ``(B, L, O)``."""
         chunk = self.rows_per_chunk(x)
-        many = b * windows > chunk
+        many = x.shape[0] * windows > chunk
         images = max(1, chunk // windows)                         # images unfolded at once
         outs = []
-        for start in range(0, b, images):
+        for start in range(0, x.shape[0], images):
             rows = self.unfold(x[start : start + images])         # (b_blk*L, C*kh*kw)
             ys = [self._mapped(rows[i : i + chunk], many) for i in range(0, rows.shape[0], chunk)]
             y = torch.cat(ys) if len(ys) > 1 else ys[0]           # (b_blk*L, O)
             outs.append(y.reshape(-1, windows, self.out_channels))  # (b_blk, L, O)
-        y = torch.cat(outs) if len(outs) > 1 else outs[0]         # (B, L, O)
-        y = y.transpose(1, 2).reshape(b, self.out_channels, h_out, w_out)  # (B, O, H', W')
-        return y.squeeze(0) if unbatched else y
+        return torch.cat(outs) if len(outs) > 1 else outs[0]      # (B, L, O)
 
     def sample_rows(self, x: torch.Tensor, max_rows: int = 65536) -> torch.Tensor:
         """Windows of ``x`` for grid updates, subsampled evenly to at most ``max_rows``."""

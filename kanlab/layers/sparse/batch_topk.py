@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
+from kanlab.layers._compile import exporting
 from kanlab.layers.sparse._select import SparsityBudget, keep_values
 from kanlab.registry import ACTIVATIONS
 
@@ -28,7 +29,9 @@ class BatchTopK(SparsityBudget):
     (saved in the state dict, never trained by gradients).
 
     Deviations: in eval before any training step (``num_batches_tracked == 0``) the batch rule
-    is used, since no threshold has been learnt yet; ``inplace`` is ignored.
+    is used, since no threshold has been learnt yet, except in an exported graph
+    (``torch.onnx`` / ``torch.export``), which is always the threshold rule (batch-size
+    independent; export after training); ``inplace`` is ignored.
 
     Args:
         k: Mean entries kept per row.
@@ -70,7 +73,7 @@ class BatchTopK(SparsityBudget):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k = self.num_kept(x.shape[self.dim])
         r = F.relu(x) if self.relu else x
-        if not self.training and int(self.num_batches_tracked) > 0:
+        if not self.training and (exporting() or int(self.num_batches_tracked) > 0):
             return r * (r > self.threshold.to(r.dtype))
         flat = r.reshape(-1)                                      # (B * d,)
         n_keep = k * (flat.numel() // x.shape[self.dim])          # k * B

@@ -13,10 +13,14 @@ layer file), equal up to float rounding; tests compare both, values and gradient
 * :func:`fast_kan`: ``[b(x) | phi(z)] @ [W_b | W_s]^T + c`` in one node.
 * :func:`relu_kan`: ``R(x) @ W^T + b`` in one node with a hand-derived backward for x, s, e, W.
 * :func:`af_kan`: AF-KAN's reduced ``z`` for global_attn / multistep without materialising F.
+* :func:`gr_kan`: ``phi(x) @ W^T + c`` (group rationals) in one node; the shared
+  coefficients' gradients are per-group reductions, not atomic adds.
 
-When it is used. Always, from those four layers' ``forward``, except where the entry point
+When it is used. Always, from those five layers' ``forward``, except where the entry point
 itself calls ``layer.reference_rows`` instead: under ``torch.func`` transforms (``vmap``,
-``grad``, ``jacrev``, ``jacfwd``, ``hessian``) and forward-mode AD; for AF-KAN also with
+``grad``, ``jacrev``, ``jacfwd``, ``hessian``), forward-mode AD, and while tracing or
+exporting (``torch.onnx.export``, ``torch.export``, ``torch.jit.trace``: the exported graph is
+the plain formula); for AF-KAN also with
 ``spatial_attn``, ``func_norm`` other than ``none``, or an activation without a declared
 closed form. Activations are used inside a kernel only when they declare a closed-form
 derivative (``Activation.closed_form``: SiLU, ReLU, GELU, sigmoid, tanh, identity); others
@@ -42,6 +46,7 @@ from __future__ import annotations
 from kanlab.layers.kan._fused._af_kan import af_kan
 from kanlab.layers.kan._fused._bspline import b_spline_kan
 from kanlab.layers.kan._fused._bumps import relu_kan
+from kanlab.layers.kan._fused._rational import gr_kan
 from kanlab.layers.kan._fused._rbf import fast_kan
 
-__all__ = ["af_kan", "b_spline_kan", "fast_kan", "relu_kan"]
+__all__ = ["af_kan", "b_spline_kan", "fast_kan", "gr_kan", "relu_kan"]
