@@ -15,8 +15,20 @@ from torchmetrics import Metric
 
 __all__ = ["EpochAccuracy", "EpochMean"]
 
+# Plain attributes torchmetrics' update wrapper sets on every call; nn.Module.__setattr__'s
+# parameter/module/buffer checks on them cost more than the update's arithmetic.
+_PLAIN = frozenset({"_computed", "_update_count"})
 
-class EpochMean(Metric):
+
+class _CheapMetric(Metric):
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in _PLAIN:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
+
+class EpochMean(_CheapMetric):
     """Weighted mean ``Σ wᵢ·vᵢ / Σ wᵢ`` of scalar values, one per batch.
 
     The float32 running sums of ``MeanMetric`` (``mean_value += v·w``, ``weight += w``,
@@ -40,14 +52,14 @@ class EpochMean(Metric):
         w = torch.as_tensor(weight, dtype=self.total.dtype, device=self.total.device)
         value = value.to(self.total.dtype)
         nan = torch.isnan(value)
-        self.total += torch.where(nan, 0.0, value * w)
-        self.weight += torch.where(nan, 0.0, w)
+        self.total.add_(torch.where(nan, 0.0, value * w))
+        self.weight.add_(torch.where(nan, 0.0, w))
 
     def compute(self) -> torch.Tensor:
         return self.total / self.weight
 
 
-class EpochAccuracy(Metric):
+class EpochAccuracy(_CheapMetric):
     """Share of samples whose arg-max logit is the target: ``correct / total``.
 
     What ``MulticlassAccuracy(average="micro")`` reports for ``(B, C)`` logits (top-1 by
@@ -68,8 +80,8 @@ class EpochAccuracy(Metric):
 
     def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:  # type: ignore[override]
         """Count the batch: ``logits`` ``(B, C)``, ``target`` ``(B,)`` class indices."""
-        self.correct += (logits.argmax(dim=1) == target).sum()
-        self.total += target.numel()
+        self.correct.add_((logits.argmax(dim=1) == target).sum())
+        self.total.add_(target.numel())
 
     def compute(self) -> torch.Tensor:
         correct, total = self.correct.float(), self.total.float()
