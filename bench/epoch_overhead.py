@@ -17,11 +17,14 @@ only flags).
    CPU time (with one thread, CPU time is what other processes on a shared machine disturb
    least); the ratio of the CPU times is the figure the targets judge: MLP <= 1.25, KAN <= 1.15.
 2. **Projected cost of the committed protocol.** Each configuration of
-   ``results/fashion_mnist/reproduce.yaml`` (seed 0) trains one epoch through ``kanlab train``'s
-   path; a run is projected as that call's time plus 24 more epochs, and set beside the
+   ``results/fashion_mnist/reproduce.yaml`` (seed 0) runs through ``kanlab train``'s path and is
+   stopped after its first epoch (as a pruner stops a run: best-checkpoint test, cost columns
+   and all); a run is projected as that call's time plus 24 more epochs, and set beside the
    committed rows' recorded ``wall_time_s`` (median over the configuration's seeds at their
    commit; those runs shared the machine's two cores, one thread each, as ``kanlab reproduce``
-   runs them). Skip with ``--no-protocol``; ``--protocol-configs=mlp,af_kan`` runs a few.
+   runs them, at whatever load the machine had then). S-KAN's first epoch is of its full
+   stage, its most expensive one. Skip with ``--no-protocol``; ``--protocol-configs=mlp,af_kan``
+   runs a few.
 
 Timings on a shared machine are noisy; compare figures of one run, and the load average it
 prints.
@@ -82,7 +85,7 @@ def _config(job: Any, epochs: int) -> Any:
 class _Clock:
     """Wall and process CPU time of each training epoch (train + validation + checkpoint)."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop_after: int | None = None) -> None:
         import lightning.pytorch as pl
 
         clock = self
@@ -91,20 +94,27 @@ class _Clock:
             def on_train_epoch_start(self, *args: Any) -> None:
                 clock.start = (time.perf_counter(), time.process_time())
 
-            def on_train_epoch_end(self, *args: Any) -> None:
+            def on_train_epoch_end(self, trainer: pl.Trainer, *args: Any) -> None:
                 clock.epochs.append((time.perf_counter() - clock.start[0],
                                      time.process_time() - clock.start[1]))
+                if stop_after is not None and len(clock.epochs) >= stop_after:
+                    trainer.should_stop = True
 
         self.start = (0.0, 0.0)
         self.epochs: list[tuple[float, float]] = []
         self.callback = Callback()
 
 
-def kanlab_epochs(cfg: Any) -> tuple[list[tuple[float, float]], float, dict[str, float]]:
-    """``kanlab.lit.train.train``: per-epoch (wall, cpu) s, the whole call's s, metrics."""
+def kanlab_epochs(cfg: Any, stop_after: int | None = None) -> tuple[
+    list[tuple[float, float]], float, dict[str, float]
+]:
+    """``kanlab.lit.train.train``: per-epoch (wall, cpu) s, the whole call's s, metrics.
+
+    ``stop_after``: stop the run (as a pruner would) after that many epochs.
+    """
     from kanlab.lit.train import train
 
-    clock = _Clock()
+    clock = _Clock(stop_after)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         result = train(cfg, results_dir=Path(tmp), record=False, progress_bar=False,
@@ -165,13 +175,15 @@ def plain_epochs(cfg: Any) -> list[tuple[float, float]]:
 
 def epoch_vs_plain(args: argparse.Namespace, jobs: dict[str, Any]) -> list[tuple[str, float]]:
     names = [n for n in args.models.split(",") if n]
+    if not names:
+        return []
     unknown = [n for n in names if n not in jobs]
     if unknown:
         raise SystemExit(f"--models: {unknown[0]!r} is not a configuration of the protocol; "
                          f"choose from {', '.join(jobs)}")
     print(f"kanlab epoch vs plain torch loop on the same tensors (protocol configs, seed 0, "
           f"batch 64, train 55,000 + val 5,000 + test 10,000; epoch {args.epochs} of "
-          f"{args.epochs}; plain = mean of the runs before and after)")
+          f"{args.epochs}; plain = mean of the runs before and after)", flush=True)
     print(f"{'model':<14} {'plain wall':>10} {'kanlab wall':>11} {'x':>5}   "
           f"{'plain cpu':>9} {'kanlab cpu':>10} {'x':>5}   load")
     ratios = []
@@ -213,12 +225,12 @@ def protocol_cost(args: argparse.Namespace, jobs: dict[str, Any]) -> None:
     print(f"\nprojected cost of the committed {EPOCHS_IN_PROTOCOL}-epoch Fashion-MNIST protocol "
           f"(results/fashion_mnist/reproduce.yaml) per run: one epoch through kanlab train's path "
           f"+ {EPOCHS_IN_PROTOCOL - 1} x its epoch time; recorded = median wall_time_s of the "
-          f"committed rows ({_load()})")
+          f"committed rows ({_load()})", flush=True)
     print(f"{'config':<18} {'epoch s':>8} {'projected s':>12} {'recorded s':>11} {'x recorded':>10}")
     projected_total = recorded_total = 0.0
     for name in names:
-        cfg = _config(jobs[name], 1)
-        epochs, wall, _ = kanlab_epochs(cfg)
+        cfg = _config(jobs[name], EPOCHS_IN_PROTOCOL)
+        epochs, wall, _ = kanlab_epochs(cfg, stop_after=1)
         run = wall + (EPOCHS_IN_PROTOCOL - 1) * epochs[-1][0]
         past = recorded.get(name, math.nan)
         projected_total += run
@@ -246,7 +258,7 @@ def main(argv: list[str]) -> int:
     from kanlab.lit.train import quiet_lightning
 
     quiet_lightning()
-    print(f"threads {torch.get_num_threads()}, {_load()}")
+    print(f"threads {torch.get_num_threads()}, {_load()}", flush=True)
     jobs = _jobs()
     ratios = epoch_vs_plain(args, jobs)
     if not args.no_protocol:
