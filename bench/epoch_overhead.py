@@ -26,8 +26,9 @@ only flags).
    stage, its most expensive one. Skip with ``--no-protocol``; ``--protocol-configs=mlp,af_kan``
    runs a few.
 
-Timings on a shared machine are noisy; compare figures of one run, and the load average it
-prints.
+The process tunes glibc's malloc as the ``kanlab`` CLI does (``kanlab/_malloc.py``), for the
+plain loop too. Timings on a shared machine are noisy; compare figures of one run, and the load
+average it prints.
 """
 
 from __future__ import annotations
@@ -255,6 +256,9 @@ def main(argv: list[str]) -> int:
     args = _parse(argv)
     torch.set_num_threads(args.threads)
     import kanlab  # noqa: F401  (fills the registries)
+    from kanlab._malloc import tune_malloc
+
+    tune_malloc()  # as `kanlab train` and `kanlab reproduce` run (kanlab/_malloc.py)
     from kanlab.lit.train import quiet_lightning
 
     quiet_lightning()
