@@ -227,7 +227,8 @@ def protocol_cost(args: argparse.Namespace, jobs: dict[str, Any]) -> None:
           f"(results/fashion_mnist/reproduce.yaml) per run: one epoch through kanlab train's path "
           f"+ {EPOCHS_IN_PROTOCOL - 1} x its epoch time; recorded = median wall_time_s of the "
           f"committed rows ({_load()})", flush=True)
-    print(f"{'config':<18} {'epoch s':>8} {'projected s':>12} {'recorded s':>11} {'x recorded':>10}")
+    print(f"{'config':<18} {'epoch s':>8} {'projected s':>12} {'recorded s':>11} "
+          f"{'x recorded':>10}")
     projected_total = recorded_total = 0.0
     for name in names:
         cfg = _config(jobs[name], EPOCHS_IN_PROTOCOL)

@@ -161,9 +161,8 @@ def test_in_memory_batches_equal_torchvisions_per_image_path(fmnist_dir: Path) -
                             "batch_size": 64, "val_size": 5000, "seed": 3,
                             "normalize": "minus_one_one"})
     dm.setup("fit")
-    tv = datasets.FashionMNIST(str(fmnist_dir), train=True, download=False,
-                               transform=transforms.Compose([transforms.ToTensor(),
-                                                             transforms.Normalize((0.5,), (0.5,))]))
+    to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+    tv = datasets.FashionMNIST(str(fmnist_dir), train=True, download=False, transform=to_tensor)
     val_idx, train_idx = _reference_split(60_000, 5000, seed=3)
     ref_train = Subset(tv, train_idx.tolist())
 
