@@ -47,7 +47,7 @@ class EpochMean(_CheapMetric):
         self.add_state("total", default=torch.tensor(0.0), dist_reduce_fx="sum")
         self.add_state("weight", default=torch.tensor(0.0), dist_reduce_fx="sum")
 
-    def update(self, value: torch.Tensor, weight: float = 1.0) -> None:  # type: ignore[override]
+    def update(self, value: torch.Tensor, weight: float = 1.0) -> None:
         """Add a 0-d ``value`` with ``weight`` (the batch's sample count for a sample mean)."""
         w = torch.as_tensor(weight, dtype=self.total.dtype, device=self.total.device)
         value = value.to(self.total.dtype)
@@ -78,7 +78,7 @@ class EpochAccuracy(_CheapMetric):
         self.add_state("correct", default=torch.tensor(0), dist_reduce_fx="sum")
         self.add_state("total", default=torch.tensor(0), dist_reduce_fx="sum")
 
-    def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:  # type: ignore[override]
+    def update(self, logits: torch.Tensor, target: torch.Tensor) -> None:
         """Count the batch: ``logits`` ``(B, C)``, ``target`` ``(B,)`` class indices."""
         self.correct.add_((logits.argmax(dim=1) == target).sum())
         self.total.add_(target.numel())
