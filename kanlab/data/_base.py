@@ -1,9 +1,29 @@
-"""Shared base of the image data modules: whole-dataset uint8 tensors, batch-wise transforms.
+"""Shared base of the image data modules: whole-dataset tensors, batches by index.
 
-Small image sets (MNIST, Fashion-MNIST, CIFAR, SVHN) fit in memory as one uint8 tensor, so a
-batch is gathered with one indexing op and normalised on the fly, instead of running a PIL
-transform per image (which dominates an epoch of a small MLP on CPU). Augmentation
-(random crop with 4-pixel zero padding + horizontal flip) is also done on whole batches.
+Small image sets (MNIST, Fashion-MNIST, CIFAR, SVHN) fit in memory, so each split is held as one
+tensor and a batch is gathered with one indexing op, instead of running a PIL transform per
+image in worker processes (which dominates an epoch of a small MLP on CPU).
+
+Without augmentation a split is normalised **once**, when its loader is first built, and held
+as one float tensor on the training device (the Lightning trainer's root device, else the CPU);
+a batch is then one index gather on that device. With augmentation (random crop with 4-pixel
+zero padding + horizontal flip, on whole batches) the split stays uint8 and each batch is
+augmented and normalised after the gather.
+
+Semantics, the same as torchvision's per-image path (tested bit for bit on Fashion-MNIST):
+
+- **Values**: ``x.float() / 255``, then ``(x - mean) / std`` in float32, the float operations
+  of ``ToTensor()`` + ``Normalize(mean, std)``; elementwise, so normalising the whole split once
+  gives the same bits as normalising each batch or each image.
+- **Split**: ``torch.Generator().manual_seed(seed)`` draws the ``subset``/``pool_limits`` part
+  of the training pool (``randperm(n)[:keep]``), then the validation/training order
+  (``randperm(len(pool))``: the first ``n_val`` are validation, the rest training), then the
+  test part; the same for every experiment seed.
+- **Order**: the loaders are ``torch.utils.data.DataLoader``s, ``shuffle=True`` for training
+  (a ``RandomSampler`` drawing from torch's global generator: the same permutation, and the same
+  draws from the global stream, as ``DataLoader(Subset(torchvision_dataset, train_indices),
+  shuffle=True)``), in order for validation and test; batches of ``batch_size``, the last one
+  short (nothing dropped).
 """
 
 from __future__ import annotations
@@ -59,7 +79,12 @@ def identity_collate(batch: Any) -> Any:
 
 
 class TensorImageDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
-    """Images held as one uint8 tensor; items and batches are normalised on the fly.
+    """Images held as one tensor; batches are one index gather.
+
+    Holds the uint8 images; :meth:`prepare` normalises them once into one float tensor on a
+    device (not with ``augment``, which needs the uint8 images of each batch), after which
+    :meth:`__getitems__` only gathers rows. Before it, and with ``augment``, each fetched batch
+    is normalised after the gather (same values: the operations are elementwise).
 
     Args:
         images: ``(N, C, H, W)`` uint8.
@@ -91,9 +116,24 @@ class TensorImageDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         if self.mean.shape[1] not in (1, channels):
             raise ValueError(f"`mean` must have 1 or {channels} values, but got mean={mean}.")
         self.augment = augment
+        # the normalised split and its labels on one device, once prepare() ran
+        self.data: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """uint8 ``(B, C, H, W)`` -> float32 ``(x / 255 - mean) / std`` (ToTensor + Normalize)."""
+        mean, std = self.mean.to(x.device), self.std.to(x.device)
+        return x.float().div_(255.0).sub_(mean).div_(std)
+
+    def prepare(self, device: torch.device | str = "cpu") -> None:
+        """Hold the normalised split as one float tensor on ``device`` (no-op with ``augment``
+        or when it is already there)."""
+        device = torch.device(device)
+        if self.augment or (self.data is not None and self.data[0].device == device):
+            return
+        self.data = (self.normalise(self.images.to(device)), self.targets.to(device))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.__getitems__([index])
@@ -101,11 +141,14 @@ class TensorImageDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
     def __getitems__(self, indices: Sequence[int]) -> tuple[torch.Tensor, torch.Tensor]:
         idx = torch.as_tensor(indices, dtype=torch.long)
+        if self.data is not None:
+            data, targets = self.data
+            idx = idx.to(data.device)
+            return data.index_select(0, idx), targets.index_select(0, idx)  # (B, C, H, W), (B,)
         x = self.images[idx]                                             # (B, C, H, W) uint8
         if self.augment:
             x = random_crop_flip(x, padding=4)
-        x = x.float().div_(255.0).sub_(self.mean).div_(self.std)         # (B, C, H, W) float
-        return x, self.targets[idx]
+        return self.normalise(x), self.targets[idx]                      # (B, C, H, W) float
 
 
 def random_crop_flip(x: torch.Tensor, *, padding: int) -> torch.Tensor:
@@ -319,6 +362,8 @@ class ImageDataModule(pl.LightningDataModule):
     def _loader(self, dataset: Dataset[Any] | None, *, train: bool) -> DataLoader[Any]:
         if dataset is None:
             raise RuntimeError(f"{type(self).__name__}.setup() must run before the loaders.")
+        if isinstance(dataset, TensorImageDataset):
+            dataset.prepare(self._device())
         return DataLoader(
             dataset,
             batch_size=self.batch_size,
@@ -328,6 +373,14 @@ class ImageDataModule(pl.LightningDataModule):
             persistent_workers=self.num_workers > 0,
             collate_fn=identity_collate,
         )
+
+    def _device(self) -> torch.device:
+        """The training device: the attached trainer's root device, else the CPU (batches from
+        worker processes stay on the CPU: CUDA tensors cannot be shared with them)."""
+        trainer = self.trainer
+        if trainer is None or self.num_workers > 0:
+            return torch.device("cpu")
+        return torch.device(trainer.strategy.root_device)
 
     def train_dataloader(self) -> DataLoader[Any]:
         return self._loader(self.train_set, train=True)

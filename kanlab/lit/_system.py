@@ -10,9 +10,10 @@ from typing import Any
 import lightning.pytorch as pl
 import torch
 from torch import nn
-from torchmetrics import MeanMetric, Metric
+from torchmetrics import Metric
 
 from kanlab.capabilities import NoWeightDecay, Regularized, no_weight_decay
+from kanlab.lit.epoch_metrics import EpochMean
 from kanlab.optim import build_optimizer
 from kanlab.registry import SCHEDULERS
 
@@ -51,7 +52,9 @@ class TrainingSystem(pl.LightningModule):
 
     Losses and metrics are accumulated in torchmetrics objects (sample-weighted, synced
     across processes on ``compute``) and logged once per epoch: a ``self.log`` call per step
-    costs milliseconds, more than a whole step of a small MLP.
+    costs milliseconds, more than a whole step of a small MLP. Losses use
+    :class:`~kanlab.lit.epoch_metrics.EpochMean` (``MeanMetric``'s arithmetic at a few tensor
+    ops per step).
 
     ``compile_train``: the training forward runs through ``torch.compile(model,
     dynamic=False)`` for batches of the first training batch's shape (one compilation, paid
@@ -88,15 +91,24 @@ class TrainingSystem(pl.LightningModule):
             )
         self.save_hyperparameters(ignore=["model"])
         self.model = model
-        self.losses = nn.ModuleDict({f"{s}_loss": MeanMetric() for s in self.stages})
+        self.losses = nn.ModuleDict({f"{s}_loss": EpochMean() for s in self.stages})
         self.metrics = nn.ModuleDict()
-        self.reg_loss = MeanMetric()
+        self.reg_loss = EpochMean()
         self.history: list[dict[str, float]] = []
         self.select_from = 0  # first epoch best_epoch() may pick (final stage of a staged run)
         self._epoch_start = 0.0
         # (batch shape, compiled forward); a plain attribute, not a submodule, so the
         # state dict and checkpoints stay those of ``model``
         self._compiled: tuple[tuple[int, ...], Callable[..., torch.Tensor]] | None = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets ``_current_fx_name`` (a plain string) around every hook call, dozens
+        # of times a step; nn.Module.__setattr__'s parameter/module/buffer checks on it cost
+        # ~0.1 ms a step, a tenth of a small MLP's step. Same attribute, stored directly.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def net(self, x: torch.Tensor) -> Callable[..., torch.Tensor]:
         """The callable that computes ``model(x)`` for this batch: the compiled training

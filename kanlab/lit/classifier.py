@@ -8,9 +8,9 @@ from typing import Any
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torchmetrics.classification import MulticlassAccuracy
 
 from kanlab.lit._system import TrainingSystem
+from kanlab.lit.epoch_metrics import EpochAccuracy
 
 __all__ = ["ImageClassifier"]
 
@@ -19,7 +19,8 @@ class ImageClassifier(TrainingSystem):
     """Cross-entropy training of a plain ``nn.Module`` that maps inputs to class logits.
 
     Logs ``train/loss``, ``train/acc``, ``val/loss``, ``val/acc``, ``test/loss``, ``test/acc``
-    (torchmetrics, so accuracy is sample-weighted, not a mean of batch means), ``lr``,
+    (torchmetrics ``Metric``s from :mod:`kanlab.lit.epoch_metrics`, so accuracy is
+    sample-weighted, not a mean of batch means, at a few tensor ops per step), ``lr``,
     ``params`` and ``epoch_time_s``. Batches from a second validation loader (the test set,
     with ``trainer.test_every_epoch``) are logged as ``test_epoch/*``: recorded for the
     "test-selected" column, never used for model selection.
@@ -72,9 +73,7 @@ class ImageClassifier(TrainingSystem):
             compile_train=compile_train,
         )
         for stage in self.stages:
-            self.metrics[f"{stage}_metric"] = MulticlassAccuracy(
-                num_classes=num_classes, average="micro"
-            )
+            self.metrics[f"{stage}_metric"] = EpochAccuracy()
 
     def _loss_and_outputs(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, y = batch

@@ -131,3 +131,67 @@ def test_quick_subset_keeps_the_protocols_validation_share(fmnist_dir: Path) -> 
                               "val_size": 500, "subset": 2000})
     fits.setup("fit")
     assert len(fits.val_set) == 500
+
+
+def _reference_split(n: int, n_val: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The documented split of a full training pool: val first, from randperm(n) seeded."""
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    return order[:n_val], order[n_val:]
+
+
+def test_in_memory_batches_equal_torchvisions_per_image_path(fmnist_dir: Path) -> None:
+    """Same samples, same order for a seed, same bits as torchvision's ToTensor + Normalize
+    behind ``DataLoader(Subset(...), shuffle=True)``; the global random stream ends in the same
+    state (so dropout masks and later epochs draw the same numbers)."""
+    from torch.utils.data import DataLoader, Subset, TensorDataset
+    from torchvision import datasets, transforms
+
+    dm = DATAMODULES.build({"name": "fashion_mnist", "data_dir": str(fmnist_dir),
+                            "batch_size": 64, "val_size": 5000, "seed": 3,
+                            "normalize": "minus_one_one"})
+    dm.setup("fit")
+    to_tensor = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.5,), (0.5,))])
+    tv = datasets.FashionMNIST(str(fmnist_dir), train=True, download=False, transform=to_tensor)
+    val_idx, train_idx = _reference_split(60_000, 5000, seed=3)
+    ref_train = Subset(tv, train_idx.tolist())
+
+    torch.manual_seed(11)
+    ours = [(x.clone(), y.clone()) for x, y in dm.train_dataloader()]
+    ours_state = torch.get_rng_state()
+    torch.manual_seed(11)
+    order = torch.cat([i for (i,) in DataLoader(TensorDataset(torch.arange(55_000)),
+                                                batch_size=64, shuffle=True)])
+    assert torch.equal(torch.get_rng_state(), ours_state)
+    torch.manual_seed(11)
+    ref_loader = iter(DataLoader(ref_train, batch_size=64, shuffle=True))
+    for i, (x, y) in enumerate(ours[:6]):  # pixels bit for bit: the per-image path is slow
+        rx, ry = next(ref_loader)
+        assert x.dtype == rx.dtype == torch.float32
+        assert torch.equal(x, rx) and torch.equal(y, ry), f"batch {i}"
+    assert [len(y) for _, y in ours] == [64] * 859 + [24]  # 55,000 = 859 x 64 + 24
+    targets = torch.as_tensor(tv.targets)
+    assert torch.equal(torch.cat([y for _, y in ours]), targets[train_idx[order]])
+    raw = torch.as_tensor(tv.data)[train_idx[order[-24:]]].unsqueeze(1)
+    assert torch.equal(ours[-1][0], (raw.float() / 255 - 0.5) / 0.5)
+
+    val = list(dm.val_dataloader())  # in order, every image, same bits
+    ref_val = DataLoader(Subset(tv, val_idx.tolist()), batch_size=64)
+    assert sum(len(y) for _, y in val) == 5000
+    for (x, y), (rx, ry) in zip(val[:3], ref_val, strict=False):
+        assert torch.equal(x, rx) and torch.equal(y, ry)
+    assert torch.equal(torch.cat([y for _, y in val]), targets[val_idx])
+
+
+def test_dataset_normalised_once_gives_the_same_bits_as_per_batch() -> None:
+    images = torch.randint(0, 256, (40, 3, 5, 5), dtype=torch.uint8)
+    ds = TensorImageDataset(images, torch.arange(40), mean=(0.49, 0.48, 0.45),
+                            std=(0.25, 0.24, 0.26))
+    before = ds.__getitems__([7, 3, 39])
+    ds.prepare("cpu")
+    assert ds.data is not None and ds.data[0].dtype == torch.float32
+    after = ds.__getitems__([7, 3, 39])
+    assert torch.equal(before[0], after[0]) and torch.equal(before[1], after[1])
+    augmented = TensorImageDataset(images, torch.arange(40), mean=(0.5,), std=(0.5,),
+                                   augment=True)
+    augmented.prepare("cpu")
+    assert augmented.data is None  # crops need the uint8 images of each batch

@@ -49,8 +49,41 @@ def _bump_grads(
     return grad_x, torch.stack(grad_low, 1), torch.stack(grad_high, 1)   # (N, D), (D, M) x 2
 
 
-_BUMPS = Kernel(_bumps_kernel)
-_BUMP_GRADS = Kernel(_bump_grads)
+def _bumps_eager(x: Tensor, low: Tensor, high: Tensor, *, scale: float) -> Tensor:
+    """:func:`_bumps_kernel` written in place into the output, slice by slice (no temporaries
+    per bump, no stacking copy; the same operations per entry, so the same values)."""
+    n, d = x.shape
+    out = x.new_empty(n, low.shape[1], d)                                # (N, M, D)
+    right = torch.empty_like(x)                                          # (N, D)
+    for m in range(low.shape[1]):
+        slot = out[:, m]                                                 # (N, D) view
+        torch.sub(x, low[:, m], out=slot).relu_()
+        torch.sub(high[:, m], x, out=right).relu_()
+        slot.mul_(right).mul_(scale).square_()
+    return out.view(n, -1)
+
+
+def _bump_grads_eager(
+    x: Tensor, low: Tensor, high: Tensor, grad: Tensor, *, scale: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`_bump_grads` with the per-bump temporaries reused in place (same values)."""
+    g = grad.view(x.shape[0], low.shape[1], x.shape[1])                 # (N, M, D)
+    grad_x = torch.zeros_like(x)
+    grad_low = x.new_empty(x.shape[1], low.shape[1])                     # (D, M)
+    grad_high = torch.empty_like(grad_low)
+    a, b, c, t = (torch.empty_like(x) for _ in range(4))                 # (N, D) each
+    for m in range(low.shape[1]):
+        torch.sub(x, low[:, m], out=a).relu_()
+        torch.sub(high[:, m], x, out=b).relu_()
+        torch.mul(g[:, m], a, out=c).mul_(b).mul_(2 * scale * scale)
+        grad_x.add_(torch.sub(b, a, out=t).mul_(c))
+        torch.sum(torch.mul(c, b, out=t), 0, out=grad_low[:, m]).neg_()
+        torch.sum(torch.mul(c, a, out=t), 0, out=grad_high[:, m])
+    return grad_x, grad_low, grad_high                                   # (N, D), (D, M) x 2
+
+
+_BUMPS = Kernel(_bumps_kernel, eager=_bumps_eager)
+_BUMP_GRADS = Kernel(_bump_grads, eager=_bump_grads_eager)
 
 
 class BumpLinear(FusedFunction):

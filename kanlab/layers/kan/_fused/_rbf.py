@@ -1,8 +1,10 @@
 """Fused kernels of ``fast_kan``: ``[b(x) | phi(z)] @ [W_b | W_s]^T + c`` in one node.
 
 ``phi_j(z) = exp(-((z - u_j) / h)^2)``, written basis-major next to the base branch
-(``_weight.py``), so that the layer is one matmul; the backward recomputes the bumps from the
-saved ``z`` instead of keeping them.
+(``_weight.py``), so that the layer is one matmul. Each kernel is a handful of passes over the
+whole ``(N, G, D)`` basis (broadcast over the centres, not a loop of small ops per centre);
+the backward reads the bumps and base values from the features the forward saved for the
+weight gradient.
 """
 
 from __future__ import annotations
@@ -40,36 +42,93 @@ def _features(
     """``[b(x) | phi_0(z) | .. | phi_{G-1}(z)]``, basis-major: ``(N, (1+G) * D)``."""
     if form is not None:
         base = form.value(x)                                             # (N, D)
-    slices = [  # G x (N, D)
-        torch.exp(-((z - centers[j]) * inv_width).square()) for j in range(centers.shape[0])
-    ]
+    d = (z.unsqueeze(1) - centers.view(1, -1, 1)) * inv_width           # (N, G, D)
+    phi = torch.exp(-d.square())                                         # (N, G, D)
     if base is not None:
-        slices.insert(0, base)
-    return torch.stack(slices, 1).reshape(z.shape[0], -1)
+        phi = torch.cat([base.unsqueeze(1), phi], 1)                     # (N, 1+G, D)
+    return phi.reshape(z.shape[0], -1)
+
+
+def _features_eager(
+    z: Tensor,
+    x: Tensor,
+    base: Tensor | None,
+    centers: Tensor,
+    *,
+    form: ClosedForm | None,
+    inv_width: float,
+) -> Tensor:
+    """:func:`_features` as five passes over the whole ``(N, G, D)`` basis, written in place
+    into the output buffer (same operations per entry, so the same values)."""
+    n, dim = z.shape
+    g = centers.shape[0]
+    if form is not None:
+        base = form.value(x)                                             # (N, D)
+    lead = int(base is not None)
+    out = z.new_empty(n, lead + g, dim)                                  # (N, 1+G, D)
+    if base is not None:
+        out[:, 0].copy_(base)
+    phi = out[:, lead:]                                                  # (N, G, D)
+    torch.sub(z.unsqueeze(1), centers.view(1, g, 1), out=phi)
+    phi.mul_(inv_width).square_().neg_().exp_()
+    return out.view(n, -1)
 
 
 def _grads(
     z: Tensor,
     x: Tensor,
     grad: Tensor,
+    feats: Tensor,
     centers: Tensor,
     *,
     form: ClosedForm | None,
     inv_width: float,
     lead: int,
 ) -> tuple[Tensor, Tensor | None]:
-    """Gradients of z and (through a closed-form base) x from that of the features."""
-    g = grad.view(z.shape[0], lead + centers.shape[0], z.shape[1])      # (N, 1+G, D)
-    grad_z = torch.zeros_like(z)
-    for j in range(centers.shape[0]):
-        d = (z - centers[j]) * inv_width                                # (N, D)
-        grad_z = grad_z + g[:, lead + j] * torch.exp(-d.square()) * (-2 * inv_width) * d
-    grad_x = form.backward(g[:, 0], x, form.value(x)) if form is not None and lead else None
+    """Gradients of z and (through a closed-form base) x from that of the features.
+
+    ``dphi_j/dz = -2/h * d_j * phi_j`` with ``d_j = (z - u_j) / h``; the bumps ``phi_j`` (and
+    the base values) are read from the saved features, not recomputed.
+    """
+    n, dim = z.shape
+    g = centers.shape[0]
+    gf = grad.view(n, lead + g, dim)                                     # (N, 1+G, D)
+    saved = feats.view(n, lead + g, dim)                                 # (N, 1+G, D)
+    d = (z.unsqueeze(1) - centers.view(1, g, 1)) * inv_width            # (N, G, D)
+    grad_z = (gf[:, lead:] * saved[:, lead:] * (-2 * inv_width) * d).sum(1)  # (N, D)
+    grad_x = form.backward(gf[:, 0], x, saved[:, 0]) if form is not None and lead else None
     return grad_z, grad_x
 
 
-_FEATURES = Kernel(_features)
-_GRADS = Kernel(_grads)
+def _grads_eager(
+    z: Tensor,
+    x: Tensor,
+    grad: Tensor,
+    feats: Tensor,
+    centers: Tensor,
+    *,
+    form: ClosedForm | None,
+    inv_width: float,
+    lead: int,
+) -> tuple[Tensor, Tensor | None]:
+    """:func:`_grads` in five passes over the ``(N, G, D)`` basis and ``G`` in-place adds of
+    ``(N, D)`` slices (summed in centre order from zero, so the gradient has the bits of the
+    per-centre loop this replaced)."""
+    n, dim = z.shape
+    g = centers.shape[0]
+    gf = grad.view(n, lead + g, dim)                                     # (N, 1+G, D)
+    saved = feats.view(n, lead + g, dim)                                 # (N, 1+G, D)
+    d = torch.sub(z.unsqueeze(1), centers.view(1, g, 1)).mul_(inv_width)  # (N, G, D)
+    t = torch.mul(gf[:, lead:], saved[:, lead:]).mul_(-2 * inv_width).mul_(d)  # (N, G, D)
+    grad_z = torch.zeros_like(z)                                         # (N, D)
+    for j in range(g):
+        grad_z.add_(t[:, j])
+    grad_x = form.backward(gf[:, 0], x, saved[:, 0]) if form is not None and lead else None
+    return grad_z, grad_x
+
+
+_FEATURES = Kernel(_features, eager=_features_eager)
+_GRADS = Kernel(_grads, eager=_grads_eager)
 
 
 class RBFLinear(FusedFunction):
@@ -78,7 +137,7 @@ class RBFLinear(FusedFunction):
     ``base`` holds the base-branch values (any activation, on autograd outside) or ``form`` its
     closed form (evaluated in the kernel); with neither, and ``base_weight`` None, there is no
     base branch. The weight gradients come from :func:`weight_grads`; the input gradients
-    recompute the bumps from the saved ``z``.
+    read the bumps from the saved features.
     """
 
     @staticmethod
@@ -131,7 +190,7 @@ class RBFLinear(FusedFunction):
                 grad_base = grad_feats[:, :d]
             if need[0] or (need[1] and form is not None):
                 grad_z, grad_x = _GRADS(
-                    z, x, grad_feats, centers, compiled=compiled, form=form,
+                    z, x, grad_feats, feats, centers, compiled=compiled, form=form,
                     inv_width=inv_width, lead=lead,
                 )
         if need[3] or need[4]:

@@ -10,8 +10,9 @@ its gradient and optimizer state get the same strides (autograd's and ``torch.op
 contract), and the kernels here read and write it without any transpose copy:
 
 * forward: ``W[:, 0] = W_b``, ``W[:, 1:] = S[:, None] * W_s^T`` written in place (one pass);
-* backward: ``gW = grad^T @ feats`` is ``(O, 1+M, D)`` contiguous, ``g_{W_s} = gW[:, 1:] * S``
-  comes out in the parameter's own layout, ``g_S = sum_j gW[:, 1+j] * W_s[..., j]``.
+* backward: ``gW_s = grad^T @ feats[:, D:]`` is ``(O, M, D)`` contiguous (a GEMM of its own,
+  next to ``grad^T @ feats[:, :D]`` for ``W_b``), so ``g_{W_s}`` (times ``S``) comes out in the
+  parameter's own layout, ``g_S = sum_j gW_s[:, j] * W_s[..., j]``.
 
 An input-major (contiguous ``(O, D, M)``) coefficient tensor gives the same values, by strided
 reads and one permuted copy of its gradient.
@@ -82,7 +83,7 @@ def _weight_grad(
     o, d, m = spline.shape
     g = grad_w.view(o, lead + m, d)[:, lead:]                            # (O, M, D)
     if scaler is None:
-        return g.contiguous().transpose(1, 2), None
+        return g.contiguous().transpose(1, 2), None  # no copy when lead is 0
     coef = spline.transpose(1, 2)                                        # (O, M, D)
     return (g * scaler.unsqueeze(1)).transpose(1, 2), (g * coef).sum(1)
 
@@ -125,11 +126,15 @@ def weight_grads(
     d = spline.shape[1]
     grad_spline = grad_scaler = None
     if _is_basis_major(spline):
-        grad_w = grad.t() @ feats                                        # (O, (lead+M)*D)
-        grad_base = grad_w[:, :d] if lead and need_base else None       # (O, D)
+        # one GEMM per block of columns (the base's, the spline's): each entry is the same dot
+        # product over the batch, and the spline block comes out contiguous (O, M*D), already
+        # the parameter's basis-major layout, with no copy out of a (O, (1+M)*D) whole
+        grad_t = grad.t()                                                # (O, N)
+        grad_base = grad_t @ feats[:, :d] if lead and need_base else None  # (O, D)
         if need_spline:
+            grad_s = grad_t @ feats[:, lead * d:]                         # (O, M*D)
             grad_spline, grad_scaler = _WEIGHT_GRAD(
-                grad_w, spline, scaler, compiled=compiled, lead=lead
+                grad_s, spline, scaler, compiled=compiled, lead=0
             )
         return grad_base, grad_spline, grad_scaler
     grad_weight_t = feats.t() @ grad                                     # ((lead+M)*D, O)

@@ -1,0 +1,276 @@
+"""What an epoch of ``kanlab train`` costs beyond its steps, and what the committed 25-epoch
+Fashion-MNIST table would cost at this code.
+
+Run: ``python -m bench epoch_overhead [--threads=1] [--epochs=2] [--models=mlp,b_spline_kan]
+[--no-protocol] [--protocol-configs=all]`` (use the ``=`` form: ``python -m bench`` forwards
+only flags).
+
+1. **kanlab epoch vs a plain torch loop on the same tensors.** For each model (the
+   configurations of ``results/fashion_mnist/reproduce.yaml``, seed 0: 784-64-10, batch 64,
+   AdamW, per-epoch exponential lr, validation on 5,000 and the per-epoch test pass on 10,000
+   images): ``kanlab.lit.train.train`` (Lightning: loaders, metrics, logging, checkpoints)
+   against a hand-written loop that draws a permutation with ``torch.randperm`` and indexes the
+   data module's normalised split tensors, with the same model, optimizer groups and scheduler,
+   and the same evaluation work (loss and accuracy on validation and test). Each runs
+   ``--epochs`` epochs; the last epoch counts (the first pays one-off allocations). Order:
+   plain, kanlab, plain; the plain figure is the mean of the two. Times are wall and process
+   CPU time (with one thread, CPU time is what other processes on a shared machine disturb
+   least); the ratio of the CPU times is the figure the targets judge: MLP <= 1.25, KAN <= 1.15.
+2. **Projected cost of the committed protocol.** Each configuration of
+   ``results/fashion_mnist/reproduce.yaml`` (seed 0) runs through ``kanlab train``'s path and is
+   stopped after its first epoch (as a pruner stops a run: best-checkpoint test, cost columns
+   and all); a run is projected as that call's time plus 24 more epochs, and set beside the
+   committed rows' recorded ``wall_time_s`` (median over the configuration's seeds at their
+   commit; those runs shared the machine's two cores, one thread each, as ``kanlab reproduce``
+   runs them, at whatever load the machine had then). S-KAN's first epoch is of its full
+   stage, its most expensive one. Skip with ``--no-protocol``; ``--protocol-configs=mlp,af_kan``
+   runs a few.
+
+The process tunes glibc's malloc as the ``kanlab`` CLI does (``kanlab/_malloc.py``), for the
+plain loop too. Timings on a shared machine are noisy; compare figures of one run, and the load
+average it prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.nn import functional as F
+
+ROOT = Path(__file__).resolve().parent.parent
+PROTOCOL = ROOT / "results" / "fashion_mnist"
+TARGETS = {"mlp": 1.25}  # every KAN: KAN_TARGET
+KAN_TARGET = 1.15
+EPOCHS_IN_PROTOCOL = 25
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench epoch_overhead", description=__doc__)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=2)
+    p.add_argument("--models", default="mlp,b_spline_kan")
+    p.add_argument("--no-protocol", action="store_true")
+    p.add_argument("--protocol-configs", default="all")
+    args, _ = p.parse_known_args(argv)  # `python -m bench` passes every module the same flags
+    return args
+
+
+def _load() -> str:
+    return f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+
+
+def _jobs() -> dict[str, Any]:
+    """Seed-0 job of each configuration of the committed protocol, by name."""
+    from kanlab.results.reproduce import plan
+
+    return {job.name: job for job in plan(PROTOCOL) if job.seed == 0}
+
+
+def _config(job: Any, epochs: int) -> Any:
+    from kanlab.config import load_experiment
+
+    return load_experiment(job.experiment, [*job.overrides, f"seed={job.seed}",
+                                            f"trainer.max_epochs={epochs}"])
+
+
+class _Clock:
+    """Wall and process CPU time of each training epoch (train + validation + checkpoint)."""
+
+    def __init__(self, stop_after: int | None = None) -> None:
+        import lightning.pytorch as pl
+
+        clock = self
+
+        class Callback(pl.Callback):
+            def on_train_epoch_start(self, *args: Any) -> None:
+                clock.start = (time.perf_counter(), time.process_time())
+
+            def on_train_epoch_end(self, trainer: pl.Trainer, *args: Any) -> None:
+                clock.epochs.append((time.perf_counter() - clock.start[0],
+                                     time.process_time() - clock.start[1]))
+                if stop_after is not None and len(clock.epochs) >= stop_after:
+                    trainer.should_stop = True
+
+        self.start = (0.0, 0.0)
+        self.epochs: list[tuple[float, float]] = []
+        self.callback = Callback()
+
+
+def kanlab_epochs(cfg: Any, stop_after: int | None = None) -> tuple[
+    list[tuple[float, float]], float, dict[str, float]
+]:
+    """``kanlab.lit.train.train``: per-epoch (wall, cpu) s, the whole call's s, metrics.
+
+    ``stop_after``: stop the run (as a pruner would) after that many epochs.
+    """
+    from kanlab.lit.train import train
+
+    clock = _Clock(stop_after)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        result = train(cfg, results_dir=Path(tmp), record=False, progress_bar=False,
+                       extra_callbacks=[clock.callback])
+        wall = time.perf_counter() - start
+    return clock.epochs, wall, result.metrics
+
+
+def plain_epochs(cfg: Any) -> list[tuple[float, float]]:
+    """The hand-written loop on the data module's tensors: per-epoch (wall, cpu) s."""
+    from kanlab.lit._system import param_groups
+    from kanlab.lit.train import build_datamodule, build_model
+    from kanlab.optim import build_optimizer
+    from kanlab.registry import SCHEDULERS
+
+    torch.manual_seed(cfg.seed)
+    dm: Any = build_datamodule(cfg)
+    dm.prepare_data()
+    dm.setup("fit")
+    splits = {}
+    for name in ("train_set", "val_set", "test_set"):
+        ds = getattr(dm, name)
+        ds.prepare("cpu")
+        splits[name] = ds.data
+    batch = int(dm.batch_size)
+    model = build_model(cfg)
+    o = cfg.optim
+    optimizer = build_optimizer(o.name, param_groups(model, o.weight_decay), lr=o.lr,
+                                params=o.params)
+    scheduler = SCHEDULERS.build(o.scheduler.to_dict(), optimizer) if o.scheduler else None
+    evaluated = ["val_set"] + (["test_set"] if cfg.trainer.test_every_epoch else [])
+    times = []
+    for _ in range(cfg.trainer.max_epochs):
+        start = (time.perf_counter(), time.process_time())
+        model.train()
+        x_all, y_all = splits["train_set"]
+        for idx in torch.randperm(len(y_all)).split(batch):
+            x, y = x_all[idx], y_all[idx]
+            optimizer.zero_grad(set_to_none=True)
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            for name in evaluated:
+                x_all, y_all = splits[name]
+                loss = torch.zeros(())
+                correct = torch.zeros((), dtype=torch.long)
+                for x, y in zip(x_all.split(batch), y_all.split(batch), strict=True):
+                    logits = model(x)
+                    loss += F.cross_entropy(logits, y) * len(y)
+                    correct += (logits.argmax(1) == y).sum()
+                float(loss / len(y_all)), float(correct / len(y_all))
+        if scheduler is not None:
+            scheduler.step()
+        times.append((time.perf_counter() - start[0], time.process_time() - start[1]))
+    return times
+
+
+def epoch_vs_plain(args: argparse.Namespace, jobs: dict[str, Any]) -> list[tuple[str, float]]:
+    names = [n for n in args.models.split(",") if n]
+    if not names:
+        return []
+    unknown = [n for n in names if n not in jobs]
+    if unknown:
+        raise SystemExit(f"--models: {unknown[0]!r} is not a configuration of the protocol; "
+                         f"choose from {', '.join(jobs)}")
+    print(f"kanlab epoch vs plain torch loop on the same tensors (protocol configs, seed 0, "
+          f"batch 64, train 55,000 + val 5,000 + test 10,000; epoch {args.epochs} of "
+          f"{args.epochs}; plain = mean of the runs before and after)", flush=True)
+    print(f"{'model':<14} {'plain wall':>10} {'kanlab wall':>11} {'x':>5}   "
+          f"{'plain cpu':>9} {'kanlab cpu':>10} {'x':>5}   load")
+    ratios = []
+    for name in names:
+        cfg = _config(jobs[name], args.epochs)
+        before = plain_epochs(cfg)[-1]
+        ours = kanlab_epochs(cfg)[0][-1]
+        after = plain_epochs(cfg)[-1]
+        plain = ((before[0] + after[0]) / 2, (before[1] + after[1]) / 2)
+        ratio = ours[1] / plain[1]
+        print(f"{name:<14} {plain[0]:9.2f}s {ours[0]:10.2f}s {ours[0] / plain[0]:5.2f}   "
+              f"{plain[1]:8.2f}s {ours[1]:9.2f}s {ratio:5.2f}   {os.getloadavg()[0]:.1f}",
+              flush=True)
+        ratios.append((name, ratio))
+    return ratios
+
+
+def recorded_costs() -> dict[str, float]:
+    """Median recorded ``wall_time_s`` of the committed protocol rows, per configuration."""
+    from kanlab.results.reproduce import plan
+
+    wanted = {(j.config_hash, j.seed): j.name for j in plan(PROTOCOL)}
+    per: dict[str, list[float]] = {}
+    for line in (PROTOCOL / "runs.jsonl").read_text().splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        name = wanted.get((row.get("config_hash"), row.get("seed")))
+        if name is not None and row.get("wall_time_s") is not None and not row.get("trial"):
+            per.setdefault(name, []).append(float(row["wall_time_s"]))
+    return {name: statistics.median(v) for name, v in per.items()}
+
+
+def protocol_cost(args: argparse.Namespace, jobs: dict[str, Any]) -> None:
+    names = list(jobs) if args.protocol_configs == "all" else [
+        n for n in args.protocol_configs.split(",") if n]
+    recorded = recorded_costs()
+    seeds = len({j.seed for j in _all_jobs()})
+    print(f"\nprojected cost of the committed {EPOCHS_IN_PROTOCOL}-epoch Fashion-MNIST protocol "
+          f"(results/fashion_mnist/reproduce.yaml) per run: one epoch through kanlab train's path "
+          f"+ {EPOCHS_IN_PROTOCOL - 1} x its epoch time; recorded = median wall_time_s of the "
+          f"committed rows ({_load()})", flush=True)
+    print(f"{'config':<18} {'epoch s':>8} {'projected s':>12} {'recorded s':>11} "
+          f"{'x recorded':>10}")
+    projected_total = recorded_total = 0.0
+    for name in names:
+        cfg = _config(jobs[name], EPOCHS_IN_PROTOCOL)
+        epochs, wall, _ = kanlab_epochs(cfg, stop_after=1)
+        run = wall + (EPOCHS_IN_PROTOCOL - 1) * epochs[-1][0]
+        past = recorded.get(name, math.nan)
+        projected_total += run
+        recorded_total += past
+        print(f"{name:<18} {epochs[-1][0]:8.2f} {run:12.1f} {past:11.1f} {run / past:10.2f}",
+              flush=True)
+    print(f"{'per run, mean':<18} {'':>8} {projected_total / len(names):12.1f} "
+          f"{recorded_total / len(names):11.1f} {projected_total / recorded_total:10.2f}")
+    if len(names) == len(jobs):
+        print(f"table ({len(names)} configurations x {seeds} seeds): projected "
+              f"{projected_total * seeds / 3600:.2f} h of run time, recorded "
+              f"{recorded_total * seeds / 3600:.2f} h (medians x seeds)")
+
+
+def _all_jobs() -> Sequence[Any]:
+    from kanlab.results.reproduce import plan
+
+    return plan(PROTOCOL)
+
+
+def main(argv: list[str]) -> int:
+    args = _parse(argv)
+    torch.set_num_threads(args.threads)
+    import kanlab  # noqa: F401  (fills the registries)
+    from kanlab._malloc import tune_malloc
+
+    tune_malloc()  # as `kanlab train` and `kanlab reproduce` run (kanlab/_malloc.py)
+    from kanlab.lit.train import quiet_lightning
+
+    quiet_lightning()
+    print(f"threads {torch.get_num_threads()}, {_load()}", flush=True)
+    jobs = _jobs()
+    ratios = epoch_vs_plain(args, jobs)
+    if not args.no_protocol:
+        protocol_cost(args, jobs)
+    print("\ntargets:")
+    for name, ratio in ratios:
+        target = TARGETS.get(name, KAN_TARGET)
+        mark = "ok" if ratio <= target else "MISSED"
+        print(f"  kanlab epoch / plain epoch (cpu), {name}: {ratio:.2f} (<= {target}) {mark}")
+    return 0
