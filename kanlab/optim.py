@@ -63,7 +63,8 @@ def build_optimizer(
     batch 64, the optimizer step is 15-20 % of an eager KAN step and shrinks ~5x) when every
     parameter is a floating-point tensor on the CPU or a CUDA device and ``params`` sets
     neither ``fused`` nor ``foreach``. The update is the same algorithm; values agree with the
-    unfused step up to float rounding.
+    unfused step up to float rounding. L-BFGS takes one parameter group: the groups are
+    merged (weight decay must then be 0).
 
     Args:
         name: Key in the ``optimizers`` registry.
@@ -82,8 +83,30 @@ def build_optimizer(
         and _fusable(groups)
     ):
         kwargs["fused"] = True
+    if cls is optim.LBFGS:
+        groups = _one_group(groups)
     optimizer: optim.Optimizer = cls(groups, lr=lr, **kwargs)
     return optimizer
+
+
+def _one_group(groups: list[Any]) -> list[Any]:
+    """L-BFGS takes a single parameter group and has no weight decay: merge the groups.
+
+    Raises:
+        ValueError: when a group asks for weight decay (L-BFGS would silently ignore it).
+    """
+    params: list[Any] = []
+    for g in groups:
+        if isinstance(g, Mapping):
+            if g.get("weight_decay", 0.0):
+                raise ValueError(
+                    "`optim.weight_decay` must be 0 with optim.name=lbfgs (L-BFGS has no "
+                    f"weight decay), but got weight_decay={g['weight_decay']}."
+                )
+            params.extend(g["params"])
+        else:
+            params.append(g)
+    return params
 
 
 def _fusable(groups: list[Any]) -> bool:
