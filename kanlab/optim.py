@@ -24,7 +24,33 @@ OPTIMIZERS.add("adamw", optim.AdamW, summary="AdamW (decoupled weight decay).")
 OPTIMIZERS.add("adam", optim.Adam, summary="Adam.")
 OPTIMIZERS.add("sgd", optim.SGD, summary="SGD with optional momentum/Nesterov.")
 OPTIMIZERS.add("rmsprop", optim.RMSprop, summary="RMSprop.")
-OPTIMIZERS.add("lbfgs", optim.LBFGS, summary="L-BFGS (full-batch; for function fitting).")
+
+
+class LBFGS(optim.LBFGS):
+    """``torch.optim.LBFGS`` that also takes parameters whose gradients are not contiguous.
+
+    Deviations: torch's L-BFGS flattens each gradient with ``.view(-1)``, which fails on the
+    non-contiguous gradients some layers produce (B-spline KAN's expanded weights); this
+    subclass flattens with ``.reshape(-1)`` (a copy only where needed). Same algorithm, same
+    values.
+    """
+
+    def _gather_flat_grad(self) -> torch.Tensor:
+        views = []
+        for p in self._params:
+            if p.grad is None:
+                view = p.new_zeros(p.numel())
+            elif p.grad.is_sparse:
+                view = p.grad.to_dense().reshape(-1)
+            else:
+                view = p.grad.reshape(-1)
+            if torch.is_complex(view):
+                view = torch.view_as_real(view).reshape(-1)
+            views.append(view)
+        return torch.cat(views, 0)
+
+
+OPTIMIZERS.add("lbfgs", LBFGS, summary="L-BFGS (full-batch; for function fitting).")
 
 # `wiring`: arguments the training system passes itself (the optimiser).
 # `wiring`: arguments the training system passes itself (the optimiser); `example_hparams`:
@@ -83,7 +109,7 @@ def build_optimizer(
         and _fusable(groups)
     ):
         kwargs["fused"] = True
-    if cls is optim.LBFGS:
+    if isinstance(cls, type) and issubclass(cls, optim.LBFGS):
         groups = _one_group(groups)
     optimizer: optim.Optimizer = cls(groups, lr=lr, **kwargs)
     return optimizer

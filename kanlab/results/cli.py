@@ -171,8 +171,12 @@ class LeaderboardCommand(Command):
         parser.add_argument("--split-by", metavar="PATH",
                             help="config path whose values split the table into tasks compared "
                                  "separately (default: data.function)")
+        parser.add_argument("--equivalence-margin", type=float, metavar="EPS", default=None,
+                            help="Welch TOST equivalence to the baseline within +-EPS (primary "
+                                 "metric's units; default: the manifest's equivalence_margin)")
         parser.add_argument("--strict", action="store_true",
-                            help="refuse a table with mixed, dirty or unknown code provenance")
+                            help="refuse a table with mixed, dirty or unknown code provenance, "
+                                 "or with 20 %% or more of its runs still improving")
         parser.add_argument("--quiet", action="store_true", help="no terminal table")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -187,7 +191,7 @@ class LeaderboardCommand(Command):
             lb, out = write_leaderboard(
                 bench, fmt=args.format, output=output, stdout=args.output == "-", by=args.by,
                 sort=args.sort, include_trials=args.include_trials, baseline=args.baseline,
-                strict=args.strict, split_by=args.split_by,
+                strict=args.strict, split_by=args.split_by, margin=args.equivalence_margin,
             )
             if out is None:
                 continue
