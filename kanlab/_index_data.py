@@ -2381,8 +2381,17 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                 {'name': 'lbfgs',
                  'summary': 'L-BFGS (full-batch; for function fitting).',
                  'meta': '',
-                 'target': 'torch.optim.lbfgs:LBFGS',
-                 'doc': '',
+                 'target': 'kanlab.optim:LBFGS',
+                 'doc': '``torch.optim.LBFGS`` that also takes parameters whose gradients are not '
+                        'contiguous.\n'
+                        '\n'
+                        "Deviations: torch's L-BFGS flattens each gradient with ``.view(-1)``, "
+                        'which fails on the\n'
+                        "non-contiguous gradients some layers produce (B-spline KAN's expanded "
+                        'weights); this\n'
+                        'subclass flattens with ``.reshape(-1)`` (a copy only where needed). Same '
+                        'algorithm, same\n'
+                        'values.',
                  'hparams': (('params',
                               'collections.abc.Iterable[torch.Tensor] | '
                               'collections.abc.Iterable[dict[str, Any]] | '
@@ -2661,7 +2670,9 @@ INDEX: dict[str, tuple[dict[str, Any], ...]] = {'layers': ({'name': 'af_kan',
                            ('constraints_func',
                             'Callable[[FrozenTrial], Sequence[float]] | None',
                             'None'),
-                           ('reference_points', 'np.ndarray | None', 'None'),
+                           ('reference_points',
+                            'Sequence[Sequence[float]] | np.ndarray | None',
+                            'None'),
                            ('dividing_parameter', 'int', '3'),
                            ('elite_population_selection_strategy',
                             'Callable[[Study, list[FrozenTrial]], list[FrozenTrial]] | None',

@@ -60,9 +60,9 @@ from kanlab.config import (
 from kanlab.errors import InputError, SetupError
 from kanlab.lit._system import TrainingSystem
 from kanlab.lit.classifier import ImageClassifier
+from kanlab.lit.ending import StepTimer, run_ending
 from kanlab.lit.loggers import build_loggers, check_loggers
 from kanlab.lit.regressor import FunctionRegressor
-from kanlab.lit.ending import StepTimer, run_ending
 from kanlab.lit.staged import FinalStageCheckpoint, FinalStageEarlyStopping, selection_start
 from kanlab.measure import count_params, latency_ms, matmul_flops
 from kanlab.provenance import code_version

@@ -33,7 +33,8 @@ def test_a_run_on_its_budget_records_budget_steps_and_its_curve(results_dir: Pat
     assert row["stopped_epoch"] == 2 and row["steps"] == 3 * 4  # 64 points / 16 per batch
     assert row["step_time_s"] > 0 and row["threads"] >= 1
     curve = row["convergence"]["curve"]
-    assert len(curve) == 3 and curve[row["best_epoch"]] == pytest.approx(row["metrics"]["val/loss"])
+    assert len(curve) == 3
+    assert curve[row["best_epoch"]] == pytest.approx(row["metrics"]["val/loss"])
     assert row["converged"] is converged("budget", still_improving(curve, mode="min"))
 
 

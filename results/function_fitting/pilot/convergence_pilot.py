@@ -12,7 +12,8 @@ Protocols:
   line search, up to 20 iterations per epoch), early stopping (patience 20) under 200 epochs.
 
 Run from the repository root (one thread, so the numbers are reproducible):
-    OMP_NUM_THREADS=1 python results/function_fitting/pilot/convergence_pilot.py [FUNCTION:MODEL ...]
+    OMP_NUM_THREADS=1 python results/function_fitting/pilot/convergence_pilot.py \
+        [FUNCTION:MODEL ...]
 """
 
 from __future__ import annotations
@@ -75,12 +76,14 @@ def main(argv: list[str]) -> int:
             row = res.row
             line = {
                 "function": function, "model": model, "protocol": protocol,
-                "test_r2": row["metrics"].get("test/r2"), "test_mse": row["metrics"].get("test/loss"),
+                "test_r2": row["metrics"].get("test/r2"),
+                "test_mse": row["metrics"].get("test/loss"),
                 "val_mse": row["metrics"].get("val/loss"), "epochs": row["epochs"],
                 "best_epoch": row["best_epoch"], "max_epochs": cfg.trainer.max_epochs,
                 "converged": row.get("converged"), "stop_reason": row.get("stop_reason"),
                 "wall_s": round(time.perf_counter() - started, 1), "threads": row["threads"],
-                "git_sha": row["git_sha"], "code_sha": row["code_sha"], "git_dirty": row["git_dirty"],
+                "git_sha": row["git_sha"], "code_sha": row["code_sha"],
+                "git_dirty": row["git_dirty"],
             }
             print(json.dumps(line), flush=True)
             with open(out, "a") as f:
