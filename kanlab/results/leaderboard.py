@@ -1274,8 +1274,10 @@ def load_leaderboard(
         command: The command line stated in the Markdown header.
         baseline: Name (or key) of the baseline row, comma-separated names for a split table;
             ``None``: the plain MLP, else the top row.
-        strict: Refuse a table with configurations of mixed, dirty or unknown provenance, or
-            with :data:`STILL_IMPROVING_MAX` of its runs or more still improving.
+        strict: Refuse a table with configurations of mixed, dirty or unknown provenance,
+            with :data:`STILL_IMPROVING_MAX` of its runs or more still improving, or with rows
+            from a code that is neither the current one nor tied to it by ``verified.jsonl``
+            (:func:`check_current_code`).
         split_by: Dotted config path: rows whose configs differ there are separate tasks.
         margin: Equivalence margin ε for Welch TOST against the baseline (primary metric's
             units; accuracy in points); adds the ``≡`` column.
@@ -1316,7 +1318,28 @@ def load_leaderboard(
     _ = lb.baseline_key  # validates ``baseline`` early
     if strict:
         lb.check_strict()
+        check_current_code(path, lb)
     return lb
+
+
+def check_current_code(bench: Path, lb: Leaderboard) -> None:
+    """Refuse (InputError, one line) rows that ran neither the current kanlab/ code nor a code
+    that ``bench/verified.jsonl`` ties to it (``kanlab reproduce DIR --verify``). Outside a
+    git checkout the current code is unknown and nothing is refused."""
+    from kanlab.provenance import code_version
+    from kanlab.results.verify import tied_codes
+
+    current = code_version().code_sha
+    if current is None:
+        return
+    tied = tied_codes(bench, current)
+    stale = sorted({s for r in lb.rows for s in r.provenance.code_shas} - tied)
+    if stale:
+        raise InputError(
+            f"`--strict` needs the rows to come from the current kanlab/ code {current[:7]} or "
+            f"a code verified.jsonl ties to it, but got code {', '.join(x[:7] for x in stale)}: "
+            f"run `kanlab reproduce {bench} --verify` (or re-run the table)."
+        )
 
 
 def _with_equiv(columns: tuple[str, ...], margin: float | None) -> tuple[str, ...]:
