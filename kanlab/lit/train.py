@@ -611,7 +611,8 @@ def train(
         "versions": env["versions"],
         "run_dir": rel,
         "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "status": "stopped" if stopped else "completed",
+        # a plateau stop is the protocol finishing (kanlab reproduce counts it as done)
+        "status": "stopped" if stopped and ending["stop_reason"] != "plateau" else "completed",
         "trial": dict(trial_attrs) if trial_attrs is not None else None,
     }
     if example is not None:

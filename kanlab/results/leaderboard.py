@@ -1019,7 +1019,8 @@ class Leaderboard:
                 "⁸ n counts the seeds whose primary metric is finite; the statistics use only "
                 "those. non-finite: seeds that diverged (NaN or infinite loss), left out, so "
                 "such a row looks better than its runs were. stopped: runs that ended before "
-                "`max_epochs` (early stopping), included in the statistics."
+                "`max_epochs` for another reason than a plateau of the validation metric (a "
+                "search pruner, a diverged loss, Ctrl-C), included in the statistics."
             )
         notes.append(self._convergence_note())
         if any(r.no_fit for r in self.rows):

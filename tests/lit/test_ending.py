@@ -46,7 +46,7 @@ def test_plateau_stopping_ends_the_run_and_counts_as_converged(results_dir: Path
     row = _row(results_dir)
     assert row["stop_reason"] == "plateau" and row["converged"] is True
     assert row["epochs"] == 3 and row["stopped_epoch"] == 2 and row["max_epochs"] == 50
-    assert row["status"] == "stopped"  # ended before max_epochs, as before
+    assert row["status"] == "completed"  # the protocol finished: reproduce counts it done
 
 
 def test_lbfgs_trains_full_batch_and_refuses_weight_decay(results_dir: Path) -> None:
