@@ -1158,7 +1158,8 @@ class Leaderboard:
             header += [f"{k}_n", f"{k}_mean", f"{k}_std"]
         header += [f"{self.primary}_ci_low", f"{self.primary}_ci_high", "baseline", "delta",
                    "p_baseline_holm", "p_top_holm", "vs_top", "code_shas", "dirty_runs",
-                   "unknown_provenance_runs"]
+                   "unknown_provenance_runs", "p_equiv_holm", "still_improving",
+                   "convergence_unknown", "not_fitted", "wall_time_s"]
         writer.writerow(header)
 
         def num(v: float | None) -> str:
@@ -1176,7 +1177,8 @@ class Leaderboard:
             line += [num(ci[0]) if ci else "", num(ci[1]) if ci else "",
                      int(r.key in self.baseline_keys), num(c.delta), num(c.p_baseline),
                      num(c.p_top), _top_text(r, self), " ".join(r.provenance.code_shas),
-                     r.provenance.n_dirty, r.provenance.n_unknown]
+                     r.provenance.n_dirty, r.provenance.n_unknown, num(c.p_equiv),
+                     r.improving, r.conv_unknown, r.no_fit, num(r.wall_s)]
             writer.writerow(line)
         return buf.getvalue()
 

@@ -553,6 +553,11 @@ def test_tost_marks_follow_the_hand_computed_tost_with_holm(tmp_path: Path) -> N
     md = (bench / "leaderboard.md").read_text()
     assert "≡ baseline ±ε ¹¹" in md and "| ≡ (p " in md and "ε = 8 points" in md
     assert "--equivalence-margin 8" in md  # the stated command regenerates the table
+    header, *lines = lb.to_csv().splitlines()
+    csv_rows = [dict(zip(header.split(","), line.split(","), strict=True)) for line in lines]
+    strong = next(c for c in csv_rows if c["name"] == "strong")
+    p_strong = lb.comparisons[by_name["strong"].key].p_equiv
+    assert float(strong["p_equiv_holm"]) == pytest.approx(p_strong, rel=1e-5)
     narrow = load_leaderboard(bench, margin=1.0)
     assert all((narrow.comparisons[by_name[n].key].p_equiv or 0) > 0.05 for n in tested)
     assert "not shown (p " in narrow.to_markdown()
