@@ -206,7 +206,7 @@ def verify(
     for i in chosen:
         row = rows[i]
         name, seed = str(row.get("name")), int(row.get("seed") or 0)
-        job = jobs.get((row.get("config_hash"), row.get("seed")))
+        job = jobs.get((str(row.get("config_hash")), seed))
         if job is None:
             report.moved.append(Moved(name, seed, {"config_hash": (
                 row.get("config_hash"), "not planned by reproduce.yaml at this code")}))
