@@ -66,6 +66,11 @@ PROTOCOLS: dict[str, tuple[list[str], tuple[int, int]]] = {
                "optim.params={history_size: 10, line_search_fn: strong_wolfe, max_iter: 20}",
                "optim.scheduler=null", "data.batch_size=1000",
                "trainer.max_epochs=200", "trainer.early_stopping_patience=20"], (40, 60)),
+    # the committed protocol: L-BFGS under 300 epochs, S-KAN's stages at 20/30
+    "lbfgs_300": (["optim.name=lbfgs", "optim.lr=1.0",
+                   "optim.params={history_size: 10, line_search_fn: strong_wolfe, max_iter: 20}",
+                   "optim.scheduler=null", "data.batch_size=1000",
+                   "trainer.max_epochs=300", "trainer.early_stopping_patience=20"], (20, 30)),
 }
 
 
