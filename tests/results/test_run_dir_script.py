@@ -24,8 +24,9 @@ def _script() -> ModuleType:
     return module
 
 
-@pytest.mark.xfail(strict=True, reason="the function-fitting protocol changed after the committed "
-                   "rows ran (issue 25): reproduce.yaml plans other config hashes until the re-run")
+@pytest.mark.xfail(strict=True, reason="the function-fitting protocol changed after the "
+                   "committed rows ran (issue 25): reproduce.yaml plans other config hashes "
+                   "until the re-run")
 def test_a_committed_row_is_retrained_with_its_config_hash_and_its_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
