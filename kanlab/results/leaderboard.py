@@ -1001,7 +1001,9 @@ class Leaderboard:
             "rows with the same hash ran the same code. mixed: the configuration's runs come "
             "from several code versions; dirty: runs made with uncommitted changes in kanlab/; "
             "unknown provenance: rows recorded before code_sha and git_dirty were kept. "
-            "`kanlab leaderboard --strict` refuses a table with any of these. This table: "
+            "`kanlab leaderboard --strict` refuses a table with any of these, and one whose "
+            "rows ran a code that is neither the current kanlab/ nor tied to it by the "
+            "directory's verified.jsonl (`kanlab reproduce DIR --verify`). This table: "
             f"{_plural(len(versions), 'code version', 'code versions')}"
             + (f", {_plural(unknown, 'run', 'runs')} of unknown provenance" if unknown else "")
             + "."
