@@ -1,4 +1,8 @@
-"""Run every benchmark module (or the ones named): ``python -m bench [kan_layers topk ...]``."""
+"""Run every benchmark module (or the ones named): ``python -m bench [kan_layers topk ...]``.
+
+``--record``: also write each module's output, with its provenance, to
+``results/bench/<module>.json`` (:mod:`bench._record`), the committed data README quotes.
+"""
 
 from __future__ import annotations
 
@@ -19,12 +23,18 @@ def main(argv: list[str]) -> int:
         print(f"bench: unknown benchmark {unknown[0]!r}; available: {', '.join(available)}",
               file=sys.stderr)
         return 2
-    flags = [a for a in argv if a.startswith("-")]
+    flags = [a for a in argv if a.startswith("-") and a != "--record"]
     status = 0
     for name in names:
         print(f"\n=== bench/{name}.py ===", flush=True)
         module = importlib.import_module(f"bench.{name}")
-        status |= int(module.main(flags) or 0)
+        if "--record" in argv:
+            from bench._record import recorded
+
+            with recorded(name, flags):
+                status |= int(module.main(flags) or 0)
+        else:
+            status |= int(module.main(flags) or 0)
     return status
 
 

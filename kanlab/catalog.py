@@ -127,7 +127,7 @@ CATALOG: dict[str, dict[str, Item]] = {
     "optimizers": {
         "adam":    item("torch.optim:Adam", "Adam."),
         "adamw":   item("torch.optim:AdamW", "AdamW (decoupled weight decay)."),
-        "lbfgs":   item("torch.optim:LBFGS", "L-BFGS (full-batch; for function fitting)."),
+        "lbfgs":   item("kanlab.optim:LBFGS", "L-BFGS (full-batch; for function fitting)."),
         "rmsprop": item("torch.optim:RMSprop", "RMSprop."),
         "sgd":     item("torch.optim:SGD", "SGD with optional momentum/Nesterov."),
     },

@@ -176,6 +176,11 @@ class TrainerConfig:
     the short last batch and evaluation stay eager). Off by default: the first step pays the
     compilation (seconds to tens of seconds on CPU); it pays off for small batches.
 
+    ``early_stopping_patience`` / ``early_stopping_min_delta``: stop when the validation metric
+    has not improved by more than ``min_delta`` (its units) for ``patience`` epochs (plateau
+    stopping under the ``max_epochs`` budget; see :mod:`kanlab.convergence` for how a run's
+    ``converged`` field is decided). ``min_delta`` enters the config hash only when not 0.
+
     ``devices``: 1 by default, one device per run (Lightning's ``auto`` would take every GPU
     of the machine with DDP, multiplying the global batch: another experiment). Other values
     and a non-``auto`` ``strategy`` enter the config hash.
@@ -192,6 +197,7 @@ class TrainerConfig:
     limit_val_batches: float | int = 1.0
     log_every_n_steps: int = 50
     early_stopping_patience: int | None = None
+    early_stopping_min_delta: float = 0.0
     test_every_epoch: bool = False
     checkpoint: bool = True
     progress_bar: bool = True
@@ -203,6 +209,16 @@ class TrainerConfig:
         if self.max_epochs < 1:
             raise ConfigError(
                 f"`trainer.max_epochs` must be >= 1, but got trainer.max_epochs={self.max_epochs}."
+            )
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 0:
+            raise ConfigError(
+                "`trainer.early_stopping_patience` must be >= 0 or null, but got "
+                f"trainer.early_stopping_patience={self.early_stopping_patience}."
+            )
+        if not self.early_stopping_min_delta >= 0:
+            raise ConfigError(
+                "`trainer.early_stopping_min_delta` must be >= 0, but got "
+                f"trainer.early_stopping_min_delta={self.early_stopping_min_delta}."
             )
         for name in self.loggers:
             if name not in LOGGER_NAMES:
@@ -739,7 +755,8 @@ def config_hash(cfg: ExperimentConfig) -> str:
         d["trainer"]["devices"] = _device_count(d["trainer"]["devices"])
     # counted only when not the default: without a checkpoint the last epoch is tested; with
     # several devices (or a strategy) the global batch and the evaluation split change
-    for key, default in (("checkpoint", True), ("devices", 1), ("strategy", "auto")):
+    for key, default in (("checkpoint", True), ("devices", 1), ("strategy", "auto"),
+                         ("early_stopping_min_delta", 0.0)):
         if d["trainer"].get(key, default) == default:
             d["trainer"].pop(key, None)
     blob = json.dumps(d, sort_keys=True, default=str)

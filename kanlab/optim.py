@@ -17,7 +17,32 @@ from torch import optim
 
 from kanlab.registry import OPTIMIZERS
 
-__all__ = ["FUSED_DEVICES", "build_optimizer"]
+__all__ = ["FUSED_DEVICES", "LBFGS", "build_optimizer"]
+
+
+class LBFGS(optim.LBFGS):
+    """``torch.optim.LBFGS`` that also takes parameters whose gradients are not contiguous.
+
+    Deviations: torch's L-BFGS flattens each gradient with ``.view(-1)``, which fails on the
+    non-contiguous gradients some layers produce (B-spline KAN's expanded weights); this
+    subclass flattens with ``.reshape(-1)`` (a copy only where needed). Same algorithm, same
+    values.
+    """
+
+    def _gather_flat_grad(self) -> torch.Tensor:
+        views = []
+        for p in self._params:
+            if p.grad is None:
+                view = p.new_zeros(p.numel())
+            elif p.grad.is_sparse:
+                view = p.grad.to_dense().reshape(-1)
+            else:
+                view = p.grad.reshape(-1)
+            if torch.is_complex(view):
+                view = torch.view_as_real(view).reshape(-1)
+            views.append(view)
+        return torch.cat(views, 0)
+
 
 FUSED_DEVICES = ("cpu", "cuda")
 """Devices on which :func:`build_optimizer` turns torch's fused Adam/AdamW step on."""
@@ -39,7 +64,8 @@ def build_optimizer(
     batch 64, the optimizer step is 15-20 % of an eager KAN step and shrinks ~5x) when every
     parameter is a floating-point tensor on the CPU or a CUDA device and ``params`` sets
     neither ``fused`` nor ``foreach``. The update is the same algorithm; values agree with the
-    unfused step up to float rounding.
+    unfused step up to float rounding. L-BFGS takes one parameter group: the groups are
+    merged (weight decay must then be 0).
 
     Args:
         name: Key in the ``optimizers`` registry.
@@ -58,8 +84,30 @@ def build_optimizer(
         and _fusable(groups)
     ):
         kwargs["fused"] = True
+    if isinstance(cls, type) and issubclass(cls, optim.LBFGS):
+        groups = _one_group(groups)
     optimizer: optim.Optimizer = cls(groups, lr=lr, **kwargs)
     return optimizer
+
+
+def _one_group(groups: list[Any]) -> list[Any]:
+    """L-BFGS takes a single parameter group and has no weight decay: merge the groups.
+
+    Raises:
+        ValueError: when a group asks for weight decay (L-BFGS would silently ignore it).
+    """
+    params: list[Any] = []
+    for g in groups:
+        if isinstance(g, Mapping):
+            if g.get("weight_decay", 0.0):
+                raise ValueError(
+                    "`optim.weight_decay` must be 0 with optim.name=lbfgs (L-BFGS has no "
+                    f"weight decay), but got weight_decay={g['weight_decay']}."
+                )
+            params.extend(g["params"])
+        else:
+            params.append(g)
+    return params
 
 
 def _fusable(groups: list[Any]) -> bool:

@@ -16,6 +16,8 @@ of kanlab/ at HEAD) and ``git_dirty`` (uncommitted changes in kanlab/ when the r
 Staged training (:mod:`kanlab.lit.staged`): with a stage schedule among the callbacks, the
 best checkpoint and the test-selected accuracy come from the final stage's epochs only;
 ``params`` counts the deployed (e.g. pruned) model and ``params_built`` the model as built.
+How the run ended (:mod:`kanlab.lit.ending`): ``converged``, ``stop_reason``, ``max_epochs``,
+``stopped_epoch``, ``steps``, ``step_time_s`` and the validation curve (``convergence``).
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ from kanlab.config import (
 from kanlab.errors import InputError, SetupError
 from kanlab.lit._system import TrainingSystem
 from kanlab.lit.classifier import ImageClassifier
+from kanlab.lit.ending import StepTimer, run_ending
 from kanlab.lit.loggers import build_loggers, check_loggers
 from kanlab.lit.regressor import FunctionRegressor
 from kanlab.lit.staged import FinalStageCheckpoint, FinalStageEarlyStopping, selection_start
@@ -405,8 +408,10 @@ def _callbacks(
         callbacks.append(
             FinalStageEarlyStopping(select_from=system.select_from, monitor=system.monitor,
                                     mode=system.monitor_mode,
-                                    patience=tc.early_stopping_patience)
+                                    patience=tc.early_stopping_patience,
+                                    min_delta=tc.early_stopping_min_delta)
         )
+    callbacks.append(StepTimer())
     if show_progress:
         callbacks.append(RichProgressBar(leave=True))
     callbacks.extend(extra)
@@ -561,6 +566,7 @@ def train(
             best_path = getattr(trainer.checkpoint_callback, "best_model_path", "")
             use_best = tc.checkpoint and bool(best_path)
             history = list(system.history)  # loading best.ckpt would truncate it
+            ending = run_ending(trainer, system, history, tc)  # before best.ckpt's callback state
             test = trainer.test(system, datamodule=datamodule,
                                 ckpt_path="best" if use_best else None, verbose=False)
         except (KeyboardInterrupt, SystemExit) as exc:
@@ -600,11 +606,13 @@ def train(
         "wall_time_s": time.perf_counter() - started,
         "device": env["device"],
         "threads": env["threads"],  # CPU float rounding depends on it: part of bit-for-bit
+        **ending,  # converged, stop_reason, max_epochs, stopped_epoch, steps, step_time_s, ...
         **code.to_dict(),
         "versions": env["versions"],
         "run_dir": rel,
         "timestamp": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "status": "stopped" if stopped else "completed",
+        # a plateau stop is the protocol finishing (kanlab reproduce counts it as done)
+        "status": "stopped" if stopped and ending["stop_reason"] != "plateau" else "completed",
         "trial": dict(trial_attrs) if trial_attrs is not None else None,
     }
     if example is not None:

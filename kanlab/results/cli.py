@@ -170,8 +170,12 @@ class LeaderboardCommand(Command):
         parser.add_argument("--split-by", metavar="PATH",
                             help="config path whose values split the table into tasks compared "
                                  "separately (default: data.function)")
+        parser.add_argument("--equivalence-margin", type=float, metavar="EPS", default=None,
+                            help="Welch TOST equivalence to the baseline within +-EPS (primary "
+                                 "metric's units; default: the manifest's equivalence_margin)")
         parser.add_argument("--strict", action="store_true",
-                            help="refuse a table with mixed, dirty or unknown code provenance")
+                            help="refuse a table with mixed, dirty or unknown code provenance, "
+                                 "or with 20 %% or more of its runs still improving")
         parser.add_argument("--quiet", action="store_true", help="no terminal table")
 
     def run(self, args: argparse.Namespace) -> int:
@@ -186,7 +190,7 @@ class LeaderboardCommand(Command):
             lb, out = write_leaderboard(
                 bench, fmt=args.format, output=output, stdout=args.output == "-", by=args.by,
                 sort=args.sort, include_trials=args.include_trials, baseline=args.baseline,
-                strict=args.strict, split_by=args.split_by,
+                strict=args.strict, split_by=args.split_by, margin=args.equivalence_margin,
             )
             if out is None:
                 continue
@@ -216,6 +220,14 @@ class ReproduceCommand(Command):
         parser.add_argument("--dry-run", action="store_true", help="list what would run")
         parser.add_argument("--allow-dirty", action="store_true",
                             help="run with uncommitted changes in kanlab/ (rows flagged dirty)")
+        parser.add_argument("--verify", action="store_true",
+                            help="re-run --sample recorded runs at this code and compare every "
+                                 "non-timing field bit for bit; if all agree, append a record "
+                                 "to DIR/verified.jsonl")
+        parser.add_argument("--sample", type=int, default=3, metavar="K",
+                            help="runs --verify re-runs (default 3; 0: all)")
+        parser.add_argument("--threads", type=int, default=None, metavar="N",
+                            help="--verify: thread count for rows that did not record one")
 
     def run(self, args: argparse.Namespace) -> int:
         from kanlab.errors import UsageError
@@ -226,6 +238,21 @@ class ReproduceCommand(Command):
             raise UsageError(f"`DIR` must be a results directory, but got DIR={args.dir!r}.")
         if args.workers is not None and args.workers < 1:
             raise UsageError(f"`--workers` must be >= 1, but got --workers={args.workers}.")
+        if args.verify:
+            from kanlab.results.verify import verify
+
+            if args.sample < 0:
+                raise UsageError(f"`--sample` must be >= 0, but got --sample={args.sample}.")
+            report = verify(bench, sample=args.sample, threads=args.threads,
+                            echo=lambda line: print(line, flush=True))
+            if not report.ok:
+                moved = "; ".join(m.describe() for m in report.moved)
+                raise RuntimeError(
+                    f"{len(report.moved)} of {len(report.compared) or len(report.moved)} "
+                    f"re-run runs moved at this code ({moved}): re-run the table with "
+                    f"`kanlab reproduce {args.dir}`."
+                )
+            return 0
         reproduce(bench, workers=args.workers, dry_run=args.dry_run,
                   allow_dirty=args.allow_dirty, echo=lambda line: print(line, flush=True))
         return 0

@@ -42,9 +42,10 @@ from typing import Any
 
 import yaml
 
+from kanlab.convergence import TAIL, row_converged
 from kanlab.errors import InputError
 from kanlab.registry import suggest
-from kanlab.results.stats import MIN_N_FOR_TEST, Stat, holm, welch
+from kanlab.results.stats import MIN_N_FOR_TEST, Stat, holm, tost, welch
 
 __all__ = [
     "Anchor",
@@ -79,6 +80,8 @@ FORMATS = ("md", "csv", "html")
 PRIMARY = "test"  # the metric the statistics (CI, tests, top row) are computed on
 PRIMARY_REGRESSION = "test_rmse"  # the same for regression tables (lower is better)
 ALPHA = 0.05
+R2_FIT = 0.5  # a regression row whose mean test R² is below this failed to fit
+STILL_IMPROVING_MAX = 0.2  # `--strict` refuses a table with this share of runs still improving
 PLAIN_ACTIVATIONS = ("relu", "silu", "gelu", "tanh")  # "the plain MLP" for the default baseline
 
 
@@ -203,6 +206,18 @@ class ConfigRow:
     params_built: int | None = None
     provenance: Provenance = field(default_factory=Provenance)
     task: str = ""  # the row's value at the split-by path; rows of one task are compared
+    improving: int = 0  # seeds still improving when their budget ran out (kanlab.convergence)
+    conv_unknown: int = 0  # seeds whose convergence cannot be told from their row
+    no_fit: int = 0  # regression seeds with test R² < R2_FIT
+    wall_s: float = 0.0  # run time of the row's runs, summed
+    step_times: tuple[float, ...] = ()  # each run's median training-step time (where recorded)
+    threads: tuple[int, ...] = ()  # the torch thread counts the runs recorded
+
+    @property
+    def fails_to_fit(self) -> bool:
+        """A regression row whose mean test R² is below :data:`R2_FIT`."""
+        r2 = self.stats.get("test_r2")
+        return r2 is not None and r2.mean < R2_FIT
 
     @property
     def n(self) -> int:
@@ -241,6 +256,8 @@ class Comparison:
     why_baseline: str = ""
     why_top: str = ""
     no_spread: bool = False
+    p_equiv: float | None = None  # Holm-adjusted Welch TOST p against the baseline
+    why_equiv: str = ""
 
 
 @dataclass(frozen=True)
@@ -375,6 +392,7 @@ def aggregate(
         built = [int(r["params_built"]) for r in runs if r.get("params_built") is not None]
         flops = [r["flops"] for r in runs if r.get("flops") is not None]
         stats = {k: Stat.of(m.value(r) for r in runs) for k, m in METRICS.items()}
+        conv = [row_converged(r) for r in runs]
         out.append(
             ConfigRow(
                 key=key,
@@ -390,6 +408,16 @@ def aggregate(
                 stopped=sum(1 for r in runs if r.get("status") == "stopped"),
                 provenance=Provenance.of(runs),
                 task=_task(runs[0], split_by),
+                improving=sum(1 for c, r in zip(conv, runs, strict=True)
+                              if c is False and r.get("status") != "stopped"),
+                conv_unknown=sum(1 for c in conv if c is None),
+                no_fit=sum(1 for r in runs if (v := METRICS["test_r2"].value(r)) is not None
+                           and v < R2_FIT),
+                wall_s=sum(float(r.get("wall_time_s") or 0.0) for r in runs),
+                step_times=tuple(float(r["step_time_s"]) for r in runs
+                                 if isinstance(r.get("step_time_s"), (int, float))),
+                threads=tuple(sorted({int(r["threads"]) for r in runs
+                                      if isinstance(r.get("threads"), int)})),
             )
         )
     return out
@@ -566,12 +594,21 @@ def _n_of(r: ConfigRow, lb: Leaderboard) -> int:
 
 
 def _n_text(r: ConfigRow, lb: Leaderboard) -> str:
-    n, flags = _n_of(r, lb), []
+    n, flags, marks = _n_of(r, lb), [], []
     if n < r.n:
         flags.append(f"{r.n - n} of {r.n} non-finite")
     if r.stopped:
         flags.append(f"{r.stopped} stopped")
-    return f"{n} ({', '.join(flags)}) ⁸" if flags else str(n)
+    if flags:
+        marks.append("⁸")
+    if r.improving or r.conv_unknown:
+        flags += [f"{r.improving} still improving"] if r.improving else []
+        flags += [f"{r.conv_unknown} convergence unknown"] if r.conv_unknown else []
+        marks.append("⁹")
+    if r.no_fit:
+        flags.append(f"{r.no_fit} not fitted")
+        marks.append("¹⁰")
+    return f"{n} ({', '.join(flags)}) {' '.join(marks)}" if flags else str(n)
 
 
 def _delta_text(r: ConfigRow, lb: Leaderboard) -> str:
@@ -586,6 +623,16 @@ def _p_text(r: ConfigRow, lb: Leaderboard) -> str:
         return "–"
     c = lb.comparisons.get(r.key, Comparison())
     return _fmt_p(c.p_baseline) if c.p_baseline is not None else f"– ({c.why_baseline})"
+
+
+def _equiv_text(r: ConfigRow, lb: Leaderboard) -> str:
+    if r.key in lb.baseline_keys:
+        return "–"
+    c = lb.comparisons.get(r.key, Comparison())
+    if c.p_equiv is None:
+        return f"– ({c.why_equiv})"
+    mark = "≡" if c.p_equiv < ALPHA else "not shown"
+    return f"{mark} (p {_fmt_p(c.p_equiv)})"
 
 
 def _top_text(r: ConfigRow, lb: Leaderboard) -> str:
@@ -620,6 +667,7 @@ COLUMNS: dict[str, Column] = {
     "delta": Column("Δ vs baseline ⁴", _delta_text, _comparison_value("delta"),
                     follows_primary=True),
     "p": Column("p vs baseline ⁴", _p_text, _comparison_value("p_baseline")),
+    "equiv": Column("≡ baseline ±ε ¹¹", _equiv_text, _comparison_value("p_equiv")),
     "vs_top": Column("vs top ⁵", _top_text, _comparison_value("p_top"), descending=True),
     "flops": Column("matmul FLOPs ²", lambda r, lb: _fmt_flops(r.flops), lambda r, lb: r.flops),
     "code": Column("code ⁶", lambda r, lb: r.provenance.text(),
@@ -705,24 +753,36 @@ def _no_spread(values: Sequence[float]) -> bool:
 
 def _compare(
     rows: Sequence[ConfigRow], baseline: ConfigRow | None, top: ConfigRow | None,
-    primary: str = PRIMARY,
+    primary: str = PRIMARY, margin: float | None = None,
 ) -> dict[str, Comparison]:
-    """Welch tests of every row against ``baseline`` and ``top``, Holm-corrected per family."""
+    """Welch tests of every row against ``baseline`` and ``top``, Holm-corrected per family;
+    with a ``margin``, Welch TOST equivalence against the baseline (Holm-corrected too).
+
+    A regression row that failed to fit (or a baseline that did) is not tested against the
+    baseline: its difference would say only that one side never learnt the function.
+    """
     out: dict[str, dict[str, Any]] = {r.key: {} for r in rows}
 
-    def family(ref: ConfigRow | None, name: str, what: str) -> None:
+    def family(ref: ConfigRow | None, name: str, what: str, equivalence: bool = False) -> None:
         ref_stat = None if ref is None else ref.stat(primary)
         keys, raw = [], []
         for r in rows:
             s = r.stat(primary)
             if ref is not None and r.key == ref.key:
                 continue
-            if s is None:
+            if name in ("baseline", "equiv") and r.fails_to_fit:
+                out[r.key][f"why_{name}"] = "fails to fit ¹⁰"
+            elif name in ("baseline", "equiv") and ref is not None and ref.fails_to_fit:
+                out[r.key][f"why_{name}"] = "baseline fails to fit ¹⁰"
+            elif s is None:
                 out[r.key][f"why_{name}"] = "no data"
             elif s.n < MIN_N_FOR_TEST:
                 out[r.key][f"why_{name}"] = f"n < {MIN_N_FOR_TEST}"
             elif ref_stat is None or ref_stat.n < MIN_N_FOR_TEST:
                 out[r.key][f"why_{name}"] = f"{what} n < {MIN_N_FOR_TEST}"
+            elif equivalence:
+                keys.append(r.key)
+                raw.append(tost(s.values, ref_stat.values, float(margin or 0.0)).p)
             else:
                 keys.append(r.key)
                 raw.append(welch(s.values, ref_stat.values).p)
@@ -733,6 +793,8 @@ def _compare(
 
     family(baseline, "baseline", "baseline")
     family(top, "top", "top")
+    if margin is not None:
+        family(baseline, "equiv", "baseline", equivalence=True)
     base_stat = baseline.stat(primary) if baseline is not None else None
     result = {}
     for r in rows:
@@ -768,6 +830,7 @@ class Leaderboard:
     baseline: str | None = None
     primary: str = PRIMARY
     split_by: str = SPLIT_BY
+    margin: float | None = None  # equivalence margin ε (primary metric's units); None: no TOST
 
     @functools.cached_property
     def baselines(self) -> tuple[str, ...]:
@@ -845,7 +908,7 @@ class Leaderboard:
             by_key = {r.key: r for r in rows}
             base = by_key.get(self._baseline_of(rows) or "")
             top = by_key.get(self._top_of(rows) or "")
-            out.update(_compare(rows, base, top, self.primary))
+            out.update(_compare(rows, base, top, self.primary, self.margin))
         return out
 
     def row(self, key: str | None) -> ConfigRow | None:
@@ -871,6 +934,20 @@ class Leaderboard:
         ]
 
     def check_strict(self) -> None:
+        """Refuse (InputError, one line) a table whose rows are not from one clean code each,
+        or with :data:`STILL_IMPROVING_MAX` or more of its runs still improving or unknown."""
+        self.check_provenance()
+        improving, unknown, runs = self.still_improving()
+        if runs and (improving + unknown) >= STILL_IMPROVING_MAX * runs:
+            names = ", ".join(f"{r.name} ({r.improving + r.conv_unknown}/{r.n})"
+                              for r in self.sorted_rows() if r.improving or r.conv_unknown)
+            raise InputError(
+                f"`--strict` needs fewer than {100 * STILL_IMPROVING_MAX:.0f} % of the table's "
+                f"runs still improving when their budget ran out, but got {improving + unknown} "
+                f"of {runs} (still improving or unknown): {names}."
+            )
+
+    def check_provenance(self) -> None:
         """Refuse (InputError, one line) a table whose rows are not from one clean code each."""
         bad = self.provenance_problems()
         if bad:
@@ -924,7 +1001,9 @@ class Leaderboard:
             "rows with the same hash ran the same code. mixed: the configuration's runs come "
             "from several code versions; dirty: runs made with uncommitted changes in kanlab/; "
             "unknown provenance: rows recorded before code_sha and git_dirty were kept. "
-            "`kanlab leaderboard --strict` refuses a table with any of these. This table: "
+            "`kanlab leaderboard --strict` refuses a table with any of these, and one whose "
+            "rows ran a code that is neither the current kanlab/ nor tied to it by the "
+            "directory's verified.jsonl (`kanlab reproduce DIR --verify`). This table: "
             f"{_plural(len(versions), 'code version', 'code versions')}"
             + (f", {_plural(unknown, 'run', 'runs')} of unknown provenance" if unknown else "")
             + "."
@@ -942,9 +1021,70 @@ class Leaderboard:
                 "⁸ n counts the seeds whose primary metric is finite; the statistics use only "
                 "those. non-finite: seeds that diverged (NaN or infinite loss), left out, so "
                 "such a row looks better than its runs were. stopped: runs that ended before "
-                "`max_epochs` (early stopping), included in the statistics."
+                "`max_epochs` for another reason than a plateau of the validation metric (a "
+                "search pruner, a diverged loss, Ctrl-C), included in the statistics."
             )
+        notes.append(self._convergence_note())
+        if any(r.no_fit for r in self.rows):
+            notes.append(
+                f"¹⁰ not fitted: seeds whose test R² is below {R2_FIT}. A row whose mean test R² "
+                f"is below {R2_FIT} fails to fit: it is not tested against the baseline, and "
+                "when the baseline fails to fit no row of its task is, since a difference to a "
+                "model that never learnt the function is no win for the other side."
+            )
+        if self.margin is not None:
+            unit = "points" if METRICS[self.primary].percent else "in the metric's units"
+            notes.append(
+                f"¹¹ ≡: equivalent to the baseline within ε = {self.margin:g} {unit} (set in "
+                "the manifest's `leaderboard: equivalence_margin:`): Welch two-one-sided-tests "
+                "(TOST; H0: the means differ by ε or more; the larger of the one-sided p-values "
+                "of `scipy.stats.ttest_ind(equal_var=False)` against −ε and +ε), "
+                f"Holm-corrected over the rows tested; ≡ where p < {ALPHA}. not shown: "
+                "equivalence within ε is not shown at this n, which is not a difference shown."
+            )
+        notes.append(self._cost_note())
         return notes
+
+    def still_improving(self) -> tuple[int, int, int]:
+        """``(still improving, unknown, runs)`` over the table's runs."""
+        runs = sum(r.n for r in self.rows)
+        return (sum(r.improving for r in self.rows), sum(r.conv_unknown for r in self.rows),
+                runs)
+
+    def _convergence_note(self) -> str:
+        improving, unknown, runs = self.still_improving()
+        share = f" ({100 * improving / runs:.0f} %)" if runs else ""
+        return (
+            "⁹ converged (`kanlab.convergence`): a run converged when early stopping ended it on "
+            "a plateau of the validation metric, or when it trained its whole budget "
+            "(`max_epochs`) and the best validation value of its last "
+            f"{100 * TAIL:.0f} % of selectable epochs (at least one) did not beat the best before "
+            "them by more than `trainer.early_stopping_min_delta`; still improving: it did, so "
+            "the budget, not the model, may decide the comparison. Rows recorded before the "
+            "`converged` field are judged from their selected epoch (the same rule at "
+            "min_delta 0). This table: "
+            f"{_plural(improving, 'run', 'runs')} of {runs} still improving{share}"
+            + (f", {unknown} unknown" if unknown else "")
+            + f"; `kanlab leaderboard --strict` refuses a table with "
+            f"{100 * STILL_IMPROVING_MAX:.0f} % or more."
+        )
+
+    def _cost_note(self) -> str:
+        hours = sum(r.wall_s for r in self.rows) / 3600
+        steps = sorted(t for r in self.rows for t in r.step_times)
+        runs = sum(r.n for r in self.rows)
+        if steps:
+            import statistics
+
+            step = (f"median training-step time {1000 * statistics.median(steps):.2f} ms (median "
+                    f"over the {len(steps)} runs that record `step_time_s`, each its own median)")
+        else:
+            step = "training-step time not recorded by these rows (rows keep `step_time_s` now)"
+        threads = sorted({t for r in self.rows for t in r.threads})
+        thread_text = (f"torch threads per run: {', '.join(map(str, threads))}" if threads
+                       else "threads not recorded by these rows")
+        return (f"Cost: the {_plural(runs, 'run', 'runs')} took {hours:.2f} h of run time in total (sum of the rows' "
+                f"`wall_time_s`); {step}; {thread_text}.")
 
     def _header_line(self) -> str:
         runs = _plural(self.n_runs, "run", "runs")
@@ -1020,7 +1160,8 @@ class Leaderboard:
             header += [f"{k}_n", f"{k}_mean", f"{k}_std"]
         header += [f"{self.primary}_ci_low", f"{self.primary}_ci_high", "baseline", "delta",
                    "p_baseline_holm", "p_top_holm", "vs_top", "code_shas", "dirty_runs",
-                   "unknown_provenance_runs"]
+                   "unknown_provenance_runs", "p_equiv_holm", "still_improving",
+                   "convergence_unknown", "not_fitted", "wall_time_s"]
         writer.writerow(header)
 
         def num(v: float | None) -> str:
@@ -1038,7 +1179,8 @@ class Leaderboard:
             line += [num(ci[0]) if ci else "", num(ci[1]) if ci else "",
                      int(r.key in self.baseline_keys), num(c.delta), num(c.p_baseline),
                      num(c.p_top), _top_text(r, self), " ".join(r.provenance.code_shas),
-                     r.provenance.n_dirty, r.provenance.n_unknown]
+                     r.provenance.n_dirty, r.provenance.n_unknown, num(c.p_equiv),
+                     r.improving, r.conv_unknown, r.no_fit, num(r.wall_s)]
             writer.writerow(line)
         return buf.getvalue()
 
@@ -1124,6 +1266,7 @@ def load_leaderboard(
     baseline: str | None = None,
     strict: bool = False,
     split_by: str = SPLIT_BY,
+    margin: float | None = None,
 ) -> Leaderboard:
     """Read a benchmark directory and aggregate it.
 
@@ -1136,8 +1279,13 @@ def load_leaderboard(
         command: The command line stated in the Markdown header.
         baseline: Name (or key) of the baseline row, comma-separated names for a split table;
             ``None``: the plain MLP, else the top row.
-        strict: Refuse a table with configurations of mixed, dirty or unknown provenance.
+        strict: Refuse a table with configurations of mixed, dirty or unknown provenance,
+            with :data:`STILL_IMPROVING_MAX` of its runs or more still improving, or with rows
+            from a code that is neither the current one nor tied to it by ``verified.jsonl``
+            (:func:`check_current_code`).
         split_by: Dotted config path: rows whose configs differ there are separate tasks.
+        margin: Equivalence margin ε for Welch TOST against the baseline (primary metric's
+            units; accuracy in points); adds the ``≡`` column.
 
     Raises:
         InputError: if the directory has neither ``runs.jsonl`` nor study exports, ``by`` /
@@ -1168,13 +1316,45 @@ def load_leaderboard(
         command=command,
         baseline=baseline,
         primary=primary,
-        columns=REGRESSION_COLUMNS if regression else DEFAULT_COLUMNS,
+        columns=_with_equiv(REGRESSION_COLUMNS if regression else DEFAULT_COLUMNS, margin),
         split_by=split_by,
+        margin=margin,
     )
     _ = lb.baseline_key  # validates ``baseline`` early
     if strict:
         lb.check_strict()
+        check_current_code(path, lb)
     return lb
+
+
+def check_current_code(bench: Path, lb: Leaderboard) -> None:
+    """Refuse (InputError, one line) rows that ran neither the current kanlab/ code nor a code
+    that ``bench/verified.jsonl`` ties to it (``kanlab reproduce DIR --verify``). Outside a
+    git checkout the current code is unknown and nothing is refused."""
+    from kanlab.provenance import code_version
+    from kanlab.results.verified import tied_codes
+
+    current = code_version().code_sha
+    if current is None:
+        return
+    tied = tied_codes(bench, current)
+    stale = sorted({s for r in lb.rows for s in r.provenance.code_shas} - tied)
+    if stale:
+        raise InputError(
+            f"`--strict` needs the rows to come from the current kanlab/ code {current[:7]} or "
+            f"a code verified.jsonl ties to it, but got code {', '.join(x[:7] for x in stale)}: "
+            f"run `kanlab reproduce {bench} --verify` (or re-run the table)."
+        )
+
+
+def _with_equiv(columns: tuple[str, ...], margin: float | None) -> tuple[str, ...]:
+    """The TOST column after the p column when a margin is set."""
+    if margin is None:
+        return columns
+    if not margin > 0:
+        raise InputError(f"`margin` must be > 0, but got margin={margin}.")
+    i = columns.index("p") + 1
+    return (*columns[:i], "equiv", *columns[i:])
 
 
 def _is_regression(runs: Sequence[Mapping[str, Any]]) -> bool:
@@ -1189,19 +1369,21 @@ def _is_regression(runs: Sequence[Mapping[str, Any]]) -> bool:
 # --------------------------------------------------------------------------- writing
 
 MANIFEST = "reproduce.yaml"
-TABLE_KEYS = ("baseline", "split_by")  # a manifest's `leaderboard:` options
+TABLE_KEYS = ("baseline", "split_by", "equivalence_margin")  # a manifest's `leaderboard:` options
 
 
-def table_options(bench: Path) -> dict[str, str]:
+def table_options(bench: Path) -> dict[str, Any]:
     """The ``leaderboard:`` options of ``bench/reproduce.yaml`` (``{}`` without one).
 
     A results directory whose table needs a baseline or a split names them there, so that
     ``kanlab leaderboard DIR`` and ``kanlab reproduce DIR`` regenerate the same table::
 
         leaderboard: {split_by: model.arch, baseline: "vit_gelu,resnet_relu"}
+        leaderboard: {equivalence_margin: 0.5}   # TOST margin, primary metric's units
 
     Raises:
-        ConfigError: for an unknown option or a value that is not a non-empty string.
+        ConfigError: for an unknown option, a ``baseline`` / ``split_by`` that is not a
+            non-empty string or an ``equivalence_margin`` that is not a number > 0.
     """
     from kanlab.errors import ConfigError
 
@@ -1218,15 +1400,21 @@ def table_options(bench: Path) -> dict[str, str]:
             raise ConfigError(f"`leaderboard` keys in {path} must be among "
                               f"{', '.join(TABLE_KEYS)}, but got {key!r}."
                               f"{suggest(str(key), TABLE_KEYS)}")
-        if not isinstance(value, str) or not value.strip():
+        if key == "equivalence_margin":
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or not value > 0):
+                raise ConfigError(f"`leaderboard.equivalence_margin` in {path} must be a "
+                                  f"number > 0, but got {value!r}.")
+        elif not isinstance(value, str) or not value.strip():
             raise ConfigError(f"`leaderboard.{key}` in {path} must be a non-empty string, "
                               f"but got {value!r}.")
-    return {str(k): str(v) for k, v in options.items()}
+    return {str(k): (float(v) if k == "equivalence_margin" else str(v))
+            for k, v in options.items()}
 
 
 def leaderboard_command(
     bench: Path, *, by: str = "config", sort: str = "test", include_trials: bool = False,
-    baseline: str | None = None, split_by: str = SPLIT_BY,
+    baseline: str | None = None, split_by: str = SPLIT_BY, margin: float | None = None,
 ) -> str:
     """The ``kanlab leaderboard`` command line that regenerates ``bench``'s table."""
     return " ".join(
@@ -1236,6 +1424,7 @@ def leaderboard_command(
         + (["--include-trials"] if include_trials else [])
         + ([f"--split-by {split_by}"] if split_by != SPLIT_BY else [])
         + ([f"--baseline {baseline}"] if baseline is not None else [])
+        + ([f"--equivalence-margin {margin:g}"] if margin is not None else [])
     )
 
 
@@ -1243,6 +1432,7 @@ def write_leaderboard(
     bench: Path, *, fmt: str = "md", output: Path | None = None, stdout: bool = False,
     by: str = "config", sort: str = "test", include_trials: bool = False,
     baseline: str | None = None, strict: bool = False, split_by: str | None = None,
+    margin: float | None = None,
 ) -> tuple[Leaderboard, Path | None]:
     """Render ``bench``'s leaderboard to ``output`` (default ``bench/leaderboard.<fmt>``).
 
@@ -1253,10 +1443,12 @@ def write_leaderboard(
     options = table_options(bench)
     baseline = baseline if baseline is not None else options.get("baseline")
     split_by = split_by if split_by is not None else options.get("split_by", SPLIT_BY)
+    margin = margin if margin is not None else options.get("equivalence_margin")
     command = leaderboard_command(bench, by=by, sort=sort, include_trials=include_trials,
-                                  baseline=baseline, split_by=split_by)
+                                  baseline=baseline, split_by=split_by, margin=margin)
     lb = load_leaderboard(bench, by=by, sort=sort, include_trials=include_trials,
-                          command=command, baseline=baseline, strict=strict, split_by=split_by)
+                          command=command, baseline=baseline, strict=strict, split_by=split_by,
+                          margin=margin)
     text = lb.render(fmt)
     if stdout:
         sys.stdout.write(text)

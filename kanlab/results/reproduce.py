@@ -15,7 +15,8 @@ seeds — never copies of the YAMLs::
 Experiment paths are relative to the current directory or, failing that, to a parent of the
 manifest's directory (the repository root). Each (configuration, seed) is a job; a job is done
 when ``runs.jsonl`` holds a completed row with its ``config_hash`` and seed made at the current
-``code_sha`` from clean code (:mod:`kanlab.provenance`). :func:`reproduce` runs the jobs not done
+``code_sha`` from clean code (:mod:`kanlab.provenance`), or at a code that ``verified.jsonl``
+ties to the current one (``kanlab reproduce DIR --verify``, :mod:`kanlab.results.verify`). :func:`reproduce` runs the jobs not done
 yet, seed-major (an interrupted reproduction leaves every configuration with nearly the same n),
 in ``workers`` processes with ``cores // workers`` torch threads each, so a reproduction can span
 several sittings; then it regenerates ``leaderboard.md`` exactly as ``kanlab leaderboard DIR``
@@ -214,12 +215,15 @@ def plan(bench_dir: str | Path) -> list[Job]:
 
 
 def _done(jobs: Sequence[Job], rows: Sequence[Mapping[str, Any]], code: CodeVersion,
-          allow_dirty: bool) -> list[Job]:
+          allow_dirty: bool, tied: frozenset[str] = frozenset()) -> list[Job]:
+    """Jobs with a completed, clean row at the current code (or at a code ``tied`` to it by
+    a verification record, :mod:`kanlab.results.verify`)."""
+    codes = {code.code_sha, *tied} if code.code_sha is not None else set()
     recorded = {
         (r.get("config_hash"), r.get("seed"))
         for r in rows
         if r.get("status") == "completed" and not r.get("trial")
-        and code.code_sha is not None and r.get("code_sha") == code.code_sha
+        and r.get("code_sha") in codes
         and (r.get("git_dirty") is False or (allow_dirty and r.get("git_dirty") is True))
     }
     return [j for j in jobs if (j.config_hash, j.seed) in recorded]
@@ -299,7 +303,11 @@ def reproduce(
         )
     runs_file = bench / "runs.jsonl"
     rows = read_runs(runs_file) if runs_file.is_file() else []
-    report = ReproduceReport(jobs=jobs, done=_done(jobs, rows, code, allow_dirty), code=code)
+    from kanlab.results.verified import tied_codes
+
+    tied = tied_codes(bench, code.code_sha)
+    report = ReproduceReport(jobs=jobs, done=_done(jobs, rows, code, allow_dirty, tied),
+                             code=code)
     todo = report.todo
     echo(f"{bench}: {len(jobs)} runs in {MANIFEST}, {len(report.done)} already recorded at "
          f"code {code.code_sha[:7]}, {len(todo)} to run"

@@ -7,6 +7,12 @@
   ``scipy.stats.ttest_ind(a, b, equal_var=False)``:
   ``t = (mean_a - mean_b) / sqrt(s_a^2/n_a + s_b^2/n_b)``, Welch–Satterthwaite df; two
   groups without spread get p = 1 (equal values) or 0 (different values).
+- :func:`tost`: Welch two-one-sided-tests equivalence of two groups within a margin ``eps``
+  (Schuirmann's TOST with Welch's unequal-variance t): ``H0: |mean_a - mean_b| >= eps``;
+  ``p = max(p_lower, p_upper)`` from the one-sided Welch tests ``mean_a - mean_b > -eps``
+  and ``mean_a - mean_b < eps``, each ``scipy.stats.ttest_ind(..., equal_var=False,
+  alternative=...)`` on ``a`` shifted by ``± eps``; equivalent within eps where p < alpha.
+  Two groups without spread: p = 0 when ``|mean_a - mean_b| < eps``, else 1.
 - :func:`holm`: Holm's step-down adjustment of a family of p-values (controls the
   family-wise error rate): sort ascending, ``p_(i) * (m - i + 1)``, running maximum, capped
   at 1, returned in the input order.
@@ -22,7 +28,7 @@ import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["MIN_N_FOR_TEST", "Stat", "Welch", "holm", "welch"]
+__all__ = ["MIN_N_FOR_TEST", "Stat", "Tost", "Welch", "holm", "tost", "welch"]
 
 MIN_N_FOR_TEST = 3  # fewer values per group: no test is reported
 CONFIDENCE = 0.95
@@ -103,6 +109,44 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Welch:
         warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
         res = stats.ttest_ind(list(a), list(b), equal_var=False)
     return Welch(float(res.statistic), float(res.df), float(res.pvalue))
+
+
+@dataclass(frozen=True)
+class Tost:
+    """A Welch TOST: the two one-sided p-values and their maximum ``p``."""
+
+    p: float
+    p_lower: float
+    p_upper: float
+    margin: float
+
+
+def tost(a: Sequence[float], b: Sequence[float], margin: float) -> Tost:
+    """Welch TOST of ``a`` against ``b`` within ``± margin`` (see the module docstring).
+
+    Raises:
+        ValueError: for a group with fewer than 2 values or a margin that is not > 0.
+    """
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(
+            f"`a` and `b` must have >= 2 values each, but got {len(a)} and {len(b)}."
+        )
+    if not margin > 0:
+        raise ValueError(f"`margin` must be > 0, but got margin={margin}.")
+    if min(a) == max(a) and min(b) == max(b):
+        inside = abs(a[0] - b[0]) < margin
+        p = 0.0 if inside else 1.0
+        return Tost(p, p, p, margin)
+    from scipy import stats
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
+        lower = stats.ttest_ind([v + margin for v in a], list(b), equal_var=False,
+                                alternative="greater")
+        upper = stats.ttest_ind([v - margin for v in a], list(b), equal_var=False,
+                                alternative="less")
+    p_lower, p_upper = float(lower.pvalue), float(upper.pvalue)
+    return Tost(max(p_lower, p_upper), p_lower, p_upper, margin)
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:

@@ -18,6 +18,7 @@ from kanlab.results.leaderboard import (
     describe_model,
     load_leaderboard,
     read_runs,
+    write_leaderboard,
 )
 from kanlab.results.stats import holm, welch
 
@@ -135,7 +136,8 @@ COMMITTED = sorted(p.parent.name for p in (REPO / "results").glob("*/leaderboard
 @pytest.mark.parametrize("name", COMMITTED or ["fashion_mnist"])
 def test_committed_leaderboard_is_reproducible(tmp_path: Path, name: str) -> None:
     """Every committed table regenerates byte for byte from its committed runs, and comes
-    from one clean code version (``--strict`` accepts it)."""
+    from one clean code version (``--strict``'s provenance check accepts it; its convergence
+    check is :func:`test_committed_tables_have_converged`)."""
     bench = REPO / "results" / name
     committed = bench / "leaderboard.md"
     if not committed.is_file():
@@ -145,9 +147,33 @@ def test_committed_leaderboard_is_reproducible(tmp_path: Path, name: str) -> Non
     argv = match.group(1).split()
     assert argv[1] == f"results/{name}"
     out = tmp_path / "leaderboard.md"
-    assert main([argv[0], str(bench), *argv[2:], "--output", str(out), "--quiet",
-                 "--strict"]) == 0
+    assert main([argv[0], str(bench), *argv[2:], "--output", str(out), "--quiet"]) == 0
     assert out.read_bytes() == committed.read_bytes()
+    load_leaderboard(bench).check_provenance()
+
+
+# Tables run before the converged protocols (issue 25): most of their runs were still
+# improving. The integrator re-runs them at the end of the round; then these pass, and the
+# strict xfail turns the XPASS into a failure until the mark is removed.
+_NOT_YET_CONVERGED = {"function_fitting", "fashion_mnist_conv", "fashion_mnist_vit"}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.xfail(
+        n in _NOT_YET_CONVERGED, strict=True,
+        reason="committed rows predate the converged protocols; re-run pending (issue 25)"))
+    for n in COMMITTED or ["fashion_mnist"]
+])
+def test_committed_tables_have_converged(name: str) -> None:
+    """Fewer than 20 % of a committed table's runs are still improving or of unknown
+    convergence (what ``--strict`` requires besides the provenance checks)."""
+    from kanlab.results.leaderboard import STILL_IMPROVING_MAX
+
+    bench = REPO / "results" / name
+    if not (bench / "runs.jsonl").is_file():
+        pytest.skip(f"results/{name}/runs.jsonl not committed yet")
+    improving, unknown, runs = load_leaderboard(bench).still_improving()
+    assert runs and improving + unknown < STILL_IMPROVING_MAX * runs, (improving, unknown, runs)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -269,7 +295,20 @@ def test_provenance_flags_and_strict(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert len(err.splitlines()) == 1 and "mixed (mixed: 2 code versions)" in err
     assert not (bench / "leaderboard.md").exists()  # nothing written on refusal
     _write(bench, rows[:3])
+    # clean rows of code aaaaaaa: --strict also needs them tied to the current code
+    assert main(["leaderboard", str(bench), "--strict", "--quiet"]) == 2
+    assert "--verify" in capsys.readouterr().err
+    _tie(bench, "a" * 40)
     assert main(["leaderboard", str(bench), "--strict", "--quiet"]) == 0
+
+
+def _tie(bench: Path, rows_code_sha: str) -> None:
+    """A verification record tying ``rows_code_sha`` to the current code (as
+    ``kanlab reproduce --verify`` writes it after a bit-for-bit re-run)."""
+    from kanlab.provenance import code_version
+
+    record = {"code_sha": code_version().code_sha, "rows_code_sha": rows_code_sha, "runs": []}
+    (bench / "verified.jsonl").write_text(json.dumps(record) + "\n")
 
 
 def test_deployed_params_with_built_count_in_a_note(tmp_path: Path) -> None:
@@ -410,7 +449,7 @@ def test_split_by_a_config_path_with_one_baseline_per_task(
     (bench / "reproduce.yaml").write_text("runs: []\nleaderboard: {split: model.arch}\n")
     assert main(["leaderboard", str(bench), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "keys in" in err and "must be among baseline, split_by, but got 'split'" in err
+    assert "keys in" in err and "must be among baseline, split_by, equivalence_margin, but got 'split'" in err
 
 
 def test_edge_cases_diverged_seeds_stopped_runs_p_rounding_and_baseline_notes(
@@ -478,3 +517,135 @@ def test_grouping_by_name_never_merges_tasks_and_ci_sorts_best_first(tmp_path: P
     # a baseline named in one task only: the other task falls back, and the note says so
     md = load_leaderboard(bench, baseline="mlp2").to_markdown()
     assert "the row named with `--baseline` where the task has one, else its plain MLP" in md
+
+
+# --------------------------------------------------------------------------- verdicts
+
+
+def test_tost_marks_follow_the_hand_computed_tost_with_holm(tmp_path: Path) -> None:
+    import statistics
+
+    from scipy.stats import t as student
+
+    bench = tmp_path / "toy"
+    _write(bench, _stat_rows())
+    (bench / "reproduce.yaml").write_text("leaderboard: {equivalence_margin: 8.0}\n")
+    lb, _ = write_leaderboard(bench)
+    assert lb.margin == 8.0
+    by_name = {r.name: r for r in lb.rows}
+    mlp = _pct([0.85, 0.86, 0.84, 0.855])
+
+    def by_hand(a: list[float]) -> float:  # TOST from the formulas, scipy.stats.t only
+        va, vb = statistics.variance(a) / len(a), statistics.variance(mlp) / len(mlp)
+        se, d = (va + vb) ** 0.5, statistics.fmean(a) - statistics.fmean(mlp)
+        df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(mlp) - 1))
+        return max(float(student.sf((d + 8.0) / se, df)), float(student.cdf((d - 8.0) / se, df)))
+
+    tested = {n: _pct(v) for n, v in [("strong", [0.90, 0.91, 0.92, 0.905]),
+                                      ("close", [0.899, 0.912, 0.915, 0.90]),
+                                      ("weak", [0.80, 0.81, 0.79, 0.805])]}
+    expected = holm([by_hand(v) for v in tested.values()])
+    for name, p in zip(tested, expected, strict=True):
+        assert lb.comparisons[by_name[name].key].p_equiv == pytest.approx(p, rel=1e-9)
+    # strong/close lie ~5.5 points above the MLP, weak ~5 below, each with a spread of under
+    # a point: all equivalent within 8 points; within 1 point none is
+    assert all(lb.comparisons[by_name[n].key].p_equiv < 0.05 for n in tested)
+    md = (bench / "leaderboard.md").read_text()
+    assert "≡ baseline ±ε ¹¹" in md and "| ≡ (p " in md and "ε = 8 points" in md
+    assert "--equivalence-margin 8" in md  # the stated command regenerates the table
+    header, *lines = lb.to_csv().splitlines()
+    csv_rows = [dict(zip(header.split(","), line.split(","), strict=True)) for line in lines]
+    strong = next(c for c in csv_rows if c["name"] == "strong")
+    p_strong = lb.comparisons[by_name["strong"].key].p_equiv
+    assert float(strong["p_equiv_holm"]) == pytest.approx(p_strong, rel=1e-5)
+    narrow = load_leaderboard(bench, margin=1.0)
+    assert all((narrow.comparisons[by_name[n].key].p_equiv or 0) > 0.05 for n in tested)
+    assert "not shown (p " in narrow.to_markdown()
+    assert "≡" not in load_leaderboard(bench).to_markdown().split("\n\n")[2]  # no margin: no column
+
+
+def test_manifest_margin_must_be_a_positive_number(tmp_path: Path) -> None:
+    from kanlab.errors import ConfigError
+
+    bench = tmp_path / "toy"
+    _write(bench, _stat_rows())
+    (bench / "reproduce.yaml").write_text("leaderboard: {equivalence_margin: '0.5'}\n")
+    with pytest.raises(ConfigError, match="must be a number > 0, but got '0.5'"):
+        write_leaderboard(bench)
+    assert main(["leaderboard", str(bench), "--equivalence-margin", "-1", "--quiet"]) == 2
+
+
+def _conv_rows(n_improving: int) -> list[dict[str, Any]]:
+    rows = _stat_rows()
+    for i, r in enumerate(rows):  # budget 5 epochs: tail = epoch 4
+        r["config"]["trainer"] = {"max_epochs": 5}
+        r["best_epoch"] = 4 if i < n_improving else 2
+        r.update(code_sha="c" * 40, git_dirty=False)
+    return rows
+
+
+def test_still_improving_seeds_are_counted_and_strict_refuses_a_fifth(tmp_path: Path) -> None:
+    bench = tmp_path / "toy"
+    _write(bench, _conv_rows(3))  # 3 of 18 runs (17 %): marked, accepted by --strict
+    _tie(bench, "c" * 40)
+    lb = load_leaderboard(bench, strict=True)
+    assert lb.still_improving() == (3, 0, 18)
+    (mlp,) = [r for r in lb.rows if r.name == "mlp"]
+    assert mlp.improving == 3
+    md = lb.to_markdown()
+    assert "| 4 (3 still improving) ⁹ |" in md
+    assert "This table: 3 runs of 18 still improving (17 %)" in md
+    _write(bench, _conv_rows(4))  # 4 of 18 (22 %): refused
+    with pytest.raises(InputError, match=r"fewer than 20 % .* got 4 of 18 .*mlp \(4/4\)"):
+        load_leaderboard(bench, strict=True)
+    assert main(["leaderboard", str(bench), "--strict", "--quiet"]) == 2
+    recorded = _conv_rows(4)
+    for r in recorded:  # the recorded field wins over the selected epoch
+        r["converged"] = True
+    _write(bench, recorded)
+    assert load_leaderboard(bench, strict=True).still_improving() == (0, 0, 18)
+
+
+def test_a_row_that_failed_to_fit_is_not_a_win_for_the_other_side(tmp_path: Path) -> None:
+    bench = tmp_path / "function_fitting"
+    rows = []
+    for s, mse in enumerate([0.09, 0.091, 0.089, 0.0905]):
+        rows.append(_reg_row("f-mlp", "f", s, mse, model="mlp"))
+        rows[-1]["metrics"]["test/r2"] = 0.03  # the MLP never learnt f
+    for s, mse in enumerate([0.01, 0.011, 0.012, 0.0105]):
+        rows.append(_reg_row("f-kan", "f", s, mse))
+    for s, mse in enumerate([0.01, 0.011, 0.012, 0.0105]):
+        rows.append(_reg_row("g-mlp", "g", s, mse, model="mlp"))
+    for s, mse in enumerate([0.2, 0.21, 0.19, 0.205]):
+        rows.append(_reg_row("g-kan", "g", s, mse))
+        rows[-1]["metrics"]["test/r2"] = 0.1 if s else 0.6  # 3 of 4 seeds not fitted
+    for r in rows:
+        r["best_epoch"] = 2  # converged (tail: epoch 4)
+    _write(bench, rows)
+    lb = load_leaderboard(bench)
+    by_name = {r.name: r for r in lb.rows}
+    assert by_name["f-mlp"].fails_to_fit and by_name["f-mlp"].no_fit == 4
+    assert by_name["g-kan"].fails_to_fit and by_name["g-kan"].no_fit == 3
+    kan_f = lb.comparisons[by_name["f-kan"].key]
+    assert kan_f.p_baseline is None and kan_f.why_baseline == "baseline fails to fit ¹⁰"
+    kan_g = lb.comparisons[by_name["g-kan"].key]
+    assert kan_g.p_baseline is None and kan_g.why_baseline == "fails to fit ¹⁰"
+    md = lb.to_markdown()
+    assert "4 (4 not fitted) ¹⁰" in md and "4 (3 not fitted) ¹⁰" in md
+    assert "¹⁰ not fitted: seeds whose test R² is below 0.5" in md
+
+
+def test_cost_line_sums_run_time_and_takes_the_median_step_time(tmp_path: Path) -> None:
+    bench = tmp_path / "toy"
+    rows = _stat_rows()
+    for i, r in enumerate(rows):
+        r["wall_time_s"] = 100.0 * (i + 1)
+        if i < 5:
+            r["step_time_s"] = [0.004, 0.002, 0.010, 0.003, 0.005][i]
+        r["threads"] = 1 if i % 2 else 2
+    _write(bench, rows)
+    md = load_leaderboard(bench).to_markdown()
+    hours = sum(100.0 * (i + 1) for i in range(len(rows))) / 3600
+    assert (f"Cost: the 18 runs took {hours:.2f} h of run time in total" in md)
+    assert "median training-step time 4.00 ms (median over the 5 runs" in md
+    assert "torch threads per run: 1, 2." in md

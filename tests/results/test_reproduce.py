@@ -18,6 +18,7 @@ from kanlab.errors import ConfigError
 from kanlab.provenance import CodeVersion, code_version
 from kanlab.results.leaderboard import read_runs
 from kanlab.results.reproduce import Job, _done, plan, read_manifest, reproduce
+from kanlab.results.verify import tied_codes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -204,14 +205,23 @@ def _checkout(sha: str, where: Path) -> Path | None:
     return where
 
 
-@pytest.mark.parametrize("bench", COMMITTED)
+# Issue 25 changed the leaderboard (convergence, TOST, cost notes) and the function-fitting
+# protocol after the committed rows ran: the rows' own code no longer makes the committed
+# tables, and the function-fitting plan has new config hashes. The re-run at the end of the
+# round makes these pass again; the strict xfail then fails until the mark is removed.
+_RERUN_PENDING = pytest.mark.xfail(
+    strict=True, reason="committed rows predate issue 25's leaderboard/protocols; re-run pending")
+
+
+@pytest.mark.parametrize("bench", [pytest.param(b, marks=_RERUN_PENDING) for b in COMMITTED])
 def test_committed_results_come_from_one_clean_commit_and_reproduce_has_nothing_to_do(
     bench: str, tmp_path: Path,
 ) -> None:
     """Every committed table's runs come from one clean code version, each planned (config,
     seed) exactly once; at that code version ``kanlab reproduce`` plans no run and its
-    leaderboard is the committed one, byte for byte. When kanlab/ has changed since, that code
-    is the rows' commit, checked out next to the repository."""
+    leaderboard is the committed one, byte for byte. When kanlab/ has changed since, the
+    current code counts as that code if ``verified.jsonl`` ties the two (``kanlab reproduce
+    DIR --verify``); otherwise the rows' commit is checked out next to the repository."""
     directory = REPO / "results" / bench
     jobs = plan(directory)
     rows = [r for r in read_runs(directory / "runs.jsonl") if not r.get("trial")]  # trials aside
@@ -222,7 +232,9 @@ def test_committed_results_come_from_one_clean_commit_and_reproduce_has_nothing_
     assert all(r["status"] == "completed" for r in rows)
     assert sorted((r["config_hash"], r["seed"]) for r in rows) == sorted(
         (j.config_hash, j.seed) for j in jobs)
-    if code_version().code_sha == code_sha:  # table: test_committed_leaderboard_is_reproducible
+    # rows at the current code, or at a code that DIR/verified.jsonl (kanlab reproduce --verify)
+    # ties to it; table: test_committed_leaderboard_is_reproducible
+    if code_sha in tied_codes(directory, code_version().code_sha):
         report = reproduce(directory, dry_run=True, echo=lambda line: None)
         assert report.todo == [] and len(report.done) == len(jobs)
         return

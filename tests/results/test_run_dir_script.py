@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import math
 from pathlib import Path
 from types import ModuleType
 
@@ -25,6 +24,9 @@ def _script() -> ModuleType:
     return module
 
 
+@pytest.mark.xfail(strict=True, reason="the function-fitting protocol changed after the "
+                   "committed rows ran (issue 25): reproduce.yaml plans other config hashes "
+                   "until the re-run")
 def test_a_committed_row_is_retrained_with_its_config_hash_and_its_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -45,5 +47,5 @@ def test_a_committed_row_is_retrained_with_its_config_hash_and_its_numbers(
         torch.set_num_threads(threads)
     again = result.row
     assert again["config_hash"] == row["config_hash"] and again["best_epoch"] == row["best_epoch"]
-    for key in ("val/loss", "test/loss", "test/r2"):  # bit for bit on the machine that ran it
-        assert math.isclose(again["metrics"][key], row["metrics"][key], rel_tol=1e-5), key
+    for key in ("val/loss", "test/loss", "test/r2"):  # bit for bit at the row's thread count
+        assert again["metrics"][key] == row["metrics"][key], key

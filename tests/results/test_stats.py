@@ -7,7 +7,7 @@ import math
 import pytest
 from scipy import stats as sp
 
-from kanlab.results.stats import Stat, holm, welch
+from kanlab.results.stats import Stat, holm, tost, welch
 
 A = [1.0, 2.0, 3.0, 4.0]
 B = [2.0, 4.0, 6.0, 8.0, 10.0]
@@ -70,3 +70,45 @@ def test_welch_of_two_groups_without_spread_is_decided_on_their_values() -> None
     # one group with spread: scipy's Welch test as usual
     assert welch([1.0] * 3, [1.0, 2.0, 4.0]).p == pytest.approx(
         sp.ttest_ind([1.0] * 3, [1.0, 2.0, 4.0], equal_var=False).pvalue)
+
+
+# --------------------------------------------------------------------------- TOST
+
+
+def _tost_by_hand(a: list[float], b: list[float], eps: float) -> float:
+    """Welch TOST from the formulas: t = (d ± eps) / se, Welch–Satterthwaite df,
+    one-sided tails from scipy.stats.t (no ttest_ind)."""
+    import statistics
+
+    from scipy.stats import t as student
+
+    va, vb = statistics.variance(a) / len(a), statistics.variance(b) / len(b)
+    se = (va + vb) ** 0.5
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    d = statistics.fmean(a) - statistics.fmean(b)
+    p_lower = float(student.sf((d + eps) / se, df))
+    p_upper = float(student.cdf((d - eps) / se, df))
+    return max(p_lower, p_upper)
+
+
+@pytest.mark.parametrize(("a", "b", "eps"), [
+    ([89.11, 89.3, 88.95, 89.0, 89.2], [88.63, 88.9, 88.4, 88.7, 88.55], 0.5),
+    ([88.0, 88.1, 87.9], [88.05, 88.02, 88.1, 87.95], 0.3),
+    ([1.0, 2.0, 3.0], [1.5, 2.5, 3.5, 4.5], 2.0),
+])
+def test_tost_matches_the_hand_formula_and_statsmodels(a: list[float], b: list[float],
+                                                       eps: float) -> None:
+    res = tost(a, b, eps)
+    assert res.p == pytest.approx(_tost_by_hand(a, b, eps), rel=1e-9, abs=1e-12)
+    weightstats = pytest.importorskip("statsmodels.stats.weightstats")
+    p_sm, _, _ = weightstats.ttost_ind(a, b, -eps, eps, usevar="unequal")
+    assert res.p == pytest.approx(float(p_sm), rel=1e-7, abs=1e-12)
+
+
+def test_tost_without_spread_and_bad_input() -> None:
+    assert tost([1.0, 1.0], [1.2, 1.2], 0.5).p == 0.0  # inside the margin exactly
+    assert tost([1.0, 1.0], [2.0, 2.0], 0.5).p == 1.0
+    with pytest.raises(ValueError, match="`margin` must be > 0"):
+        tost([1.0, 2.0], [1.0, 2.0], 0.0)
+    with pytest.raises(ValueError, match=">= 2 values"):
+        tost([1.0], [1.0, 2.0], 0.5)

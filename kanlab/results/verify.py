@@ -1,0 +1,226 @@
+"""``kanlab reproduce DIR --verify``: does the current code reproduce a table's runs bit for bit?
+
+A committed table's rows record the code that ran them (``code_sha``, :mod:`kanlab.provenance`).
+When kanlab/ changes afterwards, :func:`verify` re-runs a sample of K recorded runs at the
+current code — each from the experiment YAML and overrides ``kanlab reproduce`` plans for its
+(config hash, seed), at the row's recorded torch thread count (CPU float rounding depends on
+it), into a temporary directory — and compares every non-timing field the row recorded:
+every metric except the timings (:data:`TIMING`), and ``best_epoch``, ``epochs``, ``params``,
+``params_built``, ``flops`` plus, where recorded, ``converged``, ``stop_reason``,
+``stopped_epoch`` and ``steps``. Comparison is exact (JSON floats round-trip exactly).
+
+- All agree: one JSON line is appended to ``DIR/verified.jsonl`` (:data:`VERIFIED`), a
+  committed, reviewable record: the current ``git_sha`` / ``code_sha``, the rows'
+  ``rows_code_sha``, the runs compared (name, seed, config hash, threads, fields compared),
+  K and the number of rows, and the machine (torch version, CPU capability, platform).
+  :func:`tied_codes` reads it: ``kanlab reproduce`` then counts the rows as done at the
+  current code, and ``kanlab leaderboard --strict`` accepts them as the current code's.
+- Some moved: nothing is written; the report names every run and field that moved (old ->
+  new value), and the table must be re-run (``kanlab reproduce DIR``).
+
+The sample is deterministic: K rows drawn with ``random.Random(0)`` from the completed rows
+sorted by (name, seed), so a reviewer can re-run the same check. A sample proves only that
+those K runs reproduce; K = all rows (``--sample 0``) proves the whole table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import math
+import platform
+import random
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kanlab.errors import InputError, SetupError
+from kanlab.provenance import code_version
+from kanlab.results.verified import VERIFIED, read_verified, tied_codes
+
+__all__ = [
+    "TIMING",
+    "VERIFIED",
+    "Moved",
+    "VerifyReport",
+    "compared_fields",
+    "read_verified",
+    "tied_codes",
+    "verify",
+]
+
+TIMING = frozenset({"epoch_time_s", "step_time_s", "wall_time_s", "latency_ms"})
+_FIELDS = ("best_epoch", "epochs", "params", "params_built", "flops", "converged",
+           "stop_reason", "stopped_epoch", "steps")
+
+
+@dataclass(frozen=True)
+class Moved:
+    """A run whose re-run at the current code differs: field -> (recorded, now)."""
+
+    name: str
+    seed: int
+    fields: Mapping[str, tuple[Any, Any]]
+
+    def describe(self) -> str:
+        what = "; ".join(f"{k} {old!r} -> {new!r}" for k, (old, new) in self.fields.items())
+        return f"{self.name} seed={self.seed}: {what}"
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify` compared and found."""
+
+    bench: Path
+    compared: list[dict[str, Any]] = field(default_factory=list)
+    moved: list[Moved] = field(default_factory=list)
+    record: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.compared) and not self.moved
+
+
+def compared_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The non-timing fields of a row that a re-run must reproduce exactly."""
+    out: dict[str, Any] = {}
+    for key, value in sorted((row.get("metrics") or {}).items()):
+        if key not in TIMING:
+            out[f"metrics.{key}"] = value
+    for key in _FIELDS:
+        if key in row:
+            out[key] = row[key]
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal values of the same type (NaN equals NaN: a NaN recorded is a NaN reproduced)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and bool(a == b)
+
+
+@contextlib.contextmanager
+def _threads(n: int) -> Iterator[None]:
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _latest(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The last completed, non-trial row per (config hash, seed), sorted by (name, seed)."""
+    by_key: dict[tuple[Any, Any], Mapping[str, Any]] = {}
+    for r in rows:
+        if r.get("status") == "completed" and not r.get("trial"):
+            by_key[(r.get("config_hash"), r.get("seed"))] = r
+    return sorted(by_key.values(), key=lambda r: (str(r.get("name")), int(r.get("seed") or 0)))
+
+
+def _machine() -> dict[str, Any]:
+    import torch
+
+    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)()
+    return {"torch": torch.__version__, "cpu_capability": capability,
+            "platform": platform.platform(), "machine": platform.machine()}
+
+
+def verify(
+    bench_dir: str | Path, *, sample: int | None = 3, threads: int | None = None,
+    record: bool = True, echo: Callable[[str], None] = print,
+) -> VerifyReport:
+    """Re-run ``sample`` recorded runs of ``bench_dir`` at the current code and compare.
+
+    Args:
+        bench_dir: ``results/<benchmark>`` with ``reproduce.yaml`` and ``runs.jsonl``.
+        sample: How many runs (0 or ``None``: every row).
+        threads: Thread count for rows that did not record one (else refused).
+        record: Append the record to ``verified.jsonl`` when every run agrees.
+        echo: Where progress lines go.
+
+    Raises:
+        InputError: a bad ``sample``, no rows, rows from several code versions, or a row
+            without a thread count and no ``threads``.
+        SetupError: outside a git checkout, or with uncommitted changes in kanlab/ and
+            ``record`` (a record must name committed code; ``record=False`` compares only).
+    """
+    from kanlab.config import load_experiment
+    from kanlab.lit.train import train
+    from kanlab.results.leaderboard import read_runs
+    from kanlab.results.reproduce import plan
+
+    if isinstance(sample, bool) or (sample is not None and (not isinstance(sample, int)
+                                                             or sample < 0)):
+        raise InputError(f"`--sample` must be an integer >= 0, but got --sample={sample!r}.")
+    bench = Path(bench_dir)
+    code = code_version()
+    if code.code_sha is None or (code.git_dirty and record):
+        raise SetupError(
+            "`kanlab reproduce --verify` records which committed code reproduces the table, but "
+            + ("kanlab is not in a git checkout." if code.code_sha is None else
+               "kanlab/ has uncommitted changes: commit them first (`git status kanlab`).")
+        )
+    runs_file = bench / "runs.jsonl"
+    rows = _latest(read_runs(runs_file)) if runs_file.is_file() else []
+    if not rows:
+        raise InputError(f"`DIR` must hold completed runs in runs.jsonl, but got {str(bench)!r}.")
+    shas = sorted({str(r.get("code_sha")) for r in rows})
+    if len(shas) != 1:
+        raise InputError(
+            f"`DIR`'s runs must come from one code version to be verified, but got "
+            f"{len(shas)}: {', '.join(s[:7] for s in shas)}."
+        )
+    k = len(rows) if not sample else min(sample, len(rows))
+    chosen = sorted(random.Random(0).sample(range(len(rows)), k))
+    jobs = {(j.config_hash, j.seed): j for j in plan(bench)}
+    report = VerifyReport(bench=bench)
+    echo(f"{bench}: re-running {k} of {len(rows)} runs (code {shas[0][:7]}) at code "
+         f"{code.code_sha[:7]}, comparing every non-timing field bit for bit.")
+    for i in chosen:
+        row = rows[i]
+        name, seed = str(row.get("name")), int(row.get("seed") or 0)
+        job = jobs.get((str(row.get("config_hash")), seed))
+        if job is None:
+            report.moved.append(Moved(name, seed, {"config_hash": (
+                row.get("config_hash"), "not planned by reproduce.yaml at this code")}))
+            echo(f"moved {name} seed={seed}: its configuration is no longer the manifest's")
+            continue
+        n = row.get("threads") if isinstance(row.get("threads"), int) else threads
+        if n is None:
+            raise InputError(
+                f"`threads` must be given for rows that did not record a thread count, but "
+                f"{name} seed={seed} has none (pass --threads N, the count it ran with)."
+            )
+        cfg = load_experiment(job.experiment, [*job.overrides, f"seed={job.seed}"])
+        with tempfile.TemporaryDirectory() as tmp, _threads(int(n)):
+            new_row = train(cfg, results_dir=Path(tmp), record=False, progress_bar=False).row
+        new = compared_fields(json.loads(json.dumps(new_row, default=str)))
+        old = compared_fields(row)
+        diff = {key: (value, new.get(key)) for key, value in old.items()
+                if not _same(value, new.get(key))}
+        entry = {"name": name, "seed": seed, "config_hash": row.get("config_hash"),
+                 "threads": int(n), "compared": sorted(old)}
+        report.compared.append(entry)
+        if diff:
+            report.moved.append(Moved(name, seed, diff))
+            echo(f"moved {report.moved[-1].describe()}")
+        else:
+            echo(f"same {name} seed={seed} ({len(old)} fields, {n} threads)")
+    if report.ok:
+        report.record = {
+            "code_sha": code.code_sha, "git_sha": code.git_sha, "rows_code_sha": shas[0],
+            "sample": k, "of": len(rows), "runs": report.compared,
+            "date": dt.datetime.now(dt.timezone.utc).date().isoformat(), **_machine(),
+        }
+        if record:
+            with open(bench / VERIFIED, "a", encoding="utf-8") as f:
+                f.write(json.dumps(report.record, sort_keys=True) + "\n")
+            echo(f"all {k} runs reproduce bit for bit: recorded in {bench / VERIFIED}")
+    return report

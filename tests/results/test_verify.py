@@ -1,0 +1,98 @@
+"""``kanlab reproduce DIR --verify``: re-run recorded runs at this code, compare bit for bit."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kanlab.cli import main
+from kanlab.errors import SetupError
+from kanlab.provenance import CodeVersion, code_version
+from kanlab.results.reproduce import Job, _done, reproduce
+from kanlab.results.verify import VERIFIED, compared_fields, tied_codes, verify
+
+FIT = {
+    "name": "fit", "seed": 0, "model": {"name": "mlp", "widths": [2, 8, 1]},
+    "data": {"name": "synthetic", "function": "xy", "n_train": 64, "n_val": 32, "n_test": 32,
+             "batch_size": 16},
+    "optim": {"name": "adam", "lr": 1e-2},
+    "trainer": {"max_epochs": 2, "progress_bar": False},
+}
+
+
+def _bench(tmp_path: Path) -> Path:
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "fit.yaml").write_text(yaml.safe_dump(FIT))
+    bench = tmp_path / "results" / "synthetic"
+    bench.mkdir(parents=True)
+    (bench / "reproduce.yaml").write_text(yaml.safe_dump({
+        "seeds": [0, 1], "runs": [{"experiment": "experiments/fit.yaml",
+                                   "overrides": ["name=fit"]}]}))
+    return bench
+
+
+def test_verify_reproduces_recorded_runs_and_names_what_moved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    bench = _bench(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    reproduce(bench, workers=1, allow_dirty=True, echo=lambda line: None)
+    rows = [json.loads(line) for line in (bench / "runs.jsonl").read_text().splitlines()]
+    assert all(isinstance(r["threads"], int) for r in rows)
+
+    report = verify(bench, sample=0, record=False, echo=lambda line: None)
+    assert report.ok and [(c["name"], c["seed"]) for c in report.compared] == [
+        ("fit", 0), ("fit", 1)]
+    assert "metrics.test/loss" in report.compared[0]["compared"]
+    assert "metrics.epoch_time_s" not in report.compared[0]["compared"]  # timings aside
+
+    rows[1]["metrics"]["test/loss"] += 1e-9  # a numerics change of one ulp-ish
+    (bench / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    moved = verify(bench, sample=0, record=False, echo=lambda line: None)
+    assert not moved.ok
+    ((run,),) = [moved.moved]
+    assert (run.name, run.seed) == ("fit", 1) and list(run.fields) == ["metrics.test/loss"]
+    assert "fit seed=1: metrics.test/loss" in run.describe()
+    assert not (bench / VERIFIED).exists()
+
+    (bench / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[:1]))
+    if code_version().git_dirty:  # a record must name committed code
+        with pytest.raises(SetupError, match="uncommitted changes"):
+            verify(bench, sample=1, echo=lambda line: None)
+        return
+    done = verify(bench, sample=1, echo=lambda line: None)
+    (record,) = [json.loads(line) for line in (bench / VERIFIED).read_text().splitlines()]
+    assert record["code_sha"] == code_version().code_sha and record["sample"] == 1
+    assert record["rows_code_sha"] == rows[0]["code_sha"] and done.record == record
+
+
+def test_a_verification_record_ties_old_rows_to_the_current_code(tmp_path: Path) -> None:
+    (tmp_path / VERIFIED).write_text(
+        json.dumps({"code_sha": "n" * 40, "rows_code_sha": "o" * 40, "runs": []}) + "\n"
+        + json.dumps({"code_sha": "x" * 40, "rows_code_sha": "y" * 40, "runs": []}) + "\n")
+    assert tied_codes(tmp_path, "n" * 40) == {"n" * 40, "o" * 40}
+    assert tied_codes(tmp_path, None) == frozenset()
+    code = CodeVersion("c" * 40, "n" * 40, False)
+    rows = [{"config_hash": "h", "seed": 0, "status": "completed", "code_sha": "o" * 40,
+             "git_dirty": False},
+            {"config_hash": "h", "seed": 1, "status": "completed", "code_sha": "y" * 40,
+             "git_dirty": False}]
+    jobs = [Job(Path("e.yaml"), (), s, "e", "h") for s in (0, 1)]
+    assert _done(jobs, rows, code, False) == []
+    assert [j.seed for j in _done(jobs, rows, code, False, tied_codes(tmp_path, "n" * 40))] == [0]
+
+
+def test_compared_fields_leave_out_timings() -> None:
+    row = {"metrics": {"test/acc": 0.9, "epoch_time_s": 3.0, "val/acc": 0.8}, "best_epoch": 2,
+           "epochs": 5, "params": 10, "wall_time_s": 9.0, "latency_ms": 1.0, "step_time_s": 0.1}
+    assert compared_fields(row) == {"metrics.test/acc": 0.9, "metrics.val/acc": 0.8,
+                                    "best_epoch": 2, "epochs": 5, "params": 10}
+
+
+def test_cli_usage_errors(tmp_path: Path) -> None:
+    bench = _bench(tmp_path)
+    assert main(["reproduce", str(bench), "--verify", "--sample", "-1"]) == 2
+    assert main(["reproduce", str(bench), "--verify"]) == 2  # no runs recorded yet
