@@ -65,6 +65,7 @@ PINNED: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
     "af_kan": (_FIT, _kan({"name": "af_kan"}), {}),
     "cheby_kan": (_FIT, _kan({"name": "cheby_kan"}), {}),
     "wav_kan": (_FIT, _kan({"name": "wav_kan"}), {}),
+    "gr_kan": (_FIT, _kan({"name": "gr_kan"}), {}),
     "s_kan": (_FIT, _kan({"name": "s_kan"}), {"max_epochs": 3, "callbacks": _STAGES}),
     # full-batch L-BFGS (the function-fitting protocol); its optimiser: pinned_config
     "lbfgs_mlp": (_FIT, {"name": "mlp", "widths": [2, 8, 1], "activation": "silu"}, {}),

@@ -37,7 +37,7 @@ def test_pinned_run_reproduces_its_committed_numbers(name: str, request: Any) ->
     if (here["torch"], here["cpu_capability"]) != (pinned["torch"], pinned["cpu_capability"]):
         pytest.skip(f"pinned on torch {pinned['torch']} / {pinned['cpu_capability']}, here "
                     f"{here['torch']} / {here['cpu_capability']}: float rounding may differ")
-    data_dir = request.getfixturevalue("tiny_fmnist_dir") if name in _CONV else None
+    data_dir = request.getfixturevalue("data_dir") if name in _CONV else None
     got = run_pinned(name, data_dir)
     want = DATA["runs"][name]
     moved = {k: (v, got.get(k)) for k, v in want.items()
