@@ -14,6 +14,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 
 from kanlab.config import config_hash, load_experiment, to_dict
+from kanlab.search._optuna_private import study_storage, trial_id, write_user_attrs
 from kanlab.search.devices import CPU, Placement
 from kanlab.search.spec import ROW_METRICS, StudyPlan
 
@@ -36,32 +37,18 @@ class TrialContext:
 
 
 def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
-    """Write several user attributes of a running trial, in one transaction on a database.
+    """Write several user attributes of a running trial, in one statement on a database.
 
-    Optuna's ``Trial.set_user_attr`` commits every key on its own (about 7 ms per key on
-    PostgreSQL here, a third of the engine's per-trial overhead). On an ``RDBStorage`` the keys
-    are written in one session with Optuna's own per-key upsert and one commit; other storages
-    (journal file, in memory), and an Optuna without that internal, get one call per key. The
-    trial's cached view is updated as ``Trial.set_user_attr`` updates it.
+    Optuna's ``Trial.set_user_attr`` commits every key on its own (3-4 round trips per key on
+    PostgreSQL). On PostgreSQL and SQLite the keys are written with one upsert
+    (:func:`kanlab.search._optuna_private.write_user_attrs`); other storages (journal file,
+    gRPC proxy, in memory) get one call per key. The trial's cached view is updated as
+    ``Trial.set_user_attr`` updates it.
     """
-    storage = trial.storage
-    backend = getattr(storage, "_backend", storage)  # RDBStorage under Optuna's cache wrapper
-    write = getattr(backend, "_set_trial_attr_without_commit", None)
-    cached = getattr(trial, "_cached_frozen_trial", None)
-    try:
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-    except ImportError:  # pragma: no cover - a future Optuna
-        write = None
-    if (len(attrs) < 2 or write is None or cached is None
-            or not isinstance(backend, optuna.storages.RDBStorage)):
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+    if attrs and write_user_attrs(trial, attrs):
         return
-    with _create_scoped_session(backend.scoped_session, True) as session:
-        for key, value in attrs.items():
-            write(session, models.TrialUserAttributeModel, trial._trial_id, key, value)
-    cached.user_attrs.update(attrs)
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
 
 
 def metric_value(name: str, metrics: Mapping[str, float], row: Mapping[str, Any]) -> float:
@@ -113,7 +100,7 @@ def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> 
         result = train(cfg, results_dir=ctx.results_dir, extra_callbacks=callbacks,
                        progress_bar=False, trial_attrs=attrs)
     except optuna.TrialPruned:
-        epochs = len(trial.storage.get_trial(trial._trial_id).intermediate_values)
+        epochs = len(trial.storage.get_trial(trial_id(trial)).intermediate_values)
         set_user_attrs(trial, {"epochs": epochs, **_size(cfg)})
         raise
     row = result.row
@@ -148,7 +135,8 @@ def make_objective(
     fn = custom if custom is not None else train_objective
 
     def objective(trial: optuna.Trial) -> Any:
-        where: dict[str, Any] = {"device": ctx.placement.label, "worker": ctx.worker}
+        where: dict[str, Any] = {"device": ctx.placement.label, "worker": ctx.worker,
+                                 "host": host_name()}
         if trial.user_attrs.get(FAIL_REASON) is not None:  # inherited by a retried trial
             where[FAIL_REASON] = None
         try:
@@ -167,6 +155,15 @@ def make_objective(
     return objective
 
 
+def host_name() -> str:
+    """The machine a trial runs on (recorded as its ``host`` user attribute): SLURM's node
+    name where SLURM set one (``$SLURMD_NODENAME``), else the host name."""
+    import os
+    import socket
+
+    return os.environ.get("SLURMD_NODENAME") or socket.gethostname()
+
+
 def failure_reason(exc: BaseException) -> str:
     """``Type: first line of the message`` (what ``kanlab study show`` lists)."""
     lines = str(exc).strip().splitlines()
@@ -180,7 +177,7 @@ def retry_interrupted(trial: optuna.Trial, *, max_retry: int) -> None:
     what the next ``kanlab search`` (the same command) runs first, like the retry of a trial
     whose worker died (``RetryHeartbeatStaleTrialCallback``, which this reuses).
     """
-    frozen = trial.study._storage.get_trial(trial._trial_id)
+    frozen = study_storage(trial.study).get_trial(trial_id(trial))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(trial.study, frozen)

@@ -113,7 +113,7 @@ def _add_study_args(parser: argparse.ArgumentParser, *, storage_required: bool =
                     default_study: str = "the spec's name") -> None:
     if storage_required:
         parser.add_argument("--storage", metavar="URL_OR_PATH",
-                            help="storage of the running study: a sqlite:///, "
+                            help="storage of the running study: a sqlite:///, grpc://HOST:PORT, "
                             "postgresql+psycopg:// or journal:/// URL, or a SQLite file path "
                             "(required)")
     else:

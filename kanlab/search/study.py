@@ -4,7 +4,8 @@ A study holds exactly ``n_trials`` finished (COMPLETE or PRUNED) trials when it 
 however many workers share it and however often it is interrupted:
 
 * every worker loops "lock, count, start one trial, unlock" (:class:`TrialGate`), so W
-  workers never start more trials than are missing;
+  workers never start more trials than are missing; through the gRPC proxy, which has no
+  lock, a worker starts its trial and then checks it is needed (:func:`_surplus`);
 * rerunning the same command loads the study and runs only the missing trials (a trial
   interrupted with Ctrl-C is FAIL and does not count);
 * a worker that dies mid-trial stops sending heartbeats; after ``grace_period`` seconds a live
@@ -33,7 +34,8 @@ from optuna.trial import FrozenTrial, TrialState
 from kanlab.config import ConfigError
 from kanlab.errors import SetupError
 from kanlab.search._checks import check_plan, check_resume
-from kanlab.search._objective import TrialContext, make_objective
+from kanlab.search._objective import FAIL_REASON, TrialContext, make_objective
+from kanlab.search._optuna_private import rdb_backend, study_storage
 from kanlab.search.devices import (
     CPU,
     Placement,
@@ -42,6 +44,7 @@ from kanlab.search.devices import (
 )
 from kanlab.search.spec import StudyPlan, load_study
 from kanlab.search.storage import (
+    GrpcHeartbeatStorage,
     StudyCounts,
     TrialGate,
     check_storage_url,
@@ -170,6 +173,7 @@ def run_worker(
     quiet_optuna()
     study, storage = _open(p, create=create, worker=worker)
     gate = TrialGate(storage, p.study)
+    claim = isinstance(storage, GrpcHeartbeatStorage)  # no lock: check after the start
     ctx = TrialContext(results_dir=p.results_dir, study=p.study, storage=mask(p.url),
                        worker=worker, placement=placement)
     objective = make_objective(p.plan, ctx)
@@ -183,6 +187,9 @@ def run_worker(
 
     def gated(trial: optuna.Trial) -> Any:
         gate.release()  # the trial exists: other workers may count and start theirs
+        if claim and _surplus(study, trial.number, p.n_trials):
+            trial.set_user_attr(FAIL_REASON, SURPLUS)
+            raise _Surplus(SURPLUS)
         try:
             return objective(trial)
         except optuna.TrialPruned:
@@ -195,6 +202,8 @@ def run_worker(
 
     def record(study: optuna.Study, trial: FrozenTrial) -> None:
         states.append(trial.state)
+        if trial.user_attrs.get(FAIL_REASON) == SURPLUS:
+            states[-1] = _SURPLUS_STATE
         if on_trial is not None:
             on_trial(study, trial)
 
@@ -202,13 +211,15 @@ def run_worker(
         while time.monotonic() < deadline:
             gate.acquire()
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    optuna.storages.fail_stale_trials(study)
                 c = counts(study)
                 if c.finished >= p.n_trials:
                     break
                 if c.finished + c.running >= p.n_trials:
+                    # Optuna fails stale trials when a trial starts; while no trial can start,
+                    # this worker does, so a dead worker's trial is retried.
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                        optuna.storages.fail_stale_trials(study)
                     gate.release()
                     time.sleep(poll)  # wait for running trials (or their stale retries)
                     continue
@@ -227,6 +238,8 @@ def run_worker(
             ran += 1
             if setup_error:  # the environment fails every trial alike: stop at the first
                 raise SetupError(f"Stopped study {p.study!r}: {setup_error[0]}") from None
+            if surplus_seen(states):
+                continue
             if states and states[-1] == TrialState.FAIL:
                 failures += 1
                 if failures >= MAX_CONSECUTIVE_FAILURES:
@@ -241,6 +254,39 @@ def run_worker(
     finally:
         gate.close()
     return ran
+
+
+SURPLUS = "not needed: the study held its trials when it started (another worker's was first)"
+_SURPLUS_STATE = TrialState.WAITING  # recorded for a surplus trial (it never ran)
+
+
+class _Surplus(Exception):
+    """A trial started through the gRPC proxy that the study turned out not to need."""
+
+
+def surplus_seen(states: list[TrialState]) -> bool:
+    if states and states[-1] == _SURPLUS_STATE:
+        states.pop()
+        return True
+    return False
+
+
+def _surplus(study: optuna.Study, number: int, n_trials: int) -> bool:
+    """Whether trial ``number`` is one more than the study needs.
+
+    Without a lock, two workers can start a trial at the same moment. Every trial counts the
+    finished trials and the unfinished ones *numbered before it*: of any two trials, the
+    later-numbered one sees the earlier one, so the trials that pass never exceed
+    ``n_trials`` together. A surplus trial is failed before it runs (reason
+    :data:`SURPLUS`); a trial failed later leaves a gap that the next start fills.
+    """
+    ahead = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            ahead += 1
+        elif t.state in (TrialState.RUNNING, TrialState.WAITING) and t.number < number:
+            ahead += 1
+    return ahead >= n_trials
 
 
 def _worker_process(
@@ -415,9 +461,9 @@ def wants_cpu(p: Prepared) -> bool:
 
 def _release_connections(study: optuna.Study) -> None:
     """Close the pooled database connections so no forked child shares their sockets."""
-    engine = getattr(getattr(study._storage, "_backend", study._storage), "engine", None)
-    if engine is not None:
-        engine.dispose()
+    backend = rdb_backend(study_storage(study))
+    if backend is not None:
+        backend.engine.dispose()
 
 
 def _run_processes(
