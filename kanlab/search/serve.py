@@ -2,7 +2,7 @@
 
 The three-tier layout for many workers on many hosts::
 
-    PostgreSQL (or a SQLite file)  <-  kanlab storage serve DB_URL  <-  kanlab worker ... --storage grpc://HOST:PORT
+    database  <-  kanlab storage serve DB_URL  <-  kanlab worker ... --storage grpc://HOST:PORT
 
 The proxy (``optuna.storages.run_grpc_proxy_server``) holds the database connections and an
 in-process cache of finished trials; every worker holds one gRPC channel. Optuna's proxy
@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import warnings
+from typing import Any
 
 from kanlab.cli import Command, UsageError
 from kanlab.config import ConfigError
@@ -43,6 +45,10 @@ def check_served_url(url: str) -> str:
     return check_storage_url(url, create_dirs=True)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(url: str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           threads: int = 16) -> None:
     """Serve the database at ``url`` on ``host:port`` until interrupted (blocks)."""
@@ -60,6 +66,7 @@ def serve(url: str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     storage = server_storage(database)  # type: ignore[arg-type]
     sys.stderr.write(f"serving {mask(url)} at grpc://{host}:{port} (Ctrl-C stops)\n")
     sys.stderr.flush()
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, scancel, a job's end: stop cleanly
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.run_grpc_proxy_server(storage, host=host, port=port,

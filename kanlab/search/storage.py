@@ -50,7 +50,7 @@ from optuna.trial import FrozenTrial, TrialState
 from kanlab.config import ConfigError
 from kanlab.errors import SetupError
 from kanlab.registry import suggest
-from kanlab.search._optuna_private import BaseHeartbeat, count_by_state, rdb_backend, trial_id
+from kanlab.search._optuna_private import BaseHeartbeat, count_by_state, trial_id
 
 __all__ = [
     "FINISHED",

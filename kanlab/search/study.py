@@ -35,6 +35,7 @@ from kanlab.config import ConfigError
 from kanlab.errors import SetupError
 from kanlab.search._checks import check_plan, check_resume
 from kanlab.search._objective import FAIL_REASON, TrialContext, make_objective
+from kanlab.search._one_trial import StaleCheck, run_one
 from kanlab.search._optuna_private import rdb_backend, study_storage
 from kanlab.search.devices import (
     CPU,
@@ -183,10 +184,11 @@ def run_worker(
     failures = 0
     last_error: list[BaseException] = []
     setup_error: list[SetupError] = []
-    states: list[TrialState] = []
+
+    stale = StaleCheck(every=max(1.0, p.plan.spec.grace_period / 4))
+    surplus = 0
 
     def gated(trial: optuna.Trial) -> Any:
-        gate.release()  # the trial exists: other workers may count and start theirs
         if claim and _surplus(study, trial.number, p.n_trials):
             trial.set_user_attr(FAIL_REASON, SURPLUS)
             raise _Surplus(SURPLUS)
@@ -200,47 +202,39 @@ def run_worker(
                 setup_error.append(exc)
             raise
 
-    def record(study: optuna.Study, trial: FrozenTrial) -> None:
-        states.append(trial.state)
-        if trial.user_attrs.get(FAIL_REASON) == SURPLUS:
-            states[-1] = _SURPLUS_STATE
-        if on_trial is not None:
-            on_trial(study, trial)
-
     try:
         while time.monotonic() < deadline:
             gate.acquire()
             try:
+                stale(study)  # a dead worker's trial is failed and queued again
                 c = counts(study)
                 if c.finished >= p.n_trials:
                     break
                 if c.finished + c.running >= p.n_trials:
-                    # Optuna fails stale trials when a trial starts; while no trial can start,
-                    # this worker does, so a dead worker's trial is retried.
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                        optuna.storages.fail_stale_trials(study)
                     gate.release()
                     time.sleep(poll)  # wait for running trials (or their stale retries)
                     continue
                 try:
-                    study.optimize(gated, n_trials=1, catch=(Exception,), callbacks=[record],
-                                   gc_after_trial=False)
+                    # The gate opens as soon as the trial exists: others may start theirs.
+                    told = run_one(study, gated, on_start=gate.release)
                 except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as exc:
                     # Another worker judged this trial dead (no heartbeat within the grace
                     # period, e.g. on an overloaded machine), failed it and enqueued a retry.
                     logger.warning("a trial of study %r was failed as stale by another "
                                    "worker and will be retried (%s)", p.study, exc)
-                    states.append(TrialState.FAIL)
                     last_error.append(exc)
+                    told = None
             finally:
                 gate.release()
             ran += 1
             if setup_error:  # the environment fails every trial alike: stop at the first
                 raise SetupError(f"Stopped study {p.study!r}: {setup_error[0]}") from None
-            if surplus_seen(states):
+            if told is not None and told.user_attrs.get(FAIL_REASON) == SURPLUS:
+                surplus += 1
                 continue
-            if states and states[-1] == TrialState.FAIL:
+            if told is not None and on_trial is not None:
+                on_trial(study, told)
+            if told is None or told.state == TrialState.FAIL:
                 failures += 1
                 if failures >= MAX_CONSECUTIVE_FAILURES:
                     error = last_error[-1] if last_error else "see the log above"
@@ -253,22 +247,16 @@ def run_worker(
                 failures = 0
     finally:
         gate.close()
-    return ran
+    return ran - surplus
 
 
 SURPLUS = "not needed: the study held its trials when it started (another worker's was first)"
-_SURPLUS_STATE = TrialState.WAITING  # recorded for a surplus trial (it never ran)
 
 
 class _Surplus(Exception):
     """A trial started through the gRPC proxy that the study turned out not to need."""
 
-
-def surplus_seen(states: list[TrialState]) -> bool:
-    if states and states[-1] == _SURPLUS_STATE:
-        states.pop()
-        return True
-    return False
+    quiet = True  # not logged as a failure
 
 
 def _surplus(study: optuna.Study, number: int, n_trials: int) -> bool:

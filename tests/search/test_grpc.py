@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,34 +23,16 @@ from optuna.trial import TrialState
 from kanlab.cli import main
 from kanlab.search import counts
 from kanlab.search.storage import open_storage
+from kanlab.testing.postgres import grpc_proxy
 
 pytest.importorskip("grpc")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def proxy(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """``grpc://127.0.0.1:PORT``: ``kanlab storage serve`` in front of the session's server."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("proxy") / "proxy.log"
-    with log.open("w") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "kanlab.cli", "storage", "serve", postgres_url,
-             "--host", "127.0.0.1", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield f"grpc://127.0.0.1:{port}"
-    finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+    with grpc_proxy(postgres_url, log=tmp_path_factory.mktemp("proxy") / "proxy.log") as url:
+        yield url
 
 
 def _started_by(results_dir: Path, pid: int) -> int | None:
