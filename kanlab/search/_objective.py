@@ -34,6 +34,7 @@ class TrialContext:
     storage: str  # masked URL, safe to record
     worker: int = 0
     placement: Placement = CPU  # where this worker trains (recorded as the trial's ``device``)
+    url: str = ""  # the storage URL itself (password included): a spawned DDP rank reopens it
 
 
 def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
@@ -82,37 +83,56 @@ def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> 
     cfg = load_experiment(raw)
     set_user_attrs(trial, {"config": to_dict(cfg), "config_hash": config_hash(cfg),
                            "seed": cfg.seed, "rerun": rerun_command(plan.rerun_base, raw)})
-    # The worker's device is not part of the configuration (config_hash ignores it too).
-    accelerator, devices = ctx.placement.trainer_settings()
-    cfg = dataclasses.replace(cfg, trainer=dataclasses.replace(
-        cfg.trainer, accelerator=accelerator, devices=devices))
+    cfg = dataclasses.replace(cfg, trainer=_trainer_here(cfg.trainer, ctx.placement))
     metrics = plan.spec.metric_names
     callbacks: list[Any] = []
-    pruning = None
     if plan.spec.pruner_name != "none" and metrics[0].startswith("val/"):
-        from optuna_integration import PyTorchLightningPruningCallback
+        from kanlab.lit.pruning import PruningCallback
+        from kanlab.search._pruning import TrialJudge
 
-        pruning = PyTorchLightningPruningCallback(trial, monitor=metrics[0])
-        callbacks.append(pruning)
+        callbacks.append(PruningCallback(TrialJudge(trial, url=ctx.url or ctx.storage),
+                                         monitor=metrics[0]))
     attrs = {"study": ctx.study, "number": trial.number, "storage": ctx.storage,
              "params": dict(values), "worker": ctx.worker, "device": ctx.placement.label}
+    from kanlab.lit.pruning import RunPruned
+
     try:
         result = train(cfg, results_dir=ctx.results_dir, extra_callbacks=callbacks,
                        progress_bar=False, trial_attrs=attrs)
-    except optuna.TrialPruned:
-        epochs = len(trial.storage.get_trial(trial_id(trial)).intermediate_values)
-        set_user_attrs(trial, {"epochs": epochs, **_size(cfg)})
-        raise
+    except RunPruned as exc:
+        set_user_attrs(trial, {"epochs": exc.epoch + 1, **_size(cfg)})
+        raise optuna.TrialPruned(f"Trial was pruned at epoch {exc.epoch}.") from None
     row = result.row
     done: dict[str, Any] = {"epochs": int(result.epochs_run),
                             "run_dir": str(row.get("run_dir", result.run_dir))}
     done.update({k: row[k] for k in ("params", "latency_ms", "flops") if row.get(k) is not None})
     done.update({k: float(v) for k, v in result.metrics.items() if v is not None})
     set_user_attrs(trial, done)
-    if pruning is not None:
-        pruning.check_pruned()
     out = [metric_value(m, result.metrics, row) for m in metrics]
     return out[0] if len(out) == 1 else out
+
+
+def _trainer_here(tc: Any, placement: Placement) -> Any:
+    """The trainer settings of ``tc`` on this worker's ``placement``.
+
+    The worker's device is not part of the configuration (config_hash ignores it too); how
+    many devices is: on the CPU a trial with ``devices: N`` runs N processes (gloo). A trial
+    on several devices with ``strategy: ddp`` (or ``auto``) runs as ``ddp_spawn``: Lightning's
+    ``ddp`` would start each rank by re-running this worker's command line (another worker),
+    ``ddp_spawn`` starts processes that only train; config_hash counts both as ``ddp``.
+    """
+    from kanlab.config import _device_count
+
+    accelerator, devices = placement.trainer_settings()
+    wanted = _device_count(tc.devices)
+    if placement.is_cpu and isinstance(wanted, int) and wanted > 1:
+        devices = wanted
+    strategy = tc.strategy
+    many = (devices > 1 if isinstance(devices, int)
+            else len([d for d in str(devices).split(",") if d.strip()]) > 1)
+    if many and str(strategy) in ("auto", "ddp"):
+        strategy = "ddp_spawn"
+    return dataclasses.replace(tc, accelerator=accelerator, devices=devices, strategy=strategy)
 
 
 def _size(cfg: Any) -> dict[str, int]:
@@ -150,9 +170,20 @@ def make_objective(
             raise
         except Exception as exc:
             trial.set_user_attr(FAIL_REASON, failure_reason(exc))
+            if _killed_rank(exc):  # like a dead worker's trial: queued again
+                retry_interrupted(trial, max_retry=plan.spec.max_retry)
             raise
 
     return objective
+
+
+def _killed_rank(exc: BaseException) -> bool:
+    """Whether a DDP rank of the trial died from a signal (SIGKILL, the OOM killer...)."""
+    while exc is not None:
+        if getattr(exc, "signal_name", None):  # torch.multiprocessing.ProcessExitedException
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
 
 
 def host_name() -> str:
@@ -171,7 +202,8 @@ def failure_reason(exc: BaseException) -> str:
 
 
 def retry_interrupted(trial: optuna.Trial, *, max_retry: int) -> None:
-    """Queue a retry of an interrupted trial: same parameters, same user attributes (seed).
+    """Queue a retry of an interrupted trial (Ctrl-C, a killed DDP rank): same parameters,
+    same user attributes (seed).
 
     Optuna marks the trial FAIL when the interrupt leaves the objective; the queued copy is
     what the next ``kanlab search`` (the same command) runs first, like the retry of a trial

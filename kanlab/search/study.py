@@ -176,7 +176,7 @@ def run_worker(
     gate = TrialGate(storage, p.study)
     claim = isinstance(storage, GrpcHeartbeatStorage)  # no lock: check after the start
     ctx = TrialContext(results_dir=p.results_dir, study=p.study, storage=mask(p.url),
-                       worker=worker, placement=placement)
+                       worker=worker, placement=placement, url=p.url)
     objective = make_objective(p.plan, ctx)
     deadline = time.monotonic() + p.timeout if p.timeout else math.inf
     poll = max(0.2, min(2.0, p.plan.spec.heartbeat_interval / 2))
