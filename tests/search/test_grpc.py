@@ -111,3 +111,48 @@ def test_storage_serve_refuses_a_journal_and_a_closed_port(
     assert main(["storage", "serve", "sqlite:///x.db", "--port", "70000"]) == 2
     assert main(["study", "list", "--storage", "grpc://127.0.0.1"]) == 2
     assert "grpc://HOST:PORT" in capsys.readouterr().err
+
+
+SBATCH = Path(__file__).resolve().parents[2] / "examples" / "slurm" / "search.sbatch"
+FAKE_SRUN = """#!/bin/bash
+# srun as SLURM runs a job step: $FAKE_NTASKS tasks, each with its rank and node name.
+while [[ "$1" == --* ]]; do shift; done
+pids=()
+for ((i = 0; i < FAKE_NTASKS; i++)); do
+  SLURM_PROCID=$i SLURMD_NODENAME=node$i "$@" &
+  pids+=($!)
+done
+rc=0
+for pid in "${pids[@]}"; do wait "$pid" || rc=$?; done
+exit $rc
+"""
+
+
+@pytest.mark.slow  # about 20 s: the proxy and four workers, each a fresh interpreter
+def test_the_slurm_recipe_runs_on_simulated_nodes(
+    postgres_url: str, write_spec: Any, tmp_path: Path, results_dir: Path
+) -> None:
+    """The shipped job script as written, with ``srun`` replaced by four local tasks."""
+    from kanlab.testing.postgres import _free_port
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text(FAKE_SRUN)
+    (bin_dir / "kanlab").write_text(f'#!/bin/bash\nexec {sys.executable} -m kanlab.cli "$@"\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    spec = write_spec(name="slurm12", n_trials=12, pruner={"name": "none"})
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "FAKE_NTASKS": "4",
+           "KANLAB_DB_URL": postgres_url, "SPEC": str(spec), "N_TRIALS": "12",
+           "STUDY": "slurm12", "PORT": str(_free_port()), "PROXY_HOST": "127.0.0.1",
+           "KANLAB_RESULTS": str(results_dir), "KANLAB_TOY_SLEEP": "0.3",
+           "OMP_NUM_THREADS": "1"}
+    run = subprocess.run(["bash", str(SBATCH)], env=env, timeout=600)
+    assert run.returncode == 0
+    study = optuna.load_study(study_name="slurm12", storage=postgres_url)
+    finished = [t for t in study.get_trials(deepcopy=False)
+                if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 12
+    assert {t.user_attrs["host"] for t in finished} <= {f"node{i}" for i in range(4)}
+    assert {t.user_attrs["worker"] for t in finished} <= {1, 2, 3, 4}
+    assert len({t.user_attrs["host"] for t in finished}) >= 2
