@@ -310,7 +310,17 @@ def main(argv: list[str]) -> int:
     parts = parts or ["pruning", "startup", "coordination", "large"]
     root = Path(tempfile.mkdtemp(prefix="kanlab-bench-search-"))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    print(f"(machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
+    import platform
+
+    import torch
+
+    from kanlab.provenance import code_version
+
+    code = code_version()
+    print(f"(machine: {platform.node()}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}; git_sha {code.git_sha}, code_sha {code.code_sha}, "
+          f"dirty {code.git_dirty}; torch threads {torch.get_num_threads()}; optuna "
+          f"{optuna.__version__})")
     if "pruning" in parts:
         n_trials, epochs, subset = (10, 6, 3000) if quick else (40, 10, 20000)
         sets = [f"trainer.max_epochs={epochs}", f"data.subset={subset}", "data.val_size=1000",
