@@ -92,6 +92,7 @@ class RunResult:
     metrics: dict[str, float]
     epochs_run: int
     model: nn.Module
+    is_global_zero: bool = True  # False in the other ranks of a DDP run (they record nothing)
 
 
 # --------------------------------------------------------------------------- building
@@ -625,7 +626,8 @@ def train(
     flat = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
     if record and trainer.is_global_zero:
         append_row(results_dir / cfg.results_group / "runs.jsonl", row)
-    return RunResult(run_dir=run_dir, row=row, metrics=flat, epochs_run=epochs_run, model=model)
+    return RunResult(run_dir=run_dir, row=row, metrics=flat, epochs_run=epochs_run, model=model,
+                     is_global_zero=trainer.is_global_zero)
 
 
 _SPAWNED = ("ddp_spawn", "ddp_fork", "ddp_notebook")  # ranks in child processes, rank 0 too
