@@ -1,7 +1,7 @@
 """Search engine benchmarks: pruning savings, worker start-up, coordination, large studies.
 
 ``python -m bench search [--pruning] [--startup] [--coordination] [--large] [--quick]
-[--trials-per-worker=N] [--storages=postgresql,sqlite]`` (no part named: all of them;
+[--trials-per-worker=N] [--storages=postgresql,grpc,sqlite]`` (no part named: all of them;
 ``--trials-per-worker`` sets the coordination run's length, default 6: longer runs measure
 the steady state, shorter ones include each worker's start and the last trials' tail).
 
@@ -15,7 +15,8 @@ the steady state, shorter ones include each worker's start and the last trials' 
    caller's start as ``kanlab search`` does, and ``fork``); each in a fresh interpreter.
 3. ``--coordination``: the training-free objective (``kanlab.search._toy``: 3 epochs of
    ``SLEEP`` s each, no CPU) with 1, 4 and 8 workers on PostgreSQL (a throwaway server,
-   :mod:`kanlab.testing.postgres`) and on SQLite: finished trials per minute over the span
+   :mod:`kanlab.testing.postgres`), on the same server through Optuna's gRPC proxy
+   (``kanlab storage serve``, ``grpc``) and on SQLite: finished trials per minute over the span
    from the first trial's start to the last one's end, and the median per-trial engine
    overhead (a worker's gap between consecutive trial starts minus the trial's sleep: gate,
    ask/tell, reports, user attributes, heartbeats). Targets: 8 workers >= 6x one on
@@ -49,7 +50,7 @@ from kanlab.search import run_study
 
 SPEC = Path(__file__).resolve().parents[1] / "search" / "kan_grid.yaml"
 PRUNERS = ("median", "hyperband", "successive_halving", "none")
-STORAGES = ("postgresql", "sqlite")  # what the coordination benchmark runs on
+STORAGES = ("postgresql", "grpc", "sqlite")  # what the coordination benchmark runs on
 
 
 # --------------------------------------------------------------------------- 1. pruning
@@ -214,7 +215,7 @@ def _coordination(
     root: Path, sleep: float, per_worker: int, counts: tuple[int, ...],
     kinds: list[str] | None = None,
 ) -> None:
-    from kanlab.testing.postgres import postgres_server, unavailable
+    from kanlab.testing.postgres import grpc_proxy, postgres_server, unavailable
 
     epochs = 3
     os.environ["KANLAB_TOY_EPOCHS"] = str(epochs)
@@ -222,15 +223,19 @@ def _coordination(
     kinds = kinds or list(STORAGES)
     unknown = [k for k in kinds if k not in STORAGES]
     if unknown:
-        raise SystemExit(f"`--storages` must name {' and/or '.join(STORAGES)}, but got "
+        raise SystemExit(f"`--storages` must name some of {', '.join(STORAGES)}, but got "
                          f"--storages={','.join(kinds)}.")
-    reason = unavailable() if "postgresql" in kinds else None
+    server = {"postgresql", "grpc"} & set(kinds)
+    reason = unavailable() if server else None
     if reason is not None:
         print(f"  (PostgreSQL skipped: {reason})")
-    storages = [k for k in STORAGES if k in kinds and (k != "postgresql" or reason is None)]
+    storages = [k for k in STORAGES if k in kinds and (k not in server or reason is None)]
     print(f"coordination: toy objective, {epochs} epochs x {sleep}s sleep per trial, "
           f"{per_worker} trials per worker, workers {counts}; random sampler")
-    with postgres_server() if "postgresql" in storages else nullcontext() as pg_url:
+    print(f"  (load average before: {os.getloadavg()[0]:.2f}; postgresql = direct, grpc = the "
+          "same server through `kanlab storage serve`)")
+    with (postgres_server() if server & set(storages) else nullcontext()) as pg_url, \
+            (grpc_proxy(pg_url) if "grpc" in storages else nullcontext()) as grpc_url:
         for rounds, nap in (("sleeping trials", sleep), ("no sleep (ceiling)", 0.0)):
             os.environ["KANLAB_TOY_SLEEP"] = str(nap)
             print(f"  {rounds}:")
@@ -238,7 +243,7 @@ def _coordination(
                 base: float | None = None
                 for workers in counts:
                     name = f"c_{kind}_{workers}_{int(nap * 1000)}"
-                    url = (pg_url if kind == "postgresql"
+                    url = (pg_url if kind == "postgresql" else grpc_url if kind == "grpc"
                            else f"sqlite:///{root}/{name}.db")
                     n = per_worker * workers
                     study = run_study(toy_spec(name, n), workers=workers, storage=url,
@@ -251,6 +256,7 @@ def _coordination(
                           f"median engine overhead {1000 * statistics.median(over):6.0f} ms "
                           f"per trial", flush=True)
     print("  targets: 8 workers >= 6x one on PostgreSQL (sleeping trials); overhead <= 100 ms")
+    print(f"  (load average after: {os.getloadavg()[0]:.2f})")
 
 
 # --------------------------------------------------------------------------- 4. large studies
@@ -304,7 +310,17 @@ def main(argv: list[str]) -> int:
     parts = parts or ["pruning", "startup", "coordination", "large"]
     root = Path(tempfile.mkdtemp(prefix="kanlab-bench-search-"))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    print(f"(machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f})")
+    import platform
+
+    import torch
+
+    from kanlab.provenance import code_version
+
+    code = code_version()
+    print(f"(machine: {platform.node()}, {os.cpu_count()} CPUs, load average "
+          f"{os.getloadavg()[0]:.1f}; git_sha {code.git_sha}, code_sha {code.code_sha}, "
+          f"dirty {code.git_dirty}; torch threads {torch.get_num_threads()}; optuna "
+          f"{optuna.__version__})")
     if "pruning" in parts:
         n_trials, epochs, subset = (10, 6, 3000) if quick else (40, 10, 20000)
         sets = [f"trainer.max_epochs={epochs}", f"data.subset={subset}", "data.val_size=1000",

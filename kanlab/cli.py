@@ -44,6 +44,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "search": ("kanlab.search.cli:SearchCommand", "Run an Optuna study from a study YAML."),
     "worker": ("kanlab.search.cli:WorkerCommand", "Join a running study as one more worker."),
     "study": ("kanlab.search.cli:StudyCommand", "Inspect or export studies (list/show/best/…)."),
+    "storage": ("kanlab.search.serve:StorageCommand",
+                "Serve a study database to many workers (gRPC proxy)."),
     "leaderboard": ("kanlab.results.cli:LeaderboardCommand", "Render a leaderboard from runs."),
     "plot": ("kanlab.results.cli:PlotCommand", "Plot activations, KAN edges, studies (PNG)."),
     "symbolic": ("kanlab.results.cli:SymbolicCommand", "Print fitted KAN edges as formulas."),

@@ -737,6 +737,9 @@ def _device_count(devices: Any) -> Any:
     return text  # "auto", "-1": machine-dependent
 
 
+_DDP_LAUNCHES = ("ddp_spawn", "ddp_fork", "ddp_notebook")  # Lightning's DDP, started otherwise
+
+
 def config_hash(cfg: ExperimentConfig) -> str:
     """Hash of the resolved config that groups seeds of one configuration.
 
@@ -753,6 +756,8 @@ def config_hash(cfg: ExperimentConfig) -> str:
         d["trainer"].pop(key, None)
     if "devices" in d["trainer"]:  # which device is not the experiment, how many is
         d["trainer"]["devices"] = _device_count(d["trainer"]["devices"])
+    if d["trainer"].get("strategy") in _DDP_LAUNCHES:  # how ranks start is not either
+        d["trainer"]["strategy"] = "ddp"
     # counted only when not the default: without a checkpoint the last epoch is tested; with
     # several devices (or a strategy) the global batch and the evaluation split change
     for key, default in (("checkpoint", True), ("devices", 1), ("strategy", "auto"),

@@ -17,11 +17,14 @@ import os
 from pathlib import Path
 
 __all__ = [
+    "DDP_RUN_DIR",
+    "INTERNAL",
     "SWITCHES",
     "TEST_HOOKS",
     "compile_kernels",
     "data_dir",
     "db_password",
+    "ddp_run_dir",
     "malloc_tuning",
     "offline",
     "results_dir",
@@ -56,6 +59,15 @@ TEST_HOOKS: dict[str, str] = {
                        "with a `RuntimeError`",
 }
 """Test hooks of :mod:`kanlab.search._toy` (documented in :mod:`kanlab.testing`)."""
+
+DDP_RUN_DIR = "KANLAB_DDP_RUN_DIR"
+"""The one internal switch's name (``kanlab.lit.train`` sets it for the ranks it launches)."""
+
+INTERNAL: dict[str, str] = {
+    DDP_RUN_DIR: "set by `kanlab train` under `strategy: ddp` for the ranks Lightning "
+                          "launches: rank 0's run directory (never set it yourself)",
+}
+"""Switches kanlab sets for the processes it starts (the README table lists them too)."""
 
 
 def _get(name: str) -> str | None:
@@ -93,6 +105,12 @@ def system_datasets() -> Path | None:
 def db_password() -> str | None:
     """``$KANLAB_DB_PASSWORD`` (as set: a password's spaces are not stripped)."""
     return os.environ.get("KANLAB_DB_PASSWORD") or None
+
+
+def ddp_run_dir() -> Path | None:
+    """``$KANLAB_DDP_RUN_DIR`` (internal: rank 0's run directory, for the ranks it launched)."""
+    value = _get(DDP_RUN_DIR)
+    return Path(value) if value else None
 
 
 def start_method() -> str | None:

@@ -42,14 +42,14 @@ def test_every_switch_named_in_the_package_is_a_setting_or_a_test_hook() -> None
     named = set()
     for path in PACKAGE.rglob("*.py"):
         named |= set(re.findall(r"KANLAB_[A-Z_]*[A-Z]\b", path.read_text()))
-    assert named == set(settings.SWITCHES) | set(settings.TEST_HOOKS)
+    assert named == set(settings.SWITCHES) | set(settings.TEST_HOOKS) | set(settings.INTERNAL)
 
 
 def test_readme_tables_list_every_switch() -> None:
     readme = (REPO / "README.md").read_text()
     section = readme.split("## Environment", 1)[1].split("\n## ", 1)[0]
     rows = re.findall(r"^\| `(KANLAB_\w+)` \|", section, flags=re.M)
-    assert rows == [*settings.SWITCHES, *settings.TEST_HOOKS]
+    assert rows == [*settings.SWITCHES, *settings.TEST_HOOKS, *settings.INTERNAL]
 
 
 def test_the_toy_hooks_are_documented_in_kanlab_testing() -> None:

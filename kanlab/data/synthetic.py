@@ -140,6 +140,17 @@ class SyntheticDataModule(pl.LightningDataModule):
         self.test_in_val = False
         self.splits: list[TensorDataset] = []
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (``ddp_spawn`` sends the data module to each rank): the target function,
+        a lambda for some names, is looked up again by name."""
+        state = dict(self.__dict__)
+        state.pop("fn", None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.fn = FUNCTIONS[self.function][1]
+
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return

@@ -65,6 +65,8 @@ class TrainCommand(Command):
             record=not args.no_record,
             progress_bar=args.progress_bar,
         )
+        if not result.is_global_zero:  # a rank that Lightning's ddp launched: rank 0 reports
+            return 0
         shown = ", ".join(f"{k}={v:.4g}" for k, v in sorted(result.metrics.items()))
         print(f"{cfg.name}: {shown}")
         print(f"run dir: {result.run_dir}")

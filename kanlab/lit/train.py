@@ -48,6 +48,7 @@ from filelock import FileLock
 from lightning.pytorch.callbacks import RichProgressBar
 from torch import nn
 
+from kanlab import settings
 from kanlab.config import (
     ConfigError,
     ExperimentConfig,
@@ -62,6 +63,7 @@ from kanlab.lit._system import TrainingSystem
 from kanlab.lit.classifier import ImageClassifier
 from kanlab.lit.ending import StepTimer, run_ending
 from kanlab.lit.loggers import build_loggers, check_loggers
+from kanlab.lit.pruning import RunPruned, pruned_epoch
 from kanlab.lit.regressor import FunctionRegressor
 from kanlab.lit.staged import FinalStageCheckpoint, FinalStageEarlyStopping, selection_start
 from kanlab.measure import count_params, latency_ms, matmul_flops
@@ -94,6 +96,7 @@ class RunResult:
     metrics: dict[str, float]
     epochs_run: int
     model: nn.Module
+    is_global_zero: bool = True  # False in the other ranks of a DDP run (they record nothing)
 
 
 # --------------------------------------------------------------------------- building
@@ -508,7 +511,7 @@ def train(
         system.select_from = select_from
         created = run_dir is None
         if run_dir is None:
-            run_dir = _new_run_dir(results_dir, cfg)
+            run_dir = _launched_rank_run_dir() or _new_run_dir(results_dir, cfg)
         run_dir = Path(run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(dump_yaml(cfg))
@@ -560,15 +563,27 @@ def train(
             (run_dir / "env.json").write_text(json.dumps(env, indent=2, default=str))
         previous_handler = ctrl_c.install()
         try:
-            trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
-            stopped = trainer.should_stop or trainer.current_epoch < tc.max_epochs
+            with _ranks_share(run_dir):
+                trainer.fit(system, datamodule=datamodule, ckpt_path=ckpt_path)
+            if pruned_epoch(trainer) is not None:  # a PruningCallback stopped it: no record
+                raise RunPruned(cast(int, pruned_epoch(trainer)))
+            spawned = str(tc.strategy) in _SPAWNED
+            if spawned:
+                _history_from_ranks(system, run_dir)
+            epochs_run = (max((int(r["epoch"]) for r in system.history), default=-1) + 1
+                          if spawned else int(trainer.current_epoch))
+            stopped = trainer.should_stop or epochs_run < tc.max_epochs
             datamodule.test_in_val = False
             best_path = getattr(trainer.checkpoint_callback, "best_model_path", "")
             use_best = tc.checkpoint and bool(best_path)
             history = list(system.history)  # loading best.ckpt would truncate it
             ending = run_ending(trainer, system, history, tc)  # before best.ckpt's callback state
-            test = trainer.test(system, datamodule=datamodule,
-                                ckpt_path="best" if use_best else None, verbose=False)
+            tester = _one_device_tester(tc) if spawned else trainer
+            with warnings.catch_warnings():  # the tester needs none of the fit's callbacks
+                warnings.filterwarnings("ignore", "Be aware that when using `ckpt_path`")
+                test = tester.test(system, datamodule=datamodule, verbose=False,
+                                   ckpt_path=(best_path if spawned else "best") if use_best
+                                   else None)
         except (KeyboardInterrupt, SystemExit) as exc:
             # Lightning turns Ctrl-C into sys.exit(1) after ignoring further SIGINTs.
             if isinstance(exc, SystemExit) and not trainer.interrupted:
@@ -581,7 +596,6 @@ def train(
             _merge_csv(earlier_csv, run_dir / "metrics.csv")
     best = _tested_epoch(system, use_best)
     metrics = _row_metrics(system, test[0] if test else {}, tc, best)
-    epochs_run = int(trainer.current_epoch)
     model = system.model.eval()
     dims = tuple(getattr(datamodule, "dims", ()))
     example = torch.zeros(1, *dims, device=device) if dims else None
@@ -621,7 +635,64 @@ def train(
     flat = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(v)}
     if record and trainer.is_global_zero:
         append_row(results_dir / cfg.results_group / "runs.jsonl", row)
-    return RunResult(run_dir=run_dir, row=row, metrics=flat, epochs_run=epochs_run, model=model)
+    return RunResult(run_dir=run_dir, row=row, metrics=flat, epochs_run=epochs_run, model=model,
+                     is_global_zero=trainer.is_global_zero)
+
+
+_SPAWNED = ("ddp_spawn", "ddp_fork", "ddp_notebook")  # ranks in child processes, rank 0 too
+
+
+def _history_from_ranks(system: TrainingSystem, run_dir: Path) -> None:
+    """After ``ddp_spawn`` (or ``ddp_fork``) the epochs ran in child processes: Lightning
+    returns rank 0's weights, best checkpoint and metrics, not the system's per-epoch
+    history, which comes back here from ``last.ckpt`` (it holds the history)."""
+    last = run_dir / "last.ckpt"
+    if last.is_file():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        system.history = list(state.get("kanlab_history", []))
+
+
+def _one_device_tester(tc: Any) -> pl.Trainer:
+    """A Trainer on the first of ``tc.devices`` that tests in this process: after
+    ``ddp_spawn`` this spares a second start of every rank, and one device sees each test
+    sample exactly once (a DistributedSampler pads uneven splits with repeats)."""
+    devices: Any = tc.devices
+    if isinstance(devices, str) and "," in devices:
+        devices = devices.split(",")[0].strip() + ","
+    elif isinstance(devices, (list, tuple)):
+        devices = [devices[0]]
+    else:
+        devices = 1
+    return pl.Trainer(accelerator=tc.accelerator, devices=devices, logger=False,
+                      enable_checkpointing=False, enable_progress_bar=False,
+                      enable_model_summary=False, precision=tc.precision)
+
+
+_RUN_DIR_ENV = settings.DDP_RUN_DIR  # rank 0 -> the ranks Lightning's `ddp` launches
+
+
+@contextlib.contextmanager
+def _ranks_share(run_dir: Path) -> Iterator[None]:
+    """While fitting, the ranks that Lightning's ``ddp`` starts (each re-runs the command
+    line, so each calls :func:`train`) find rank 0's run directory in their environment
+    instead of creating their own; only rank 0 writes ``env.json`` and the row."""
+    previous = os.environ.get(_RUN_DIR_ENV)
+    os.environ[_RUN_DIR_ENV] = str(run_dir)
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop(_RUN_DIR_ENV, None)
+        else:
+            os.environ[_RUN_DIR_ENV] = previous
+
+
+def _launched_rank_run_dir() -> Path | None:
+    """Rank 0's run directory in a rank that Lightning's ``ddp`` launched, else ``None``."""
+    shared = settings.ddp_run_dir()
+    if shared and int(os.environ.get("LOCAL_RANK", "0") or 0) > 0:
+        return shared
+    return None
 
 
 class _CtrlC(pl.Callback):

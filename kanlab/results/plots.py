@@ -266,7 +266,8 @@ def plot_study(
     """Optimisation history, parameter importance or Pareto front of a stored Optuna study.
 
     Args:
-        storage: Storage URL (``sqlite:///results/studies/x.db``, PostgreSQL, ...).
+        storage: Storage URL (``sqlite:///results/studies/x.db``, PostgreSQL, ``journal:``,
+            ``grpc://host:port``, ...).
         study_name: The study's name.
         path: PNG to write.
         kind: ``history`` (every finished trial's metric by trial number, pruned trials at
@@ -280,7 +281,10 @@ def plot_study(
     import optuna
 
     _check_kind(kind)
-    study = optuna.load_study(study_name=study_name, storage=storage)
+    from kanlab.search.storage import open_storage
+
+    study = optuna.load_study(study_name=study_name,
+                              storage=open_storage(storage, create_dirs=False))
     return _save(study_figure(study, kind=kind, target_index=target_index), path)
 
 

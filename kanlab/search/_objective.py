@@ -14,6 +14,7 @@ import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 
 from kanlab.config import config_hash, load_experiment, to_dict
+from kanlab.search._optuna_private import study_storage, trial_id, write_user_attrs
 from kanlab.search.devices import CPU, Placement
 from kanlab.search.spec import ROW_METRICS, StudyPlan
 
@@ -33,35 +34,22 @@ class TrialContext:
     storage: str  # masked URL, safe to record
     worker: int = 0
     placement: Placement = CPU  # where this worker trains (recorded as the trial's ``device``)
+    url: str = ""  # the storage URL itself (password included): a spawned DDP rank reopens it
 
 
 def set_user_attrs(trial: optuna.Trial, attrs: Mapping[str, Any]) -> None:
-    """Write several user attributes of a running trial, in one transaction on a database.
+    """Write several user attributes of a running trial, in one statement on a database.
 
-    Optuna's ``Trial.set_user_attr`` commits every key on its own (about 7 ms per key on
-    PostgreSQL here, a third of the engine's per-trial overhead). On an ``RDBStorage`` the keys
-    are written in one session with Optuna's own per-key upsert and one commit; other storages
-    (journal file, in memory), and an Optuna without that internal, get one call per key. The
-    trial's cached view is updated as ``Trial.set_user_attr`` updates it.
+    Optuna's ``Trial.set_user_attr`` commits every key on its own (3-4 round trips per key on
+    PostgreSQL). On PostgreSQL and SQLite the keys are written with one upsert
+    (:func:`kanlab.search._optuna_private.write_user_attrs`); other storages (journal file,
+    gRPC proxy, in memory) get one call per key. The trial's cached view is updated as
+    ``Trial.set_user_attr`` updates it.
     """
-    storage = trial.storage
-    backend = getattr(storage, "_backend", storage)  # RDBStorage under Optuna's cache wrapper
-    write = getattr(backend, "_set_trial_attr_without_commit", None)
-    cached = getattr(trial, "_cached_frozen_trial", None)
-    try:
-        from optuna.storages._rdb import models
-        from optuna.storages._rdb.storage import _create_scoped_session
-    except ImportError:  # pragma: no cover - a future Optuna
-        write = None
-    if (len(attrs) < 2 or write is None or cached is None
-            or not isinstance(backend, optuna.storages.RDBStorage)):
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+    if attrs and write_user_attrs(trial, attrs):
         return
-    with _create_scoped_session(backend.scoped_session, True) as session:
-        for key, value in attrs.items():
-            write(session, models.TrialUserAttributeModel, trial._trial_id, key, value)
-    cached.user_attrs.update(attrs)
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
 
 
 def metric_value(name: str, metrics: Mapping[str, float], row: Mapping[str, Any]) -> float:
@@ -95,37 +83,56 @@ def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> 
     cfg = load_experiment(raw)
     set_user_attrs(trial, {"config": to_dict(cfg), "config_hash": config_hash(cfg),
                            "seed": cfg.seed, "rerun": rerun_command(plan.rerun_base, raw)})
-    # The worker's device is not part of the configuration (config_hash ignores it too).
-    accelerator, devices = ctx.placement.trainer_settings()
-    cfg = dataclasses.replace(cfg, trainer=dataclasses.replace(
-        cfg.trainer, accelerator=accelerator, devices=devices))
+    cfg = dataclasses.replace(cfg, trainer=_trainer_here(cfg.trainer, ctx.placement))
     metrics = plan.spec.metric_names
     callbacks: list[Any] = []
-    pruning = None
     if plan.spec.pruner_name != "none" and metrics[0].startswith("val/"):
-        from optuna_integration import PyTorchLightningPruningCallback
+        from kanlab.lit.pruning import PruningCallback
+        from kanlab.search._pruning import TrialJudge
 
-        pruning = PyTorchLightningPruningCallback(trial, monitor=metrics[0])
-        callbacks.append(pruning)
+        callbacks.append(PruningCallback(TrialJudge(trial, url=ctx.url or ctx.storage),
+                                         monitor=metrics[0]))
     attrs = {"study": ctx.study, "number": trial.number, "storage": ctx.storage,
              "params": dict(values), "worker": ctx.worker, "device": ctx.placement.label}
+    from kanlab.lit.pruning import RunPruned
+
     try:
         result = train(cfg, results_dir=ctx.results_dir, extra_callbacks=callbacks,
                        progress_bar=False, trial_attrs=attrs)
-    except optuna.TrialPruned:
-        epochs = len(trial.storage.get_trial(trial._trial_id).intermediate_values)
-        set_user_attrs(trial, {"epochs": epochs, **_size(cfg)})
-        raise
+    except RunPruned as exc:
+        set_user_attrs(trial, {"epochs": exc.epoch + 1, **_size(cfg)})
+        raise optuna.TrialPruned(f"Trial was pruned at epoch {exc.epoch}.") from None
     row = result.row
     done: dict[str, Any] = {"epochs": int(result.epochs_run),
                             "run_dir": str(row.get("run_dir", result.run_dir))}
     done.update({k: row[k] for k in ("params", "latency_ms", "flops") if row.get(k) is not None})
     done.update({k: float(v) for k, v in result.metrics.items() if v is not None})
     set_user_attrs(trial, done)
-    if pruning is not None:
-        pruning.check_pruned()
     out = [metric_value(m, result.metrics, row) for m in metrics]
     return out[0] if len(out) == 1 else out
+
+
+def _trainer_here(tc: Any, placement: Placement) -> Any:
+    """The trainer settings of ``tc`` on this worker's ``placement``.
+
+    The worker's device is not part of the configuration (config_hash ignores it too); how
+    many devices is: on the CPU a trial with ``devices: N`` runs N processes (gloo). A trial
+    on several devices with ``strategy: ddp`` (or ``auto``) runs as ``ddp_spawn``: Lightning's
+    ``ddp`` would start each rank by re-running this worker's command line (another worker),
+    ``ddp_spawn`` starts processes that only train; config_hash counts both as ``ddp``.
+    """
+    from kanlab.config import _device_count
+
+    accelerator, devices = placement.trainer_settings()
+    wanted = _device_count(tc.devices)
+    if placement.is_cpu and isinstance(wanted, int) and wanted > 1:
+        devices = wanted
+    strategy = tc.strategy
+    many = (devices > 1 if isinstance(devices, int)
+            else len([d for d in str(devices).split(",") if d.strip()]) > 1)
+    if many and str(strategy) in ("auto", "ddp"):
+        strategy = "ddp_spawn"
+    return dataclasses.replace(tc, accelerator=accelerator, devices=devices, strategy=strategy)
 
 
 def _size(cfg: Any) -> dict[str, int]:
@@ -148,7 +155,8 @@ def make_objective(
     fn = custom if custom is not None else train_objective
 
     def objective(trial: optuna.Trial) -> Any:
-        where: dict[str, Any] = {"device": ctx.placement.label, "worker": ctx.worker}
+        where: dict[str, Any] = {"device": ctx.placement.label, "worker": ctx.worker,
+                                 "host": host_name()}
         if trial.user_attrs.get(FAIL_REASON) is not None:  # inherited by a retried trial
             where[FAIL_REASON] = None
         try:
@@ -162,9 +170,29 @@ def make_objective(
             raise
         except Exception as exc:
             trial.set_user_attr(FAIL_REASON, failure_reason(exc))
+            if _killed_rank(exc):  # like a dead worker's trial: queued again
+                retry_interrupted(trial, max_retry=plan.spec.max_retry)
             raise
 
     return objective
+
+
+def _killed_rank(exc: BaseException) -> bool:
+    """Whether a DDP rank of the trial died from a signal (SIGKILL, the OOM killer...)."""
+    while exc is not None:
+        if getattr(exc, "signal_name", None):  # torch.multiprocessing.ProcessExitedException
+            return True
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return False
+
+
+def host_name() -> str:
+    """The machine a trial runs on (recorded as its ``host`` user attribute): SLURM's node
+    name where SLURM set one (``$SLURMD_NODENAME``), else the host name."""
+    import os
+    import socket
+
+    return os.environ.get("SLURMD_NODENAME") or socket.gethostname()
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -174,13 +202,14 @@ def failure_reason(exc: BaseException) -> str:
 
 
 def retry_interrupted(trial: optuna.Trial, *, max_retry: int) -> None:
-    """Queue a retry of an interrupted trial: same parameters, same user attributes (seed).
+    """Queue a retry of an interrupted trial (Ctrl-C, a killed DDP rank): same parameters,
+    same user attributes (seed).
 
     Optuna marks the trial FAIL when the interrupt leaves the objective; the queued copy is
     what the next ``kanlab search`` (the same command) runs first, like the retry of a trial
     whose worker died (``RetryHeartbeatStaleTrialCallback``, which this reuses).
     """
-    frozen = trial.study._storage.get_trial(trial._trial_id)
+    frozen = study_storage(trial.study).get_trial(trial_id(trial))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(trial.study, frozen)

@@ -113,7 +113,7 @@ def _add_study_args(parser: argparse.ArgumentParser, *, storage_required: bool =
                     default_study: str = "the spec's name") -> None:
     if storage_required:
         parser.add_argument("--storage", metavar="URL_OR_PATH",
-                            help="storage of the running study: a sqlite:///, "
+                            help="storage of the running study: a sqlite:///, grpc://HOST:PORT, "
                             "postgresql+psycopg:// or journal:/// URL, or a SQLite file path "
                             "(required)")
     else:
@@ -131,7 +131,8 @@ class SearchCommand(Command):
     across --workers local processes; rerunning the same command resumes and only runs the
     missing trials. The storage defaults to <results>/studies/<study>.db (SQLite); use a
     postgresql+psycopg:// URL for many workers (password from $PGPASSWORD or
-    $KANLAB_DB_PASSWORD). Multi-objective studies report the Pareto front and do not prune.
+    $KANLAB_DB_PASSWORD), or grpc://HOST:PORT of a `kanlab storage serve` proxy in front of
+    it for many hosts. Multi-objective studies report the Pareto front and do not prune.
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:

@@ -23,36 +23,54 @@ __all__ = ["PRUNERS", "MedianPruner", "PercentilePruner"]
 
 
 class _Gated:
-    """Answer ``False`` without a study read where Optuna's percentile rule cannot prune."""
+    """Answer ``False`` without a study read where Optuna's percentile rule cannot prune.
 
-    _n_warmup_steps: int
-    _interval_steps: int
-    _n_startup_trials: int
+    The constructors keep Optuna's signatures (specs are checked against them) and remember
+    the three settings the cheap checks need, so no private attribute of Optuna is read.
+    """
+
+    _warmup: int
+    _interval: int
+    _startup: int
+
+    def _gate(self, n_startup_trials: int, n_warmup_steps: int, interval_steps: int) -> None:
+        self._warmup, self._interval, self._startup = (n_warmup_steps, interval_steps,
+                                                       n_startup_trials)
+        # Names of studies known to hold enough complete trials (complete trials stay).
+        self._started: set[str] = set()
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         step = trial.last_step
-        if step is None or step < self._n_warmup_steps:
+        if step is None or step < self._warmup:
             return False
         # Optuna checks only the first report in each interval of `interval_steps` steps.
-        lower = ((step - self._n_warmup_steps) // self._interval_steps * self._interval_steps
-                 + self._n_warmup_steps)
+        lower = (step - self._warmup) // self._interval * self._interval + self._warmup
         if any(s != step and s >= lower for s in trial.intermediate_values):
             return False
-        # Study ids with enough complete trials (an attribute set here, so that the class
-        # keeps Optuna's __init__ signature, which specs are checked against).
-        started: set[int] = self.__dict__.setdefault("_started_studies", set())
-        if study._study_id not in started:
+        if study.study_name not in self._started:
             from kanlab.search.storage import counts
 
-            if counts(study).complete < max(1, self._n_startup_trials):
+            if counts(study).complete < max(1, self._startup):
                 return False
-            started.add(study._study_id)  # complete trials never leave a study
+            self._started.add(study.study_name)
         return bool(super().prune(study, trial))  # type: ignore[misc]
 
 
 class MedianPruner(_Gated, optuna.pruners.MedianPruner):
     """Optuna's :class:`~optuna.pruners.MedianPruner` with its cheap checks first."""
 
+    def __init__(self, n_startup_trials: int = 5, n_warmup_steps: int = 0,
+                 interval_steps: int = 1, *, n_min_trials: int = 1) -> None:
+        super().__init__(n_startup_trials, n_warmup_steps, interval_steps,
+                         n_min_trials=n_min_trials)
+        self._gate(n_startup_trials, n_warmup_steps, interval_steps)
+
 
 class PercentilePruner(_Gated, optuna.pruners.PercentilePruner):
     """Optuna's :class:`~optuna.pruners.PercentilePruner` with its cheap checks first."""
+
+    def __init__(self, percentile: float, n_startup_trials: int = 5, n_warmup_steps: int = 0,
+                 interval_steps: int = 1, *, n_min_trials: int = 1) -> None:
+        super().__init__(percentile, n_startup_trials, n_warmup_steps, interval_steps,
+                         n_min_trials=n_min_trials)
+        self._gate(n_startup_trials, n_warmup_steps, interval_steps)

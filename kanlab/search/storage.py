@@ -8,12 +8,17 @@
 * ``journal:///abs/path/study.log`` (or ``journal:relative/study.log``, from the current
   directory): Optuna's append-only journal file, for workers on machines that share a
   filesystem but no database server.
+* ``grpc://host:port``: Optuna's gRPC storage proxy (``kanlab storage serve DATABASE_URL``,
+  :mod:`kanlab.search.serve`) in front of one database, for many workers on many hosts: the
+  workers hold one gRPC channel each instead of a pool of database connections (PostgreSQL's
+  connection cap, SQLite's lock). Needs ``pip install 'kanlab[grpc]'``.
 * A bare file path is a SQLite file, relative to the results dir.
 
 Every storage runs heartbeats: a trial whose worker died (no heartbeat for ``grace_period``
 seconds) is marked FAIL and re-enqueued by Optuna's ``RetryHeartbeatStaleTrialCallback``.
-Optuna's journal storage has no heartbeats of its own; :class:`JournalHeartbeatStorage` keeps
-them in the journal (a trial system attribute written every ``heartbeat_interval``).
+Optuna's journal storage and gRPC proxy have no heartbeats of its own;
+:class:`JournalHeartbeatStorage` and :class:`GrpcHeartbeatStorage` keep them as a trial system
+attribute written every ``heartbeat_interval`` (:class:`AttrHeartbeat`).
 :func:`check_storage_url` validates a URL without touching anything, so a bad URL fails
 before a file or database is created.
 """
@@ -32,8 +37,12 @@ from types import TracebackType
 from typing import Any, cast
 
 import optuna
-from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.storages import (
+    BaseStorage,
+    GrpcStorageProxy,
+    RDBStorage,
+    RetryHeartbeatStaleTrialCallback,
+)
 from optuna.storages.journal import JournalFileBackend, JournalStorage
 from optuna.trial import FrozenTrial, TrialState
 
@@ -41,24 +50,29 @@ from kanlab import settings
 from kanlab.config import ConfigError
 from kanlab.errors import SetupError
 from kanlab.registry import suggest
+from kanlab.search._optuna_private import BaseHeartbeat, count_by_state, trial_id
 
 __all__ = [
     "FINISHED",
+    "GrpcHeartbeatStorage",
     "JournalHeartbeatStorage",
     "StudyCounts",
     "TrialGate",
     "check_storage_url",
     "counts",
     "default_storage",
+    "grpc_address",
     "journal_path",
     "mask",
     "open_storage",
 ]
 
 logger = logging.getLogger(__name__)
-_DIALECTS = ("sqlite", "postgresql", "journal")
+_DIALECTS = ("sqlite", "postgresql", "journal", "grpc")
 SQLITE_TIMEOUT_S = 60
 JOURNAL = "journal:"
+GRPC = "grpc://"
+GRPC_CONNECT_TIMEOUT_S = 20
 
 
 def default_storage(results_dir: Path, study: str) -> str:
@@ -96,6 +110,29 @@ def journal_path(url: str) -> Path:
     return Path(rest).expanduser().resolve()
 
 
+def grpc_address(url: str) -> tuple[str, int]:
+    """``grpc://host:port`` -> ``(host, port)``; a one-line :class:`ConfigError` otherwise."""
+    rest = url[len(GRPC):].rstrip("/")
+    host, sep, port = rest.rpartition(":")
+    host = host.strip("[]")  # grpc://[::1]:13000
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536 or "/" in rest:
+        raise ConfigError(
+            f"`storage` must be grpc://HOST:PORT (a `kanlab storage serve` proxy), but got "
+            f"{url!r}."
+        )
+    return host, int(port)
+
+
+def _grpc_ready() -> None:
+    try:
+        import grpc  # noqa: F401
+        from google import protobuf  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "grpc:// storage needs grpcio and protobuf: pip install 'kanlab[grpc]'."
+        ) from None
+
+
 def _url(url: str) -> Any:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
@@ -108,7 +145,7 @@ def _url(url: str) -> Any:
 
 def mask(url: str) -> str:
     """The URL with any password replaced by ``***`` (safe to print or store)."""
-    if url.startswith(JOURNAL):
+    if url.startswith((JOURNAL, GRPC)):
         return url
     try:
         return str(_url(url).render_as_string(hide_password=True))
@@ -133,11 +170,16 @@ def check_storage_url(url: str, *, create_dirs: bool = False) -> str:
                 f"`storage` directory {str(path.parent)!r} does not exist (from {url!r})."
             )
         return f"{JOURNAL}//{path}"
+    if url.startswith(GRPC):
+        host, port = grpc_address(url)
+        _grpc_ready()
+        return f"{GRPC}{host}:{port}"
     parsed = _url(url)
     dialect = parsed.get_backend_name()
     if dialect not in _DIALECTS:
         raise ConfigError(
-            f"`storage` must be a sqlite:///, postgresql+psycopg:// or journal:/// URL, but got "
+            f"`storage` must be a sqlite:///, postgresql+psycopg://, journal:/// or "
+            f"grpc://host:port URL, but got "
             f"{mask(url)!r}.{suggest(dialect, list(_DIALECTS))}"
         )
     if dialect == "sqlite":
@@ -202,6 +244,10 @@ def open_storage(
                                            grace_period=grace_period, retry=retry)
         except OSError as exc:
             raise RuntimeError(f"Cannot open storage {url}: {exc}") from None
+    if url.startswith(GRPC):
+        quiet_optuna()
+        return GrpcHeartbeatStorage(url, heartbeat_interval=heartbeat_interval,
+                                    grace_period=grace_period, retry=retry)
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         database = _url(url).database
@@ -243,19 +289,10 @@ class StudyCounts:
 
 def counts(study: optuna.Study) -> StudyCounts:
     """Trials by state. On a database this is one ``COUNT ... GROUP BY`` query, not a load of
-    every trial (workers count before each trial; a study may hold thousands)."""
-    backend = getattr(study._storage, "_backend", study._storage)
-    if isinstance(backend, RDBStorage):
-        from sqlalchemy import text
-
-        with backend.engine.connect() as conn:
-            rows = conn.execute(
-                text("SELECT state, COUNT(*) FROM trials WHERE study_id = :s GROUP BY state"),
-                {"s": study._study_id},
-            ).all()
-        by_state = {s: 0 for s in TrialState}
-        by_state.update({TrialState[str(state)]: int(n) for state, n in rows})
-    else:
+    every trial (workers count before each trial; a study may hold thousands); the gRPC
+    proxy's client keeps finished trials cached and reads only the new and running ones."""
+    by_state = count_by_state(study)
+    if by_state is None:
         trials = study.get_trials(deepcopy=False)
         by_state = {s: sum(t.state == s for t in trials) for s in TrialState}
     return StudyCounts(
@@ -291,18 +328,56 @@ def study_exists(storage: BaseStorage, name: str) -> bool:
     return any(s.study_name == name for s in storage.get_all_studies())
 
 
-class JournalHeartbeatStorage(JournalStorage, BaseHeartbeat):
-    """Optuna's journal file storage plus heartbeats, kept in the journal itself.
+class AttrHeartbeat(BaseHeartbeat):
+    """Heartbeats kept as a trial system attribute, for storages that have none of their own.
 
-    Optuna runs :meth:`record_heartbeat` from a thread while a trial runs; it appends the
-    time as the trial's ``kanlab:heartbeat`` system attribute (one short line per interval).
-    A RUNNING trial whose last heartbeat (or start, for a trial that never sent one) is older
-    than ``grace_period`` seconds is stale: ``optuna.storages.fail_stale_trials`` fails it and
-    the retry callback enqueues it again, as with PostgreSQL. Clocks of workers on different
-    machines must agree to well within ``grace_period``.
+    Optuna runs :meth:`record_heartbeat` from a thread while a trial runs; it writes the
+    time as the trial's ``kanlab:heartbeat`` system attribute. A RUNNING trial whose last
+    heartbeat (or start, for a trial that never sent one) is older than ``grace_period``
+    seconds is stale: ``optuna.storages.fail_stale_trials`` fails it and the retry callback
+    enqueues it again, as with PostgreSQL. Clocks of workers on different machines must agree
+    to well within ``grace_period``.
     """
 
     KEY = "kanlab:heartbeat"
+    _interval: int
+    _grace: int
+    _retry: RetryHeartbeatStaleTrialCallback | None
+
+    def _heartbeats(self, heartbeat_interval: int, grace_period: int,
+                    retry: RetryHeartbeatStaleTrialCallback | None) -> None:
+        self._interval = heartbeat_interval
+        self._grace = grace_period
+        self._retry = retry
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        cast(BaseStorage, self).set_trial_system_attr(trial_id, self.KEY, time.time())
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        now = time.time()
+        stale = []
+        running = cast(BaseStorage, self).get_all_trials(study_id, deepcopy=False,
+                                                         states=(TrialState.RUNNING,))
+        for trial in running:
+            started = trial.datetime_start.timestamp() if trial.datetime_start else now
+            # A retried trial inherits its original's heartbeat attribute: its own start counts.
+            last = max(float(trial.system_attrs.get(self.KEY, 0.0)), started)
+            if now - last > self._grace:
+                stale.append(trial_id(trial))
+        return stale
+
+    def get_heartbeat_interval(self) -> int | None:
+        return self._interval
+
+    def get_heartbeat_stale_trial_callback(
+        self,
+    ) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+        return self._retry
+
+
+class JournalHeartbeatStorage(JournalStorage, AttrHeartbeat):
+    """Optuna's journal file storage plus heartbeats, kept in the journal itself (one short
+    line per interval; :class:`AttrHeartbeat`)."""
 
     def __init__(
         self,
@@ -314,31 +389,40 @@ class JournalHeartbeatStorage(JournalStorage, BaseHeartbeat):
     ) -> None:
         super().__init__(JournalFileBackend(str(path)))
         self.path = path
-        self._interval = heartbeat_interval
-        self._grace = grace_period
-        self._retry = retry
+        self._heartbeats(heartbeat_interval, grace_period, retry)
 
-    def record_heartbeat(self, trial_id: int) -> None:
-        self.set_trial_system_attr(trial_id, self.KEY, time.time())
 
-    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-        now = time.time()
-        stale = []
-        for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
-            started = trial.datetime_start.timestamp() if trial.datetime_start else now
-            # A retried trial inherits its original's heartbeat attribute: its own start counts.
-            last = max(float(trial.system_attrs.get(self.KEY, 0.0)), started)
-            if now - last > self._grace:
-                stale.append(trial._trial_id)
-        return stale
+class GrpcHeartbeatStorage(GrpcStorageProxy, AttrHeartbeat):
+    """A client of Optuna's gRPC storage proxy plus heartbeats.
 
-    def get_heartbeat_interval(self) -> int | None:
-        return self._interval
+    The proxy forwards storage calls, not heartbeats, so they are kept as a trial system
+    attribute (:class:`AttrHeartbeat`), which it does forward. Waits up to
+    ``GRPC_CONNECT_TIMEOUT_S`` for the proxy (grpcio comes with ``kanlab[grpc]``).
+    """
 
-    def get_heartbeat_stale_trial_callback(
+    def __init__(
         self,
-    ) -> Callable[[optuna.Study, FrozenTrial], None] | None:
-        return self._retry
+        url: str,
+        *,
+        heartbeat_interval: int,
+        grace_period: int,
+        retry: RetryHeartbeatStaleTrialCallback | None,
+    ) -> None:
+        host, port = grpc_address(url)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            super().__init__(host=host, port=port)
+        self.url = url
+        self._heartbeats(heartbeat_interval, grace_period, retry)
+        try:
+            self.wait_server_ready(timeout=GRPC_CONNECT_TIMEOUT_S)
+        except ConnectionError:
+            self.close()
+            raise SetupError(
+                f"Cannot open storage {url}: no gRPC storage proxy answered within "
+                f"{GRPC_CONNECT_TIMEOUT_S} s (start one with `kanlab storage serve "
+                f"DATABASE_URL --host HOST --port {port}`)."
+            ) from None
 
 
 class TrialGate:

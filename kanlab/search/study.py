@@ -4,7 +4,8 @@ A study holds exactly ``n_trials`` finished (COMPLETE or PRUNED) trials when it 
 however many workers share it and however often it is interrupted:
 
 * every worker loops "lock, count, start one trial, unlock" (:class:`TrialGate`), so W
-  workers never start more trials than are missing;
+  workers never start more trials than are missing; through the gRPC proxy, which has no
+  lock, a worker starts its trial and then checks it is needed (:func:`_surplus`);
 * rerunning the same command loads the study and runs only the missing trials (a trial
   interrupted with Ctrl-C is FAIL and does not count);
 * a worker that dies mid-trial stops sending heartbeats; after ``grace_period`` seconds a live
@@ -34,7 +35,9 @@ from kanlab import settings
 from kanlab.config import ConfigError
 from kanlab.errors import SetupError
 from kanlab.search._checks import check_plan, check_resume
-from kanlab.search._objective import TrialContext, make_objective
+from kanlab.search._objective import FAIL_REASON, TrialContext, make_objective
+from kanlab.search._one_trial import StaleCheck, run_one
+from kanlab.search._optuna_private import rdb_backend, study_storage
 from kanlab.search.devices import (
     CPU,
     Placement,
@@ -43,6 +46,7 @@ from kanlab.search.devices import (
 )
 from kanlab.search.spec import StudyPlan, load_study
 from kanlab.search.storage import (
+    GrpcHeartbeatStorage,
     StudyCounts,
     TrialGate,
     check_storage_url,
@@ -171,8 +175,9 @@ def run_worker(
     quiet_optuna()
     study, storage = _open(p, create=create, worker=worker)
     gate = TrialGate(storage, p.study)
+    claim = isinstance(storage, GrpcHeartbeatStorage)  # no lock: check after the start
     ctx = TrialContext(results_dir=p.results_dir, study=p.study, storage=mask(p.url),
-                       worker=worker, placement=placement)
+                       worker=worker, placement=placement, url=p.url)
     objective = make_objective(p.plan, ctx)
     deadline = time.monotonic() + p.timeout if p.timeout else math.inf
     poll = max(0.2, min(2.0, p.plan.spec.heartbeat_interval / 2))
@@ -180,10 +185,14 @@ def run_worker(
     failures = 0
     last_error: list[BaseException] = []
     setup_error: list[SetupError] = []
-    states: list[TrialState] = []
+
+    stale = StaleCheck(every=max(1.0, p.plan.spec.grace_period / 4))
+    surplus = 0
 
     def gated(trial: optuna.Trial) -> Any:
-        gate.release()  # the trial exists: other workers may count and start theirs
+        if claim and _surplus(study, trial.number, p.n_trials):
+            trial.set_user_attr(FAIL_REASON, SURPLUS)
+            raise _Surplus(SURPLUS)
         try:
             return objective(trial)
         except optuna.TrialPruned:
@@ -194,18 +203,11 @@ def run_worker(
                 setup_error.append(exc)
             raise
 
-    def record(study: optuna.Study, trial: FrozenTrial) -> None:
-        states.append(trial.state)
-        if on_trial is not None:
-            on_trial(study, trial)
-
     try:
         while time.monotonic() < deadline:
             gate.acquire()
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    optuna.storages.fail_stale_trials(study)
+                stale(study)  # a dead worker's trial is failed and queued again
                 c = counts(study)
                 if c.finished >= p.n_trials:
                     break
@@ -214,21 +216,26 @@ def run_worker(
                     time.sleep(poll)  # wait for running trials (or their stale retries)
                     continue
                 try:
-                    study.optimize(gated, n_trials=1, catch=(Exception,), callbacks=[record],
-                                   gc_after_trial=False)
+                    # The gate opens as soon as the trial exists: others may start theirs.
+                    told = run_one(study, gated, on_start=gate.release)
                 except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as exc:
                     # Another worker judged this trial dead (no heartbeat within the grace
                     # period, e.g. on an overloaded machine), failed it and enqueued a retry.
                     logger.warning("a trial of study %r was failed as stale by another "
                                    "worker and will be retried (%s)", p.study, exc)
-                    states.append(TrialState.FAIL)
                     last_error.append(exc)
+                    told = None
             finally:
                 gate.release()
             ran += 1
             if setup_error:  # the environment fails every trial alike: stop at the first
                 raise SetupError(f"Stopped study {p.study!r}: {setup_error[0]}") from None
-            if states and states[-1] == TrialState.FAIL:
+            if told is not None and told.user_attrs.get(FAIL_REASON) == SURPLUS:
+                surplus += 1
+                continue
+            if told is not None and on_trial is not None:
+                on_trial(study, told)
+            if told is None or told.state == TrialState.FAIL:
                 failures += 1
                 if failures >= MAX_CONSECUTIVE_FAILURES:
                     error = last_error[-1] if last_error else "see the log above"
@@ -241,7 +248,34 @@ def run_worker(
                 failures = 0
     finally:
         gate.close()
-    return ran
+    return ran - surplus
+
+
+SURPLUS = "not needed: the study held its trials when it started (another worker's was first)"
+
+
+class _Surplus(Exception):
+    """A trial started through the gRPC proxy that the study turned out not to need."""
+
+    quiet = True  # not logged as a failure
+
+
+def _surplus(study: optuna.Study, number: int, n_trials: int) -> bool:
+    """Whether trial ``number`` is one more than the study needs.
+
+    Without a lock, two workers can start a trial at the same moment. Every trial counts the
+    finished trials and the unfinished ones *numbered before it*: of any two trials, the
+    later-numbered one sees the earlier one, so the trials that pass never exceed
+    ``n_trials`` together. A surplus trial is failed before it runs (reason
+    :data:`SURPLUS`); a trial failed later leaves a gap that the next start fills.
+    """
+    ahead = 0
+    for t in study.get_trials(deepcopy=False):
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED):
+            ahead += 1
+        elif t.state in (TrialState.RUNNING, TrialState.WAITING) and t.number < number:
+            ahead += 1
+    return ahead >= n_trials
 
 
 def _worker_process(
@@ -416,9 +450,9 @@ def wants_cpu(p: Prepared) -> bool:
 
 def _release_connections(study: optuna.Study) -> None:
     """Close the pooled database connections so no forked child shares their sockets."""
-    engine = getattr(getattr(study._storage, "_backend", study._storage), "engine", None)
-    if engine is not None:
-        engine.dispose()
+    backend = rdb_backend(study_storage(study))
+    if backend is not None:
+        backend.engine.dispose()
 
 
 def _run_processes(

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["pg_bin", "postgres_server", "unavailable"]
+__all__ = ["grpc_proxy", "pg_bin", "postgres_server", "unavailable"]
 
 
 def pg_bin() -> str | None:
@@ -79,3 +79,32 @@ def postgres_server(max_connections: int = 200) -> Iterator[str]:
         subprocess.run([*run, "pg_ctl", "-D", data, "-m", "immediate", "stop"],
                        capture_output=True, timeout=60)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextmanager
+def grpc_proxy(database_url: str, *, log: Path | None = None) -> Iterator[str]:
+    """``kanlab storage serve DATABASE_URL`` on a free port of 127.0.0.1, in a child process;
+    yields ``grpc://127.0.0.1:PORT`` once the proxy answers (its tables exist); stops it."""
+    import signal
+    import sys
+
+    port = _free_port()
+    out = log.open("w") if log is not None else subprocess.DEVNULL
+    server = subprocess.Popen(
+        [sys.executable, "-m", "kanlab.cli", "storage", "serve", database_url,
+         "--host", "127.0.0.1", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
+    url = f"grpc://127.0.0.1:{port}"
+    try:
+        from kanlab.search.storage import open_storage
+
+        open_storage(url).close()  # type: ignore[attr-defined]  # waits for the proxy
+        yield url
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if log is not None and not isinstance(out, int):
+            out.close()

@@ -65,7 +65,7 @@ def test_bad_specs_fail_in_one_line_before_any_storage(
 @pytest.mark.parametrize(
     ("argv", "message", "code"),
     [
-        (["--storage", "mysql://u@h/db"], "postgresql+psycopg:// or journal:/// URL", 2),
+        (["--storage", "mysql://u@h/db"], "journal:/// or grpc://host:port URL", 2),
         (["--storage", "journal:///no/such/dir/x.log"], "does not exist", 2),
         (["--storage", "sqlite:////no/such/dir/x.db"], "does not exist", 2),
         (["--storage", "sqlite://"], "must name a SQLite file", 2),
