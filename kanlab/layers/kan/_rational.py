@@ -61,14 +61,21 @@ def fit_rational(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     points of :data:`FIT_RANGE`) to the registered activation ``name``.
 
     A linearised least-squares solve (``P(x) - f(x) sum_j c_j |x|^{j+1} = f(x)``) gives the
-    start; L-BFGS on the exact squared error (float64) refines it. Deterministic; cached per
-    name. ``identity`` gives ``P = x, Q = 1`` exactly.
+    start; L-BFGS on the exact squared error (float64) refines it. Deterministic: it runs on
+    one thread (float sums depend on the thread count, and the cache keeps whatever the first
+    call computed, so a layer's initial weights would otherwise depend on the thread count of
+    the process's first fit); cached per name. ``identity`` gives ``P = x, Q = 1`` exactly.
 
     Raises:
         ValueError: for an unknown activation name (with the closest one).
     """
-    with torch.device("cpu"):                                            # also under meta
-        return _fit(name)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.device("cpu"):                                        # also under meta
+            return _fit(name)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _fit(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
