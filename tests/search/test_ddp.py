@@ -32,7 +32,8 @@ def _spec(name: str, pruner: dict[str, Any]) -> dict[str, Any]:
             "pruner": pruner, "space": {"optim.lr": {"float": [1e-3, 1e-2], "log": True}}}
 
 
-@pytest.mark.slow  # about 20 s: each run starts two processes that import torch and Lightning
+# Issue 29's done-when, so in the default run (about 20 s: each run starts two processes
+# that import torch and Lightning)
 def test_a_ddp_trial_is_one_row_and_one_trial_and_prunes_on_both_ranks(
     results_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
