@@ -43,7 +43,8 @@ def _started_by(results_dir: Path, pid: int) -> int | None:
     return None
 
 
-# Issue 29's done-when, so in the default run (about 17 s: five processes that import torch and Lightning)
+# Issue 29's done-when, so in the default run (about 17 s: five processes that import torch
+# and Lightning)
 def test_four_workers_on_four_nodes_through_the_proxy_survive_a_kill(
     proxy: str, postgres_url: str, write_spec: Any, results_dir: Path
 ) -> None:
