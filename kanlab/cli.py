@@ -349,6 +349,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _reader_went_away()
     except KeyboardInterrupt as exc:
+        from kanlab._sigint import forget_unhandled
+
+        forget_unhandled()  # exit status 130, also after a Ctrl-C inside an import
         text = str(exc).strip() or "interrupted — rerun the same command to resume"
         print(f"kanlab: {text}", file=sys.stderr)
         return 130

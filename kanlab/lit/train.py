@@ -46,6 +46,7 @@ from filelock import FileLock
 from lightning.pytorch.callbacks import RichProgressBar
 from torch import nn
 
+from kanlab import _sigint as sigint
 from kanlab.config import (
     ConfigError,
     ExperimentConfig,
@@ -567,7 +568,7 @@ def train(
             # Lightning turns Ctrl-C into sys.exit(1) after ignoring further SIGINTs.
             if isinstance(exc, SystemExit) and not trainer.interrupted:
                 raise
-            raise _interrupted(run_dir, created=created) from None
+            raise _interrupted(run_dir, created=created, trial=trial_attrs is not None) from None
         finally:
             ctrl_c.restore(previous_handler)
         system.history = history
@@ -639,6 +640,7 @@ class _CtrlC(pl.Callback):
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.requested = True
+        sigint.note()  # a search notices it after the trial even if this one is swallowed
         raise KeyboardInterrupt
 
     def _check(self, *args: Any, **kwargs: Any) -> None:
@@ -648,10 +650,16 @@ class _CtrlC(pl.Callback):
     on_train_batch_end = on_validation_batch_end = on_test_batch_end = _check
 
 
-def _interrupted(run_dir: Path, *, created: bool) -> KeyboardInterrupt:
-    """Ctrl-C during fit or test: keep a resumable run dir, drop one without a checkpoint."""
+def _interrupted(run_dir: Path, *, created: bool, trial: bool = False) -> KeyboardInterrupt:
+    """Ctrl-C during fit or test: keep a resumable run dir, drop one without a checkpoint.
+
+    A search trial's run directory is always dropped: the study reruns the trial afresh.
+    """
     import shutil
 
+    if trial and created:
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return KeyboardInterrupt("interrupted — its partial run directory was removed")
     if (run_dir / "last.ckpt").is_file():
         return KeyboardInterrupt(
             f"interrupted — resume with: kanlab train --resume {shlex.quote(str(run_dir))}"

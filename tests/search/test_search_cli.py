@@ -338,9 +338,11 @@ def test_ctrl_c_marks_the_trial_failed_and_its_retry_keeps_the_seed(
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == (
-        "kanlab: interrupted — the running trial was marked failed and queued again; rerun "
-        "the same command to resume"
+        "kanlab: interrupted — stopped study 'ctrlc' with 0 of 1 trials finished (an "
+        f"interrupted trial is failed and queued again); resume with: kanlab search {path}"
     )
+    assert "Traceback" not in err
+    assert not any(runs.iterdir())  # the interrupted trial's partial run directory is gone
     storage = f"sqlite:///{results_dir}/studies/ctrlc.db"
     trials = optuna.load_study(study_name="ctrlc", storage=storage).trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]  # not RUNNING
