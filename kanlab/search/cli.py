@@ -233,7 +233,8 @@ class WorkerCommand(Command):
 def _command(name: str, args: argparse.Namespace) -> str:
     """The ``kanlab search`` / ``kanlab worker`` command line that resumes this one."""
     words = ["kanlab", name, args.spec]
-    for flag, value in (("--n-trials", args.n_trials), ("--workers", getattr(args, "workers", None)),
+    for flag, value in (("--n-trials", args.n_trials),
+                        ("--workers", getattr(args, "workers", None)),
                         ("--devices", getattr(args, "devices", None)),
                         ("--device", getattr(args, "device", None)),
                         ("--timeout", args.timeout), ("--storage", args.storage),
