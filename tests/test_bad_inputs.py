@@ -69,6 +69,12 @@ def _two_objective_free_db(tmp: Path, results: Path) -> dict[str, str]:
     return {"db": _toy_study(tmp, results)}
 
 
+def _a_file(tmp: Path) -> dict[str, str]:
+    path = tmp / "afile"
+    path.write_text("not a directory\n")
+    return {"afile": str(path)}
+
+
 @dataclass(frozen=True)
 class Case:
     """``argv`` (``{tmp}``, ``{results}`` and set-up keys are filled in) -> one line + code."""
@@ -128,6 +134,47 @@ CASES: list[Case] = [
          files={"exp": TINY_MLP}),
     Case("train-file-after-set", ["train", "--set", "model.widthz=[784, 8, 10]", "{exp}"],
          "Unknown key `model.widthz`", files={"exp": TINY_MLP}),
+    # --- bad values never become results (issue 30): rejected before anything is written
+    Case("train-lr-infinite", ["train", "{exp}", "--set", "optim.lr=.inf"],
+         "`optim.lr` must be a finite number, but got optim.lr=inf.", files={"exp": TINY_MLP}),
+    Case("train-lr-nan", ["train", "{exp}", "--set", "optim.lr=.nan"],
+         "`optim.lr` must be a finite number, but got optim.lr=nan.", files={"exp": TINY_MLP}),
+    Case("train-lr-zero", ["train", "{exp}", "--set", "optim.lr=0"],
+         "`optim.lr` must be > 0 and <= 10 (a finite rate), but got optim.lr=0.0.",
+         files={"exp": TINY_MLP}),
+    Case("train-lr-absurd", ["train", "{exp}", "--set", "optim.lr=3e4"],
+         "`optim.lr` must be > 0 and <= 10 (a finite rate), but got optim.lr=30000.0.",
+         files={"exp": TINY_MLP}),
+    Case("train-hparam-infinite", ["train", "{exp}", "--set", "model.activation={name: crrelu, "
+                                   "eps: .inf}"],
+         "`model.activation.eps` must be a finite number, but got model.activation.eps=inf.",
+         files={"exp": TINY_MLP}),
+    Case("search-lr-infinite", ["search", "{spec}", "--set", "optim.lr=-.inf"],
+         "`optim.lr` must be a finite number, but got optim.lr=-inf.",
+         files={"spec": _train_spec()}),
+    Case("train-output-width-vs-classes", ["train", "{exp}", "--set", "model.widths=[784, 64, 5]"],
+         "`model` (mlp) must output 10 values per input (the classes of tiny_fashion_mnist), "
+         "but got output shape (5,); set its last width to 10.", files={"exp": TINY_MLP}),
+    Case("search-output-width-vs-classes",
+         ["search", "{spec}", "--set", "model.widths=[784, 8, 3]"],
+         "`model` (mlp) must output 10 values per input", files={"spec": _train_spec()}),
+    Case("train-name-with-parent", ["train", "{exp}", "--set", "name=../escape"],
+         "`name` must be a plain file name (no '/', '\\' or leading '.'), but got "
+         "name='../escape'.", files={"exp": TINY_MLP}),
+    Case("search-study-with-parent", ["search", "{spec}", "--study", "../../outside"],
+         "`--study` must be a plain file name (no '/', '\\' or leading '.'), but got "
+         "--study='../../outside'.", files={"spec": _toy_spec()}),
+    Case("search-study-with-slash", ["search", "{spec}"],
+         "`name` must be a plain file name (no '/', '\\' or leading '.'), but got "
+         "name='team/toy'.", files={"spec": _toy_spec(name="team/toy")}),
+    Case("study-show-path-name", ["study", "show", "--study", "../x"],
+         "`--study` must be a plain file name"),
+    Case("train-results-dir-is-a-file", ["train", "{exp}", "--results-dir", "{afile}/results"],
+         "`--results-dir` must be a directory that can take files, but",
+         files={"exp": TINY_MLP}, setup=lambda tmp, results: _a_file(tmp)),
+    Case("search-results-dir-is-a-file", ["search", "{spec}", "--results-dir", "{afile}/r"],
+         "`--results-dir` must be a directory that can take files, but",
+         files={"spec": _toy_spec()}, setup=lambda tmp, results: _a_file(tmp)),
     # --- sae: validated before the host model trains
     Case("sae-k-above-width", ["sae", "{sae}", "--set", "activation.k=1000"],
          "`activation` (topk) does not fit width=128: `k` must be <= the size of dim -1 (128)",
@@ -174,7 +221,7 @@ def test_bad_input_is_one_line_exit_2_nothing_left(
     assert len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in err
     assert _files(results_dir) - before == set()
-    if case.setup is not None:  # a refused resume or worker added no trial to the study
+    if "db" in values:  # a refused resume or worker added no trial to the study
         import optuna
 
         study = optuna.load_study(study_name="other", storage=f"sqlite:///{values['db']}")
@@ -182,4 +229,4 @@ def test_bad_input_is_one_line_exit_2_nothing_left(
 
 
 def test_the_suite_counts_its_cases() -> None:
-    assert len({c.id for c in CASES}) == len(CASES) >= 21
+    assert len({c.id for c in CASES}) == len(CASES) >= 35

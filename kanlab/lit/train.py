@@ -59,10 +59,12 @@ from kanlab.config import (
 from kanlab.errors import InputError, SetupError
 from kanlab.lit._system import TrainingSystem
 from kanlab.lit.classifier import ImageClassifier
+from kanlab.lit.diverged import Diverged, StopOnDivergence
 from kanlab.lit.loggers import build_loggers, check_loggers
 from kanlab.lit.regressor import FunctionRegressor
 from kanlab.lit.staged import FinalStageCheckpoint, FinalStageEarlyStopping, selection_start
 from kanlab.measure import count_params, latency_ms, matmul_flops
+from kanlab.paths import check_writable
 from kanlab.provenance import code_version
 from kanlab.registry import CALLBACKS, DATAMODULES, MODELS
 
@@ -242,7 +244,7 @@ def check_forward(cfg: ExperimentConfig, model: nn.Module, dims: Sequence[int]) 
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros(2, *dims))
+            out = model(torch.zeros(2, *dims))
     except (ValueError, RuntimeError, TypeError, IndexError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
@@ -251,6 +253,15 @@ def check_forward(cfg: ExperimentConfig, model: nn.Module, dims: Sequence[int]) 
         ) from None
     finally:
         model.train(was_training)
+    # A classifier's output width must be the number of classes (else an IndexError
+    # mid-training, or a silently wrong loss when it is wider).
+    classes = int(getattr(DATAMODULES.get(str(cfg.data.name)), "num_classes", 0) or 0)
+    if classes and isinstance(out, torch.Tensor) and tuple(out.shape) != (2, classes):
+        raise ConfigError(
+            f"`model` ({cfg.model.name}) must output {classes} values per input (the classes "
+            f"of {cfg.data.name}), but got output shape {tuple(out.shape[1:])}; set its last "
+            f"width to {classes}."
+        )
 
 
 def preflight(cfg: ExperimentConfig, datamodule: Any | None = None) -> None:
@@ -393,6 +404,7 @@ def _callbacks(
     tc = cfg.trainer
     callbacks: list[pl.Callback] = list(configured)
     callbacks.append(_ConfigInCheckpoint(cfg))
+    callbacks.append(StopOnDivergence())  # a NaN loss fails the run (kanlab/lit/diverged.py)
     callbacks.append(_RNGInCheckpoint())
     if tc.checkpoint:
         callbacks.append(
@@ -481,6 +493,7 @@ def train(
             )
         ckpt_path = Path(run_dir) / "last.ckpt"
     check_loggers(cfg.trainer.loggers)  # a missing extra stops before anything is written
+    check_writable(results_dir)
     started = time.perf_counter()
     code = code_version()  # when the run starts: later edits do not change what it ran
     with _restore_global_state():
@@ -564,6 +577,10 @@ def train(
             history = list(system.history)  # loading best.ckpt would truncate it
             test = trainer.test(system, datamodule=datamodule,
                                 ckpt_path="best" if use_best else None, verbose=False)
+        except Diverged:
+            if created:  # nothing of a diverged run is a result
+                _drop_run_dir(run_dir)
+            raise
         except (KeyboardInterrupt, SystemExit) as exc:
             # Lightning turns Ctrl-C into sys.exit(1) after ignoring further SIGINTs.
             if isinstance(exc, SystemExit) and not trainer.interrupted:
@@ -650,6 +667,18 @@ class _CtrlC(pl.Callback):
     on_train_batch_end = on_validation_batch_end = on_test_batch_end = _check
 
 
+def _drop_run_dir(run_dir: Path) -> None:
+    """Remove a fresh run directory, and its ``runs/`` and benchmark folders if now empty."""
+    import shutil
+
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for parent in (run_dir.parent, run_dir.parent.parent):
+        try:
+            parent.rmdir()  # only when empty
+        except OSError:
+            break
+
+
 def _interrupted(run_dir: Path, *, created: bool, trial: bool = False) -> KeyboardInterrupt:
     """Ctrl-C during fit or test: keep a resumable run dir, drop one without a checkpoint.
 
@@ -658,7 +687,7 @@ def _interrupted(run_dir: Path, *, created: bool, trial: bool = False) -> Keyboa
     import shutil
 
     if trial and created:
-        shutil.rmtree(run_dir, ignore_errors=True)
+        _drop_run_dir(run_dir)
         return KeyboardInterrupt("interrupted — its partial run directory was removed")
     if (run_dir / "last.ckpt").is_file():
         return KeyboardInterrupt(

@@ -380,6 +380,10 @@ def _storage_for(args: argparse.Namespace, study: str | None) -> str:
 
     if args.storage is None and study is None:
         raise UsageError("Give --study NAME (its default SQLite file) or --storage URL_OR_PATH.")
+    if study is not None:
+        from kanlab.paths import check_name
+
+        check_name("--study", study)
     url = resolve_storage(args.storage, results_dir=results_dir(args), study=study or "")
     if url.startswith("sqlite"):
         from sqlalchemy.engine import make_url

@@ -33,7 +33,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from kanlab import _sigint as sigint
 from kanlab.config import ConfigError
-from kanlab.errors import SetupError
+from kanlab.errors import Diverged, SetupError
+from kanlab.paths import check_name, check_writable
 from kanlab.search._checks import check_plan, check_resume
 from kanlab.search._objective import TrialContext, make_objective
 from kanlab.search.devices import (
@@ -60,6 +61,7 @@ __all__ = ["StudyCounts", "counts", "prepare", "run_prepared", "run_study", "run
 
 logger = logging.getLogger(__name__)
 MAX_CONSECUTIVE_FAILURES = 3
+MAX_CONSECUTIVE_DIVERGED = 10  # failures in a row when the last one diverged
 
 
 @dataclass(frozen=True)
@@ -93,8 +95,9 @@ def prepare(
         raise ConfigError(f"`--timeout` must be > 0 seconds, but got timeout={timeout}.")
     if study_name is not None and not study_name.strip():
         raise ConfigError(f"`--study` must be a non-empty name, but got {study_name!r}.")
-    name = study_name or plan.name
+    name = check_name("--study" if study_name else "name", study_name or plan.name)
     root = Path(results_dir or default_results_dir()).resolve()
+    check_writable(root)
     url = resolve_storage(storage or plan.spec.storage, results_dir=root, study=name)
     # The default location's directory is ours to create; an explicit one must exist.
     explicit = storage is not None or plan.spec.storage is not None
@@ -237,9 +240,13 @@ def run_worker(
                 ran += 1
                 if setup_error:  # the environment fails every trial alike: stop at the first
                     raise SetupError(f"Stopped study {p.study!r}: {setup_error[0]}") from None
+                # A diverged trial failed for its parameters, not its environment: the
+                # study goes on, unless every trial diverges.
+                diverged = bool(last_error) and isinstance(last_error[-1], Diverged)
                 if states and states[-1] == TrialState.FAIL:
                     failures += 1
-                    if failures >= MAX_CONSECUTIVE_FAILURES:
+                    limit = MAX_CONSECUTIVE_DIVERGED if diverged else MAX_CONSECUTIVE_FAILURES
+                    if failures >= limit:
                         error = last_error[-1] if last_error else "see the log above"
                         raise RuntimeError(
                             f"{failures} trials in a row failed in study {p.study!r}; last error: "
