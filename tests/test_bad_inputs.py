@@ -8,6 +8,7 @@ set-up files excepted). ``test_the_suite_counts_its_cases`` keeps the count hone
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,12 @@ def _toy_study(tmp: Path, results: Path, name: str = "other") -> str:
 
 def _two_objective_free_db(tmp: Path, results: Path) -> dict[str, str]:
     return {"db": _toy_study(tmp, results)}
+
+
+def _corrupted_runs(results: Path) -> dict[str, str]:
+    (results / "bench").mkdir(parents=True)
+    (results / "bench" / "runs.jsonl").write_text("garbage\n")
+    return {}
 
 
 def _a_file(tmp: Path) -> dict[str, str]:
@@ -191,6 +198,13 @@ CASES: list[Case] = [
     Case("plot-activation-unknown-key", ["plot", "activation", "crrelu", "topk",
                                          "--set", "kk=2"],
          "Unknown key `kk` for activation(s) crrelu, topk. Did you mean 'k'?"),
+    Case("match-model-misspelt", ["match", "mpl"],
+         "`MODEL_SPEC`: Unknown model 'mpl'. Did you mean 'mlp'?"),
+    Case("match-baseline-misspelt", ["match", "mlp", "--baseline", "{name: kan_mpl}"],
+         "`--baseline`: Unknown model 'kan_mpl'. Did you mean 'kan_mlp'?"),
+    Case("leaderboard-corrupted-row", ["leaderboard", "{results}/bench", "--output", "-"],
+         "runs.jsonl:1 is not valid JSON (Expecting value); fix or delete that line.",
+         setup=lambda tmp, results: _corrupted_runs(results)),
     Case("match-model-without-widths", ["match", "kan_convnet"],
          "`MODEL_SPEC` 'kan_convnet' has no `widths`"),
 ]
@@ -228,5 +242,18 @@ def test_bad_input_is_one_line_exit_2_nothing_left(
         assert len(study.trials) == 2
 
 
+@pytest.mark.skipif(importlib.util.find_spec("torch_xla") is not None,
+                    reason="torch_xla is installed: the TPU accelerator is available")
+def test_an_accelerator_whose_package_is_missing_is_one_line_exit_2(
+    tmp_path: Path, results_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exp = _write(tmp_path / "exp.yaml", TINY_MLP)
+    assert main(["train", exp, "--set", "trainer.accelerator=tpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kanlab: error: `trainer.accelerator=tpu` needs a package this "
+                          "machine lacks: ") and len(err.strip().splitlines()) == 1, err
+    assert _files(results_dir) == set()
+
+
 def test_the_suite_counts_its_cases() -> None:
-    assert len({c.id for c in CASES}) == len(CASES) >= 35
+    assert len({c.id for c in CASES}) == len(CASES) >= 38

@@ -225,6 +225,12 @@ def check_trainer(cfg: ExperimentConfig) -> None:
             f"`trainer.accelerator={tc.accelerator}` (devices={tc.devices}) cannot run on this "
             f"machine: {reason} Use trainer.accelerator=auto (or cpu)."
         ) from None
+    except ModuleNotFoundError as exc:  # an accelerator whose package is not installed
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SetupError(
+            f"`trainer.accelerator={tc.accelerator}` needs a package this machine lacks: "
+            f"{reason.rstrip('.')}. Use trainer.accelerator=auto (or cpu)."
+        ) from None
     except (ValueError, TypeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"`trainer`: {reason}") from None
@@ -283,8 +289,13 @@ def append_row(path: Path, row: Mapping[str, Any]) -> None:
     """Append one JSON line under a file lock, so concurrent writers never interleave."""
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(row, default=str, allow_nan=True) + "\n"
-    with FileLock(str(path) + ".lock"), open(path, "a", encoding="utf-8") as f:
-        f.write(line)
+    with FileLock(str(path) + ".lock"), open(path, "ab+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size:  # a row cut short before (no final newline) stays on its own line
+            f.seek(size - 1)
+            if f.read(1) != b"\n":
+                line = "\n" + line
+        f.write(line.encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
 

@@ -467,6 +467,17 @@ def _parse_spec(text: str, overrides: Sequence[str]) -> dict[str, Any]:
     return apply_overrides(dict(spec), parse_overrides(overrides))
 
 
+def _check_model(spec: Mapping[str, Any], option: str) -> None:
+    """A misspelt model name is a usage error (exit 2) with the closest name."""
+    import kanlab  # noqa: F401  (fills MODELS)
+    from kanlab.registry import MODELS
+
+    try:
+        MODELS.entry(spec["name"])
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"`{option}`: {exc}") from None
+
+
 def _default_widths(target: dict[str, Any], text: str) -> None:
     """A bare model name takes its constructor's default ``widths`` (the matched MLP's)."""
     import inspect
@@ -514,9 +525,12 @@ class MatchCommand(Command):
         import shlex
 
         target = _parse_spec(args.model_spec, args.overrides)
+        _check_model(target, "MODEL_SPEC")
         if args.baseline is None and args.knob == "widths":
             _default_widths(target, args.model_spec)
         baseline = _parse_spec(args.baseline, ()) if args.baseline else None
+        if baseline is not None:
+            _check_model(baseline, "--baseline")
         if baseline is not None and "widths" in target and args.knob == "widths":
             baseline.setdefault("widths", list(target["widths"]))
         shape = None

@@ -275,7 +275,12 @@ class Anchor:
 
 
 def read_runs(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a ``runs.jsonl``; a malformed line raises ``ValueError`` naming its number."""
+    """Rows of a ``runs.jsonl``.
+
+    A row cut short (a run killed while appending it: the JSON ends early) is skipped with
+    a warning on stderr, so one lost row does not hide the table; any other malformed line
+    raises :class:`~kanlab.errors.InputError` naming the file and line (exit code 2).
+    """
     p = Path(path)
     rows = []
     for i, line in enumerate(p.read_text().splitlines(), start=1):
@@ -284,9 +289,15 @@ def read_runs(path: str | Path) -> list[dict[str, Any]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{p}:{i} is not valid JSON ({exc.msg}).") from None
+            if line.lstrip().startswith("{") and not line.rstrip().endswith("}"):
+                print(f"kanlab: warning: {p}:{i}: skipped a row cut short (its write was "
+                      "interrupted).", file=sys.stderr)
+                continue
+            raise InputError(f"{p}:{i} is not valid JSON ({exc.msg}); fix or delete that "
+                             "line.") from None
         if not isinstance(row, dict):
-            raise ValueError(f"{p}:{i} must hold a JSON object, but got {type(row).__name__}.")
+            raise InputError(f"{p}:{i} must hold a JSON object, but got "
+                             f"{type(row).__name__}; fix or delete that line.")
         rows.append(row)
     return rows
 

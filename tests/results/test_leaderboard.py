@@ -111,9 +111,43 @@ def test_markdown_sorted_deterministic_with_anchors_and_studies(tmp_path: Path) 
 
 def test_read_runs_reports_bad_line(tmp_path: Path) -> None:
     path = tmp_path / "runs.jsonl"
-    path.write_text('{"a": 1}\n{oops\n')
+    path.write_text('{"a": 1}\n{oops}\n')
     with pytest.raises(ValueError, match=r"runs.jsonl:2"):
         read_runs(path)
+
+
+def test_a_row_cut_short_is_skipped_with_a_warning_and_the_table_still_renders(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kanlab.lit.train import append_row
+
+    bench = tmp_path / "toy"
+    _write(bench, [_row("a", 0, 0.5), _row("a", 1, 0.6)])
+    whole = json.dumps(_row("b", 0, 0.7))
+    with (bench / "runs.jsonl").open("a") as f:
+        f.write(whole[: len(whole) // 2])  # a run killed while writing its row
+    assert [r["seed"] for r in read_runs(bench / "runs.jsonl")] == [0, 1]
+    assert "runs.jsonl:3: skipped a row cut short" in capsys.readouterr().err
+    assert main(["leaderboard", str(bench), "--output", "-"]) == 0
+    assert "kan_mlp" in capsys.readouterr().out
+    # The next run's row goes on a line of its own: both it and the table survive.
+    append_row(bench / "runs.jsonl", _row("c", 0, 0.8))
+    assert [r["name"] for r in read_runs(bench / "runs.jsonl")] == ["a", "a", "c"]
+
+
+def test_a_corrupted_runs_line_is_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bench = tmp_path / "toy"
+    _write(bench, [_row("a", 0, 0.5)])
+    with (bench / "runs.jsonl").open("a") as f:
+        f.write("this is not json\n")
+        f.write(json.dumps(_row("a", 1, 0.6)) + "\n")
+    assert main(["leaderboard", str(bench), "--output", "-"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        f"kanlab: error: {bench / 'runs.jsonl'}:2 is not valid JSON (Expecting value); fix "
+        "or delete that line."]
 
 
 def test_cli_writes_markdown_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
