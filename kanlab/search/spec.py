@@ -296,10 +296,20 @@ def _find_base(base: str, source: Path | None) -> Path:
     for c in candidates:
         if c.is_file():
             return c.resolve()
-    raise ConfigError(
-        f"`base` experiment {base!r} does not exist (looked next to the study file and in "
-        "the repo root)."
-    )
+    if not p.is_absolute():  # a shipped experiment's name, e.g. fashion_mnist/mlp
+        from kanlab.errors import InputError
+        from kanlab.specs import resolve_spec
+
+        try:
+            return resolve_spec(base, "experiments").resolve()
+        except InputError as exc:
+            hint = str(exc).partition(".")[2].strip()  # the closest name and the shipped list
+            raise ConfigError(
+                f"`base` must be an experiment YAML (looked next to the study file, in the "
+                f"working directory and the repo root) or a shipped experiment's name, but got "
+                f"base={base!r}. {hint}"
+            ) from None
+    raise ConfigError(f"`base` experiment {base!r} does not exist.")
 
 
 def load_study(
