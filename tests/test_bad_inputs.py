@@ -255,5 +255,21 @@ def test_an_accelerator_whose_package_is_missing_is_one_line_exit_2(
     assert _files(results_dir) == set()
 
 
+def test_a_sampler_whose_extra_is_missing_names_the_extra(
+    tmp_path: Path, results_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cmaes", None)  # as on an install without kanlab[cmaes]
+    spec = _write(tmp_path / "spec.yaml", _toy_spec(sampler={"name": "cmaes", "seed": 0}))
+    assert main(["search", spec]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "kanlab: error: `sampler: cmaes` needs the package 'cmaes', which is not installed: "
+        "pip install 'kanlab[cmaes]'."]
+    assert _files(results_dir) == set()
+
+
 def test_the_suite_counts_its_cases() -> None:
     assert len({c.id for c in CASES}) == len(CASES) >= 38

@@ -41,7 +41,7 @@ from kanlab.config import (
 from kanlab.registry import Draws, suggest
 from kanlab.search._space import Space, apply_values, format_value, parse_space
 from kanlab.search.pruners import PRUNERS
-from kanlab.search.samplers import SAMPLERS
+from kanlab.search.samplers import SAMPLERS, check_packages
 
 __all__ = ["StudyPlan", "StudySpec", "load_study"]
 
@@ -243,6 +243,7 @@ class StudyPlan:
         params = dict(spec.to_dict())
         params.pop("name")
         cls = SAMPLERS.get(spec.name)
+        check_packages(spec.name)
         if "seed" in _kwargs(cls):
             params["seed"] = int(params.get("seed", self.spec.seed)) + worker
         if spec.name == "grid":
