@@ -934,7 +934,8 @@ class Leaderboard:
             "⁶ code: the git tree hash of kanlab/ (`code_sha`, first 7 digits) the runs ran; "
             "rows with the same hash ran the same code. mixed: the configuration's runs come "
             "from several code versions; dirty: runs made with uncommitted changes in kanlab/; "
-            "unknown provenance: rows recorded before code_sha and git_dirty were kept. "
+            "unknown provenance: rows without a code hash (run outside a git checkout, e.g. "
+            "from an installed wheel, or recorded before code_sha and git_dirty were kept). "
             "`kanlab leaderboard --strict` refuses a table with any of these. This table: "
             f"{_plural(len(versions), 'code version', 'code versions')}"
             + (f", {_plural(unknown, 'run', 'runs')} of unknown provenance" if unknown else "")

@@ -150,6 +150,18 @@ def test_a_corrupted_runs_line_is_one_line_exit_2(
         "or delete that line."]
 
 
+def test_rows_without_a_code_hash_are_explained_as_outside_a_checkout(tmp_path: Path) -> None:
+    """Rows run from an installed wheel have no code_sha: the footnote says why, not that they
+    are old."""
+    bench = tmp_path / "toy"
+    _write(bench, [_row("a", 0, 0.5, code_sha=None, git_dirty=None)])
+    assert main(["leaderboard", str(bench), "--quiet"]) == 0
+    md = (bench / "leaderboard.md").read_text()
+    assert ("unknown provenance: rows without a code hash (run outside a git checkout, e.g. "
+            "from an installed wheel, or recorded before code_sha and git_dirty were kept)") in md
+    assert "1 run of unknown provenance" in md
+
+
 def test_cli_writes_markdown_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bench = tmp_path / "toy"
     _write(bench, [_row("a", 0, 0.5), _row("a", 1, 0.6)])
