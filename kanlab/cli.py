@@ -284,12 +284,20 @@ def _parser(chosen: str | None) -> tuple[argparse.ArgumentParser, Command | None
     return parser, command
 
 
+def _shipped(token: str) -> bool:
+    """Whether ``token`` names a shipped experiment or study (``kanlab list experiments``)."""
+    from kanlab.specs import SPEC_KINDS, list_specs
+
+    return any(token == spec.name for kind in SPEC_KINDS for spec in list_specs(kind))
+
+
 def _positionals_before_set(argv: list[str]) -> list[str]:
     """Move file paths that ``--set``'s ``nargs="+"`` would swallow in front of ``--set``.
 
     ``kanlab train --set a=1 file.yaml`` means ``kanlab train file.yaml --set a=1``; argparse
     would read ``file.yaml`` as an override and then miss the positional argument. A token
-    after ``--set`` without ``=`` that names a YAML file or an existing path is moved.
+    after ``--set`` without ``=`` that names a YAML file, an existing path or a shipped spec
+    (``fashion_mnist/mlp``, ``demo``) is moved.
     """
     out: list[str] = []
     moved: list[str] = []
@@ -302,7 +310,7 @@ def _positionals_before_set(argv: list[str]) -> list[str]:
         elif token.startswith("-"):
             in_set = False
         elif in_set and "=" not in token and (
-            token.endswith((".yaml", ".yml")) or os.path.exists(token)
+            token.endswith((".yaml", ".yml")) or os.path.exists(token) or _shipped(token)
         ):
             moved.append(token)
             continue

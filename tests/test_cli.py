@@ -88,6 +88,10 @@ def test_worker_help_shows_no_default_for_its_required_storage(
          ["train", "x.yml", "--set", "a=1", "b=2", "--debug"]),
         (["train", "x.yaml", "--set", "a=1"], ["train", "x.yaml", "--set", "a=1"]),
         (["info", "topk", "--set", "k"], ["info", "topk", "--set", "k"]),  # left to --set
+        (["train", "--set", "a=1", "fashion_mnist/mlp"],  # a shipped experiment's name
+         ["train", "fashion_mnist/mlp", "--set", "a=1"]),
+        (["search", "--set", "a=1", "demo", "--n-trials", "2"],
+         ["search", "demo", "--set", "a=1", "--n-trials", "2"]),
     ],
 )
 def test_a_file_after_set_is_a_positional(argv: list[str], expected: list[str]) -> None:
