@@ -47,6 +47,21 @@ def _bench_dirs(args: argparse.Namespace) -> list[Path]:
     return found
 
 
+def _where(bench: Path) -> str | None:
+    """How the table's header names ``bench``: ``None`` (``results/<name>``) for a folder
+    of a ``results/`` directory, else ``NAME --results-dir DIR`` (the demo's tables)."""
+    import shlex
+
+    parent = bench.absolute().parent
+    if parent.name == "results":
+        return None
+    try:
+        shown = parent.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        shown = parent.as_posix()
+    return f"{shlex.quote(bench.name)} --results-dir {shlex.quote(shown)}"
+
+
 def _range(values: Sequence[float] | None) -> tuple[float, float] | None:
     if values is None:
         return None
@@ -187,7 +202,7 @@ class LeaderboardCommand(Command):
             lb, out = write_leaderboard(
                 bench, fmt=args.format, output=output, stdout=args.output == "-", by=args.by,
                 sort=args.sort, include_trials=args.include_trials, baseline=args.baseline,
-                strict=args.strict, split_by=args.split_by,
+                strict=args.strict, split_by=args.split_by, where=_where(bench),
             )
             if out is None:
                 continue

@@ -934,9 +934,11 @@ class Leaderboard:
             "⁶ code: the git tree hash of kanlab/ (`code_sha`, first 7 digits) the runs ran; "
             "rows with the same hash ran the same code. mixed: the configuration's runs come "
             "from several code versions; dirty: runs made with uncommitted changes in kanlab/; "
-            "unknown provenance: rows without a code hash (run outside a git checkout, e.g. "
-            "from an installed wheel, or recorded before code_sha and git_dirty were kept). "
-            "`kanlab leaderboard --strict` refuses a table with any of these. This table: "
+            + ("unknown provenance: rows without a code hash (run outside a git checkout, "
+               "e.g. from an installed wheel, or recorded before code_sha and git_dirty were "
+               "kept). " if unknown else  # (the committed tables keep their wording)
+               "unknown provenance: rows recorded before code_sha and git_dirty were kept. ")
+            + "`kanlab leaderboard --strict` refuses a table with any of these. This table: "
             f"{_plural(len(versions), 'code version', 'code versions')}"
             + (f", {_plural(unknown, 'run', 'runs')} of unknown provenance" if unknown else "")
             + "."
@@ -1238,11 +1240,16 @@ def table_options(bench: Path) -> dict[str, str]:
 
 def leaderboard_command(
     bench: Path, *, by: str = "config", sort: str = "test", include_trials: bool = False,
-    baseline: str | None = None, split_by: str = SPLIT_BY,
+    baseline: str | None = None, split_by: str = SPLIT_BY, where: str | None = None,
 ) -> str:
-    """The ``kanlab leaderboard`` command line that regenerates ``bench``'s table."""
+    """The ``kanlab leaderboard`` command line that regenerates ``bench``'s table.
+
+    ``where`` names the benchmark in it (default ``results/<name>``, as the committed tables
+    say wherever they are regenerated; the CLI passes ``NAME --results-dir DIR`` for a
+    benchmark it found in another results directory, such as the demo's).
+    """
     return " ".join(
-        ["kanlab leaderboard", f"results/{bench.name}"]
+        ["kanlab leaderboard", where or f"results/{bench.name}"]
         + ([f"--by {by}"] if by != "config" else [])
         + ([f"--sort {sort}"] if sort != "test" else [])
         + (["--include-trials"] if include_trials else [])
@@ -1255,6 +1262,7 @@ def write_leaderboard(
     bench: Path, *, fmt: str = "md", output: Path | None = None, stdout: bool = False,
     by: str = "config", sort: str = "test", include_trials: bool = False,
     baseline: str | None = None, strict: bool = False, split_by: str | None = None,
+    where: str | None = None,
 ) -> tuple[Leaderboard, Path | None]:
     """Render ``bench``'s leaderboard to ``output`` (default ``bench/leaderboard.<fmt>``).
 
@@ -1266,7 +1274,7 @@ def write_leaderboard(
     baseline = baseline if baseline is not None else options.get("baseline")
     split_by = split_by if split_by is not None else options.get("split_by", SPLIT_BY)
     command = leaderboard_command(bench, by=by, sort=sort, include_trials=include_trials,
-                                  baseline=baseline, split_by=split_by)
+                                  baseline=baseline, split_by=split_by, where=where)
     lb = load_leaderboard(bench, by=by, sort=sort, include_trials=include_trials,
                           command=command, baseline=baseline, strict=strict, split_by=split_by)
     text = lb.render(fmt)
