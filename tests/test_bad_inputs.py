@@ -130,6 +130,9 @@ CASES: list[Case] = [
     Case("worker-into-another-studys-db", ["worker", "{spec}", "--storage", "{db}"],
          "holds no study 'toy' (it holds: other)",
          files={"spec": _toy_spec()}, setup=_two_objective_free_db),
+    Case("worker-gpu-beyond-visible", ["worker", "{spec}", "--storage", "{tmp}/x.db",
+                                       "--device", "99"],
+         "pass --device cpu to train on the CPU.", files={"spec": _toy_spec()}),
     Case("study-show-unknown", ["study", "show", "--study", "nope"],
          "No study 'nope': "),
     # --- train: validated before a run dir exists

@@ -95,8 +95,13 @@ def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> 
     if kept is not None:
         raw["seed"] = int(kept)
     cfg = load_experiment(raw)
+    import torch
+
+    # CPU rounding depends on the thread count: the rerun states this trial's, so it gives
+    # the trial's numbers (run rows record it as `threads`).
+    rerun = f"OMP_NUM_THREADS={torch.get_num_threads()} {rerun_command(plan.rerun_base, raw)}"
     set_user_attrs(trial, {"config": to_dict(cfg), "config_hash": config_hash(cfg),
-                           "seed": cfg.seed, "rerun": rerun_command(plan.rerun_base, raw)})
+                           "seed": cfg.seed, "rerun": rerun})
     # The worker's device is not part of the configuration (config_hash ignores it too).
     accelerator, devices = ctx.placement.trainer_settings()
     cfg = dataclasses.replace(cfg, trainer=dataclasses.replace(

@@ -299,16 +299,18 @@ def _find_base(base: str, source: Path | None) -> Path:
             return c.resolve()
     if not p.is_absolute():  # a shipped experiment's name, e.g. fashion_mnist/mlp
         from kanlab.errors import InputError
-        from kanlab.specs import resolve_spec
+        from kanlab.registry import suggest
+        from kanlab.specs import list_specs, resolve_spec
 
         try:
             return resolve_spec(base, "experiments").resolve()
-        except InputError as exc:
-            hint = str(exc).partition(".")[2].strip()  # the closest name and the shipped list
+        except InputError:
+            names = [s.name for s in list_specs("experiments")]
+            hint = suggest(base.removesuffix(".yaml"), names)
             raise ConfigError(
-                f"`base` must be an experiment YAML (looked next to the study file, in the "
-                f"working directory and the repo root) or a shipped experiment's name, but got "
-                f"base={base!r}. {hint}"
+                f"`base` experiment {base!r} does not exist (looked next to the study file, "
+                f"in the working directory and the repo root) and is no shipped experiment's "
+                f"name.{hint} (kanlab list experiments)"
             ) from None
     raise ConfigError(f"`base` experiment {base!r} does not exist.")
 
