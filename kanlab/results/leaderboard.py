@@ -1106,13 +1106,14 @@ class Leaderboard:
     def rich_table(self) -> Any:
         """A ``rich.table.Table`` for the terminal."""
         from rich.table import Table
+        from rich.text import Text
 
         headers, body = self.table()
-        table = Table(title=f"Leaderboard: {self.benchmark}", title_justify="left")
+        table = Table(title=Text(f"Leaderboard: {self.benchmark}"), title_justify="left")
         for h in headers:
-            table.add_column(h, overflow="fold")
-        for row in body:
-            table.add_row(*row)
+            table.add_column(Text(h), overflow="fold")
+        for row in body:  # plain text: a description's [...] is not markup
+            table.add_row(*(Text(str(cell)) for cell in row))
         return table
 
 

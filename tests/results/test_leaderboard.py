@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -160,6 +161,19 @@ def test_rows_without_a_code_hash_are_explained_as_outside_a_checkout(tmp_path: 
     assert ("unknown provenance: rows without a code hash (run outside a git checkout, e.g. "
             "from an installed wheel, or recorded before code_sha and git_dirty were kept)") in md
     assert "1 run of unknown provenance" in md
+
+
+def test_terminal_table_keeps_brackets_in_descriptions(tmp_path: Path) -> None:
+    """`[quad1,cubic1]` in a model description is text, not Rich markup to drop."""
+    from rich.console import Console
+
+    bench = tmp_path / "toy"
+    row = _row("a", 0, 0.5)
+    row["config"]["model"]["layer"] = {"name": "af_kan", "funcs": ["quad1", "cubic1"]}
+    _write(bench, [row])
+    console = Console(width=400, record=True, file=io.StringIO())
+    console.print(load_leaderboard(bench).rich_table())
+    assert "af_kan(funcs=[quad1,cubic1])" in console.export_text()
 
 
 def test_cli_writes_markdown_and_csv(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
