@@ -43,19 +43,23 @@ def test_a_diverging_run_stops_with_one_line_and_records_nothing(
 def test_a_diverging_trial_is_failed_with_its_reason(
     tmp_path: Path, results_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = {"name": "divstudy", "base": DIVERGING, "n_trials": 1, "metric": "val/loss",
+    # lr 10 diverges, lr 0.01 trains: the study goes on past its diverged trials
+    spec = {"name": "divstudy", "base": DIVERGING, "n_trials": 2, "metric": "val/loss",
             "direction": "minimize", "sampler": {"name": "random", "seed": 0},
-            "space": {"model.activation": {"categorical": ["relu"]}}}
+            "space": {"optim.lr": {"categorical": [10.0, 0.01]}}}
     path = tmp_path / "divstudy.yaml"
     path.write_text(yaml.safe_dump(spec))
-    # (no new trial starts after 1 s: the one trial diverges, the study stays short of 1)
-    assert main(["search", str(path), "--timeout", "1"]) == 0
+    assert main(["search", str(path)]) == 0
     study = optuna.load_study(study_name="divstudy",
                               storage=f"sqlite:///{results_dir}/studies/divstudy.db")
-    trial = study.trials[0]
-    assert trial.state == TrialState.FAIL
-    assert trial.user_attrs["fail_reason"].startswith("Diverged: training diverged at step ")
-    assert not (results_dir / "synthetic" / "runs.jsonl").exists()  # no completed result
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert failed and all(t.params["optim.lr"] == 10.0 for t in failed)
+    for trial in failed:
+        assert trial.user_attrs["fail_reason"].startswith("Diverged: training diverged at step ")
+    complete = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(complete) == 2 and all(t.params["optim.lr"] == 0.01 for t in complete)
+    rows = (results_dir / "synthetic" / "runs.jsonl").read_text().splitlines()
+    assert len(rows) == 2  # only the completed trials are results
 
 
 def test_non_finite_parameters_stop_the_run_at_the_epoch_end() -> None:
