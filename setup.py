@@ -9,6 +9,7 @@ Everything else about the package is declared in ``pyproject.toml``.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from setuptools import setup
@@ -22,6 +23,10 @@ class BuildPyWithSpecs(build_py):
     """``build_py`` plus the spec YAMLs as package data of ``kanlab._specs``."""
 
     def run(self) -> None:
+        if not getattr(self, "editable_mode", False):
+            # pip builds in the source tree and setuptools never empties build/lib: a second
+            # build would ship the specs and modules that were deleted since the first.
+            shutil.rmtree(Path(self.build_lib) / "kanlab", ignore_errors=True)
         super().run()
         if getattr(self, "editable_mode", False):
             return

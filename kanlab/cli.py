@@ -174,7 +174,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _reader_went_away()
     except KeyboardInterrupt as exc:
-        text = str(exc).strip() or "interrupted — rerun the same command to resume"
+        from kanlab._sigint import forget_unhandled
+
+        forget_unhandled()  # exit status 130, also after a Ctrl-C inside an import
+        import shlex
+
+        text = str(exc).strip() or (
+            f"interrupted — rerun the same command to resume: kanlab {shlex.join(argv)}")
         print(f"kanlab: {text}", file=sys.stderr)
         return 130
     except (InputError, SetupError) as exc:  # validation and environment: the user acts

@@ -34,6 +34,7 @@ import hashlib
 import importlib
 import inspect
 import json
+import math
 import re
 import types
 import typing
@@ -130,6 +131,9 @@ class Spec:
         return self.params.get(key, default)
 
 
+MAX_LR = 10.0  # a larger learning rate is a typo (3e4 for 3e-4), not an experiment
+
+
 @dataclass(frozen=True)
 class OptimConfig:
     """Optimiser (registry ``optimizers``) with its learning-rate schedule.
@@ -149,12 +153,14 @@ class OptimConfig:
     regularization_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ConfigError(f"`optim.lr` must be > 0, but got optim.lr={self.lr}.")
+        if not 0 < self.lr <= MAX_LR:  # also NaN and infinity
+            raise ConfigError(f"`optim.lr` must be > 0 and <= {MAX_LR:g} (a finite rate), but "
+                              f"got optim.lr={self.lr}.")
         for key in ("weight_decay", "regularization_weight"):
             value = getattr(self, key)
-            if value < 0:
-                raise ConfigError(f"`optim.{key}` must be >= 0, but got optim.{key}={value}.")
+            if not 0 <= value < math.inf:
+                raise ConfigError(f"`optim.{key}` must be >= 0 and finite, but got "
+                                  f"optim.{key}={value}.")
 
 
 # `trainer.loggers` choices (built by kanlab.lit.loggers, which holds their packages/extras).
@@ -244,6 +250,9 @@ class ExperimentConfig:
     benchmark: str | None = None
 
     def __post_init__(self) -> None:
+        from kanlab.paths import check_name
+
+        check_name("name", self.name)  # it starts the run directory's name
         b = self.benchmark
         if b is not None and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", b) or ".." in b):
             raise ConfigError(
@@ -542,7 +551,7 @@ def _spec(raw: Any, registry: Registry[Any], path: str) -> Spec:
     wiring = _wiring(registry, name)
     params = {k: v for k, v in raw.items() if k != "name"}
     return Spec(
-        name=str(name),
+        name=entry.name,  # the registry key: `fashion-mnist` files its runs as fashion_mnist
         params=types.MappingProxyType(validate_params(entry, params, path, wiring=wiring)),
     )
 
@@ -718,7 +727,24 @@ def load_experiment(
         raw = read_yaml(source)
         raw.setdefault("name", Path(source).stem)
     raw = apply_overrides(raw, parse_overrides(overrides))
+    check_finite(raw)
     return from_dict(ExperimentConfig, raw)
+
+
+def check_finite(raw: Any, path: str = "") -> None:
+    """No NaN or infinity anywhere in a config (``optim.lr: .inf`` would train to NaN).
+
+    Raises:
+        ConfigError: naming the first non-finite value's dotted path.
+    """
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise ConfigError(f"`{path}` must be a finite number, but got {path}={raw}.")
+    if isinstance(raw, Mapping):
+        for key, value in raw.items():
+            check_finite(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(raw, (list, tuple)):
+        for i, value in enumerate(raw):
+            check_finite(value, f"{path}.{i}")
 
 
 def _device_count(devices: Any) -> Any:

@@ -7,13 +7,16 @@
   unreachable, device absent). One line naming what to do, exit code 2; a study stops at the
   first such failure instead of failing every trial the same way.
 
+- :class:`Diverged` — training produced a non-finite loss or weight (a runtime failure, exit
+  code 1): nothing is recorded as a result, and a search trial ends FAIL with its one line.
+
 Everything else raised while a command runs is a runtime failure (a bug, or a failed training):
 exit code 1 with a hint to rerun with ``--debug`` for the traceback.
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "InputError", "SetupError", "UsageError"]
+__all__ = ["ConfigError", "Diverged", "InputError", "SetupError", "UsageError"]
 
 
 class InputError(ValueError):
@@ -30,3 +33,7 @@ class ConfigError(InputError):
 
 class SetupError(RuntimeError):
     """The environment lacks something the command needs; the message says how to fix it."""
+
+
+class Diverged(RuntimeError):
+    """Training produced a non-finite loss or parameter; the message names the step and value."""

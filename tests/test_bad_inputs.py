@@ -8,6 +8,7 @@ set-up files excepted). ``test_the_suite_counts_its_cases`` keeps the count hone
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,6 +70,18 @@ def _two_objective_free_db(tmp: Path, results: Path) -> dict[str, str]:
     return {"db": _toy_study(tmp, results)}
 
 
+def _corrupted_runs(results: Path) -> dict[str, str]:
+    (results / "bench").mkdir(parents=True)
+    (results / "bench" / "runs.jsonl").write_text("garbage\n")
+    return {}
+
+
+def _a_file(tmp: Path) -> dict[str, str]:
+    path = tmp / "afile"
+    path.write_text("not a directory\n")
+    return {"afile": str(path)}
+
+
 @dataclass(frozen=True)
 class Case:
     """``argv`` (``{tmp}``, ``{results}`` and set-up keys are filled in) -> one line + code."""
@@ -117,6 +130,9 @@ CASES: list[Case] = [
     Case("worker-into-another-studys-db", ["worker", "{spec}", "--storage", "{db}"],
          "holds no study 'toy' (it holds: other)",
          files={"spec": _toy_spec()}, setup=_two_objective_free_db),
+    Case("worker-gpu-beyond-visible", ["worker", "{spec}", "--storage", "{tmp}/x.db",
+                                       "--device", "99"],
+         "pass --device cpu to train on the CPU.", files={"spec": _toy_spec()}),
     Case("study-show-unknown", ["study", "show", "--study", "nope"],
          "No study 'nope': "),
     # --- train: validated before a run dir exists
@@ -128,6 +144,47 @@ CASES: list[Case] = [
          files={"exp": TINY_MLP}),
     Case("train-file-after-set", ["train", "--set", "model.widthz=[784, 8, 10]", "{exp}"],
          "Unknown key `model.widthz`", files={"exp": TINY_MLP}),
+    # --- bad values never become results (issue 30): rejected before anything is written
+    Case("train-lr-infinite", ["train", "{exp}", "--set", "optim.lr=.inf"],
+         "`optim.lr` must be a finite number, but got optim.lr=inf.", files={"exp": TINY_MLP}),
+    Case("train-lr-nan", ["train", "{exp}", "--set", "optim.lr=.nan"],
+         "`optim.lr` must be a finite number, but got optim.lr=nan.", files={"exp": TINY_MLP}),
+    Case("train-lr-zero", ["train", "{exp}", "--set", "optim.lr=0"],
+         "`optim.lr` must be > 0 and <= 10 (a finite rate), but got optim.lr=0.0.",
+         files={"exp": TINY_MLP}),
+    Case("train-lr-absurd", ["train", "{exp}", "--set", "optim.lr=3e4"],
+         "`optim.lr` must be > 0 and <= 10 (a finite rate), but got optim.lr=30000.0.",
+         files={"exp": TINY_MLP}),
+    Case("train-hparam-infinite", ["train", "{exp}", "--set", "model.activation={name: crrelu, "
+                                   "eps: .inf}"],
+         "`model.activation.eps` must be a finite number, but got model.activation.eps=inf.",
+         files={"exp": TINY_MLP}),
+    Case("search-lr-infinite", ["search", "{spec}", "--set", "optim.lr=-.inf"],
+         "`optim.lr` must be a finite number, but got optim.lr=-inf.",
+         files={"spec": _train_spec()}),
+    Case("train-output-width-vs-classes", ["train", "{exp}", "--set", "model.widths=[784, 64, 5]"],
+         "`model` (mlp) must output 10 values per input (the classes of tiny_fashion_mnist), "
+         "but got output shape (5,); set its last width to 10.", files={"exp": TINY_MLP}),
+    Case("search-output-width-vs-classes",
+         ["search", "{spec}", "--set", "model.widths=[784, 8, 3]"],
+         "`model` (mlp) must output 10 values per input", files={"spec": _train_spec()}),
+    Case("train-name-with-parent", ["train", "{exp}", "--set", "name=../escape"],
+         "`name` must be a plain file name (no '/', '\\' or leading '.'), but got "
+         "name='../escape'.", files={"exp": TINY_MLP}),
+    Case("search-study-with-parent", ["search", "{spec}", "--study", "../../outside"],
+         "`--study` must be a plain file name (no '/', '\\' or leading '.'), but got "
+         "--study='../../outside'.", files={"spec": _toy_spec()}),
+    Case("search-study-with-slash", ["search", "{spec}"],
+         "`name` must be a plain file name (no '/', '\\' or leading '.'), but got "
+         "name='team/toy'.", files={"spec": _toy_spec(name="team/toy")}),
+    Case("study-show-path-name", ["study", "show", "--study", "../x"],
+         "`--study` must be a plain file name"),
+    Case("train-results-dir-is-a-file", ["train", "{exp}", "--results-dir", "{afile}/results"],
+         "`--results-dir` must be a directory that can take files, but",
+         files={"exp": TINY_MLP}, setup=lambda tmp, results: _a_file(tmp)),
+    Case("search-results-dir-is-a-file", ["search", "{spec}", "--results-dir", "{afile}/r"],
+         "`--results-dir` must be a directory that can take files, but",
+         files={"spec": _toy_spec()}, setup=lambda tmp, results: _a_file(tmp)),
     # --- sae: validated before the host model trains
     Case("sae-k-above-width", ["sae", "{sae}", "--set", "activation.k=1000"],
          "`activation` (topk) does not fit width=128: `k` must be <= the size of dim -1 (128)",
@@ -144,6 +201,13 @@ CASES: list[Case] = [
     Case("plot-activation-unknown-key", ["plot", "activation", "crrelu", "topk",
                                          "--set", "kk=2"],
          "Unknown key `kk` for activation(s) crrelu, topk. Did you mean 'k'?"),
+    Case("match-model-misspelt", ["match", "mpl"],
+         "`MODEL_SPEC`: Unknown model 'mpl'. Did you mean 'mlp'?"),
+    Case("match-baseline-misspelt", ["match", "mlp", "--baseline", "{name: kan_mpl}"],
+         "`--baseline`: Unknown model 'kan_mpl'. Did you mean 'kan_mlp'?"),
+    Case("leaderboard-corrupted-row", ["leaderboard", "{results}/bench", "--output", "-"],
+         "runs.jsonl:1 is not valid JSON (Expecting value); fix or delete that line.",
+         setup=lambda tmp, results: _corrupted_runs(results)),
     Case("match-model-without-widths", ["match", "kan_convnet"],
          "`MODEL_SPEC` 'kan_convnet' has no `widths`"),
 ]
@@ -174,12 +238,41 @@ def test_bad_input_is_one_line_exit_2_nothing_left(
     assert len(err.strip().splitlines()) == 1, err
     assert "Traceback" not in err
     assert _files(results_dir) - before == set()
-    if case.setup is not None:  # a refused resume or worker added no trial to the study
+    if "db" in values:  # a refused resume or worker added no trial to the study
         import optuna
 
         study = optuna.load_study(study_name="other", storage=f"sqlite:///{values['db']}")
         assert len(study.trials) == 2
 
 
+@pytest.mark.skipif(importlib.util.find_spec("torch_xla") is not None,
+                    reason="torch_xla is installed: the TPU accelerator is available")
+def test_an_accelerator_whose_package_is_missing_is_one_line_exit_2(
+    tmp_path: Path, results_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exp = _write(tmp_path / "exp.yaml", TINY_MLP)
+    assert main(["train", exp, "--set", "trainer.accelerator=tpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kanlab: error: `trainer.accelerator=tpu` needs a package this "
+                          "machine lacks: ") and len(err.strip().splitlines()) == 1, err
+    assert _files(results_dir) == set()
+
+
+def test_a_sampler_whose_extra_is_missing_names_the_extra(
+    tmp_path: Path, results_dir: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cmaes", None)  # as on an install without kanlab[cmaes]
+    spec = _write(tmp_path / "spec.yaml", _toy_spec(sampler={"name": "cmaes", "seed": 0}))
+    assert main(["search", spec]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "kanlab: error: `sampler: cmaes` needs the package 'cmaes', which is not installed: "
+        "pip install 'kanlab[cmaes]'."]
+    assert _files(results_dir) == set()
+
+
 def test_the_suite_counts_its_cases() -> None:
-    assert len({c.id for c in CASES}) == len(CASES) >= 21
+    assert len({c.id for c in CASES}) == len(CASES) >= 38

@@ -94,6 +94,10 @@ def test_worker_help_shows_no_default_for_its_required_storage(
          ["train", "fashion_mnist/af_kan", "--set", "a=1"]),
         (["search", "--set", "a=1", "b=2", "kan_grid", "--workers", "2"],
          ["search", "kan_grid", "--set", "a=1", "b=2", "--workers", "2"]),
+        (["train", "--set", "a=1", "fashion_mnist/mlp"],  # a shipped experiment's name
+         ["train", "fashion_mnist/mlp", "--set", "a=1"]),
+        (["search", "--set", "a=1", "demo", "--n-trials", "2"],
+         ["search", "demo", "--set", "a=1", "--n-trials", "2"]),
     ],
 )
 def test_a_file_after_set_is_a_positional(argv: list[str], expected: list[str]) -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-HEAVY = ("torch", "lightning", "pytorch_lightning", "optuna", "timm", "sympy", "matplotlib")
+HEAVY = ("torch", "lightning", "pytorch_lightning", "optuna", "timm", "sympy", "matplotlib",
+         "torchmetrics")
 
 
 def _imports_after(argv: list[str], results: Path) -> tuple[int, set[str]]:
@@ -66,6 +67,23 @@ def test_light_commands_import_only_what_they_need(
         argv = [*argv, "--study", "s"]
     rc, heavy = _imports_after(argv, tmp_path)
     assert rc == (2 if argv == ["leaderboard"] else 0)  # leaderboard: no runs yet
+    assert heavy <= allowed, f"kanlab {' '.join(argv)} imported {sorted(heavy - allowed)}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "code", "allowed"),
+    [(["train", "--help"], 0, set()), (["train", "nope.yaml"], 2, set()),
+     (["train", "fashion_mnist/mlp", "--set", "optim.lr=.inf"], 2, set()),
+     # the model section is checked against its class's signature (torch, no Lightning)
+     (["train", "--set", "optim.lr=-1", "fashion_mnist/mlp"], 2, {"torch", "sympy"})],
+)
+def test_train_help_and_config_errors_answer_without_lightning(
+    argv: list[str], code: int, allowed: set[str], tmp_path: Path
+) -> None:
+    """`kanlab train --help` and config errors answer without Lightning or torchmetrics
+    (4-5 s of imports before)."""
+    rc, heavy = _imports_after(argv, tmp_path)
+    assert rc == code
     assert heavy <= allowed, f"kanlab {' '.join(argv)} imported {sorted(heavy - allowed)}"
 
 

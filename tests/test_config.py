@@ -72,7 +72,8 @@ def test_file_name_is_default_name(tmp_path: Path) -> None:
         ({"model": {"name": "mlpp"}}, r"`model.name`: Unknown model 'mlpp'\. Did you mean 'mlp'"),
         ({"model": {"name": "mlp", "activation": "rleu"}}, r"`model.activation`: Unknown"),
         ({"model": {"widths": [1, 2]}}, r"`model` needs a 'name' key"),
-        ({"optim": {"lr": -1.0}}, r"`optim.lr` must be > 0, but got optim.lr=-1.0"),
+        ({"optim": {"lr": -1.0}},
+         r"`optim.lr` must be > 0 and <= 10 \(a finite rate\), but got optim.lr=-1.0"),
         ({"optim": {"lr": "fast"}}, r"`optim.lr` must be a number"),
         ({"optim": {"params": {"momentun": 0.9}}}, r"Unknown key `optim.params.momentun`"),
         ({"optim": {"scheduler": {"name": "exponential", "optimizer": 1}}},
@@ -256,3 +257,16 @@ def test_s_kan_candidates_are_layer_specs_checked_inside() -> None:
     with pytest.raises(ConfigError, match=r"model\.layer\.candidates\.0\.grid_sise.*grid_size"):
         load_experiment(raw)
     assert registry_at(raw, ["model", "layer", "candidates", "0"]) is LAYERS
+
+
+def test_component_names_are_canonical_registry_keys() -> None:
+    """`Tiny-Fashion-MNIST` is tiny_fashion_mnist: one benchmark folder, one config hash."""
+    from kanlab.config import config_hash, load_experiment
+
+    spelled = load_experiment({"name": "x", "model": {"name": "MLP", "widths": [784, 8, 10]},
+                               "data": {"name": "Tiny-Fashion-MNIST"}})
+    plain = load_experiment({"name": "x", "model": {"name": "mlp", "widths": [784, 8, 10]},
+                             "data": {"name": "tiny_fashion_mnist"}})
+    assert spelled.data.name == "tiny_fashion_mnist" and spelled.model.name == "mlp"
+    assert spelled.results_group == "tiny_fashion_mnist"  # runs.jsonl's folder
+    assert config_hash(spelled) == config_hash(plain)

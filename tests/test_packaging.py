@@ -60,6 +60,39 @@ def test_wheel_carries_every_spec_and_builds_without_warnings(wheel: tuple[Path,
     assert "Provides-Extra: tensorboard" in meta
 
 
+def test_wheel_is_typed(wheel: tuple[Path, str]) -> None:
+    assert "kanlab/py.typed" in zipfile.ZipFile(wheel[0]).namelist()
+
+
+def test_a_second_build_ships_no_deleted_spec(tmp_path: Path) -> None:
+    """pip builds in the source tree; the second wheel must not carry the first's leftovers."""
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in SOURCES:
+        path = REPO / name
+        if path.is_dir():
+            shutil.copytree(path, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(path, src / name)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",
+                                                             "PYTHONDONTWRITEBYTECODE")}
+
+    def build(out: Path) -> set[str]:
+        subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps",
+                        "--no-build-isolation", "--no-index", "-q", "-w", str(out)],
+                       check=True, capture_output=True, env=env, cwd=tmp_path)
+        (built,) = out.glob("kanlab-*.whl")
+        return set(zipfile.ZipFile(built).namelist())
+
+    first = build(tmp_path / "one")
+    assert "kanlab/_specs/search/demo.yaml" in first
+    assert (src / "build").is_dir()  # the stale tree the second build meets
+    (src / "search" / "demo.yaml").unlink()
+    second = build(tmp_path / "two")
+    assert "kanlab/_specs/search/demo.yaml" not in second
+    assert "kanlab/_specs/search/kan_grid.yaml" in second
+
+
 @pytest.mark.slow
 def test_installed_wheel_runs_from_any_directory(
     wheel: tuple[Path, str], tmp_path: Path

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import Any
 
 from kanlab.command import Command, add_overrides_argument, results_dir
 from kanlab.config import load_experiment
 from kanlab.errors import UsageError
-from kanlab.lit.train import train
 from kanlab.specs import resolve_spec
 
 __all__ = ["TrainCommand"]
@@ -54,9 +54,12 @@ class TrainCommand(Command):
                     f"{args.resume!r}."
                 )
             cfg = load_experiment(run_dir / "config.yaml", args.overrides)
+            _check_unfinished(run_dir, cfg, results_dir(args))
         else:
             run_dir = None
             cfg = load_experiment(resolve_spec(args.experiment, "experiments"), args.overrides)
+        from kanlab.lit.train import train  # Lightning loads only now: --help stays fast
+
         result = train(
             cfg,
             results_dir=results_dir(args),
@@ -71,3 +74,32 @@ class TrainCommand(Command):
         print(f"{cfg.name}: {shown}")
         print(f"run dir: {result.run_dir}")
         return 0
+
+
+def _check_unfinished(run_dir: Path, cfg: Any, root: Path) -> None:
+    """``--resume`` of a run that already has its row for these epochs would add a duplicate.
+
+    Raises:
+        UsageError: naming the run, its epochs and how to train on.
+    """
+    import json
+
+    runs = root / cfg.results_group / "runs.jsonl"
+    if not runs.is_file():
+        return
+    here = run_dir.resolve()
+    for line in runs.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the leaderboard reports bad lines; here only finished runs matter
+        where = row.get("run_dir") if isinstance(row, dict) else None
+        if not where or (root / where).resolve() != here:
+            continue
+        done = (row.get("config") or {}).get("trainer", {}).get("max_epochs")
+        if done == cfg.trainer.max_epochs:
+            raise UsageError(
+                f"`--resume` must name an unfinished run, but {str(run_dir)!r} finished its "
+                f"{done} epochs and has its row in {runs}; pass --set "
+                "trainer.max_epochs=N (more epochs) to train it on."
+            )

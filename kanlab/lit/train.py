@@ -48,6 +48,7 @@ from filelock import FileLock
 from lightning.pytorch.callbacks import RichProgressBar
 from torch import nn
 
+from kanlab import _sigint as sigint
 from kanlab import settings
 from kanlab.config import (
     ConfigError,
@@ -61,12 +62,14 @@ from kanlab.config import (
 from kanlab.errors import InputError, SetupError
 from kanlab.lit._system import TrainingSystem
 from kanlab.lit.classifier import ImageClassifier
+from kanlab.lit.diverged import Diverged, StopOnDivergence
 from kanlab.lit.ending import StepTimer, run_ending
 from kanlab.lit.loggers import build_loggers, check_loggers
 from kanlab.lit.pruning import RunPruned, pruned_epoch
 from kanlab.lit.regressor import FunctionRegressor
 from kanlab.lit.staged import FinalStageCheckpoint, FinalStageEarlyStopping, selection_start
 from kanlab.measure import count_params, latency_ms, matmul_flops
+from kanlab.paths import check_writable
 from kanlab.provenance import code_version
 from kanlab.registry import CALLBACKS, DATAMODULES, MODELS
 
@@ -228,6 +231,12 @@ def check_trainer(cfg: ExperimentConfig) -> None:
             f"`trainer.accelerator={tc.accelerator}` (devices={tc.devices}) cannot run on this "
             f"machine: {reason} Use trainer.accelerator=auto (or cpu)."
         ) from None
+    except ModuleNotFoundError as exc:  # an accelerator whose package is not installed
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SetupError(
+            f"`trainer.accelerator={tc.accelerator}` needs a package this machine lacks: "
+            f"{reason.rstrip('.')}. Use trainer.accelerator=auto (or cpu)."
+        ) from None
     except (ValueError, TypeError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"`trainer`: {reason}") from None
@@ -247,7 +256,7 @@ def check_forward(cfg: ExperimentConfig, model: nn.Module, dims: Sequence[int]) 
     model.eval()
     try:
         with torch.no_grad():
-            model(torch.zeros(2, *dims))
+            out = model(torch.zeros(2, *dims))
     except (ValueError, RuntimeError, TypeError, IndexError) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
@@ -256,6 +265,15 @@ def check_forward(cfg: ExperimentConfig, model: nn.Module, dims: Sequence[int]) 
         ) from None
     finally:
         model.train(was_training)
+    # A classifier's output width must be the number of classes (else an IndexError
+    # mid-training, or a silently wrong loss when it is wider).
+    classes = int(getattr(DATAMODULES.get(str(cfg.data.name)), "num_classes", 0) or 0)
+    if classes and isinstance(out, torch.Tensor) and tuple(out.shape) != (2, classes):
+        raise ConfigError(
+            f"`model` ({cfg.model.name}) must output {classes} values per input (the classes "
+            f"of {cfg.data.name}), but got output shape {tuple(out.shape[1:])}; set its last "
+            f"width to {classes}."
+        )
 
 
 def preflight(cfg: ExperimentConfig, datamodule: Any | None = None) -> None:
@@ -277,8 +295,13 @@ def append_row(path: Path, row: Mapping[str, Any]) -> None:
     """Append one JSON line under a file lock, so concurrent writers never interleave."""
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(row, default=str, allow_nan=True) + "\n"
-    with FileLock(str(path) + ".lock"), open(path, "a", encoding="utf-8") as f:
-        f.write(line)
+    with FileLock(str(path) + ".lock"), open(path, "ab+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size:  # a row cut short before (no final newline) stays on its own line
+            f.seek(size - 1)
+            if f.read(1) != b"\n":
+                line = "\n" + line
+        f.write(line.encode("utf-8"))
         f.flush()
         os.fsync(f.fileno())
 
@@ -398,6 +421,7 @@ def _callbacks(
     tc = cfg.trainer
     callbacks: list[pl.Callback] = list(configured)
     callbacks.append(_ConfigInCheckpoint(cfg))
+    callbacks.append(StopOnDivergence())  # a NaN loss fails the run (kanlab/lit/diverged.py)
     callbacks.append(_RNGInCheckpoint())
     if tc.checkpoint:
         callbacks.append(
@@ -488,6 +512,7 @@ def train(
             )
         ckpt_path = Path(run_dir) / "last.ckpt"
     check_loggers(cfg.trainer.loggers)  # a missing extra stops before anything is written
+    check_writable(results_dir)
     started = time.perf_counter()
     code = code_version()  # when the run starts: later edits do not change what it ran
     with _restore_global_state():
@@ -584,11 +609,15 @@ def train(
                 test = tester.test(system, datamodule=datamodule, verbose=False,
                                    ckpt_path=(best_path if spawned else "best") if use_best
                                    else None)
+        except Diverged:
+            if created:  # nothing of a diverged run is a result
+                _drop_run_dir(run_dir)
+            raise
         except (KeyboardInterrupt, SystemExit) as exc:
             # Lightning turns Ctrl-C into sys.exit(1) after ignoring further SIGINTs.
             if isinstance(exc, SystemExit) and not trainer.interrupted:
                 raise
-            raise _interrupted(run_dir, created=created) from None
+            raise _interrupted(run_dir, created=created, trial=trial_attrs is not None) from None
         finally:
             ctrl_c.restore(previous_handler)
         system.history = history
@@ -718,6 +747,7 @@ class _CtrlC(pl.Callback):
 
     def _handle(self, signum: int, frame: Any) -> None:
         self.requested = True
+        sigint.note()  # a search notices it after the trial even if this one is swallowed
         raise KeyboardInterrupt
 
     def _check(self, *args: Any, **kwargs: Any) -> None:
@@ -727,10 +757,28 @@ class _CtrlC(pl.Callback):
     on_train_batch_end = on_validation_batch_end = on_test_batch_end = _check
 
 
-def _interrupted(run_dir: Path, *, created: bool) -> KeyboardInterrupt:
-    """Ctrl-C during fit or test: keep a resumable run dir, drop one without a checkpoint."""
+def _drop_run_dir(run_dir: Path) -> None:
+    """Remove a fresh run directory, and its ``runs/`` and benchmark folders if now empty."""
     import shutil
 
+    shutil.rmtree(run_dir, ignore_errors=True)
+    for parent in (run_dir.parent, run_dir.parent.parent):
+        try:
+            parent.rmdir()  # only when empty
+        except OSError:
+            break
+
+
+def _interrupted(run_dir: Path, *, created: bool, trial: bool = False) -> KeyboardInterrupt:
+    """Ctrl-C during fit or test: keep a resumable run dir, drop one without a checkpoint.
+
+    A search trial's run directory is always dropped: the study reruns the trial afresh.
+    """
+    import shutil
+
+    if trial and created:
+        _drop_run_dir(run_dir)
+        return KeyboardInterrupt("interrupted — its partial run directory was removed")
     if (run_dir / "last.ckpt").is_file():
         return KeyboardInterrupt(
             f"interrupted — resume with: kanlab train --resume {shlex.quote(str(run_dir))}"

@@ -47,6 +47,21 @@ def _bench_dirs(args: argparse.Namespace) -> list[Path]:
     return found
 
 
+def _where(bench: Path) -> str | None:
+    """How the table's header names ``bench``: ``None`` (``results/<name>``) for a folder
+    of a ``results/`` directory, else ``NAME --results-dir DIR`` (the demo's tables)."""
+    import shlex
+
+    parent = bench.absolute().parent
+    if parent.name == "results":
+        return None
+    try:
+        shown = parent.relative_to(Path.cwd()).as_posix()
+    except ValueError:
+        shown = parent.as_posix()
+    return f"{shlex.quote(bench.name)} --results-dir {shlex.quote(shown)}"
+
+
 def _range(values: Sequence[float] | None) -> tuple[float, float] | None:
     if values is None:
         return None
@@ -191,6 +206,7 @@ class LeaderboardCommand(Command):
                 bench, fmt=args.format, output=output, stdout=args.output == "-", by=args.by,
                 sort=args.sort, include_trials=args.include_trials, baseline=args.baseline,
                 strict=args.strict, split_by=args.split_by, margin=args.equivalence_margin,
+                where=_where(bench),
             )
             if out is None:
                 continue
@@ -492,6 +508,17 @@ def _parse_spec(text: str, overrides: Sequence[str]) -> dict[str, Any]:
     return apply_overrides(dict(spec), parse_overrides(overrides))
 
 
+def _check_model(spec: Mapping[str, Any], option: str) -> None:
+    """A misspelt model name is a usage error (exit 2) with the closest name."""
+    import kanlab  # noqa: F401  (fills MODELS)
+    from kanlab.registry import MODELS
+
+    try:
+        MODELS.entry(spec["name"])
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"`{option}`: {exc}") from None
+
+
 def _default_widths(target: dict[str, Any], text: str) -> None:
     """A bare model name takes its constructor's default ``widths`` (the matched MLP's)."""
     import inspect
@@ -538,9 +565,12 @@ class MatchCommand(Command):
         import shlex
 
         target = _parse_spec(args.model_spec, args.overrides)
+        _check_model(target, "MODEL_SPEC")
         if args.baseline is None and args.knob == "widths":
             _default_widths(target, args.model_spec)
         baseline = _parse_spec(args.baseline, ()) if args.baseline else None
+        if baseline is not None:
+            _check_model(baseline, "--baseline")
         if baseline is not None and "widths" in target and args.knob == "widths":
             baseline.setdefault("widths", list(target["widths"]))
         shape = None

@@ -292,7 +292,12 @@ class Anchor:
 
 
 def read_runs(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a ``runs.jsonl``; a malformed line raises ``ValueError`` naming its number."""
+    """Rows of a ``runs.jsonl``.
+
+    A row cut short (a run killed while appending it: the JSON ends early) is skipped with
+    a warning on stderr, so one lost row does not hide the table; any other malformed line
+    raises :class:`~kanlab.errors.InputError` naming the file and line (exit code 2).
+    """
     p = Path(path)
     rows = []
     for i, line in enumerate(p.read_text().splitlines(), start=1):
@@ -301,9 +306,15 @@ def read_runs(path: str | Path) -> list[dict[str, Any]]:
         try:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise ValueError(f"{p}:{i} is not valid JSON ({exc.msg}).") from None
+            if line.lstrip().startswith("{") and not line.rstrip().endswith("}"):
+                print(f"kanlab: warning: {p}:{i}: skipped a row cut short (its write was "
+                      "interrupted).", file=sys.stderr)
+                continue
+            raise InputError(f"{p}:{i} is not valid JSON ({exc.msg}); fix or delete that "
+                             "line.") from None
         if not isinstance(row, dict):
-            raise ValueError(f"{p}:{i} must hold a JSON object, but got {type(row).__name__}.")
+            raise InputError(f"{p}:{i} must hold a JSON object, but got "
+                             f"{type(row).__name__}; fix or delete that line.")
         rows.append(row)
     return rows
 
@@ -1000,8 +1011,11 @@ class Leaderboard:
             "⁶ code: the git tree hash of kanlab/ (`code_sha`, first 7 digits) the runs ran; "
             "rows with the same hash ran the same code. mixed: the configuration's runs come "
             "from several code versions; dirty: runs made with uncommitted changes in kanlab/; "
-            "unknown provenance: rows recorded before code_sha and git_dirty were kept. "
-            "`kanlab leaderboard --strict` refuses a table with any of these, and one whose "
+            + ("unknown provenance: rows without a code hash (run outside a git checkout, "
+               "e.g. from an installed wheel, or recorded before code_sha and git_dirty were "
+               "kept). " if unknown else  # (the committed tables keep their wording)
+               "unknown provenance: rows recorded before code_sha and git_dirty were kept. ")
+            + "`kanlab leaderboard --strict` refuses a table with any of these, and one whose "
             "rows ran a code that is neither the current kanlab/ nor tied to it by the "
             "directory's verified.jsonl (`kanlab reproduce DIR --verify`). This table: "
             f"{_plural(len(versions), 'code version', 'code versions')}"
@@ -1234,13 +1248,14 @@ class Leaderboard:
     def rich_table(self) -> Any:
         """A ``rich.table.Table`` for the terminal."""
         from rich.table import Table
+        from rich.text import Text
 
         headers, body = self.table()
-        table = Table(title=f"Leaderboard: {self.benchmark}", title_justify="left")
+        table = Table(title=Text(f"Leaderboard: {self.benchmark}"), title_justify="left")
         for h in headers:
-            table.add_column(h, overflow="fold")
-        for row in body:
-            table.add_row(*row)
+            table.add_column(Text(h), overflow="fold")
+        for row in body:  # plain text: a description's [...] is not markup
+            table.add_row(*(Text(str(cell)) for cell in row))
         return table
 
 
@@ -1415,10 +1430,16 @@ def table_options(bench: Path) -> dict[str, Any]:
 def leaderboard_command(
     bench: Path, *, by: str = "config", sort: str = "test", include_trials: bool = False,
     baseline: str | None = None, split_by: str = SPLIT_BY, margin: float | None = None,
+    where: str | None = None,
 ) -> str:
-    """The ``kanlab leaderboard`` command line that regenerates ``bench``'s table."""
+    """The ``kanlab leaderboard`` command line that regenerates ``bench``'s table.
+
+    ``where`` names the benchmark in it (default ``results/<name>``, as the committed tables
+    say wherever they are regenerated; the CLI passes ``NAME --results-dir DIR`` for a
+    benchmark it found in another results directory, such as the demo's).
+    """
     return " ".join(
-        ["kanlab leaderboard", f"results/{bench.name}"]
+        ["kanlab leaderboard", where or f"results/{bench.name}"]
         + ([f"--by {by}"] if by != "config" else [])
         + ([f"--sort {sort}"] if sort != "test" else [])
         + (["--include-trials"] if include_trials else [])
@@ -1432,7 +1453,7 @@ def write_leaderboard(
     bench: Path, *, fmt: str = "md", output: Path | None = None, stdout: bool = False,
     by: str = "config", sort: str = "test", include_trials: bool = False,
     baseline: str | None = None, strict: bool = False, split_by: str | None = None,
-    margin: float | None = None,
+    margin: float | None = None, where: str | None = None,
 ) -> tuple[Leaderboard, Path | None]:
     """Render ``bench``'s leaderboard to ``output`` (default ``bench/leaderboard.<fmt>``).
 
@@ -1445,7 +1466,8 @@ def write_leaderboard(
     split_by = split_by if split_by is not None else options.get("split_by", SPLIT_BY)
     margin = margin if margin is not None else options.get("equivalence_margin")
     command = leaderboard_command(bench, by=by, sort=sort, include_trials=include_trials,
-                                  baseline=baseline, split_by=split_by, margin=margin)
+                                  baseline=baseline, split_by=split_by, margin=margin,
+                                  where=where)
     lb = load_leaderboard(bench, by=by, sort=sort, include_trials=include_trials,
                           command=command, baseline=baseline, strict=strict, split_by=split_by,
                           margin=margin)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,13 +14,14 @@ from typing import Any
 import optuna
 from optuna.storages import RetryHeartbeatStaleTrialCallback
 
+from kanlab import _sigint as sigint
 from kanlab.config import config_hash, load_experiment, to_dict
 from kanlab.search._optuna_private import study_storage, trial_id, write_user_attrs
 from kanlab.search.devices import CPU, Placement
 from kanlab.search.spec import ROW_METRICS, StudyPlan
 
 __all__ = ["FAIL_REASON", "TrialContext", "failure_reason", "make_objective", "metric_value",
-           "set_user_attrs"]
+           "retry_running", "set_user_attrs"]
 
 logger = logging.getLogger(__name__)
 FAIL_REASON = "fail_reason"  # user attribute: one line saying why a trial failed
@@ -81,8 +83,13 @@ def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> 
     if kept is not None:
         raw["seed"] = int(kept)
     cfg = load_experiment(raw)
+    import torch
+
+    # CPU rounding depends on the thread count: the rerun states this trial's, so it gives
+    # the trial's numbers (run rows record it as `threads`).
+    rerun = f"OMP_NUM_THREADS={torch.get_num_threads()} {rerun_command(plan.rerun_base, raw)}"
     set_user_attrs(trial, {"config": to_dict(cfg), "config_hash": config_hash(cfg),
-                           "seed": cfg.seed, "rerun": rerun_command(plan.rerun_base, raw)})
+                           "seed": cfg.seed, "rerun": rerun})
     cfg = dataclasses.replace(cfg, trainer=_trainer_here(cfg.trainer, ctx.placement))
     metrics = plan.spec.metric_names
     callbacks: list[Any] = []
@@ -156,15 +163,17 @@ def make_objective(
 
     def objective(trial: optuna.Trial) -> Any:
         where: dict[str, Any] = {"device": ctx.placement.label, "worker": ctx.worker,
-                                 "host": host_name()}
+                                 "host": host_name(), "pid": os.getpid()}
         if trial.user_attrs.get(FAIL_REASON) is not None:  # inherited by a retried trial
             where[FAIL_REASON] = None
         try:
             set_user_attrs(trial, where)
-            return fn(trial, plan, ctx)
+            with sigint.interruptible():  # Ctrl-C stops the trial's work at once
+                return fn(trial, plan, ctx)
         except optuna.TrialPruned:
             raise
         except KeyboardInterrupt:
+            # (run_worker defers a second Ctrl-C here: the trial ends FAIL, not RUNNING)
             trial.set_user_attr(FAIL_REASON, "interrupted (Ctrl-C)")
             retry_interrupted(trial, max_retry=plan.spec.max_retry)
             raise
@@ -209,7 +218,13 @@ def retry_interrupted(trial: optuna.Trial, *, max_retry: int) -> None:
     what the next ``kanlab search`` (the same command) runs first, like the retry of a trial
     whose worker died (``RetryHeartbeatStaleTrialCallback``, which this reuses).
     """
-    frozen = study_storage(trial.study).get_trial(trial_id(trial))
+    retry_running(trial.study, study_storage(trial.study).get_trial(trial_id(trial)),
+                  max_retry=max_retry)
+
+
+def retry_running(study: optuna.Study, frozen: optuna.trial.FrozenTrial, *,
+                  max_retry: int) -> None:
+    """Queue a retry of ``frozen``: same parameters and user attributes."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(trial.study, frozen)
+        RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, frozen)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kanlab import _sigint as sigint
 from kanlab.command import Command, UsageError, add_overrides_argument, results_dir
 from kanlab.config import ConfigError
 from kanlab.specs import resolve_spec
@@ -153,29 +154,32 @@ class SearchCommand(Command):
         add_overrides_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from kanlab.search.devices import default_workers
-        from kanlab.search.study import prepare, run_prepared, wants_cpu, warm_up
-
-        if args.workers is not None and args.workers < 1:
-            raise UsageError(f"`--workers` must be >= 1, but got workers={args.workers}.")
-        if args.workers is not None and args.workers > 1:
-            warm_up()  # the workers' forkserver imports torch/Lightning while we validate
-        p = prepare(resolve_spec(args.spec, "studies"), n_trials=args.n_trials,
-                    storage=args.storage,
-                    study_name=args.study_name, overrides=args.overrides,
-                    results_dir=results_dir(args), timeout=args.timeout)
-        workers, placements = default_workers(args.workers, args.devices,
-                                              cpu_only=wants_cpu(p))
+        sigint.install()  # one Ctrl-C stops the search and every worker (kanlab/_sigint.py)
+        p = None
         try:
+            from kanlab.search.devices import default_workers
+            from kanlab.search.study import prepare, run_prepared, wants_cpu, warm_up
+
+            if args.workers is not None and args.workers < 1:
+                raise UsageError(f"`--workers` must be >= 1, but got workers={args.workers}.")
+            if args.workers is not None and args.workers > 1:
+                warm_up()  # the workers' forkserver imports torch/Lightning while we validate
+            p = prepare(resolve_spec(args.spec, "studies"), n_trials=args.n_trials,
+                        storage=args.storage,
+                        study_name=args.study_name, overrides=args.overrides,
+                        results_dir=results_dir(args), timeout=args.timeout)
+            workers, placements = default_workers(args.workers, args.devices,
+                                                  cpu_only=wants_cpu(p))
             with _Progress(p.n_trials) as progress:
                 study = run_prepared(p, workers=workers, placements=placements,
                                      on_progress=progress.update)
+            _print_summary(study, p.url)
         except KeyboardInterrupt:
-            raise KeyboardInterrupt(
-                "interrupted — the running trial was marked failed and queued again; rerun "
-                "the same command to resume"
-            ) from None
-        _print_summary(study, p.url)
+            from kanlab.search.study import stop_forkserver
+
+            with sigint.deferred():
+                stop_forkserver()
+            raise KeyboardInterrupt(_stopped(p, _command("search", args))) from None
         return 0
 
 
@@ -218,15 +222,63 @@ class WorkerCommand(Command):
         if devices is None:
             devices = default_workers(1, None, cpu_only=wants_cpu(p))[1]
         placement = Placement(tuple(i for d in devices for i in d.indices))
+        sigint.install()
         try:
             ran = run_worker(p, worker=args.worker_index, create=True, placement=placement)
         except KeyboardInterrupt:
-            raise KeyboardInterrupt(
-                "interrupted — the running trial was marked failed and queued again; rerun "
-                "the same command to resume"
-            ) from None
+            raise KeyboardInterrupt(_stopped(p, _command("worker", args))) from None
         _say(f"worker ran {ran} trials of study {p.study}.")
         return 0
+
+
+def _command(name: str, args: argparse.Namespace) -> str:
+    """The ``kanlab search`` / ``kanlab worker`` command line that resumes this one."""
+    words = ["kanlab", name, args.spec]
+    for flag, value in (("--n-trials", args.n_trials),
+                        ("--workers", getattr(args, "workers", None)),
+                        ("--devices", getattr(args, "devices", None)),
+                        ("--device", getattr(args, "device", None)),
+                        ("--timeout", args.timeout), ("--storage", args.storage),
+                        ("--study", args.study_name), ("--results-dir", args.results_dir)):
+        if value is not None:
+            words += [flag, str(value)]
+    if getattr(args, "worker_index", 1) != 1:
+        words += ["--worker-index", str(args.worker_index)]
+    if args.overrides:
+        words += ["--set", *args.overrides]
+    return shlex.join(words)
+
+
+def _stopped(p: Any, command: str) -> str:
+    """One line for Ctrl-C: what was stopped, how far it got, and the command that resumes it.
+
+    The interrupted trials are FAIL with the reason "interrupted (Ctrl-C)" and queued again
+    (:func:`kanlab.search._objective.retry_interrupted`); the command runs them first.
+    """
+    if p is None:
+        return f"interrupted before the search started; resume with: {command}"
+    with sigint.deferred():  # a second Ctrl-C does not cut this line short
+        try:
+            from kanlab.search.storage import counts, open_storage, study_exists
+
+            if p.url.startswith("sqlite"):
+                from sqlalchemy.engine import make_url
+
+                if not Path(make_url(p.url).database or "").is_file():
+                    return (f"interrupted before study {p.study!r} started; resume with: "
+                            f"{command}")
+            storage = open_storage(p.url, create_dirs=False)
+            if not study_exists(storage, p.study):
+                return (f"interrupted before study {p.study!r} started; resume with: "
+                        f"{command}")
+            import optuna
+
+            c = counts(optuna.load_study(study_name=p.study, storage=storage))
+            done = f" with {c.finished} of {p.n_trials} trials finished"
+        except Exception:  # the line matters more than the count
+            done = ""
+    return (f"interrupted — stopped study {p.study!r}{done} (an interrupted trial is failed "
+            f"and queued again); resume with: {command}")
 
 
 def _check_worker_target(p: Any, *, explicit_name: bool) -> None:
@@ -329,6 +381,10 @@ def _storage_for(args: argparse.Namespace, study: str | None) -> str:
 
     if args.storage is None and study is None:
         raise UsageError("Give --study NAME (its default SQLite file) or --storage URL_OR_PATH.")
+    if study is not None:
+        from kanlab.paths import check_name
+
+        check_name("--study", study)
     url = resolve_storage(args.storage, results_dir=results_dir(args), study=study or "")
     if url.startswith("sqlite"):
         from sqlalchemy.engine import make_url

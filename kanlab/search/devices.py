@@ -89,7 +89,7 @@ def parse_devices(text: str, *, available: int, option: str = "--devices") -> li
         raise SetupError(
             f"`{option}` asks for GPU {missing[0]}, but this machine has {seen} visible "
             f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}); "
-            "pass --devices cpu to train on the CPU."
+            f"pass {option} cpu to train on the CPU."
         )
     return [Placement((i,)) for i in indices]
 

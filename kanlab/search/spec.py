@@ -41,7 +41,7 @@ from kanlab.config import (
 from kanlab.registry import Draws, suggest
 from kanlab.search._space import Space, apply_values, format_value, parse_space
 from kanlab.search.pruners import PRUNERS
-from kanlab.search.samplers import SAMPLERS
+from kanlab.search.samplers import SAMPLERS, check_packages
 
 __all__ = ["StudyPlan", "StudySpec", "load_study"]
 
@@ -243,6 +243,7 @@ class StudyPlan:
         params = dict(spec.to_dict())
         params.pop("name")
         cls = SAMPLERS.get(spec.name)
+        check_packages(spec.name)
         if "seed" in _kwargs(cls):
             params["seed"] = int(params.get("seed", self.spec.seed)) + worker
         if spec.name == "grid":
@@ -296,10 +297,22 @@ def _find_base(base: str, source: Path | None) -> Path:
     for c in candidates:
         if c.is_file():
             return c.resolve()
-    raise ConfigError(
-        f"`base` experiment {base!r} does not exist (looked next to the study file and in "
-        "the repo root)."
-    )
+    if not p.is_absolute():  # a shipped experiment's name, e.g. fashion_mnist/mlp
+        from kanlab.errors import InputError
+        from kanlab.registry import suggest
+        from kanlab.specs import list_specs, resolve_spec
+
+        try:
+            return resolve_spec(base, "experiments").resolve()
+        except InputError:
+            names = [s.name for s in list_specs("experiments")]
+            hint = suggest(base.removesuffix(".yaml"), names)
+            raise ConfigError(
+                f"`base` experiment {base!r} does not exist (looked next to the study file, "
+                f"in the working directory and the repo root) and is no shipped experiment's "
+                f"name.{hint} (kanlab list experiments)"
+            ) from None
+    raise ConfigError(f"`base` experiment {base!r} does not exist.")
 
 
 def load_study(

@@ -504,5 +504,29 @@ class TrialGate:
 
 
 def quiet_optuna() -> None:
-    """Optuna's per-trial INFO lines off (kanlab shows its own progress)."""
+    """Optuna's per-trial INFO lines off (kanlab shows its own progress), and no traceback
+    for a trial stopped by Ctrl-C (it is FAIL with the reason "interrupted (Ctrl-C)")."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trials = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, _NoInterruptTraceback) for f in trials.filters):
+        trials.addFilter(_NoInterruptTraceback())
+
+
+class _NoInterruptTraceback(logging.Filter):
+    """Drops Optuna's two "Trial N failed ..." warnings for a trial ended by Ctrl-C."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next: str | None = None
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[0] if record.exc_info else None
+        message = record.getMessage()
+        if exc is not None and issubclass(exc, KeyboardInterrupt):
+            number = message.split(" ", 2)[1] if message.startswith("Trial ") else ""
+            self._next = f"Trial {number} failed with value"
+            return False
+        if self._next is not None and message.startswith(self._next):
+            self._next = None
+            return False
+        return True

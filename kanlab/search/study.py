@@ -19,6 +19,7 @@ import logging
 import math
 import multiprocessing
 import os
+import signal
 import sys
 import threading
 import time
@@ -31,9 +32,11 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from kanlab import _sigint as sigint
 from kanlab import settings
 from kanlab.config import ConfigError
-from kanlab.errors import SetupError
+from kanlab.errors import Diverged, SetupError
+from kanlab.paths import check_name, check_writable
 from kanlab.search._checks import check_plan, check_resume
 from kanlab.search._objective import FAIL_REASON, TrialContext, make_objective
 from kanlab.search._one_trial import StaleCheck, run_one
@@ -63,6 +66,7 @@ __all__ = ["StudyCounts", "counts", "prepare", "run_prepared", "run_study", "run
 
 logger = logging.getLogger(__name__)
 MAX_CONSECUTIVE_FAILURES = 3
+MAX_CONSECUTIVE_DIVERGED = 10  # failures in a row when the last one diverged
 
 
 @dataclass(frozen=True)
@@ -96,8 +100,9 @@ def prepare(
         raise ConfigError(f"`--timeout` must be > 0 seconds, but got timeout={timeout}.")
     if study_name is not None and not study_name.strip():
         raise ConfigError(f"`--study` must be a non-empty name, but got {study_name!r}.")
-    name = study_name or plan.name
+    name = check_name("--study" if study_name else "name", study_name or plan.name)
     root = Path(results_dir or default_results_dir()).resolve()
+    check_writable(root)
     url = resolve_storage(storage or plan.spec.storage, results_dir=root, study=name)
     # The default location's directory is ours to create; an explicit one must exist.
     explicit = storage is not None or plan.spec.storage is not None
@@ -203,49 +208,62 @@ def run_worker(
                 setup_error.append(exc)
             raise
 
+    seen = sigint.count()
     try:
-        while time.monotonic() < deadline:
-            gate.acquire()
-            try:
-                stale(study)  # a dead worker's trial is failed and queued again
-                c = counts(study)
-                if c.finished >= p.n_trials:
-                    break
-                if c.finished + c.running >= p.n_trials:
-                    gate.release()
-                    time.sleep(poll)  # wait for running trials (or their stale retries)
-                    continue
+        # Bookkeeping (count, start and tell a trial) finishes even when Ctrl-C lands in it:
+        # a SIGINT there is raised when the step is done, so no trial is left RUNNING; the
+        # objective itself is interruptible (make_objective).
+        with sigint.deferred():
+            while time.monotonic() < deadline:
+                if sigint.count() != seen:  # an interrupt a library swallowed: stop here
+                    raise KeyboardInterrupt
+                gate.acquire()
                 try:
-                    # The gate opens as soon as the trial exists: others may start theirs.
-                    told = run_one(study, gated, on_start=gate.release)
-                except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as exc:
-                    # Another worker judged this trial dead (no heartbeat within the grace
-                    # period, e.g. on an overloaded machine), failed it and enqueued a retry.
-                    logger.warning("a trial of study %r was failed as stale by another "
-                                   "worker and will be retried (%s)", p.study, exc)
-                    last_error.append(exc)
-                    told = None
-            finally:
-                gate.release()
-            ran += 1
-            if setup_error:  # the environment fails every trial alike: stop at the first
-                raise SetupError(f"Stopped study {p.study!r}: {setup_error[0]}") from None
-            if told is not None and told.user_attrs.get(FAIL_REASON) == SURPLUS:
-                surplus += 1
-                continue
-            if told is not None and on_trial is not None:
-                on_trial(study, told)
-            if told is None or told.state == TrialState.FAIL:
-                failures += 1
-                if failures >= MAX_CONSECUTIVE_FAILURES:
-                    error = last_error[-1] if last_error else "see the log above"
-                    raise RuntimeError(
-                        f"{failures} trials in a row failed in study {p.study!r}; last error: "
-                        f"{type(error).__name__ if isinstance(error, BaseException) else ''}"
-                        f" {error}".strip()
-                    )
-            else:
-                failures = 0
+                    stale(study)  # a dead worker's trial is failed and queued again
+                    c = counts(study)
+                    if c.finished >= p.n_trials:
+                        break
+                    if c.finished + c.running >= p.n_trials:
+                        gate.release()
+                        with sigint.interruptible():  # wait for running trials (or retries)
+                            time.sleep(poll)
+                        continue
+                    try:
+                        # The gate opens as soon as the trial exists: others may start theirs.
+                        told = run_one(study, gated, on_start=gate.release)
+                    except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as exc:
+                        # Another worker judged this trial dead (no heartbeat within the grace
+                        # period, e.g. on an overloaded machine), failed it and enqueued a
+                        # retry.
+                        logger.warning("a trial of study %r was failed as stale by another "
+                                       "worker and will be retried (%s)", p.study, exc)
+                        last_error.append(exc)
+                        told = None
+                finally:
+                    gate.release()
+                ran += 1
+                if setup_error:  # the environment fails every trial alike: stop at the first
+                    raise SetupError(f"Stopped study {p.study!r}: {setup_error[0]}") from None
+                if told is not None and told.user_attrs.get(FAIL_REASON) == SURPLUS:
+                    surplus += 1
+                    continue
+                if told is not None and on_trial is not None:
+                    on_trial(study, told)
+                # A diverged trial failed for its parameters, not its environment: the
+                # study goes on, unless every trial diverges.
+                diverged = bool(last_error) and isinstance(last_error[-1], Diverged)
+                if told is None or told.state == TrialState.FAIL:
+                    failures += 1
+                    limit = MAX_CONSECUTIVE_DIVERGED if diverged else MAX_CONSECUTIVE_FAILURES
+                    if failures >= limit:
+                        error = last_error[-1] if last_error else "see the log above"
+                        kind = type(error).__name__ if isinstance(error, BaseException) else ""
+                        raise RuntimeError(
+                            f"{failures} trials in a row failed in study {p.study!r}; last "
+                            f"error: {kind} {error}".strip()
+                        )
+                else:
+                    failures = 0
     finally:
         gate.close()
     return ran - surplus
@@ -297,31 +315,37 @@ def _worker_process(
     The forkserver's environment and directory are those of its first use: take the
     caller's current ones.
     """
-    os.environ.clear()
-    os.environ.update(environ)
-    os.chdir(cwd)
-    local = pin_process(placement)  # before anything in this process initialises CUDA
-    import torch
-
-    from kanlab._malloc import tune_malloc
-
-    tune_malloc()
-
-    torch.set_num_threads(threads)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    sigint.install()  # the group's Ctrl-C stops this worker too (the forkserver ignores it)
     try:
+        os.environ.clear()
+        os.environ.update(environ)
+        os.chdir(cwd)
+        local = pin_process(placement)  # before anything in this process initialises CUDA
+        import torch
+
+        from kanlab._malloc import tune_malloc
+
+        tune_malloc()
+
+        torch.set_num_threads(threads)
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
         p = prepare(source, overrides=overrides, storage=url, study_name=study,
                     n_trials=n_trials, results_dir=results_dir, timeout=timeout)
         run_worker(p, worker=worker, create=False, placement=local)
     except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping already: no second traceback
         sys.exit(130)
     except Exception as exc:
         logger.error("worker %d: %s: %s", worker, type(exc).__name__, exc)
         sys.exit(1)
 
 
-# What a forkserver imports once so that each worker it forks starts in milliseconds.
-PRELOAD = ["torch", "lightning.pytorch", "kanlab.lit.train", "kanlab.search.study"]
+# What a forkserver imports once so that each worker it forks starts in milliseconds. The
+# first makes the forkserver ignore SIGINT while it imports, and its workers start that way
+# until _worker_process installs kanlab's handler (a Ctrl-C reaching either in between
+# would print a traceback from an import or from multiprocessing's bootstrap).
+PRELOAD = ["kanlab.search._forkserver", "torch", "lightning.pytorch", "kanlab.lit.train",
+           "kanlab.search.study"]
 SQLITE_MANY_WORKERS = 4  # warn above this many workers on one SQLite file (bench/search.py)
 
 
@@ -354,6 +378,22 @@ def warm_up() -> None:
 
     multiprocessing.get_context("forkserver").set_forkserver_preload(PRELOAD)
     forkserver.ensure_running()
+
+
+def stop_forkserver() -> None:
+    """End the workers' forkserver now (after a Ctrl-C it may still be importing torch, and
+    it would keep the terminal's output open for seconds after this process exits)."""
+    from multiprocessing import forkserver
+
+    server: Any = getattr(forkserver, "_forkserver", None)
+    pid = getattr(server, "_forkserver_pid", None)
+    if pid is None:
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)  # it ignores SIGINT
+        server._stop()  # reaps it and removes its socket
+    except (OSError, AttributeError) as exc:  # already gone, or another Python's internals
+        logger.debug("could not stop the forkserver: %s", exc)
 
 
 def run_study(
@@ -490,20 +530,19 @@ def _run_processes(
         for i in range(1, workers)
     ]
     _release_connections(study)
-    for proc in procs:
-        proc.start()
-    logger.debug("started %d workers (%s)", len(procs), method)
-    if on_progress is not None:
-        on_progress(study)
     stop = threading.Event()
     poller: threading.Thread | None = None
-    if on_progress is not None:
-        poller = threading.Thread(target=_poll, args=(study, on_progress, stop),
-                                  name="kanlab-progress", daemon=True)
-        poller.start()
     previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
     try:
+        for proc in procs:
+            proc.start()
+        logger.debug("started %d workers (%s)", len(procs), method)
+        if on_progress is not None:
+            on_progress(study)
+            poller = threading.Thread(target=_poll, args=(study, on_progress, stop),
+                                      name="kanlab-progress", daemon=True)
+            poller.start()
+        torch.set_num_threads(threads)
         try:
             run_worker(p, worker=0, create=False, placement=placements[0])
         except SetupError:
@@ -512,14 +551,9 @@ def _run_processes(
             logger.error("worker 0: %s: %s", type(exc).__name__, exc)
         for proc in procs:
             proc.join()
-    except (KeyboardInterrupt, SetupError):
-        import signal
-
-        for proc in procs:
-            if proc.is_alive() and proc.pid is not None:
-                os.kill(proc.pid, signal.SIGINT)
-        for proc in procs:
-            proc.join(timeout=30)
+    except BaseException:  # Ctrl-C (anywhere, even while starting them) or a setup error
+        with sigint.deferred():
+            _stop_workers(p, procs)
         raise
     finally:
         torch.set_num_threads(previous)
@@ -531,6 +565,50 @@ def _run_processes(
     bad = [(proc.name, proc.exitcode) for proc in procs if proc.exitcode not in (0, None)]
     for name, code in bad:
         logger.warning("%s exited with code %s; its trials were failed and retried.", name, code)
+
+
+def _stop_workers(p: Prepared, procs: Sequence[Any], *, grace: float = 2.0,
+                  patience: float = 10.0) -> None:
+    """Stop the local workers after a Ctrl-C: every one, within ``grace + patience`` s.
+
+    A terminal's Ctrl-C reaches the whole process group, so the workers are stopping on
+    their own; one that was started after it (or a SIGINT sent to this process alone) gets
+    its own SIGINT after ``grace`` seconds, and one still alive ``patience`` seconds later
+    is killed and its running trial failed (and queued again) here.
+    """
+    started = [proc for proc in procs if proc.pid is not None]
+    deadline = time.monotonic() + grace
+    for proc in started:
+        proc.join(timeout=max(0.0, deadline - time.monotonic()))
+    for proc in started:
+        if proc.is_alive():
+            os.kill(proc.pid, signal.SIGINT)
+    deadline = time.monotonic() + patience
+    for proc in started:
+        proc.join(timeout=max(0.0, deadline - time.monotonic()))
+    killed = {proc.pid for proc in started if proc.is_alive()}
+    for proc in started:
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+    if killed:
+        _fail_running(p, killed)
+
+
+def _fail_running(p: Prepared, pids: set[int | None]) -> None:
+    """Fail (and queue again) the RUNNING trials that the killed local workers held."""
+    from kanlab.search._objective import FAIL_REASON, retry_running
+
+    storage = open_storage(p.url)
+    study = optuna.load_study(study_name=p.study, storage=storage)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.user_attrs.get("pid") in pids:
+            storage.set_trial_user_attr(trial._trial_id, FAIL_REASON,
+                                        "interrupted (Ctrl-C; its worker was killed)")
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            retry_running(study, trial, max_retry=p.plan.spec.max_retry)
+            logger.warning("trial %d: its worker did not stop and was killed; the trial is "
+                           "failed and queued again", trial.number)
 
 
 def _poll(

@@ -102,6 +102,9 @@ def test_resume_continues_the_epoch_count(data_dir: str, results_dir: Path) -> N
     per_epoch = [float(r["test_epoch/acc"]) for r in logged if r.get("test_epoch/acc")]
     assert len(per_epoch) == 2  # the interrupted epoch 0 and the resumed epoch 1
     assert row["metrics"]["test_selected/acc"] == pytest.approx(max(per_epoch))
+    # Resuming the finished run again would add a duplicate row: refused, nothing added.
+    assert main(["train", "--resume", str(run_dir), "--results-dir", str(results_dir)]) == 2
+    assert len(_rows(results_dir)) == 1
 
 
 def test_a_resumed_run_is_the_uninterrupted_run(data_dir: str, results_dir: Path) -> None:

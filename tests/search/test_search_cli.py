@@ -118,7 +118,8 @@ def test_search_show_export_with_real_training(
     assert [t["state"] for t in doc["trials"]].count("COMPLETE") >= 1
     first = doc["trials"][0]["user_attrs"]
     assert first["config"]["optim"]["lr"] == 0.01
-    assert first["rerun"].startswith("kanlab train") and "optim.lr=0.01" in first["rerun"]
+    assert first["rerun"].startswith("OMP_NUM_THREADS=")
+    assert " kanlab train " in first["rerun"] and "optim.lr=0.01" in first["rerun"]
     assert (out_dir / "tiny.csv").read_text().startswith("number,state,val/acc")
     best = yaml.safe_load((out_dir / "tiny_best.yaml").read_text())
     assert best["model"]["activation"] in ("relu", "crrelu")
@@ -187,13 +188,17 @@ def test_printed_rerun_of_the_best_trial_runs_as_printed(
     assert main(["study", "export", "--study", "rerun"]) == 0
     with (results_dir / "tiny_fashion_mnist" / "studies" / "rerun.csv").open() as fh:
         assert next(csv.DictReader(fh))["rerun"] == command
-    argv = shlex.split(command)
+    import torch
+
+    env, *argv = shlex.split(command)
+    assert env == f"OMP_NUM_THREADS={torch.get_num_threads()}"  # the trial's thread count
     assert argv[:2] == ["kanlab", "train"]
-    assert main(argv[1:]) == 0  # exactly as printed
+    assert main(argv[1:]) == 0  # exactly as printed (this process has those threads)
     rows = [json.loads(r) for r in
             (results_dir / "tiny_fashion_mnist" / "runs.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and rows[0]["config_hash"] == rows[1]["config_hash"]
-    assert rows[0]["seed"] == rows[1]["seed"]
+    assert rows[0]["seed"] == rows[1]["seed"] and rows[0]["threads"] == rows[1]["threads"]
+    assert rows[0]["metrics"]["test/acc"] == rows[1]["metrics"]["test/acc"]
 
 
 @pytest.mark.parametrize(
@@ -338,9 +343,12 @@ def test_ctrl_c_marks_the_trial_failed_and_its_retry_keeps_the_seed(
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert err.strip().splitlines()[-1] == (
-        "kanlab: interrupted — the running trial was marked failed and queued again; rerun "
-        "the same command to resume"
+        "kanlab: interrupted — stopped study 'ctrlc' with 0 of 1 trials finished (an "
+        f"interrupted trial is failed and queued again); resume with: kanlab search {path}"
     )
+    assert "Traceback" not in err
+    # the interrupted trial's partial run directory is gone (and the emptied runs/ folder)
+    assert not runs.is_dir() or not any(runs.iterdir())
     storage = f"sqlite:///{results_dir}/studies/ctrlc.db"
     trials = optuna.load_study(study_name="ctrlc", storage=storage).trials
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]  # not RUNNING

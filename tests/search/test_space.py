@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 import pytest
 
@@ -76,3 +78,19 @@ def test_apply_values_switches_spec_and_sets_list_items() -> None:
 def test_bad_spaces_name_their_path(raw: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("?", r"\?")):
         parse_space(raw)
+
+
+def test_base_may_name_a_shipped_experiment(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """``base: fashion_mnist/mlp`` works from any directory (as ``kanlab train`` accepts it)."""
+    from kanlab.search.spec import load_study
+    from kanlab.specs import resolve_spec
+
+    monkeypatch.chdir(tmp_path)
+    spec = {"name": "mine", "n_trials": 1, "base": "fashion_mnist/mlp",
+            "space": {"model.activation": {"categorical": ["relu", "silu"]}}}
+    plan = load_study(spec)
+    assert plan.base_path == resolve_spec("fashion_mnist/mlp", "experiments").resolve()
+    with pytest.raises(ConfigError, match=r"'fashion_mnist/mpl' does not exist .* Did you "
+                                          r"mean 'fashion_mnist/mlp'\?"):
+        load_study({**spec, "base": "fashion_mnist/mpl"})
