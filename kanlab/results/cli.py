@@ -510,7 +510,6 @@ def _parse_spec(text: str, overrides: Sequence[str]) -> dict[str, Any]:
 
 def _check_model(spec: Mapping[str, Any], option: str) -> None:
     """A misspelt model name is a usage error (exit 2) with the closest name."""
-    import kanlab  # noqa: F401  (fills MODELS)
     from kanlab.registry import MODELS
 
     try:
