@@ -142,6 +142,7 @@ def test_committed_52k_study_space_stays_within_the_budget() -> None:
 
 @pytest.mark.parametrize(("bench", "n_configs"), [
     ("function_fitting", 7 * 6), ("fashion_mnist_conv", 3), ("fashion_mnist_vit", 10),
+    ("fashion_mnist_kat", 3),
 ])
 def test_committed_paper_benchmark_manifests_plan_every_configuration(
     bench: str, n_configs: int,
@@ -213,7 +214,8 @@ _RERUN_PENDING = pytest.mark.xfail(
     strict=True, reason="committed rows predate issue 25's leaderboard/protocols; re-run pending")
 
 
-@pytest.mark.parametrize("bench", [pytest.param(b, marks=_RERUN_PENDING) for b in COMMITTED])
+@pytest.mark.parametrize("bench", [pytest.param(b, marks=_RERUN_PENDING) for b in COMMITTED]
+                         + ["fashion_mnist_kat"])  # run at this round's code
 def test_committed_results_come_from_one_clean_commit_and_reproduce_has_nothing_to_do(
     bench: str, tmp_path: Path,
 ) -> None:
