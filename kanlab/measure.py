@@ -6,14 +6,16 @@ of KAN layers is not counted), so latency is the honest cost column.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
+from collections.abc import Iterator
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["count_params", "latency_ms", "matmul_flops"]
+__all__ = ["count_params", "latency_ms", "matmul_flops", "torch_threads"]
 
 
 def count_params(model: nn.Module) -> int:
@@ -81,3 +83,18 @@ def latency_ms(
     finally:
         model.train(was_training)
     return float(statistics.median(times))
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run the block at ``n`` torch intra-op threads, then restore the previous count.
+
+    CPU float sums depend on the thread count, so whatever must give the same numbers run
+    after run (a verification re-run, a pinned run, a cached fit) fixes it with this.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

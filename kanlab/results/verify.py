@@ -25,14 +25,13 @@ those K runs reproduce; K = all rows (``--sample 0``) proves the whole table.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import math
 import platform
 import random
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,18 +102,6 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and bool(a == b)
 
 
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _latest(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """The last completed, non-trial row per (config hash, seed), sorted by (name, seed)."""
     by_key: dict[tuple[Any, Any], Mapping[str, Any]] = {}
@@ -153,6 +140,7 @@ def verify(
     """
     from kanlab.config import load_experiment
     from kanlab.lit.train import train
+    from kanlab.measure import torch_threads
     from kanlab.results.leaderboard import read_runs
     from kanlab.results.reproduce import plan
 
@@ -199,7 +187,7 @@ def verify(
                 f"{name} seed={seed} has none (pass --threads N, the count it ran with)."
             )
         cfg = load_experiment(job.experiment, [*job.overrides, f"seed={job.seed}"])
-        with tempfile.TemporaryDirectory() as tmp, _threads(int(n)):
+        with tempfile.TemporaryDirectory() as tmp, torch_threads(int(n)):
             new_row = train(cfg, results_dir=Path(tmp), record=False, progress_bar=False).row
         new = compared_fields(json.loads(json.dumps(new_row, default=str)))
         old = compared_fields(row)

@@ -102,19 +102,13 @@ def machine() -> dict[str, Any]:
 
 def run_pinned(name: str, data_dir: str | None = None) -> dict[str, Any]:
     """Train pinned run ``name`` at :data:`THREADS` threads; its compared fields (JSON types)."""
-    import torch
-
     from kanlab.lit.train import train
+    from kanlab.measure import torch_threads
     from kanlab.results.verify import compared_fields
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(THREADS)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            row = train(pinned_config(name, data_dir), results_dir=Path(tmp), record=False,
-                        progress_bar=False).row
-    finally:
-        torch.set_num_threads(before)
+    with tempfile.TemporaryDirectory() as tmp, torch_threads(THREADS):
+        row = train(pinned_config(name, data_dir), results_dir=Path(tmp), record=False,
+                    progress_bar=False).row
     return compared_fields(json.loads(json.dumps(row, default=str)))
 
 

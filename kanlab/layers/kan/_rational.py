@@ -18,6 +18,7 @@ import math
 import torch
 from torch import Tensor
 
+from kanlab.measure import torch_threads
 from kanlab.registry import ACTIVATIONS
 
 __all__ = [
@@ -69,13 +70,8 @@ def fit_rational(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
     Raises:
         ValueError: for an unknown activation name (with the closest one).
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with torch.device("cpu"):                                        # also under meta
-            return _fit(name)
-    finally:
-        torch.set_num_threads(threads)
+    with torch_threads(1), torch.device("cpu"):                          # also under meta
+        return _fit(name)
 
 
 def _fit(name: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
