@@ -1,28 +1,19 @@
 """``kanlab reproduce DIR``: re-run every configuration a results directory names, at this code.
 
 A results directory (``results/<benchmark>/``) names its configurations in a small manifest,
-``reproduce.yaml`` — experiment YAMLs under ``experiments/`` plus ``--set`` overrides, and the
-seeds — never copies of the YAMLs::
-
-    seeds: [0, 1, 2, 3, 4]                      # default seeds of every run
-    overrides: [trainer.max_epochs=25]          # applied to every run, before its own
-    runs:
-      - {experiment: experiments/fashion_mnist/mlp.yaml, overrides: [name=mlp]}
-      - {experiment: experiments/fashion_mnist/s_kan.yaml, overrides: [name=s_kan],
-         seeds: [0, 1]}
-    leaderboard: {baseline: mlp}                # optional: how the table is made
-
-Experiment paths are relative to the current directory or, failing that, to a parent of the
-manifest's directory (the repository root). Each (configuration, seed) is a job; a job is done
-when ``runs.jsonl`` holds a completed row with its ``config_hash`` and seed made at the current
-``code_sha`` from clean code (:mod:`kanlab.provenance`), or at a code that ``verified.jsonl``
-ties to the current one (``kanlab reproduce DIR --verify``, :mod:`kanlab.results.verify`). :func:`reproduce` runs the jobs not done
-yet, seed-major (an interrupted reproduction leaves every configuration with nearly the same n),
-in ``workers`` processes with ``cores // workers`` torch threads each, so a reproduction can span
-several sittings; then it regenerates ``leaderboard.md`` exactly as ``kanlab leaderboard DIR``
-does (both read the manifest's ``leaderboard:`` options, ``baseline`` and ``split_by``). Runs
-go to ``DIR/runs.jsonl``: DIR must be named after the experiments' data module or their
-``benchmark`` (a top-level config key, e.g. ``--set benchmark=fashion_mnist_conv``).
+``reproduce.yaml`` — experiment YAMLs plus ``--set`` overrides, and the seeds — read and
+checked by :mod:`kanlab.results.manifest` (:func:`read_manifest`, re-exported here). Each
+(configuration, seed) is a job; a job is done when ``runs.jsonl`` holds a completed row with
+its ``config_hash`` and seed made at the current ``code_sha`` from clean code
+(:mod:`kanlab.provenance`), or at a code that ``verified.jsonl`` ties to the current one
+(``kanlab reproduce DIR --verify``, :mod:`kanlab.results.verify`). :func:`reproduce` runs the
+jobs not done yet, seed-major (an interrupted reproduction leaves every configuration with
+nearly the same n), in ``workers`` processes with ``cores // workers`` torch threads each, so
+a reproduction can span several sittings; then it regenerates ``leaderboard.md`` exactly as
+``kanlab leaderboard DIR`` does (both read the manifest's ``leaderboard:`` options,
+``baseline`` and ``split_by``). Runs go to ``DIR/runs.jsonl``: DIR must be named after the
+experiments' data module or their ``benchmark`` (a top-level config key, e.g.
+``--set benchmark=fashion_mnist_conv``).
 
 With uncommitted changes in kanlab/ it refuses (the runs would not record a code version)
 unless ``allow_dirty``: then dirty rows at the current ``code_sha`` count as done as well, and
@@ -39,35 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from kanlab.errors import ConfigError, SetupError
 from kanlab.provenance import CodeVersion, code_version
-from kanlab.results.leaderboard import MANIFEST, table_options
+from kanlab.results.manifest import MANIFEST, Manifest, ManifestRun, read_manifest
 
-__all__ = ["Job", "Manifest", "ReproduceReport", "plan", "read_manifest", "reproduce"]
+__all__ = ["Job", "Manifest", "ManifestRun", "ReproduceReport", "plan", "read_manifest",
+           "reproduce"]
 
 logger = logging.getLogger(__name__)
-
-_TOP_KEYS = ("seeds", "overrides", "runs", "leaderboard")
-_RUN_KEYS = ("experiment", "overrides", "seeds")
-
-
-@dataclass(frozen=True)
-class ManifestRun:
-    """One configuration: an experiment YAML, its overrides and seeds."""
-
-    experiment: Path
-    overrides: tuple[str, ...]
-    seeds: tuple[int, ...]
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """The parsed ``reproduce.yaml`` of a results directory."""
-
-    path: Path
-    runs: tuple[ManifestRun, ...]
 
 
 @dataclass(frozen=True)
@@ -104,87 +74,6 @@ class ReproduceReport:
     def todo(self) -> list[Job]:
         done = set(self.done)
         return [j for j in self.jobs if j not in done]
-
-
-def _seeds(value: Any, where: str) -> tuple[int, ...]:
-    if (not isinstance(value, list) or not value
-            or not all(isinstance(s, int) and not isinstance(s, bool) for s in value)):
-        raise ConfigError(f"`{where}` must be a non-empty list of integers, but got {value!r}.")
-    return tuple(dict.fromkeys(value))
-
-
-def _strings(value: Any, where: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(s, str) and "=" in s for s in value):
-        raise ConfigError(
-            f"`{where}` must be a list of KEY=VALUE overrides, but got {value!r}."
-        )
-    return tuple(value)
-
-
-def _find(experiment: str, manifest: Path, where: str) -> Path:
-    path = Path(experiment)
-    candidates = [path] if path.is_absolute() else [
-        Path.cwd() / path, *(parent / path for parent in manifest.resolve().parents)
-    ]
-    for c in candidates:
-        if c.is_file():
-            return c
-    raise ConfigError(f"`{where}` must be an experiment YAML file, but got {experiment!r}.")
-
-
-def read_manifest(bench_dir: str | Path) -> Manifest:
-    """Parse and check ``<bench_dir>/reproduce.yaml``.
-
-    Raises:
-        ConfigError: for a missing manifest, an unknown key, bad seeds or overrides, or an
-            experiment file that does not exist.
-    """
-    path = Path(bench_dir) / MANIFEST
-    if not path.is_file():
-        raise ConfigError(
-            f"`DIR` must hold a {MANIFEST} manifest, but got DIR={str(bench_dir)!r}."
-        )
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping, but got {type(data).__name__}.")
-    _check_keys(data, _TOP_KEYS, str(path))
-    table_options(path.parent)  # checks the `leaderboard:` options the table is made with
-    default_seeds = _seeds(data["seeds"], "seeds") if "seeds" in data else None
-    common = _strings(data.get("overrides"), "overrides")
-    items = data.get("runs")
-    if not isinstance(items, list) or not items:
-        raise ConfigError(f"`runs` must be a non-empty list in {path}, but got {items!r}.")
-    runs = []
-    for i, item in enumerate(items):
-        where = f"runs.{i}"
-        if not isinstance(item, dict) or "experiment" not in item:
-            raise ConfigError(f"`{where}` must be a mapping with `experiment`, but got {item!r}.")
-        _check_keys(item, _RUN_KEYS, where)
-        if "seeds" in item:
-            seeds = _seeds(item["seeds"], f"{where}.seeds")
-        elif default_seeds is not None:
-            seeds = default_seeds
-        else:
-            raise ConfigError(f"`{where}.seeds` must be given (no top-level `seeds`).")
-        runs.append(ManifestRun(
-            experiment=_find(str(item["experiment"]), path, f"{where}.experiment"),
-            overrides=common + _strings(item.get("overrides"), f"{where}.overrides"),
-            seeds=seeds,
-        ))
-    return Manifest(path=path, runs=tuple(runs))
-
-
-def _check_keys(data: Mapping[str, Any], allowed: Sequence[str], where: str) -> None:
-    from kanlab.registry import suggest
-
-    for key in data:
-        if key not in allowed:
-            raise ConfigError(
-                f"`{where}` keys must be among {', '.join(allowed)}, but got {key!r}."
-                f"{suggest(str(key), list(allowed))}"
-            )
 
 
 def plan(bench_dir: str | Path) -> list[Job]:
@@ -287,7 +176,8 @@ def reproduce(
         RuntimeError: when some runs failed (the others are recorded; rerun to retry).
     """
     from kanlab.errors import InputError
-    from kanlab.results.leaderboard import read_runs, write_leaderboard
+    from kanlab.results.leaderboard import write_leaderboard
+    from kanlab.results.reading import read_runs
 
     cores = os.cpu_count() or 1
     workers = cores if workers is None else workers

@@ -34,11 +34,14 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kanlab.errors import InputError, SetupError
 from kanlab.provenance import code_version
 from kanlab.results.verified import VERIFIED, read_verified, tied_codes
+
+if TYPE_CHECKING:
+    from kanlab.results.reproduce import Job
 
 __all__ = [
     "TIMING",
@@ -138,10 +141,6 @@ def verify(
         SetupError: outside a git checkout, or with uncommitted changes in kanlab/ and
             ``record`` (a record must name committed code; ``record=False`` compares only).
     """
-    from kanlab.config import load_experiment
-    from kanlab.lit.train import train
-    from kanlab.measure import torch_threads
-    from kanlab.results.leaderboard import read_runs
     from kanlab.results.reproduce import plan
 
     if isinstance(sample, bool) or (sample is not None and (not isinstance(sample, int)
@@ -155,6 +154,36 @@ def verify(
             + ("kanlab is not in a git checkout." if code.code_sha is None else
                "kanlab/ has uncommitted changes: commit them first (`git status kanlab`).")
         )
+    rows, rows_sha = _recorded(bench)
+    k = len(rows) if not sample else min(sample, len(rows))
+    chosen = sorted(random.Random(0).sample(range(len(rows)), k))
+    jobs = {(j.config_hash, j.seed): j for j in plan(bench)}
+    report = VerifyReport(bench=bench)
+    echo(f"{bench}: re-running {k} of {len(rows)} runs (code {rows_sha[:7]}) at code "
+         f"{code.code_sha[:7]}, comparing every non-timing field bit for bit.")
+    for i in chosen:
+        _verify_row(rows[i], jobs, threads, report, echo)
+    if report.ok:
+        report.record = {
+            "code_sha": code.code_sha, "git_sha": code.git_sha, "rows_code_sha": rows_sha,
+            "sample": k, "of": len(rows), "runs": report.compared,
+            "date": dt.datetime.now(dt.timezone.utc).date().isoformat(), **_machine(),
+        }
+        if record:
+            with open(bench / VERIFIED, "a", encoding="utf-8") as f:
+                f.write(json.dumps(report.record, sort_keys=True) + "\n")
+            echo(f"all {k} runs reproduce bit for bit: recorded in {bench / VERIFIED}")
+    return report
+
+
+def _recorded(bench: Path) -> tuple[list[Mapping[str, Any]], str]:
+    """The latest completed rows of ``bench/runs.jsonl`` (:func:`_latest`) and their one code.
+
+    Raises:
+        InputError: no such rows, or rows from several code versions.
+    """
+    from kanlab.results.reading import read_runs
+
     runs_file = bench / "runs.jsonl"
     rows = _latest(read_runs(runs_file)) if runs_file.is_file() else []
     if not rows:
@@ -165,50 +194,41 @@ def verify(
             f"`DIR`'s runs must come from one code version to be verified, but got "
             f"{len(shas)}: {', '.join(s[:7] for s in shas)}."
         )
-    k = len(rows) if not sample else min(sample, len(rows))
-    chosen = sorted(random.Random(0).sample(range(len(rows)), k))
-    jobs = {(j.config_hash, j.seed): j for j in plan(bench)}
-    report = VerifyReport(bench=bench)
-    echo(f"{bench}: re-running {k} of {len(rows)} runs (code {shas[0][:7]}) at code "
-         f"{code.code_sha[:7]}, comparing every non-timing field bit for bit.")
-    for i in chosen:
-        row = rows[i]
-        name, seed = str(row.get("name")), int(row.get("seed") or 0)
-        job = jobs.get((str(row.get("config_hash")), seed))
-        if job is None:
-            report.moved.append(Moved(name, seed, {"config_hash": (
-                row.get("config_hash"), "not planned by reproduce.yaml at this code")}))
-            echo(f"moved {name} seed={seed}: its configuration is no longer the manifest's")
-            continue
-        n = row.get("threads") if isinstance(row.get("threads"), int) else threads
-        if n is None:
-            raise InputError(
-                f"`threads` must be given for rows that did not record a thread count, but "
-                f"{name} seed={seed} has none (pass --threads N, the count it ran with)."
-            )
-        cfg = load_experiment(job.experiment, [*job.overrides, f"seed={job.seed}"])
-        with tempfile.TemporaryDirectory() as tmp, torch_threads(int(n)):
-            new_row = train(cfg, results_dir=Path(tmp), record=False, progress_bar=False).row
-        new = compared_fields(json.loads(json.dumps(new_row, default=str)))
-        old = compared_fields(row)
-        diff = {key: (value, new.get(key)) for key, value in old.items()
-                if not _same(value, new.get(key))}
-        entry = {"name": name, "seed": seed, "config_hash": row.get("config_hash"),
-                 "threads": int(n), "compared": sorted(old)}
-        report.compared.append(entry)
-        if diff:
-            report.moved.append(Moved(name, seed, diff))
-            echo(f"moved {report.moved[-1].describe()}")
-        else:
-            echo(f"same {name} seed={seed} ({len(old)} fields, {n} threads)")
-    if report.ok:
-        report.record = {
-            "code_sha": code.code_sha, "git_sha": code.git_sha, "rows_code_sha": shas[0],
-            "sample": k, "of": len(rows), "runs": report.compared,
-            "date": dt.datetime.now(dt.timezone.utc).date().isoformat(), **_machine(),
-        }
-        if record:
-            with open(bench / VERIFIED, "a", encoding="utf-8") as f:
-                f.write(json.dumps(report.record, sort_keys=True) + "\n")
-            echo(f"all {k} runs reproduce bit for bit: recorded in {bench / VERIFIED}")
-    return report
+    return rows, shas[0]
+
+
+def _verify_row(row: Mapping[str, Any], jobs: Mapping[tuple[str, int], Job],
+                threads: int | None, report: VerifyReport, echo: Callable[[str], None]) -> None:
+    """Re-run one recorded row (its planned job, at its thread count) and add the outcome to
+    ``report``: compared, and moved where a field differs."""
+    from kanlab.config import load_experiment
+    from kanlab.lit.train import train
+    from kanlab.measure import torch_threads
+
+    name, seed = str(row.get("name")), int(row.get("seed") or 0)
+    job = jobs.get((str(row.get("config_hash")), seed))
+    if job is None:
+        report.moved.append(Moved(name, seed, {"config_hash": (
+            row.get("config_hash"), "not planned by reproduce.yaml at this code")}))
+        echo(f"moved {name} seed={seed}: its configuration is no longer the manifest's")
+        return
+    n = row.get("threads") if isinstance(row.get("threads"), int) else threads
+    if n is None:
+        raise InputError(
+            f"`threads` must be given for rows that did not record a thread count, but "
+            f"{name} seed={seed} has none (pass --threads N, the count it ran with)."
+        )
+    cfg = load_experiment(job.experiment, [*job.overrides, f"seed={job.seed}"])
+    with tempfile.TemporaryDirectory() as tmp, torch_threads(int(n)):
+        new_row = train(cfg, results_dir=Path(tmp), record=False, progress_bar=False).row
+    new = compared_fields(json.loads(json.dumps(new_row, default=str)))
+    old = compared_fields(row)
+    diff = {key: (value, new.get(key)) for key, value in old.items()
+            if not _same(value, new.get(key))}
+    report.compared.append({"name": name, "seed": seed, "config_hash": row.get("config_hash"),
+                            "threads": int(n), "compared": sorted(old)})
+    if diff:
+        report.moved.append(Moved(name, seed, diff))
+        echo(f"moved {report.moved[-1].describe()}")
+    else:
+        echo(f"same {name} seed={seed} ({len(old)} fields, {n} threads)")
