@@ -62,7 +62,7 @@ def aggregate(
         split_by: Dotted config path whose value is a row's task (:attr:`ConfigRow.task`).
 
     Raises:
-        ValueError: for an unknown ``by``.
+        InputError: for an unknown ``by``.
     """
     if by not in GROUP_BY:
         raise InputError(

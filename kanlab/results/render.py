@@ -63,6 +63,7 @@ def to_markdown(lb: Leaderboard) -> str:
 
 
 def study_table(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
+    """Headers and cells of the exported studies' table (best trial or Pareto front)."""
     headers = ["study", "objective", "trials (complete/pruned/failed)", "best", "best params"]
     body = []
     for s in lb.studies:
@@ -85,6 +86,7 @@ def study_table(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
 
 
 def anchor_table(lb: Leaderboard) -> tuple[list[str], list[list[str]]]:
+    """Headers and cells of the anchors' table (external numbers, not ranked)."""
     headers = ["reference model", "params", "test acc %", "protocol", "source"]
     body = [
         [
