@@ -60,7 +60,6 @@ from kanlab.results.columns import (
     with_equiv,
 )
 from kanlab.results.columns import DEFAULT_COLUMNS as DEFAULT_COLUMNS
-from kanlab.results.columns import fmt_p as _fmt_p  # noqa: F401  (the name tests knew)
 from kanlab.results.manifest import MANIFEST as MANIFEST
 from kanlab.results.manifest import TABLE_KEYS as TABLE_KEYS
 from kanlab.results.manifest import table_options

@@ -548,7 +548,7 @@ def test_edge_cases_diverged_seeds_stopped_runs_p_rounding_and_baseline_notes(
     flat_md = flat_lb.to_markdown()
     assert "no spread at all get p = 1 when their values are equal, else 0" in flat_md
 
-    from kanlab.results.leaderboard import _fmt_p
+    from kanlab.results.columns import fmt_p as _fmt_p
 
     assert _fmt_p(0.0497) == "< 0.050" and _fmt_p(0.0504) == "0.050"  # a finding stays one
     assert _fmt_p(0.0004) == "< 0.001" and _fmt_p(0.5) == "0.500"
