@@ -3,11 +3,12 @@
 The committed protocol (experiments/function_fitting/s_kan.yaml: full-batch L-BFGS, early
 stopping on val MSE with patience 20 under 300 epochs) switches S-KAN from the full to the
 selective stage at ``selective_epoch`` and prunes at ``pruned_epoch``. This pilot trains S-KAN
-(``model.widths=[n, 2, 1]``, as in reproduce.yaml) on six of the seven functions at seeds 0 and
-1 under three stage settings and writes one JSON line per run to ``stage_pilot.jsonl``: the
+(``model.widths=[n, 2, 1]``, as in reproduce.yaml) on six of the seven functions at seeds 0, 1
+and 2 under three stage settings and writes one JSON line per run to ``stage_pilot.jsonl``: the
 best (checkpointed, pruned-stage) val MSE, epochs run, best epoch, stop reason, wall time,
 threads and code version. Test metrics are deliberately not written: the choice must not see
-them. ``exp_mean_sin_sq_100d`` is left out for CPU time.
+them. ``exp_mean_sin_sq_100d`` is left out for CPU time. Resumable: a (function, seed,
+setting) already in the file is not run again.
 
 Decision rule (fixed before the run): the setting with the lowest geometric-mean val MSE over
 all (function, seed) pairs; the per-function wins are printed as a check.
@@ -26,6 +27,7 @@ import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -38,14 +40,23 @@ OUT = HERE / "stage_pilot.jsonl"
 INPUTS = {"bessel_j0_20x": 1, "legendre_p31": 1, "exp_sin_sq": 2, "xy": 2, "exp_sin_4d": 4,
           "arctan_5d": 5}
 SETTINGS = [(10, 15), (20, 30), (40, 60)]  # (selective_epoch, pruned_epoch)
-SEEDS = [0, 1]
+SEEDS = [0, 1, 2]
+
+
+def _rows() -> list[dict[str, Any]]:
+    if not OUT.exists():
+        return []
+    return [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()]
 
 
 def run() -> None:
     torch.set_num_threads(1)
+    done = {(r["function"], r["seed"], r["selective_epoch"], r["pruned_epoch"]) for r in _rows()}
     for function, n in INPUTS.items():
         for seed in SEEDS:
             for selective, pruned in SETTINGS:
+                if (function, seed, selective, pruned) in done:
+                    continue
                 cfg = load_experiment(
                     ROOT / "experiments" / "function_fitting" / "s_kan.yaml",
                     [f"name={function}-s_kan-stages{selective}_{pruned}", f"seed={seed}",
@@ -70,7 +81,7 @@ def run() -> None:
 
 
 def summary() -> None:
-    rows = [json.loads(line) for line in OUT.read_text().splitlines() if line.strip()]
+    rows = _rows()
     logs: dict[tuple[int, int], list[float]] = defaultdict(list)
     per_fn: dict[tuple[str, tuple[int, int]], list[float]] = defaultdict(list)
     for r in rows:
