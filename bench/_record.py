@@ -3,7 +3,8 @@
 Writes ``results/bench/<NAME>.json`` (or under ``$KANLAB_BENCH_DIR``) holding what the module
 printed (``output``) and its provenance: the command (``argv``), ``git_sha``, ``code_sha`` and
 ``git_dirty`` of kanlab/ (:mod:`kanlab.provenance`), torch's intra-op ``threads``, the machine
-(platform, processor, CPU count, CPU capability, torch version) and the date. README and
+(platform, processor, CPU count, CPU capability, torch version), the date and the load average
+(1, 5, 15 minutes) before and after the run: the machine may be shared. README and
 results READMEs quote measured figures from these files and say so with a
 ``<!-- source: results/bench/NAME.json -->`` comment in the paragraph;
 ``tests/test_readme_numbers.py`` re-reads the file and checks every figure.
@@ -31,17 +32,23 @@ def provenance(argv: Sequence[str]) -> dict[str, Any]:
     """Where and with what code a benchmark ran."""
     import torch
 
-    from kanlab.provenance import code_version
+    from kanlab.provenance import code_version, machine
 
-    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)()
     return {
         "argv": ["python", "-m", "bench", *argv], **code_version().to_dict(),
         "threads": torch.get_num_threads(),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "cpu_count": os.cpu_count(), "cpu_capability": capability,
-                    "torch": torch.__version__},
+        "machine": {**machine(), "processor": platform.processor(),
+                    "cpu_count": os.cpu_count()},
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "load_average_before": _load(),
     }
+
+
+def _load() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # not available on this platform
+        return None
 
 
 class _Tee(io.TextIOBase):
@@ -68,6 +75,7 @@ def recorded(name: str, flags: Sequence[str]) -> Iterator[None]:
     import torch
 
     meta["threads"] = torch.get_num_threads()  # after a module's own --threads took effect
+    meta["load_average_after"] = _load()
     out_dir = Path(os.environ.get("KANLAB_BENCH_DIR", ROOT / "results" / "bench"))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.json"

@@ -38,6 +38,7 @@ import math
 import re
 import types
 import typing
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,7 +132,7 @@ class Spec:
         return self.params.get(key, default)
 
 
-MAX_LR = 10.0  # a larger learning rate is a typo (3e4 for 3e-4), not an experiment
+LARGE_LR = 10.0  # above this OptimConfig warns (a typo is likelier than an experiment)
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,11 @@ class OptimConfig:
     Extra optimiser arguments (``momentum``, ``betas``, ...) go in ``params``; they are checked
     against the optimiser's signature. ``regularization_weight`` scales the model's
     ``regularization_loss()`` (B-spline KANs), added to the training loss; 0 turns it off.
+
+    ``lr`` must be > 0 and finite; it has no upper bound. Rates above 10 are rare but real
+    (plain SGD at 20-30 trains LSTM language models), so a cap would refuse experiments; above
+    :data:`LARGE_LR` a warning names the value, since 3e4 for 3e-4 is the likelier story (such
+    a run trains to an absurd but finite loss, not always to a divergence that stops it).
     """
 
     name: str = "adamw"
@@ -153,9 +159,11 @@ class OptimConfig:
     regularization_weight: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0 < self.lr <= MAX_LR:  # also NaN and infinity
-            raise ConfigError(f"`optim.lr` must be > 0 and <= {MAX_LR:g} (a finite rate), but "
-                              f"got optim.lr={self.lr}.")
+        if not 0 < self.lr < math.inf:  # also NaN (non-finite values are refused earlier too)
+            raise ConfigError(f"`optim.lr` must be > 0 and finite, but got optim.lr={self.lr}.")
+        if self.lr > LARGE_LR:
+            warnings.warn(f"`optim.lr`={self.lr:g} is above {LARGE_LR:g}: a typo (3e4 for 3e-4)?",
+                          UserWarning, stacklevel=2)
         for key in ("weight_decay", "regularization_weight"):
             value = getattr(self, key)
             if not 0 <= value < math.inf:

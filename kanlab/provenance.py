@@ -13,16 +13,21 @@ Every ``runs.jsonl`` row records three fields from :func:`code_version`:
 Outside a git checkout (an installed wheel) all three are ``None``: unknown provenance. The
 leaderboard flags configurations whose rows come from more than one ``code_sha``, from dirty
 code or from unknown code; ``kanlab leaderboard --strict`` refuses such a table.
+
+:func:`machine` describes the other half of what a result's numbers depend on (torch build,
+CPU instruction set, platform); the pinned runs, ``kanlab reproduce --verify`` records and
+committed bench output all record it.
 """
 
 from __future__ import annotations
 
+import platform
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CodeVersion", "code_version"]
+__all__ = ["CodeVersion", "code_version", "machine"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -68,3 +73,17 @@ def code_version(package_dir: str | Path = PACKAGE_DIR) -> CodeVersion:
                   "--", rel)
     dirty = None if status is None else bool(status.strip())
     return CodeVersion(sha, tree, dirty)
+
+
+def machine() -> dict[str, Any]:
+    """What float rounding depends on besides the code and the thread count.
+
+    ``torch`` (version string), ``cpu_capability`` (the instruction set torch dispatches to,
+    e.g. ``AVX512``; ``None`` where torch cannot say), ``platform`` and ``machine``
+    (:mod:`platform`'s description and architecture).
+    """
+    import torch
+
+    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)()
+    return {"torch": torch.__version__, "cpu_capability": capability,
+            "platform": platform.platform(), "machine": platform.machine()}

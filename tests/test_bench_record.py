@@ -26,3 +26,7 @@ def test_recorded_output_carries_code_threads_and_machine(
     assert (data["git_sha"], data["code_sha"]) == (code.git_sha, code.code_sha)
     assert data["threads"] == torch.get_num_threads()
     assert data["machine"]["torch"] == torch.__version__ and data["machine"]["cpu_count"] >= 1
+    assert data["machine"]["platform"] and data["machine"]["cpu_capability"] is not None
+    # the machine is shared: the load around the run is part of the record
+    assert all(len(data[k]) == 3 and min(data[k]) >= 0
+               for k in ("load_average_before", "load_average_after"))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import platform
 import subprocess
 from pathlib import Path
 
-from kanlab.provenance import code_version
+import torch
+
+from kanlab.provenance import code_version, machine
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -46,3 +49,14 @@ def test_code_sha_is_the_package_tree_and_dirty_tracks_only_the_package(tmp_path
 def test_outside_a_checkout_everything_is_unknown(tmp_path: Path) -> None:
     version = code_version(tmp_path)
     assert version.to_dict() == {"git_sha": None, "code_sha": None, "git_dirty": None}
+
+
+def test_machine_names_what_float_rounding_depends_on_and_pinned_runs_share_it() -> None:
+    from kanlab.testing.pinned import THREADS
+    from kanlab.testing.pinned import machine as pinned_machine
+
+    here = machine()
+    assert here == {"torch": torch.__version__,
+                    "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                    "platform": platform.platform(), "machine": platform.machine()}
+    assert pinned_machine() == {**here, "threads": THREADS}

@@ -31,11 +31,6 @@ NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # Quoted before issue 25 and not yet backed by committed bench output (python -m bench ...
 # --record writes it): remove an entry once its paragraph names a source.
 UNTRACED: dict[str, set[str]] = {
-    "README.md": {
-        "122–129 ms", "77–81 ms", "3.85×", "2.50×", "1.52×",
-        "8.7×", "9.7×", "3.6×", "2.6×", "2.5–3.3×",
-        "63 minutes on", "35 minutes on", "16 minutes on", "34 minutes on",
-    },
     "results/fashion_mnist_conv/README.md": {"about 3.5×", "about 14×", "135.3 s per",
                                              "315 s per"},
     "results/fashion_mnist_vit/README.md": {"332 s per"},

@@ -28,7 +28,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import platform
 import random
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kanlab.errors import InputError, SetupError
-from kanlab.provenance import code_version
+from kanlab.provenance import code_version, machine
 from kanlab.results.verified import VERIFIED, read_verified, tied_codes
 
 if TYPE_CHECKING:
@@ -114,14 +113,6 @@ def _latest(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return sorted(by_key.values(), key=lambda r: (str(r.get("name")), int(r.get("seed") or 0)))
 
 
-def _machine() -> dict[str, Any]:
-    import torch
-
-    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)()
-    return {"torch": torch.__version__, "cpu_capability": capability,
-            "platform": platform.platform(), "machine": platform.machine()}
-
-
 def verify(
     bench_dir: str | Path, *, sample: int | None = 3, threads: int | None = None,
     record: bool = True, echo: Callable[[str], None] = print,
@@ -167,7 +158,7 @@ def verify(
         report.record = {
             "code_sha": code.code_sha, "git_sha": code.git_sha, "rows_code_sha": rows_sha,
             "sample": k, "of": len(rows), "runs": report.compared,
-            "date": dt.datetime.now(dt.timezone.utc).date().isoformat(), **_machine(),
+            "date": dt.datetime.now(dt.timezone.utc).date().isoformat(), **machine(),
         }
         if record:
             with open(bench / VERIFIED, "a", encoding="utf-8") as f:

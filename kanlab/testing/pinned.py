@@ -93,11 +93,10 @@ def pinned_config(name: str, data_dir: str | None = None) -> Any:
 
 
 def machine() -> dict[str, Any]:
-    """What float rounding depends on besides the thread count."""
-    import torch
+    """What float rounding depends on: :func:`kanlab.provenance.machine` and :data:`THREADS`."""
+    from kanlab.provenance import machine as describe
 
-    capability = getattr(torch.backends.cpu, "get_cpu_capability", lambda: None)()
-    return {"torch": torch.__version__, "cpu_capability": capability, "threads": THREADS}
+    return {**describe(), "threads": THREADS}
 
 
 def run_pinned(name: str, data_dir: str | None = None) -> dict[str, Any]:

@@ -10,7 +10,7 @@ import yaml
 
 from kanlab.cli import main
 from kanlab.errors import SetupError
-from kanlab.provenance import CodeVersion, code_version
+from kanlab.provenance import CodeVersion, code_version, machine
 from kanlab.results.reproduce import Job, _done, reproduce
 from kanlab.results.verify import VERIFIED, compared_fields, tied_codes, verify
 
@@ -67,6 +67,7 @@ def test_verify_reproduces_recorded_runs_and_names_what_moved(
     (record,) = [json.loads(line) for line in (bench / VERIFIED).read_text().splitlines()]
     assert record["code_sha"] == code_version().code_sha and record["sample"] == 1
     assert record["rows_code_sha"] == rows[0]["code_sha"] and done.record == record
+    assert {k: record[k] for k in machine()} == machine()  # the one machine description
 
 
 def test_a_verification_record_ties_old_rows_to_the_current_code(tmp_path: Path) -> None:
