@@ -41,7 +41,7 @@ from kanlab.search._checks import check_plan, check_resume, check_spawned
 from kanlab.search._handoff import pack, unpack
 from kanlab.search._objective import FAIL_REASON, TrialContext, make_objective
 from kanlab.search._one_trial import StaleCheck, run_one
-from kanlab.search._optuna_private import rdb_backend, study_storage
+from kanlab.search._optuna_private import rdb_backend, study_storage, trial_id
 from kanlab.search.devices import (
     CPU,
     Placement,
@@ -628,9 +628,9 @@ def _fail_running(p: Prepared, pids: set[int | None]) -> None:
     study = optuna.load_study(study_name=p.study, storage=storage)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if trial.user_attrs.get("pid") in pids:
-            storage.set_trial_user_attr(trial._trial_id, FAIL_REASON,
+            storage.set_trial_user_attr(trial_id(trial), FAIL_REASON,
                                         "interrupted (Ctrl-C; its worker was killed)")
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            storage.set_trial_state_values(trial_id(trial), TrialState.FAIL)
             retry_running(study, trial, max_retry=p.plan.spec.max_retry)
             logger.warning("trial %d: its worker did not stop and was killed; the trial is "
                            "failed and queued again", trial.number)
