@@ -5,6 +5,9 @@
   and the run row holds), the trainer's devices, the data on disk, and one forward pass of
   every model the space can produce (a top-k ``k`` above a layer's width fails here, not in
   trial 3).
+* :func:`check_spawned` — a trial that would run as ``ddp_spawn`` keeps its checkpoints (its
+  epochs come back from the spawned ranks through ``last.ckpt``); depends on the workers'
+  placements, so it runs when they are known, still before the study is opened.
 * :func:`check_resume` — a study in the storage was started from the same spec and the same
   ``--set`` values; otherwise its trials would mix incompatible configurations.
 """
@@ -12,16 +15,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from kanlab.config import ConfigError, load_experiment
+from kanlab.config import _DDP_LAUNCHES, ConfigError, TrainerConfig, load_experiment
 from kanlab.registry import suggest
 from kanlab.search._rerun import config_overrides
 from kanlab.search._space import apply_values, format_value
 from kanlab.search.spec import ROW_METRICS, StudyPlan, probes
 
-__all__ = ["check_plan", "check_resume", "trial_metrics"]
+if TYPE_CHECKING:
+    from kanlab.search.devices import Placement
+
+__all__ = ["check_plan", "check_resume", "check_spawned", "trial_metrics"]
 
 # Study YAML keys that decide what a trial trains and reports (the rest — n_trials, timeout,
 # heartbeats, description — may change between runs of one study).
@@ -96,6 +102,44 @@ def check_plan(plan: StudyPlan) -> None:
                     for k, v in config_overrides(plan.base_raw, raw) if k != "seed"
                 )
                 raise ConfigError(f"{exc} (trial config: {drawn or 'the base'})") from None
+
+
+def check_spawned(plan: StudyPlan, placements: Sequence[Placement]) -> None:
+    """Refuse a ``train`` study whose trials would run as ``ddp_spawn`` without checkpoints.
+
+    A trial on several devices runs as ``ddp_spawn``
+    (:func:`kanlab.search._objective.placed`), as does one whose ``strategy`` names it; its
+    epochs come back from the spawned ranks through ``last.ckpt``, so with
+    ``trainer.checkpoint: false`` every trial would record an empty run (epochs 0) and then
+    fail ("Unknown metric"). Checks the base and every probe configuration of the space on
+    each worker's placement, from the configurations as plain data (no validation again).
+
+    Raises:
+        ConfigError: one line naming ``trainer.checkpoint`` and the trial's devices.
+    """
+    if plan.spec.objective != "train":
+        return
+    from kanlab.search._objective import placed
+
+    default = TrainerConfig()
+    for raw in _probe_configs(plan):
+        trainer = raw.get("trainer") or {}
+        if trainer.get("checkpoint", default.checkpoint):
+            continue
+        wanted = trainer.get("devices", default.devices)
+        for placement in dict.fromkeys(placements):
+            _, _, strategy = placed(placement, devices=wanted,
+                                          strategy=trainer.get("strategy", default.strategy))
+            if str(strategy) not in _DDP_LAUNCHES:
+                continue
+            drawn = ", ".join(f"{k}={format_value(v)}"
+                              for k, v in config_overrides(plan.base_raw, raw) if k != "seed")
+            raise ConfigError(
+                f"`trainer.checkpoint` must be true for a trial that runs as {strategy} (its "
+                f"epochs come back from the spawned ranks through last.ckpt), but got "
+                f"trainer.checkpoint=false (trainer.devices={wanted!r} on {placement.label}; "
+                f"trial config: {drawn or 'the base'})."
+            )
 
 
 def _leaf_differences(a: Any, b: Any, path: str = "") -> list[str]:

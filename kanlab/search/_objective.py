@@ -21,7 +21,7 @@ from kanlab.search.devices import CPU, Placement
 from kanlab.search.spec import ROW_METRICS, StudyPlan
 
 __all__ = ["FAIL_REASON", "TrialContext", "failure_reason", "make_objective", "metric_value",
-           "retry_running", "set_user_attrs"]
+           "placed", "retry_running", "set_user_attrs"]
 
 logger = logging.getLogger(__name__)
 FAIL_REASON = "fail_reason"  # user attribute: one line saying why a trial failed
@@ -120,7 +120,14 @@ def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> 
 
 
 def _trainer_here(tc: Any, placement: Placement) -> Any:
-    """The trainer settings of ``tc`` on this worker's ``placement``.
+    """The trainer settings of ``tc`` on this worker's ``placement`` (:func:`placed`)."""
+    accelerator, devices, strategy = placed(placement, devices=tc.devices, strategy=tc.strategy)
+    return dataclasses.replace(tc, accelerator=accelerator, devices=devices, strategy=strategy)
+
+
+def placed(placement: Placement, *, devices: Any, strategy: Any) -> tuple[str, Any, Any]:
+    """Lightning's ``(accelerator, devices, strategy)`` for a trial asking for ``devices``
+    and ``strategy``, on a worker's ``placement``.
 
     The worker's device is not part of the configuration (config_hash ignores it too); how
     many devices is: on the CPU a trial with ``devices: N`` runs N processes (gloo). A trial
@@ -130,16 +137,15 @@ def _trainer_here(tc: Any, placement: Placement) -> Any:
     """
     from kanlab.config import _device_count
 
-    accelerator, devices = placement.trainer_settings()
-    wanted = _device_count(tc.devices)
+    accelerator, here = placement.trainer_settings()
+    wanted = _device_count(devices)
     if placement.is_cpu and isinstance(wanted, int) and wanted > 1:
-        devices = wanted
-    strategy = tc.strategy
-    many = (devices > 1 if isinstance(devices, int)
-            else len([d for d in str(devices).split(",") if d.strip()]) > 1)
+        here = wanted
+    many = (here > 1 if isinstance(here, int)
+            else len([d for d in str(here).split(",") if d.strip()]) > 1)
     if many and str(strategy) in ("auto", "ddp"):
         strategy = "ddp_spawn"
-    return dataclasses.replace(tc, accelerator=accelerator, devices=devices, strategy=strategy)
+    return accelerator, here, strategy
 
 
 def _size(cfg: Any) -> dict[str, int]:

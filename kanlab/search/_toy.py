@@ -102,7 +102,8 @@ def fill_study(url: str, name: str, n: int, *, seed: int = 0) -> None:
     from kanlab.search.storage import journal_path, open_storage, quiet_optuna
 
     quiet_optuna()
-    memory = JournalStorage(_ListBackend())
+    journal = _ListBackend()
+    memory = JournalStorage(journal)
     study = optuna.create_study(study_name=name, storage=memory, direction="maximize")
     study.set_user_attr("benchmark", "synthetic")
     study.set_user_attr("metrics", ["val/acc"])
@@ -127,7 +128,7 @@ def fill_study(url: str, name: str, n: int, *, seed: int = 0) -> None:
                         "config_hash": f"{number % 50:012x}", "params": 26}))
     study.add_trials(trials)
     if url.startswith("journal:"):
-        JournalFileBackend(str(journal_path(url))).append_logs(memory._backend.logs)  # type: ignore[attr-defined]
+        JournalFileBackend(str(journal_path(url))).append_logs(journal.logs)
     else:
         optuna.copy_study(from_study_name=name, from_storage=memory,
                           to_storage=open_storage(url))

@@ -192,7 +192,8 @@ class StudyPlan:
 
     ``source`` is the study YAML (``None`` for an inline mapping); ``base_raw`` is the base
     experiment as plain data with the ``--set`` overrides applied; ``raw`` the study mapping
-    as read (what worker processes reload).
+    as read (stored with the study; a resumed study is checked against it). Worker
+    processes receive the whole plan from the caller (:mod:`kanlab.search._handoff`).
     """
 
     spec: StudySpec

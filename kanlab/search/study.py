@@ -25,9 +25,9 @@ import threading
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -37,10 +37,11 @@ from kanlab import settings
 from kanlab.config import ConfigError
 from kanlab.errors import Diverged, SetupError
 from kanlab.paths import check_name, check_writable
-from kanlab.search._checks import check_plan, check_resume
+from kanlab.search._checks import check_plan, check_resume, check_spawned
+from kanlab.search._handoff import pack, unpack
 from kanlab.search._objective import FAIL_REASON, TrialContext, make_objective
 from kanlab.search._one_trial import StaleCheck, run_one
-from kanlab.search._optuna_private import rdb_backend, study_storage
+from kanlab.search._optuna_private import rdb_backend, study_storage, trial_id
 from kanlab.search.devices import (
     CPU,
     Placement,
@@ -178,21 +179,52 @@ def run_worker(
         RuntimeError: after ``MAX_CONSECUTIVE_FAILURES`` failed trials in a row.
     """
     quiet_optuna()
+    check_spawned(p.plan, [placement])
     study, storage = _open(p, create=create, worker=worker)
     gate = TrialGate(storage, p.study)
-    claim = isinstance(storage, GrpcHeartbeatStorage)  # no lock: check after the start
     ctx = TrialContext(results_dir=p.results_dir, study=p.study, storage=mask(p.url),
                        worker=worker, placement=placement, url=p.url)
-    objective = make_objective(p.plan, ctx)
+    tally = _Tally()
+    claim = isinstance(storage, GrpcHeartbeatStorage)  # no lock: check after the start
+    objective = _guarded(make_objective(p.plan, ctx), study, p, tally, claim=claim)
     deadline = time.monotonic() + p.timeout if p.timeout else math.inf
     poll = max(0.2, min(2.0, p.plan.spec.heartbeat_interval / 2))
-    ran = 0
-    failures = 0
-    last_error: list[BaseException] = []
-    setup_error: list[SetupError] = []
-
     stale = StaleCheck(every=max(1.0, p.plan.spec.grace_period / 4))
-    surplus = 0
+    seen = sigint.count()
+    try:
+        # Bookkeeping (count, start and tell a trial) finishes even when Ctrl-C lands in it:
+        # a SIGINT there is raised when the step is done, so no trial is left RUNNING; the
+        # objective itself is interruptible (make_objective).
+        with sigint.deferred():
+            while time.monotonic() < deadline:
+                if sigint.count() != seen:  # an interrupt a library swallowed: stop here
+                    raise KeyboardInterrupt
+                step, told = _next_trial(p, study, gate, stale, objective, tally, poll)
+                if step == "full":
+                    break
+                if step == "ran":
+                    _account(p, study, told, tally, on_trial)
+    finally:
+        gate.close()
+    return tally.ran - tally.surplus
+
+
+@dataclass
+class _Tally:
+    """What one worker's trials came to: how many ran, how many were surplus, failures in a
+    row, and the errors its objective raised (setup errors apart: they stop the worker)."""
+
+    ran: int = 0
+    surplus: int = 0
+    failures: int = 0
+    errors: list[BaseException] = field(default_factory=list)
+    setup: list[SetupError] = field(default_factory=list)
+
+
+def _guarded(objective: Callable[[optuna.Trial], Any], study: optuna.Study, p: Prepared,
+             tally: _Tally, *, claim: bool) -> Callable[[optuna.Trial], Any]:
+    """``objective`` that fails a surplus trial first (``claim``: started without the gate's
+    lock) and notes every error it raises in ``tally``."""
 
     def gated(trial: optuna.Trial) -> Any:
         if claim and _surplus(study, trial.number, p.n_trials):
@@ -203,70 +235,72 @@ def run_worker(
         except optuna.TrialPruned:
             raise
         except Exception as exc:
-            last_error.append(exc)
+            tally.errors.append(exc)
             if isinstance(exc, SetupError):
-                setup_error.append(exc)
+                tally.setup.append(exc)
             raise
 
-    seen = sigint.count()
+    return gated
+
+
+def _next_trial(p: Prepared, study: optuna.Study, gate: TrialGate, stale: StaleCheck,
+                objective: Callable[[optuna.Trial], Any], tally: _Tally,
+                poll: float) -> tuple[Literal["full", "wait", "ran"], FrozenTrial | None]:
+    """Under the gate: ``("full", None)`` when the study holds its trials, ``("wait", None)``
+    after waiting for running ones, else ``("ran", told trial or None)``."""
+    gate.acquire()
     try:
-        # Bookkeeping (count, start and tell a trial) finishes even when Ctrl-C lands in it:
-        # a SIGINT there is raised when the step is done, so no trial is left RUNNING; the
-        # objective itself is interruptible (make_objective).
-        with sigint.deferred():
-            while time.monotonic() < deadline:
-                if sigint.count() != seen:  # an interrupt a library swallowed: stop here
-                    raise KeyboardInterrupt
-                gate.acquire()
-                try:
-                    stale(study)  # a dead worker's trial is failed and queued again
-                    c = counts(study)
-                    if c.finished >= p.n_trials:
-                        break
-                    if c.finished + c.running >= p.n_trials:
-                        gate.release()
-                        with sigint.interruptible():  # wait for running trials (or retries)
-                            time.sleep(poll)
-                        continue
-                    try:
-                        # The gate opens as soon as the trial exists: others may start theirs.
-                        told = run_one(study, gated, on_start=gate.release)
-                    except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as exc:
-                        # Another worker judged this trial dead (no heartbeat within the grace
-                        # period, e.g. on an overloaded machine), failed it and enqueued a
-                        # retry.
-                        logger.warning("a trial of study %r was failed as stale by another "
-                                       "worker and will be retried (%s)", p.study, exc)
-                        last_error.append(exc)
-                        told = None
-                finally:
-                    gate.release()
-                ran += 1
-                if setup_error:  # the environment fails every trial alike: stop at the first
-                    raise SetupError(f"Stopped study {p.study!r}: {setup_error[0]}") from None
-                if told is not None and told.user_attrs.get(FAIL_REASON) == SURPLUS:
-                    surplus += 1
-                    continue
-                if told is not None and on_trial is not None:
-                    on_trial(study, told)
-                # A diverged trial failed for its parameters, not its environment: the
-                # study goes on, unless every trial diverges.
-                diverged = bool(last_error) and isinstance(last_error[-1], Diverged)
-                if told is None or told.state == TrialState.FAIL:
-                    failures += 1
-                    limit = MAX_CONSECUTIVE_DIVERGED if diverged else MAX_CONSECUTIVE_FAILURES
-                    if failures >= limit:
-                        error = last_error[-1] if last_error else "see the log above"
-                        kind = type(error).__name__ if isinstance(error, BaseException) else ""
-                        raise RuntimeError(
-                            f"{failures} trials in a row failed in study {p.study!r}; last "
-                            f"error: {kind} {error}".strip()
-                        )
-                else:
-                    failures = 0
+        stale(study)  # a dead worker's trial is failed and queued again
+        c = counts(study)
+        if c.finished >= p.n_trials:
+            return "full", None
+        if c.finished + c.running >= p.n_trials:
+            gate.release()
+            with sigint.interruptible():  # wait for running trials (or retries)
+                time.sleep(poll)
+            return "wait", None
+        try:
+            # The gate opens as soon as the trial exists: others may start theirs.
+            told: FrozenTrial | None = run_one(study, objective, on_start=gate.release)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as exc:
+            # Another worker judged this trial dead (no heartbeat within the grace period,
+            # e.g. on an overloaded machine), failed it and enqueued a retry.
+            logger.warning("a trial of study %r was failed as stale by another worker and "
+                           "will be retried (%s)", p.study, exc)
+            tally.errors.append(exc)
+            told = None
     finally:
-        gate.close()
-    return ran - surplus
+        gate.release()
+    tally.ran += 1
+    return "ran", told
+
+
+def _account(p: Prepared, study: optuna.Study, told: FrozenTrial | None, tally: _Tally,
+             on_trial: Callable[[optuna.Study, FrozenTrial], None] | None) -> None:
+    """After a trial: stop at a setup error, skip a surplus trial, report the trial, and
+    stop after too many failures in a row."""
+    if tally.setup:  # the environment fails every trial alike: stop at the first
+        raise SetupError(f"Stopped study {p.study!r}: {tally.setup[0]}") from None
+    if told is not None and told.user_attrs.get(FAIL_REASON) == SURPLUS:
+        tally.surplus += 1
+        return
+    if told is not None and on_trial is not None:
+        on_trial(study, told)
+    if told is not None and told.state != TrialState.FAIL:
+        tally.failures = 0
+        return
+    # A diverged trial failed for its parameters, not its environment: the study goes on,
+    # unless every trial diverges.
+    tally.failures += 1
+    diverged = bool(tally.errors) and isinstance(tally.errors[-1], Diverged)
+    limit = MAX_CONSECUTIVE_DIVERGED if diverged else MAX_CONSECUTIVE_FAILURES
+    if tally.failures >= limit:
+        error = tally.errors[-1] if tally.errors else "see the log above"
+        kind = type(error).__name__ if isinstance(error, BaseException) else ""
+        raise RuntimeError(
+            f"{tally.failures} trials in a row failed in study {p.study!r}; last "
+            f"error: {kind} {error}".strip()
+        )
 
 
 SURPLUS = "not needed: the study held its trials when it started (another worker's was first)"
@@ -297,13 +331,7 @@ def _surplus(study: optuna.Study, number: int, n_trials: int) -> bool:
 
 
 def _worker_process(
-    source: str | dict[str, Any],
-    overrides: list[str],
-    url: str,
-    study: str,
-    n_trials: int,
-    timeout: float | None,
-    results_dir: str,
+    prepared: bytes,
     worker: int,
     threads: int,
     placement: Placement,
@@ -312,8 +340,9 @@ def _worker_process(
 ) -> None:
     """Entry point of one local worker process (forked from the preloaded forkserver).
 
-    The forkserver's environment and directory are those of its first use: take the
-    caller's current ones.
+    ``prepared`` is the caller's validated :class:`Prepared` (:func:`kanlab.search._handoff.pack`),
+    rebuilt here without validating the study again. The forkserver's environment and
+    directory are those of its first use: take the caller's current ones.
     """
     sigint.install()  # the group's Ctrl-C stops this worker too (the forkserver ignores it)
     try:
@@ -329,9 +358,7 @@ def _worker_process(
 
         torch.set_num_threads(threads)
         logging.basicConfig(level=logging.WARNING, format="%(message)s")
-        p = prepare(source, overrides=overrides, storage=url, study_name=study,
-                    n_trials=n_trials, results_dir=results_dir, timeout=timeout)
-        run_worker(p, worker=worker, create=False, placement=local)
+        run_worker(unpack(prepared, Prepared), worker=worker, create=False, placement=local)
     except KeyboardInterrupt:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # stopping already: no second traceback
         sys.exit(130)
@@ -461,6 +488,7 @@ def run_prepared(
             "%d workers share one SQLite file: above %d its write lock limits the study "
             "(bench/search.py); use --storage postgresql+psycopg://... or journal:PATH.",
             workers, SQLITE_MANY_WORKERS)
+    check_spawned(p.plan, where)  # before the study exists
     study, _ = _open(p, create=True)
     if workers == 1:
         if on_progress is not None:
@@ -513,9 +541,7 @@ def _run_processes(
 
     workers = len(placements)
     threads = max(1, (os.cpu_count() or 1) // workers)
-    source: str | dict[str, Any] = (
-        str(p.plan.source) if p.plan.source is not None else dict(p.plan.raw)
-    )
+    prepared = pack(p)  # validated here once: the workers rebuild it, they do not re-check it
     method = start_method()
     if method == "forkserver":
         warm_up()
@@ -523,8 +549,7 @@ def _run_processes(
     procs = [
         ctx.Process(
             target=_worker_process,
-            args=(source, list(p.plan.overrides), p.url, p.study, p.n_trials, p.timeout,
-                  str(p.results_dir), i, threads, placements[i], dict(os.environ), os.getcwd()),
+            args=(prepared, i, threads, placements[i], dict(os.environ), os.getcwd()),
             name=f"kanlab-worker-{i}",
         )
         for i in range(1, workers)
@@ -603,9 +628,9 @@ def _fail_running(p: Prepared, pids: set[int | None]) -> None:
     study = optuna.load_study(study_name=p.study, storage=storage)
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if trial.user_attrs.get("pid") in pids:
-            storage.set_trial_user_attr(trial._trial_id, FAIL_REASON,
+            storage.set_trial_user_attr(trial_id(trial), FAIL_REASON,
                                         "interrupted (Ctrl-C; its worker was killed)")
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            storage.set_trial_state_values(trial_id(trial), TrialState.FAIL)
             retry_running(study, trial, max_retry=p.plan.spec.max_retry)
             logger.warning("trial %d: its worker did not stop and was killed; the trial is "
                            "failed and queued again", trial.number)

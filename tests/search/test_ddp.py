@@ -11,9 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from optuna.trial import TrialState
 
-from kanlab.search import run_study
+from kanlab.cli import main
+from kanlab.config import ConfigError
+from kanlab.search import load_study, run_study
+from kanlab.search._checks import check_spawned
+from kanlab.search.devices import CPU, Placement
 
 pytest.importorskip("torch.distributed")
 
@@ -99,3 +104,38 @@ def test_a_killed_rank_fails_the_trial_and_it_is_retried(
     assert first.state == TrialState.FAIL and "SIGKILL" in first.user_attrs["fail_reason"]
     assert retry.state == TrialState.COMPLETE and retry.params == first.params
     assert retry.system_attrs.get("failed_trial") == first.number
+
+
+def _no_checkpoint(**trainer: Any) -> dict[str, Any]:
+    base = {**BASE, "trainer": {**BASE["trainer"], "checkpoint": False, **trainer}}
+    return {**_spec("nockpt", {"name": "none"}), "base": base}
+
+
+def test_a_ddp_study_without_checkpoints_fails_up_front_in_one_line(
+    tmp_path: Path, results_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ddp_spawn's epochs come back through last.ckpt: without it every trial recorded an
+    empty run (epochs 0) and failed with "Unknown metric 'val/loss'"."""
+    path = tmp_path / "nockpt.yaml"
+    path.write_text(yaml.safe_dump(_no_checkpoint()))
+    assert main(["search", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert ("`trainer.checkpoint` must be true for a trial that runs as ddp_spawn" in err
+            and "but got trainer.checkpoint=false (trainer.devices=2 on cpu; trial config: "
+            "the base)" in err), err
+    assert not (results_dir / "studies").exists() and not (results_dir / "synthetic").exists()
+
+
+def test_the_checkpoint_guard_sees_the_space_and_the_workers_devices(results_dir: Path) -> None:
+    drawn = {**_spec("drawn", {"name": "none"}),
+             "space": {"trainer.checkpoint": {"categorical": [True, False]}}}
+    with pytest.raises(ConfigError, match=r"trial config: trainer\.checkpoint=false\)"):
+        run_study(drawn, results_dir=results_dir)
+    assert not (results_dir / "studies").exists()
+
+    one = load_study(_no_checkpoint(devices=1))
+    check_spawned(one, [CPU])  # one process: no spawned ranks, nothing to bring back
+    with pytest.raises(ConfigError, match=r"devices=1 on cuda:0,1;"):
+        check_spawned(one, [Placement((0, 1))])  # kanlab worker --device 0,1
+    check_spawned(load_study(_spec("kept", {"name": "none"})), [CPU, Placement((0, 1))])

@@ -56,6 +56,24 @@ def test_only_the_adapter_imports_optuna_internals() -> None:
 
 
 
+# Optuna attributes without a public accessor that kanlab reads (through the adapter only).
+OPTUNA_PRIVATE_ATTRS = {"_study_id", "_trial_id", "_storage", "_backend", "_cached_frozen_trial",
+                        "_set_trial_attr_without_commit", "_create_scoped_session",
+                        "_n_warmup_steps"}
+
+
+def test_only_the_adapter_reads_optuna_private_attributes() -> None:
+    offenders = []
+    for path in sorted((ROOT / "kanlab").rglob("*.py")):
+        if path.name == "_optuna_private.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (isinstance(node, ast.Attribute) and node.attr in OPTUNA_PRIVATE_ATTRS
+                    and not (isinstance(node.value, ast.Name) and node.value.id == "self")):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}: .{node.attr}")
+    assert offenders == []
+
+
 def test_counts_and_one_statement_attrs(tmp_path: Path) -> None:
     from kanlab.search._objective import set_user_attrs
     from kanlab.search.storage import counts, open_storage
