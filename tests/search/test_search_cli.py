@@ -9,6 +9,7 @@ import yaml
 
 from kanlab.cli import main
 from kanlab.search import load_study
+from kanlab.search._checks import check_plan
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((REPO / "search").glob("*.yaml"))
@@ -89,7 +90,11 @@ def test_bad_storage_and_options(
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_shipped_studies_validate(path: Path) -> None:
+    # What `kanlab search` checks before it creates a study: every probe config of the space
+    # builds and runs a forward pass on the data (a load_study alone missed a top-k k=16 on
+    # the 10-wide output layer).
     plan = load_study(path)
+    check_plan(plan)
     assert plan.spec.space.all_params()
     assert plan.spec.n_trials >= 1
 
