@@ -24,6 +24,10 @@ marker; config validation, search spaces and the SAE config all go through it.
 Loading a config imports neither Lightning nor Optuna: data modules and callbacks are
 validated against the Lightning-free signatures the catalog names for them
 (:mod:`kanlab._signatures`).
+
+Reading annotations (the ``Draws`` markers, constructor signatures) and the type checker that
+names the dotted path of a bad value live in :mod:`kanlab.typecheck` (its docstring says why
+that checker is hand-written rather than pydantic); their names stay importable from here.
 """
 
 from __future__ import annotations
@@ -31,8 +35,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import importlib
-import inspect
 import json
 import math
 import re
@@ -41,7 +43,7 @@ import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar, Union
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 
@@ -59,6 +61,7 @@ from kanlab.registry import (
     Registry,
     suggest,
 )
+from kanlab.typecheck import Signature, check_type, drawn_registry, kwargs_of, signature_of
 
 __all__ = [
     "ConfigError",
@@ -75,36 +78,12 @@ __all__ = [
     "parse_overrides",
     "registry_at",
     "to_dict",
+    "signature_of",
     "validate_spec",
 ]
 
 C = TypeVar("C")
 
-
-
-def _markers(tp: Any, kind: type) -> list[Any]:
-    """Markers of type ``kind`` in ``Annotated`` metadata anywhere inside annotation ``tp``."""
-    if typing.get_origin(tp) is Annotated:
-        own = [m for m in tp.__metadata__ if isinstance(m, kind)]
-        return own or _markers(typing.get_args(tp)[0], kind)
-    found: list[Any] = []
-    for arg in typing.get_args(tp):
-        found += _markers(arg, kind)
-    return found
-
-
-def drawn_registry(tp: Any) -> Registry[Any] | None:
-    """The registry an annotation declares with :class:`~kanlab.registry.Draws` (or ``None``).
-
-    The marker may sit inside ``Optional``/``Sequence``/``tuple`` (a list of specs).
-    """
-    markers = _markers(tp, Draws)
-    return markers[0].registry if markers else None
-
-
-def _kwargs_of(tp: Any) -> KwargsOf | None:
-    markers = _markers(tp, KwargsOf)
-    return markers[0] if markers else None
 
 
 @dataclass(frozen=True)
@@ -296,136 +275,6 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def _type_name(tp: Any) -> str:
-    if typing.get_origin(tp) is Literal:
-        return " or ".join(repr(c) for c in typing.get_args(tp))
-    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
-
-
-_YAML11_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-def _check_type(value: Any, tp: Any, path: str) -> Any:
-    """Check ``value`` against annotation ``tp``; return it (ints widened to float)."""
-    if tp is Any or tp is inspect.Parameter.empty:
-        return value
-    origin = typing.get_origin(tp)
-    if origin is Annotated:
-        return _check_type(value, typing.get_args(tp)[0], path)
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        for arg in args:
-            if arg is type(None):
-                continue
-            with contextlib.suppress(ConfigError):  # the next alternative may fit
-                return _check_type(value, arg, path)
-        allowed = " or ".join(_type_name(a) for a in args)
-        raise ConfigError(f"`{path}` must be {allowed}, but got {path}={value!r}.")
-    if origin is Literal:
-        choices = typing.get_args(tp)
-        if value not in choices:
-            hint = suggest(str(value), [str(c) for c in choices])
-            raise ConfigError(
-                f"`{path}` must be one of {list(choices)}, but got {path}={value!r}.{hint}"
-            )
-        return value
-    if origin in (tuple, list, Sequence) or tp in (tuple, list):
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"`{path}` must be a list, but got {path}={value!r}.")
-        args = typing.get_args(tp)
-        if origin is tuple and args and not (len(args) == 2 and args[1] is Ellipsis):
-            if len(args) != len(value):
-                raise ConfigError(
-                    f"`{path}` must have {len(args)} items, but got {path}={list(value)!r}."
-                )
-            item_types = list(args)
-        else:
-            item_types = [args[0] if args else Any] * len(value)
-        return tuple(
-            _check_type(v, t, f"{path}.{i}")
-            for i, (v, t) in enumerate(zip(value, item_types, strict=True))
-        )
-    if origin in (dict, Mapping) or tp in (dict, Mapping):
-        if not isinstance(value, Mapping):
-            raise ConfigError(f"`{path}` must be a mapping, but got {path}={value!r}.")
-        return value
-    if tp is float:
-        if isinstance(value, str) and _YAML11_FLOAT.fullmatch(value.strip()):
-            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"`{path}` must be a number, but got {path}={value!r}.")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"`{path}` must be an integer, but got {path}={value!r}.")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"`{path}` must be true or false, but got {path}={value!r}.")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"`{path}` must be a string, but got {path}={value!r}.")
-        return value
-    if tp is type(None):
-        if value is not None:
-            raise ConfigError(f"`{path}` must be null, but got {path}={value!r}.")
-        return None
-    return value  # classes, callables, tensors...: left to the constructor
-
-
-@dataclass(frozen=True)
-class Signature:
-    """What a registered target accepts: keyword parameters, ``**kwargs``, type hints."""
-
-    owner: str
-    params: Mapping[str, inspect.Parameter]
-    var_kw: bool
-    hints: Mapping[str, Any]
-
-
-def _read(owner: str, sig: inspect.Signature, hints: Mapping[str, Any]) -> Signature:
-    params = {}
-    var_kw = False
-    for p in sig.parameters.values():
-        if p.kind is p.VAR_KEYWORD:
-            var_kw = True
-        elif p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self":
-            params[p.name] = p
-    return Signature(owner, params, var_kw, hints)
-
-
-def signature_of(target: Callable[..., Any] | Entry[Any]) -> Signature:
-    """The keyword parameters of a class/factory (or registry entry) and their type hints.
-
-    An entry whose catalog line names ``params`` (a data module or callback: a Lightning
-    class) is read from that Lightning-free function instead, so validating a config imports
-    no Lightning.
-    """
-    if isinstance(target, Entry):
-        params = target.meta.get("params")
-        if isinstance(params, str) and not target.loaded:
-            owner = target.source.rpartition(":")[2]
-            module, _, attr = params.partition(":")
-            light = getattr(importlib.import_module(module), attr)
-            hints = typing.get_type_hints(light, include_extras=True)
-            return _read(owner, inspect.signature(light), hints)
-        target = target.target
-    owner = str(getattr(target, "__name__", target))
-    func = target.__init__ if inspect.isclass(target) else target
-    try:
-        signature = inspect.signature(target)  # a class without __init__ takes nothing
-    except (TypeError, ValueError):
-        return Signature(owner, {}, True, {})
-    try:
-        hints = typing.get_type_hints(func, include_extras=True)
-    except Exception:  # unresolvable annotations (third-party classes): no type checks
-        hints = {}
-    return _read(owner, signature, hints)
-
-
 def validate_params(
     target: Callable[..., Any] | Entry[Any] | Signature,
     params: Mapping[str, Any],
@@ -461,7 +310,7 @@ def validate_params(
         if registry is not None and value is not None:
             out[key] = _spec_value(value, registry, sub)
         elif key in sig.hints:
-            out[key] = _freeze(_check_type(value, sig.hints[key], sub))
+            out[key] = _freeze(check_type(value, sig.hints[key], sub))
         else:
             out[key] = _freeze(value)
     return out
@@ -591,7 +440,7 @@ def from_dict(cls: type[C], raw: Any, path: str = "") -> C:
         value = raw[name]
         tp = hints[name]
         registry = drawn_registry(tp)
-        params_of = _kwargs_of(tp)
+        params_of = kwargs_of(tp)
         bare = typing.get_args(tp)[0] if typing.get_origin(tp) is Annotated else tp
         if registry is not None:
             if value is None:
@@ -612,7 +461,7 @@ def from_dict(cls: type[C], raw: Any, path: str = "") -> C:
             section = typing.cast(type, bare)
             kwargs[name] = from_dict(section, value if value is not None else {}, sub)
         else:
-            kwargs[name] = _check_type(value, tp, sub)
+            kwargs[name] = check_type(value, tp, sub)
     try:
         return cls(**kwargs)
     except ConfigError:
