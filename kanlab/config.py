@@ -644,5 +644,7 @@ def config_hash(cfg: ExperimentConfig) -> str:
 
 
 def dump_yaml(cfg: Any) -> str:
-    """A config dataclass as YAML text (round-trips through :func:`load_experiment`)."""
-    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    """A config dataclass (or its :func:`to_dict`) as YAML text (round-trips through
+    :func:`load_experiment`)."""
+    return yaml.safe_dump(dict(cfg) if isinstance(cfg, Mapping) else to_dict(cfg),
+                          sort_keys=False)
