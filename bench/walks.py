@@ -162,7 +162,7 @@ def main(flags: Sequence[str] = ()) -> int:
             "search": ["search", str(spec), "--results-dir", tmp, "--workers", "1",
                        "--devices", "cpu"],
         }
-        for name, argv in commands.items():
+        for argv in commands.values():
             shown = " ".join(a if a.startswith("--") or "=" in a else Path(a).name
                              for a in argv)
             found, code = walk(_kanlab(argv))

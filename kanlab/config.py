@@ -25,9 +25,10 @@ Loading a config imports neither Lightning nor Optuna: data modules and callback
 validated against the Lightning-free signatures the catalog names for them
 (:mod:`kanlab._signatures`).
 
-Reading annotations (the ``Draws`` markers, constructor signatures) and the type checker that
-names the dotted path of a bad value live in :mod:`kanlab.typecheck` (its docstring says why
-that checker is hand-written rather than pydantic); their names stay importable from here.
+Validation itself (:class:`Spec`, :func:`from_dict`, :func:`validate_spec`, the ``Draws``
+markers, constructor signatures and the type checker that names the dotted path of a bad value)
+lives in :mod:`kanlab.validation` (its docstring says why that checker is hand-written rather
+than pydantic); those names stay importable from here.
 """
 
 from __future__ import annotations
@@ -40,10 +41,10 @@ import math
 import re
 import types
 import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import yaml
 
@@ -51,64 +52,50 @@ from kanlab.errors import ConfigError, InputError
 from kanlab.registry import (
     CALLBACKS,
     DATAMODULES,
-    LAYERS,
     MODELS,
     OPTIMIZERS,
     SCHEDULERS,
     Draws,
-    Entry,
     KwargsOf,
     Registry,
     suggest,
 )
-from kanlab.typecheck import Signature, check_type, drawn_registry, kwargs_of, signature_of
+from kanlab.validation import (
+    Signature,
+    Spec,
+    _plain,
+    check_type,
+    drawn_registry,
+    from_dict,
+    kwargs_of,
+    signature_of,
+    to_dict,
+    validate_params,
+    validate_spec,
+)
 
 __all__ = [
     "ConfigError",
     "ExperimentConfig",
     "OptimConfig",
+    "Signature",
     "Spec",
     "TrainerConfig",
     "apply_overrides",
+    "check_type",
     "config_errors",
     "config_hash",
     "drawn_registry",
     "from_dict",
+    "kwargs_of",
     "load_experiment",
     "parse_overrides",
     "registry_at",
-    "to_dict",
     "signature_of",
+    "to_dict",
+    "validate_params",
     "validate_spec",
 ]
-
-C = TypeVar("C")
-
-
-
-@dataclass(frozen=True)
-class Spec:
-    """A ``{name: ..., **params}`` node, built through a registry.
-
-    ``params`` is a read-only mapping; nested specs are :class:`Spec` too.
-    """
-
-    name: str
-    params: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **{k: _plain(v) for k, v in self.params.items()}}
-
-    def build(self, registry: Registry[Any], *args: Any, **kwargs: Any) -> Any:
-        """Instantiate through ``registry``; nested specs become plain dicts for the target."""
-        return registry.build(self.to_dict(), *args, **kwargs)
-
-    def __getitem__(self, key: str) -> Any:
-        return self.params[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.params.get(key, default)
-
 
 MAX_LR = 10.0  # a larger learning rate is a typo (3e4 for 3e-4), not an experiment
 
@@ -246,76 +233,6 @@ class ExperimentConfig:
 
 
 
-# --------------------------------------------------------------------------- conversion
-
-
-def _plain(value: Any) -> Any:
-    """Frozen config values -> plain YAML/JSON types."""
-    if isinstance(value, Spec):
-        return value.to_dict()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_dict(value)
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def to_dict(cfg: Any) -> dict[str, Any]:
-    """A config dataclass -> nested plain dict (YAML/JSON safe)."""
-    return {f.name: _plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
-
-
-def _freeze(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return types.MappingProxyType({k: _freeze(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return tuple(_freeze(v) for v in value)
-    return value
-
-
-def validate_params(
-    target: Callable[..., Any] | Entry[Any] | Signature,
-    params: Mapping[str, Any],
-    path: str,
-    *,
-    wiring: Sequence[str] = (),
-) -> dict[str, Any]:
-    """Check ``params`` against ``target``'s signature; recurse into nested specs.
-
-    A parameter whose annotation carries :class:`~kanlab.registry.Draws` takes specs of that
-    registry (a name, a ``{name: ...}`` mapping, or a list of them), validated recursively.
-
-    Args:
-        target: The registered class or factory (or its registry entry, or its signature).
-        params: Its hyperparameters from the config (without ``name``).
-        path: Dotted path of the node, for messages.
-        wiring: Parameters the builder passes itself (e.g. ``in_features``); not allowed in a
-            config.
-    """
-    sig = target if isinstance(target, Signature) else signature_of(target)
-    out: dict[str, Any] = {}
-    for key, value in params.items():
-        sub = f"{path}.{key}" if path else key
-        if key in wiring:
-            raise ConfigError(f"`{sub}` is set by the model builder and cannot be configured.")
-        if key not in sig.params and not sig.var_kw:
-            names = sorted(k for k in sig.params if k not in wiring)
-            raise ConfigError(
-                f"Unknown key `{sub}` for {sig.owner}."
-                f"{suggest(key, names)} Valid keys: {', '.join(names) or '(none)'}."
-            )
-        registry = drawn_registry(sig.hints.get(key))
-        if registry is not None and value is not None:
-            out[key] = _spec_value(value, registry, sub)
-        elif key in sig.hints:
-            out[key] = _freeze(check_type(value, sig.hints[key], sub))
-        else:
-            out[key] = _freeze(value)
-    return out
-
-
 def registry_at(
     raw: Mapping[str, Any], parts: Sequence[str], root: type = ExperimentConfig
 ) -> Registry[Any] | None:
@@ -351,123 +268,6 @@ def registry_at(
         cls = bare if registry is None and dataclasses.is_dataclass(bare) else None
         node = node.get(part) if isinstance(node, Mapping) else None
     return registry
-
-
-def _spec_value(value: Any, registry: Registry[Any], path: str) -> Any:
-    """A name, ``{name: ...}`` mapping or list of them under a spec key."""
-    if isinstance(value, str):
-        _lookup(registry, value, path)
-        return value
-    if isinstance(value, Mapping):
-        return _spec(value, registry, path)
-    if isinstance(value, (list, tuple)):
-        return tuple(_spec_value(v, registry, f"{path}.{i}") for i, v in enumerate(value))
-    return value
-
-
-def _lookup(registry: Registry[Any], name: Any, path: str) -> Entry[Any]:
-    """The registry entry ``name`` (not imported yet if lazy); unknown names: ConfigError."""
-    try:
-        return registry.entry(name)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"`{path}`: {exc}") from None
-
-
-def _wiring(registry: Registry[Any], name: Any) -> tuple[str, ...]:
-    """Constructor arguments the builder passes itself (widths, the optimiser), never config."""
-    if not isinstance(name, str):
-        return ()
-    meta = registry.entry(name).meta
-    if "wiring" in meta:
-        return tuple(meta["wiring"])
-    if registry is LAYERS:
-        conv = meta.get("kind") == "conv2d"
-        return ("in_channels", "out_channels") if conv else ("in_features", "out_features")
-    return ()
-
-
-def _spec(raw: Any, registry: Registry[Any], path: str) -> Spec:
-    if isinstance(raw, Spec):
-        raw = raw.to_dict()
-    if isinstance(raw, str):
-        raw = {"name": raw}
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"`{path}` must be a mapping with a 'name' key, but got {path}={raw!r}.")
-    if "name" not in raw:
-        raise ConfigError(f"`{path}` needs a 'name' key, but got keys {sorted(raw)}.")
-    name = raw["name"]
-    entry = _lookup(registry, name, f"{path}.name")
-    wiring = _wiring(registry, name)
-    params = {k: v for k, v in raw.items() if k != "name"}
-    return Spec(
-        name=entry.name,  # the registry key: `fashion-mnist` files its runs as fashion_mnist
-        params=types.MappingProxyType(validate_params(entry, params, path, wiring=wiring)),
-    )
-
-
-def validate_spec(registry: Registry[Any], raw: Any, path: str = "") -> Spec:
-    """A name or ``{name: ..., **hparams}`` checked against ``registry`` -> a frozen Spec.
-
-    What config loading does for every spec it meets: the name must be registered, every key
-    accepted by the target's signature (unknown ones raise :class:`ConfigError` naming
-    ``path.key`` and the closest valid key), typed values checked, nested specs recursed.
-    """
-    return _spec(raw, registry, path or registry.kind)
-
-
-def from_dict(cls: type[C], raw: Any, path: str = "") -> C:
-    """Build dataclass ``cls`` from plain data; unknown keys and bad types raise ConfigError."""
-    where = path or "the config"
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"`{where}` must be a mapping, but got {raw!r}.")
-    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
-    unknown = [k for k in raw if k not in fields]
-    if unknown:
-        key = unknown[0]
-        sub = f"{path}.{key}" if path else key
-        raise ConfigError(
-            f"Unknown key `{sub}`.{suggest(str(key), list(fields))} "
-            f"Valid keys{' of ' + path if path else ''}: {', '.join(fields)}."
-        )
-    hints = typing.get_type_hints(cls, include_extras=True)
-    kwargs: dict[str, Any] = {}
-    for name, f in fields.items():
-        sub = f"{path}.{name}" if path else name
-        if name not in raw:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"Missing required key `{sub}`.")
-            continue
-        value = raw[name]
-        tp = hints[name]
-        registry = drawn_registry(tp)
-        params_of = kwargs_of(tp)
-        bare = typing.get_args(tp)[0] if typing.get_origin(tp) is Annotated else tp
-        if registry is not None:
-            if value is None:
-                kwargs[name] = None
-            elif typing.get_origin(bare) is tuple:
-                if not isinstance(value, (list, tuple)):
-                    raise ConfigError(f"`{sub}` must be a list of specs, but got {sub}={value!r}.")
-                kwargs[name] = tuple(
-                    _spec(v, registry, f"{sub}.{i}") for i, v in enumerate(value)
-                )
-            else:
-                kwargs[name] = _spec(value, registry, sub)
-        elif params_of is not None:
-            owner = raw.get(params_of.name_field, fields[params_of.name_field].default)
-            entry = _lookup(params_of.registry, owner, sub)
-            kwargs[name] = types.MappingProxyType(validate_params(entry, value or {}, sub))
-        elif dataclasses.is_dataclass(bare):
-            section = typing.cast(type, bare)
-            kwargs[name] = from_dict(section, value if value is not None else {}, sub)
-        else:
-            kwargs[name] = check_type(value, tp, sub)
-    try:
-        return cls(**kwargs)
-    except ConfigError:
-        raise
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"`{where}`: {exc}") from None
 
 
 @contextlib.contextmanager
