@@ -34,6 +34,7 @@ than pydantic); those names stay importable from here.
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import hashlib
 import json
@@ -415,14 +416,15 @@ def _device_count(devices: Any) -> Any:
 _DDP_LAUNCHES = ("ddp_spawn", "ddp_fork", "ddp_notebook")  # Lightning's DDP, started otherwise
 
 
-def config_hash(cfg: ExperimentConfig) -> str:
+def config_hash(cfg: ExperimentConfig | Mapping[str, Any]) -> str:
     """Hash of the resolved config that groups seeds of one configuration.
 
     Leaves out what does not change the result: seed, data location, loader workers, the
     accelerator and progress display (``trainer.checkpoint``, ``devices`` and ``strategy``
-    count only when not their defaults: they change what is trained and tested).
+    count only when not their defaults: they change what is trained and tested). ``cfg`` may
+    be the config's :func:`to_dict` already (left unchanged), as a run holds it.
     """
-    d = to_dict(cfg)
+    d = copy.deepcopy(dict(cfg)) if isinstance(cfg, Mapping) else to_dict(cfg)
     d.pop("seed", None)
     d.pop("benchmark", None)
     for key in ("data_dir", "num_workers"):

@@ -416,7 +416,8 @@ def train(
     check_writable(results_dir)
     started = time.perf_counter()
     code = code_version()  # when the run starts: later edits do not change what it ran
-    ident = RunIdentity(cfg, to_dict(cfg), config_hash(cfg))  # computed once, passed on
+    resolved = to_dict(cfg)  # the config's plain form and hash, computed once, passed on
+    ident = RunIdentity(cfg, resolved, config_hash(resolved))
     with _restore_global_state():
         parts = build_parts(cfg)
         files = open_run_files(ident, results_dir, run_dir, resume=resume)
