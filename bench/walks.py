@@ -1,13 +1,13 @@
 """Walks: how many kanlab modules one CLI call passes through, and how often it comes back.
 
-``python -m bench walks`` runs, in this process under :func:`sys.setprofile`,
+``python -m bench walks [--walk]`` runs, in this process under :func:`sys.setprofile`,
 
 - ``kanlab train`` on a small synthetic experiment (``experiments/function_fitting/mlp.yaml``,
   64 points, one AdamW epoch), and
 - ``kanlab search`` on a small study over that experiment (2 trials, one in-process worker,
   SQLite in a temporary results directory),
 
-and reports for each call:
+and reports for each call (``--walk``: the whole walk too):
 
 - **rooms**: the distinct ``kanlab.*`` modules the walk enters;
 - **stays**: the maximal consecutive stretches of the walk spent inside one module;
@@ -89,13 +89,15 @@ class Walk:
     def returns(self) -> int:
         return len(self.stays) - self.rooms
 
-    def summary(self) -> str:
+    def summary(self, *, show_walk: bool = False) -> str:
         stays = self.stays
         visits = Counter(stays).most_common()
         lines = [f"rooms {self.rooms}, stays {len(stays)}, returns {self.returns}, "
                  f"config_hash calls {self.config_hash_calls}",
-                 "  stays per room: " + ", ".join(f"{m} {n}" for m, n in visits),
-                 "  walk: " + " > ".join(m.removeprefix("kanlab.") for m in stays)]
+                 "  stays per room: " + ", ".join(f"{m.removeprefix('kanlab.')} {n}"
+                                                  for m, n in visits)]
+        if show_walk:
+            lines.append("  walk: " + " > ".join(m.removeprefix("kanlab.") for m in stays))
         return "\n".join(lines)
 
 
@@ -167,7 +169,7 @@ def main(flags: Sequence[str] = ()) -> int:
                              for a in argv)
             found, code = walk(_kanlab(argv))
             print(f"\nkanlab {shown}  (exit {code})")
-            print(found.summary())
+            print(found.summary(show_walk="--walk" in flags))
             status |= int(code or 0)
     return status
 

@@ -204,7 +204,7 @@ def fit_sae(
         loss, mse, aux = _sae_loss(sae, x, out, variance=variance, dead=dead, k_aux=k_aux,
                                    aux_coef=aux_coef, afa_coef=afa_coef)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         sae.remove_parallel_grad_()
         opt.step()
         sae.normalize_decoder_()
