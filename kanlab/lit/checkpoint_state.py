@@ -43,6 +43,12 @@ class RNGInCheckpoint(pl.Callback):
     def __init__(self) -> None:
         self._pending: dict[str, Any] | None = None
 
+    @property
+    def state_key(self) -> str:
+        """The key checkpoints hold this state under: the class's name when it lived in
+        ``kanlab.lit.train``, so runs saved before the move resume with their RNG state."""
+        return "_RNGInCheckpoint"
+
     def state_dict(self) -> dict[str, Any]:
         import random
 

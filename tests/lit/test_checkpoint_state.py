@@ -31,3 +31,7 @@ def test_restored_rng_state_replays_the_same_draws() -> None:
     resumed.on_train_start(None, None)  # type: ignore[arg-type]
     resumed.on_sanity_check_end(None, None)  # type: ignore[arg-type]  # nothing pending
     assert _draws() != expected
+
+
+def test_rng_state_keeps_the_checkpoint_key_of_earlier_runs() -> None:
+    assert RNGInCheckpoint().state_key == "_RNGInCheckpoint"  # resumes runs saved before
