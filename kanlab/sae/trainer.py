@@ -181,15 +181,7 @@ def fit_sae(
     Raises:
         ValueError: for ``steps``/``batch_size`` < 1 or mismatched ``grads``.
     """
-    if steps < 1 or batch_size < 1:
-        raise ValueError(
-            f"`steps` and `batch_size` must be >= 1, but got steps={steps}, "
-            f"batch_size={batch_size}."
-        )
-    if grads is not None and grads.shape != acts.shape:
-        raise ValueError(
-            f"`grads` must match acts {tuple(acts.shape)}, but got {tuple(grads.shape)}."
-        )
+    _check_fit_args(acts, grads, steps=steps, batch_size=batch_size)
     device = sae.W_enc.device
     data = acts.to(device=device, dtype=sae.W_enc.dtype)
     grad_data = grads.to(device=device, dtype=sae.W_enc.dtype) if grads is not None else None
@@ -200,28 +192,19 @@ def fit_sae(
     opt = torch.optim.Adam(sae.parameters(), lr=lr, eps=6.25e-10)
     since_fired = torch.zeros(sae.d_sae, dtype=torch.long, device=device)
     result = FitResult()
-    order = torch.randperm(len(data), generator=generator).to(device)
-    cursor = 0
+    batches = _shuffled_batches(len(data), batch_size, generator, device)
     sae.train()
     for step in range(1, steps + 1):
-        if cursor + batch_size > len(order):
-            order = torch.randperm(len(data), generator=generator).to(device)
-            cursor = 0
-        idx = order[cursor : cursor + batch_size]
-        cursor += batch_size
+        idx = next(batches)
         x = data[idx]
         attribution = sae.attribution(grad_data[idx]) if use_grads and grad_data is not None \
             else None
         out = sae(x, attribution)
-        mse = (out.x_hat - x).square().mean() / variance
         dead = since_fired > dead_steps
-        aux = sae.aux_loss(x, out, dead, k_aux) if aux_coef > 0 else out.pre.new_zeros(())
-        loss = mse + aux_coef * aux
-        if afa_coef:
-            target = (x - sae.b_pre).norm(dim=-1)
-            loss = loss + afa_coef * (out.z.norm(dim=-1) - target).square().mean()
+        loss, mse, aux = _sae_loss(sae, x, out, variance=variance, dead=dead, k_aux=k_aux,
+                                   aux_coef=aux_coef, afa_coef=afa_coef)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         sae.remove_parallel_grad_()
         opt.step()
         sae.normalize_decoder_()
@@ -243,6 +226,46 @@ def fit_sae(
                 on_log(entry)
     result.dead = since_fired > dead_steps
     return result
+
+
+def _check_fit_args(acts: torch.Tensor, grads: torch.Tensor | None, *, steps: int,
+                    batch_size: int) -> None:
+    if steps < 1 or batch_size < 1:
+        raise ValueError(
+            f"`steps` and `batch_size` must be >= 1, but got steps={steps}, "
+            f"batch_size={batch_size}."
+        )
+    if grads is not None and grads.shape != acts.shape:
+        raise ValueError(
+            f"`grads` must match acts {tuple(acts.shape)}, but got {tuple(grads.shape)}."
+        )
+
+
+def _shuffled_batches(n: int, batch_size: int, generator: torch.Generator | None,
+                      device: torch.device) -> Iterator[torch.Tensor]:
+    """Row indices, ``batch_size`` at a time, through a fresh permutation of ``n`` rows
+    whenever the current one has fewer than ``batch_size`` left (drawn from ``generator``)."""
+    order = torch.randperm(n, generator=generator).to(device)
+    cursor = 0
+    while True:
+        if cursor + batch_size > len(order):
+            order = torch.randperm(n, generator=generator).to(device)
+            cursor = 0
+        yield order[cursor : cursor + batch_size]
+        cursor += batch_size
+
+
+def _sae_loss(sae: SparseAutoencoder, x: torch.Tensor, out: SAEOutput, *, variance: torch.Tensor,
+              dead: torch.Tensor, k_aux: int, aux_coef: float,
+              afa_coef: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, normalised MSE, AuxK) of one batch: see :func:`fit_sae`."""
+    mse = (out.x_hat - x).square().mean() / variance
+    aux = sae.aux_loss(x, out, dead, k_aux) if aux_coef > 0 else out.pre.new_zeros(())
+    loss = mse + aux_coef * aux
+    if afa_coef:
+        target = (x - sae.b_pre).norm(dim=-1)
+        loss = loss + afa_coef * (out.z.norm(dim=-1) - target).square().mean()
+    return loss, mse, aux
 
 
 def uses_attribution(sae: SparseAutoencoder) -> bool:

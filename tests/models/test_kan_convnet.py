@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from kanlab.config import _spec
 from kanlab.models.kan_convnet import KANConvNet
 from kanlab.registry import MODELS
+from kanlab.validation import _spec
 
 
 def grads_complete(model: nn.Module) -> list[str]:

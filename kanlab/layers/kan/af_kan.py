@@ -161,18 +161,15 @@ class AFKANLinear(KANLinearBase):
             math.sqrt(in_features) if temperature is None else float(temperature)
         )
 
-        spec_name = base_activation if isinstance(base_activation, str) else None
-        if isinstance(base_activation, Mapping):
-            spec_name = base_activation.get("name")
-        if isinstance(spec_name, str) and not ACTIVATIONS.entry(spec_name).meta.get("elementwise"):
-            raise ValueError(
-                "`base_activation` must be an elementwise activation, "
-                f"but got base_activation={base_activation!r}."
-            )
-        self.base_activation = ACTIVATIONS.build(base_activation)
-        if device is not None or dtype is not None:
-            self.base_activation.to(device=device, dtype=dtype)  # its own parameters, if any
+        self.base_activation = _elementwise_activation(base_activation, device, dtype)
+        self._make_parameters(m, trainable_phases=trainable_phases, method=method, norm=norm,
+                              dd=dd)
+        self.reset_parameters()
 
+    def _make_parameters(self, m: int, *, trainable_phases: bool, method: str, norm: str,
+                         dd: dict[str, Any]) -> None:
+        """Phases, weight, the attention's parameters (by ``method``) and the norm module."""
+        in_features, out_features = self.in_features, self.out_features
         low = torch.empty(m, **dd)                                          # (M,)
         high = torch.empty(m, **dd)                                         # (M,)
         if trainable_phases:
@@ -202,7 +199,6 @@ class AFKANLinear(KANLinearBase):
             self.norm = nn.BatchNorm1d(in_features, **dd)
         else:
             self.norm = nn.Identity()
-        self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Paper grid for the phases; PyTorch's Linear/Conv1d defaults for the weights."""
@@ -289,3 +285,24 @@ class AFKANLinear(KANLinearBase):
             f"func={self.func!r}, method={self.method!r}, norm={self.norm_type!r}, "
             f"func_norm={self.func_norm!r}"
         )
+
+
+def _elementwise_activation(spec: ActivationSpec, device: torch.device | str | None,
+                            dtype: torch.dtype | None) -> nn.Module:
+    """The base activation built from ``spec``, on ``device``/``dtype``.
+
+    Raises:
+        ValueError: ``spec`` names an activation that is not elementwise.
+    """
+    spec_name = spec if isinstance(spec, str) else None
+    if isinstance(spec, Mapping):
+        spec_name = spec.get("name")
+    if isinstance(spec_name, str) and not ACTIVATIONS.entry(spec_name).meta.get("elementwise"):
+        raise ValueError(
+            "`base_activation` must be an elementwise activation, "
+            f"but got base_activation={spec!r}."
+        )
+    activation: nn.Module = ACTIVATIONS.build(spec)
+    if device is not None or dtype is not None:
+        activation.to(device=device, dtype=dtype)  # its own parameters, if any
+    return activation
