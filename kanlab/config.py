@@ -99,6 +99,10 @@ __all__ = [
     "validate_spec",
 ]
 
+SPAWNED_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
+"""Strategies whose ranks all run in child processes (rank 0 too): a run's epochs come back
+from them through ``last.ckpt`` (:mod:`kanlab.lit.ranks`), so these need checkpointing on."""
+
 LARGE_LR = 10.0  # above this OptimConfig warns (a typo is likelier than an experiment)
 
 
@@ -200,6 +204,12 @@ class TrainerConfig:
             raise ConfigError(
                 "`trainer.early_stopping_min_delta` must be >= 0, but got "
                 f"trainer.early_stopping_min_delta={self.early_stopping_min_delta}."
+            )
+        if str(self.strategy) in SPAWNED_STRATEGIES and not self.checkpoint:
+            raise ConfigError(
+                f"`trainer.checkpoint` must be true with trainer.strategy={self.strategy} (the "
+                "epochs come back from the spawned ranks through last.ckpt), but got "
+                "trainer.checkpoint=false."
             )
         for name in self.loggers:
             if name not in LOGGER_NAMES:

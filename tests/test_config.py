@@ -81,6 +81,9 @@ def test_file_name_is_default_name(tmp_path: Path) -> None:
         ({"trainer": {"max_epochs": 0}}, r"`trainer.max_epochs` must be >= 1"),
         ({"trainer": {"max_epochs": True}}, r"`trainer.max_epochs` must be an integer"),
         ({"seed": "x"}, r"`seed` must be an integer"),
+        ({"trainer": {"strategy": "ddp_spawn", "checkpoint": False}},
+         r"`trainer.checkpoint` must be true with trainer.strategy=ddp_spawn .*, but got "
+         r"trainer.checkpoint=false\.$"),
         ({"model": {"name": "mlp", "norm": "layr"}},
          r"`model.norm` must be one of \['none', 'layer', 'batch'\].*Did you mean 'layer'"),
     ],

@@ -18,12 +18,13 @@ import lightning.pytorch as pl
 import torch
 
 from kanlab import settings
+from kanlab.config import SPAWNED_STRATEGIES
 from kanlab.lit._system import TrainingSystem
 
 __all__ = ["SPAWNED", "history_from_ranks", "launched_rank_run_dir", "one_device_tester",
            "ranks_share"]
 
-SPAWNED = ("ddp_spawn", "ddp_fork", "ddp_notebook")  # ranks in child processes, rank 0 too
+SPAWNED = SPAWNED_STRATEGIES  # ranks in child processes, rank 0 too
 
 
 def history_from_ranks(system: TrainingSystem, run_dir: Path) -> None:
