@@ -64,6 +64,7 @@ from kanlab.lit._system import TrainingSystem
 from kanlab.lit.classifier import ImageClassifier
 from kanlab.lit.diverged import Diverged, StopOnDivergence
 from kanlab.lit.ending import StepTimer, run_ending
+from kanlab.lit.lean_hooks import make_lean
 from kanlab.lit.loggers import build_loggers, check_loggers
 from kanlab.lit.pruning import RunPruned, pruned_epoch
 from kanlab.lit.regressor import FunctionRegressor
@@ -573,6 +574,7 @@ def train(
             num_sanity_val_steps=0,
             default_root_dir=run_dir,
         )
+        make_lean(trainer)  # Lightning's per-step dispatch without no-op work (lean_hooks.py)
         device = trainer.strategy.root_device
         env = {
             "seed": cfg.seed,
