@@ -199,10 +199,12 @@ def _restore_global_state() -> Iterator[None]:
     """Undo the process-global switches a deterministic run makes (Optuna runs many trials)."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory  # type: ignore[attr-defined]
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.utils.deterministic.fill_uninitialized_memory = fill  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- preflight
