@@ -103,7 +103,8 @@ def _skip_idle_capture_check(optimizer: optim.Optimizer) -> None:
     xpu = getattr(torch, "xpu", None)
 
     def check() -> None:
-        if torch.cuda.is_initialized() or (xpu is not None and xpu.is_initialized()):
+        cuda = torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
+        if cuda or (xpu is not None and xpu.is_initialized()):
             original()
 
     optimizer._accelerator_graph_capture_health_check = check  # type: ignore[method-assign]

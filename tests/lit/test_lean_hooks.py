@@ -119,3 +119,16 @@ def test_only_the_pass_through_profiler_gets_the_null_context(profiler: Any) -> 
     assert lean == isinstance(profiler, PassThroughProfiler)
     with trainer.profiler.profile("x"):
         pass
+
+
+def test_no_nan_fill_turns_the_fill_off_and_train_restores_it() -> None:
+    import torch.utils.deterministic as det
+
+    from kanlab.lit.lean_hooks import no_nan_fill
+    from kanlab.lit.train import _restore_global_state
+
+    before = det.fill_uninitialized_memory  # type: ignore[attr-defined]
+    with _restore_global_state():
+        no_nan_fill()
+        assert det.fill_uninitialized_memory is False  # type: ignore[attr-defined]
+    assert det.fill_uninitialized_memory == before  # type: ignore[attr-defined]
