@@ -100,13 +100,7 @@ def _skip_idle_capture_check(optimizer: optim.Optimizer) -> None:
     original = getattr(optimizer, "_accelerator_graph_capture_health_check", None)
     if original is None:
         return
-    xpu = getattr(torch, "xpu", None)
-
-    def check() -> None:
-        cuda = torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
-        if cuda or (xpu is not None and xpu.is_initialized()):
-            original()
-
+    check = _CaptureCheckOnceInitialised(original)
     optimizer._accelerator_graph_capture_health_check = check  # type: ignore[method-assign]
 
 
@@ -140,3 +134,17 @@ def _fusable(groups: list[Any]) -> bool:
     return bool(tensors) and all(
         p.device.type in FUSED_DEVICES and p.is_floating_point() for p in tensors
     )
+
+
+class _CaptureCheckOnceInitialised:
+    """Runs ``original`` only once CUDA or XPU is initialised (a class, so that optimizers
+    stay picklable)."""
+
+    def __init__(self, original: Any) -> None:
+        self.original = original
+
+    def __call__(self) -> None:
+        xpu = getattr(torch, "xpu", None)
+        cuda = torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
+        if cuda or (xpu is not None and xpu.is_initialized()):
+            self.original()

@@ -128,7 +128,12 @@ def lean_profiler(trainer: Any) -> None:
 
     profiler = trainer.profiler
     if type(profiler) is PassThroughProfiler:
-        setattr(profiler, "profile", lambda action_name: _NULL)  # noqa: B010 (an instance's method)
+        setattr(profiler, "profile", _null_profile)  # noqa: B010 (an instance's method)
+
+
+def _null_profile(action_name: str) -> contextlib.nullcontext[None]:
+    """A pass-through profiler's ``profile`` (module level: a spawned run pickles the trainer)."""
+    return _NULL
 
 
 def no_nan_fill() -> None:

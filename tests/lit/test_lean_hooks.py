@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import lightning.pytorch as pl
@@ -119,6 +120,7 @@ def test_only_the_pass_through_profiler_gets_the_null_context(profiler: Any) -> 
     assert lean == isinstance(profiler, PassThroughProfiler)
     with trainer.profiler.profile("x"):
         pass
+    pickle.dumps(trainer.profiler)  # a spawned run pickles the trainer
 
 
 def test_no_nan_fill_turns_the_fill_off_and_train_restores_it() -> None:
