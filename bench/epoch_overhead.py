@@ -2,8 +2,15 @@
 Fashion-MNIST table would cost at this code.
 
 Run: ``python -m bench epoch_overhead [--threads=1] [--epochs=2] [--models=mlp,b_spline_kan]
-[--no-protocol] [--protocol-configs=all]`` (use the ``=`` form: ``python -m bench`` forwards
-only flags).
+[--no-protocol] [--protocol-configs=all] [--profile=mlp,b_spline_kan,fast_kan,af_kan]`` (use
+the ``=`` form: ``python -m bench`` forwards only flags).
+
+0. **Profile of a batch-64 training step** in ``kanlab train``'s path, per model of
+   ``--profile`` (``--profile=`` skips it): torch.profiler over 20 steps of the first epoch, per
+   step: wall time, the aten ops' self CPU time and count, the rest (Python: Lightning, the
+   optimizer's Python, autograd functions, kanlab), and the profiler's events by self time
+   (``Optimizer.step#...``, ``*Backward`` and the like are Python ranges: their self time is
+   the Python inside them).
 
 1. **kanlab epoch vs a plain torch loop on the same tensors.** For each model (the
    configurations of ``results/fashion_mnist/reproduce.yaml``, seed 0: 784-64-10, batch 64,
@@ -61,6 +68,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--models", default="mlp,b_spline_kan")
     p.add_argument("--no-protocol", action="store_true")
     p.add_argument("--protocol-configs", default="all")
+    p.add_argument("--profile", default="mlp,b_spline_kan,fast_kan,af_kan")
     args, _ = p.parse_known_args(argv)  # `python -m bench` passes every module the same flags
     return args
 
@@ -202,6 +210,66 @@ def epoch_vs_plain(args: argparse.Namespace, jobs: dict[str, Any]) -> list[tuple
     return ratios
 
 
+class _StepProfile:
+    """torch.profiler over training steps ``first .. first + count - 1`` of the first epoch;
+    stops the run after them."""
+
+    def __init__(self, first: int, count: int) -> None:
+        import lightning.pytorch as pl
+
+        me = self
+        self.prof: Any = None
+        self.wall = 0.0
+
+        class Callback(pl.Callback):
+            def on_train_batch_start(self, trainer: Any, module: Any, batch: Any,
+                                     batch_idx: int) -> None:
+                if batch_idx == first:
+                    from torch.profiler import ProfilerActivity, profile
+
+                    me.prof = profile(activities=[ProfilerActivity.CPU])
+                    me.prof.__enter__()
+                    me.wall = time.perf_counter()
+
+            def on_train_batch_end(self, trainer: Any, module: Any, outputs: Any, batch: Any,
+                                   batch_idx: int) -> None:
+                if batch_idx == first + count - 1:
+                    me.wall = time.perf_counter() - me.wall
+                    me.prof.__exit__(None, None, None)
+                    trainer.should_stop = True
+
+        self.callback = Callback()
+
+
+def step_profile(name: str, cfg: Any, *, first: int = 200, count: int = 20,
+                 rows: int = 12) -> None:
+    """Print torch.profiler's per-step summary of ``count`` batch-64 training steps of
+    ``kanlab train``'s path (hook to hook: data fetch, forward, backward, AdamW, metrics,
+    callbacks): wall per step, the aten ops' self CPU time (what torch's kernels cost) and the
+    rest (Python: Lightning, autograd glue, kanlab), and the events by self time."""
+    from kanlab.lit.train import train
+
+    probe = _StepProfile(first, count)
+    with tempfile.TemporaryDirectory() as tmp:
+        train(cfg, results_dir=Path(tmp), record=False, progress_bar=False,
+              extra_callbacks=[probe.callback])
+    events = probe.prof.key_averages()
+    aten = [e for e in events if e.key.startswith("aten::")]
+    aten_us = sum(e.self_cpu_time_total for e in aten) / count
+    ops = sum(e.count for e in aten) / count
+    wall_us = probe.wall * 1e6 / count
+    print(f"\nprofile: {name}, training steps {first}-{first + count - 1} of epoch 1 "
+          f"(torch.profiler, CPU; per step): wall {wall_us / 1e3:.3f} ms = aten ops' self "
+          f"time {aten_us / 1e3:.3f} ms ({ops:.0f} ops) + the rest "
+          f"{max(wall_us - aten_us, 0.0) / 1e3:.3f} ms (Python: Lightning, optimizer, autograd "
+          f"functions, kanlab; profiler overhead included)", flush=True)
+    print(f"  {'op':<44} {'calls':>6} {'self ms':>8}")
+    top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:rows]
+    for e in top:
+        print(f"  {e.key[:44]:<44} {e.count / count:6.1f} "
+              f"{e.self_cpu_time_total / count / 1e3:8.3f}")
+
+
 def recorded_costs() -> dict[str, float]:
     """Median recorded ``wall_time_s`` of the committed protocol rows, per configuration."""
     from kanlab.results.reproduce import plan
@@ -265,6 +333,8 @@ def main(argv: list[str]) -> int:
     quiet_lightning()
     print(f"threads {torch.get_num_threads()}, {_load()}", flush=True)
     jobs = _jobs()
+    for name in [n for n in args.profile.split(",") if n]:
+        step_profile(name, _config(jobs[name], 1))
     ratios = epoch_vs_plain(args, jobs)
     if not args.no_protocol:
         protocol_cost(args, jobs)

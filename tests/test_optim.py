@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import pytest
 import torch
 from torch import nn
@@ -49,3 +51,23 @@ def test_fused_step_matches_the_unfused_step() -> None:
             opt.step()
         results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-6)
+
+
+def test_capture_check_is_skipped_only_while_no_accelerator_is_initialised() -> None:
+    """The per-step CUDA-graph capture check runs through the wrapper; steps give the bits of
+    torch's own AdamW (fused) on the same parameters."""
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    results = []
+    for ours in (True, False):
+        model = _model()
+        groups = param_groups(model, 1e-2)
+        opt = (build_optimizer("adamw", groups, lr=1e-2) if ours
+               else torch.optim.AdamW(groups, lr=1e-2, fused=True))
+        assert ("_accelerator_graph_capture_health_check" in vars(opt)) is ours
+        for _ in range(3):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(results[0], results[1])
+    pickle.dumps(build_optimizer("adamw", _model().parameters(), lr=1e-3))  # ddp_spawn pickles

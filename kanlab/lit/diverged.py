@@ -10,6 +10,7 @@ directory; a search trial ends FAIL with that line as its reason.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import lightning.pytorch as pl
@@ -26,7 +27,12 @@ class StopOnDivergence(pl.Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule,
                            outputs: Any, batch: Any, batch_idx: int) -> None:
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
-        if isinstance(loss, torch.Tensor) and not bool(torch.isfinite(loss.detach()).all()):
+        if not isinstance(loss, torch.Tensor):
+            return
+        # a scalar loss: one host read (no isfinite/all kernels); other shapes: the tensor test
+        finite = (math.isfinite(loss.item()) if loss.numel() == 1
+                  else bool(torch.isfinite(loss.detach()).all()))
+        if not finite:
             raise Diverged(
                 f"training diverged at step {trainer.global_step} (epoch "
                 f"{trainer.current_epoch}): train loss = {float(loss.detach().float().mean())}"

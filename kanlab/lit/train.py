@@ -65,6 +65,7 @@ from kanlab.lit.classifier import ImageClassifier
 from kanlab.lit.diverged import Diverged, StopOnDivergence
 from kanlab.lit.ending import StepTimer, run_ending
 from kanlab.lit.interrupt import drop_run_dir, interrupted
+from kanlab.lit.lean_hooks import make_lean
 from kanlab.lit.loggers import build_loggers, check_loggers
 from kanlab.lit.pruning import RunPruned, pruned_epoch
 from kanlab.lit.ranks import (
@@ -219,10 +220,12 @@ def _restore_global_state() -> Iterator[None]:
     """Undo the process-global switches a deterministic run makes (Optuna runs many trials)."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    fill = torch.utils.deterministic.fill_uninitialized_memory  # type: ignore[attr-defined]
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.utils.deterministic.fill_uninitialized_memory = fill  # type: ignore[attr-defined]
 
 
 # --------------------------------------------------------------------------- preflight
@@ -525,7 +528,7 @@ def build_trainer(ident: RunIdentity, parts: RunParts, run_dir: Path, results_di
         tags={"config_hash": ident.config_hash, "seed": cfg.seed,
               **({"trial": trial_attrs.get("number")} if trial_attrs else {})},
     )
-    return pl.Trainer(
+    trainer = pl.Trainer(
         max_epochs=tc.max_epochs,
         accelerator=tc.accelerator,
         devices=tc.devices,
@@ -544,6 +547,8 @@ def build_trainer(ident: RunIdentity, parts: RunParts, run_dir: Path, results_di
         num_sanity_val_steps=0,
         default_root_dir=run_dir,
     )
+    make_lean(trainer)  # Lightning's per-step dispatch without no-op work (lean_hooks.py)
+    return trainer
 
 
 def write_env(ident: RunIdentity, trainer: pl.Trainer, device: torch.device, run_dir: Path,
