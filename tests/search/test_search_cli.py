@@ -333,7 +333,8 @@ def test_ctrl_c_marks_the_trial_failed_and_its_retry_keeps_the_seed(
         "name": "ctrlc", "n_trials": 1, "seed": 10, "sampler": {"name": "random"},
         "base": {"name": "slow", "model": {"name": "mlp", "widths": [784, 8, 10]},
                  "data": {"name": "tiny_fashion_mnist", "batch_size": 1},
-                 "trainer": {"max_epochs": 1}},
+                 # long enough that the signal lands mid-trial (one epoch took < 1 s)
+                 "trainer": {"max_epochs": 6}},
         "space": {"model.activation": {"categorical": ["relu", "silu"]}},
     }
     path = tmp_path / "ctrlc.yaml"
