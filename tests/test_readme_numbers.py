@@ -34,7 +34,6 @@ UNTRACED: dict[str, set[str]] = {
     "results/fashion_mnist_conv/README.md": {"about 3.5×", "about 14×", "135.3 s per",
                                              "315 s per"},
     "results/fashion_mnist_vit/README.md": {"332 s per"},
-    "results/function_fitting/README.md": {"38 s per", "3–20×"},
 }
 
 

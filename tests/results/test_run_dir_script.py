@@ -24,9 +24,6 @@ def _script() -> ModuleType:
     return module
 
 
-@pytest.mark.xfail(strict=True, reason="the function-fitting protocol changed after the "
-                   "committed rows ran (issue 25): reproduce.yaml plans other config hashes "
-                   "until the re-run")
 def test_a_committed_row_is_retrained_with_its_config_hash_and_its_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -40,7 +37,7 @@ def test_a_committed_row_is_retrained_with_its_config_hash_and_its_numbers(
     cfg = run_dir._config(bench, row)
     assert config_hash(cfg) == row["config_hash"] and cfg.seed == 0
     threads = torch.get_num_threads()
-    torch.set_num_threads(row.get("threads", 2))  # the committed function-fitting runs': 2
+    torch.set_num_threads(row["threads"])  # every committed row records its thread count
     try:
         result = train(cfg, results_dir=tmp_path, progress_bar=False)
     finally:
