@@ -7,19 +7,30 @@
 - ``kanlab search`` on a small study over that experiment (2 trials, one in-process worker,
   SQLite in a temporary results directory),
 
-and reports for each call (``--walk``: the whole walk too):
+and reports two walks for each call (``--walk``: the whole walks too), each as
 
 - **rooms**: the distinct ``kanlab.*`` modules the walk enters;
 - **stays**: the maximal consecutive stretches of the walk spent inside one module;
 - **returns**: stays in a module visited before (stays - rooms).
 
-The walk is the path of the command's own arguments: the ``kanlab.*`` function calls reached
-from ``kanlab.cli.main`` through kanlab frames only, where control sits after each such call
-and each return to a kanlab caller. Code that a third-party frame calls back (Lightning's
-hooks, ``nn.Module.forward`` from torch, Optuna's objective call) and module bodies run by
-imports start no walk of their own and are not counted, so the figures do not grow with the
-number of batches. ``config_hash`` counts every call of :func:`kanlab.config.config_hash`
-during the command, callbacks included.
+**Argument walk** (issue 28's measure: "``kanlab train``'s arguments visit 11 rooms in 26
+stays"): the path of the command's arguments in all their forms (argv → YAML → dict → frozen
+spec → dict → kwargs). A ``kanlab.*`` call is on it when one of its arguments (``self``
+included) is *argument data*: the argv list or one of its words (each a fresh str, followed by
+identity), a value that a call on the walk returned and that is data, not machinery (a
+mapping, list, tuple, set, path, argparse namespace or dataclass instance; not a model,
+trainer, class or function), or anything such a value holds (dataclass fields, mapping values,
+items), recursively. Control sits in the innermost call on the walk; a return goes back to its
+caller on the walk. Limits: a container built by a builtin or a third-party call
+(``list(argv)``, argparse's namespace, ``Model(**kwargs)``) is not followed unless a walk call
+returns it, so the figures are lower bounds, the same bounds at every commit.
+
+**Call walk**: the ``kanlab.*`` function calls reached from ``kanlab.cli.main`` through kanlab
+frames only, where control sits after each such call and each return to a kanlab caller. Code
+that a third-party frame calls back (Lightning's hooks, ``nn.Module.forward`` from torch,
+Optuna's objective call) and module bodies run by imports start no walk of their own and are
+not counted, so the figures do not grow with the number of batches. ``config_hash`` counts
+every call of :func:`kanlab.config.config_hash` during the command, callbacks included.
 
 Runs against whichever kanlab is first on ``PYTHONPATH`` (the experiment YAML is taken from
 that checkout too), so the same script measures a base commit and a branch.
@@ -27,15 +38,18 @@ that checkout too), so the same script measures a base commit and a branch.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import dataclasses
+import inspect
 import io
 import os
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from types import FrameType
 from typing import Any
 
@@ -105,8 +119,8 @@ def _module(frame: FrameType) -> str:
     return str(frame.f_globals.get("__name__", ""))
 
 
-def walk(call: Callable[[], Any]) -> tuple[Walk, Any]:
-    """Run ``call()`` under a profiler and return its kanlab walk and its result."""
+def walk(call: Callable[[], Any], argv: list[str] | None = None) -> tuple[Walk, Any]:
+    """Run ``call()`` under a profiler and return its kanlab call walk and its result."""
     result = Walk()
     counted: dict[int, str] = {}  # id(frame) -> module, for live frames on the walk
 
@@ -138,14 +152,115 @@ def walk(call: Callable[[], Any]) -> tuple[Walk, Any]:
     return result, value
 
 
-def _kanlab(argv: Sequence[str]) -> Callable[[], int]:
+_DATA = (Mapping, list, tuple, set, frozenset, PurePath, argparse.Namespace)
+_SCALARS = (str, bytes, int, float, complex, bool, type(None))
+
+
+def _is_data(value: Any) -> bool:
+    if isinstance(value, _DATA):
+        return True
+    return dataclasses.is_dataclass(value) and not isinstance(value, type)
+
+
+def _members(value: Any) -> list[Any]:
+    if isinstance(value, Mapping):
+        return list(value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return list(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [getattr(value, f.name, None) for f in dataclasses.fields(value)]
+    if isinstance(value, argparse.Namespace):
+        return list(vars(value).values())
+    return []
+
+
+def argument_walk(call: Callable[[], Any], argv: list[str]) -> tuple[Walk, Any]:
+    """Run ``call()`` under a profiler and return the walk of ``argv``'s forms (module doc)."""
+    result = Walk()
+    data: dict[int, Any] = {}  # id -> object (kept alive so ids are not reused)
+    on_walk: dict[int, str] = {}  # id(frame) -> module, for live frames on the walk
+
+    def mark(value: Any, depth: int = 0) -> None:
+        if depth > 8 or isinstance(value, _SCALARS) or id(value) in data:
+            return
+        if depth == 0 and not _is_data(value):
+            return
+        if isinstance(value, (tuple, frozenset)) and not value:
+            return  # CPython's shared empty tuple: every call with no *args would match
+        data[id(value)] = value
+        for member in _members(value):
+            if _is_data(member):
+                mark(member, depth + 1)
+
+    def arguments(frame: FrameType) -> list[Any]:
+        code = frame.f_code
+        count = code.co_argcount + code.co_kwonlyargcount
+        varargs = bool(code.co_flags & inspect.CO_VARARGS)
+        varkw = bool(code.co_flags & inspect.CO_VARKEYWORDS)
+        count += varargs + varkw
+        values = [frame.f_locals.get(name) for name in code.co_varnames[:count]]
+        if varargs:
+            values.extend(frame.f_locals.get(code.co_varnames[count - 1 - varkw], ()))
+        if varkw:
+            values.extend(frame.f_locals.get(code.co_varnames[count - 1], {}).values())
+        return values
+
+    def enclosing(frame: FrameType | None) -> str | None:
+        while frame is not None:
+            if id(frame) in on_walk:
+                return on_walk[id(frame)]
+            frame = frame.f_back
+        return None
+
+    mark(argv)
+    for word in argv:  # each word is its own (never interned) str object: see _commands
+        data[id(word)] = word
+
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call":
+            module = _module(frame)
+            if frame.f_code.co_name == "config_hash" and module == "kanlab.config":
+                result.config_hash_calls += 1
+            if not module.startswith("kanlab") or frame.f_code.co_name == "<module>":
+                return
+            if any(id(v) in data and data[id(v)] is v for v in arguments(frame)):
+                on_walk[id(frame)] = module
+                result.places.append(module)
+        elif event == "return" and on_walk.pop(id(frame), None) is not None:
+            mark(arg)
+            back = enclosing(frame.f_back)
+            if back is not None:
+                result.places.append(back)
+
+    sys.setprofile(profile)
+    try:
+        value = call()
+    finally:
+        sys.setprofile(None)
+    return result, value
+
+
+def _kanlab(argv: list[str]) -> Callable[[], int]:
     from kanlab.cli import main
 
     def run() -> int:
         with contextlib.redirect_stdout(io.StringIO()):
-            return main(list(argv))
+            return main(argv)
 
     return run
+
+
+def _commands(experiment: Path, tmp: str) -> dict[str, list[str]]:
+    spec = Path(tmp) / "walks_study.yaml"
+    spec.write_text(STUDY.format(base=experiment))
+    commands = {
+        "train": ["train", str(experiment), "--results-dir", tmp, "--set", *TRAIN_SET],
+        "search": ["search", str(spec), "--results-dir", tmp, "--workers", "1",
+                   "--devices", "cpu"],
+    }
+    # fresh str objects, so that the argument walk can follow the words by identity without
+    # mistaking the interned literal "train" in kanlab's code for the command's argument
+    return {name: ["".join(list(word)) for word in argv] for name, argv in commands.items()}
 
 
 def main(flags: Sequence[str] = ()) -> int:
@@ -156,21 +271,18 @@ def main(flags: Sequence[str] = ()) -> int:
     experiment = checkout / "experiments" / "function_fitting" / "mlp.yaml"
     print(f"kanlab from {checkout}")
     status = 0
-    with tempfile.TemporaryDirectory(prefix="kanlab-walks-") as tmp:
-        spec = Path(tmp) / "walks_study.yaml"
-        spec.write_text(STUDY.format(base=experiment))
-        commands = {
-            "train": ["train", str(experiment), "--results-dir", tmp, "--set", *TRAIN_SET],
-            "search": ["search", str(spec), "--results-dir", tmp, "--workers", "1",
-                       "--devices", "cpu"],
-        }
-        for argv in commands.values():
-            shown = " ".join(a if a.startswith("--") or "=" in a else Path(a).name
-                             for a in argv)
-            found, code = walk(_kanlab(argv))
-            print(f"\nkanlab {shown}  (exit {code})")
-            print(found.summary(show_walk="--walk" in flags))
-            status |= int(code or 0)
+    for command in ("train", "search"):
+        for measure, measured in (("argument walk", argument_walk), ("call walk", walk)):
+            # a fresh results directory per measure: the second search must not resume the first
+            with tempfile.TemporaryDirectory(prefix="kanlab-walks-") as tmp:
+                argv = _commands(experiment, tmp)[command]
+                if measure == "argument walk":
+                    shown = " ".join(a if a.startswith("--") or "=" in a else Path(a).name
+                                     for a in argv)
+                    print(f"\nkanlab {shown}")
+                found, code = measured(_kanlab(argv), argv)
+                print(f"{measure} (exit {code}): " + found.summary(show_walk="--walk" in flags))
+                status |= int(code or 0)
     return status
 
 
