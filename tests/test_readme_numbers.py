@@ -33,7 +33,6 @@ NUMBER = re.compile(r"\d+(?:\.\d+)?")
 UNTRACED: dict[str, set[str]] = {
     "results/fashion_mnist_conv/README.md": {"about 3.5×", "about 14×", "135.3 s per",
                                              "315 s per"},
-    "results/fashion_mnist_vit/README.md": {"332 s per"},
 }
 
 

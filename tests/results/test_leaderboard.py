@@ -222,7 +222,7 @@ def test_committed_leaderboard_is_reproducible(tmp_path: Path, name: str) -> Non
 # Tables run before the converged protocols (issue 25): most of their runs were still
 # improving. The integrator re-runs them at the end of the round; then these pass, and the
 # strict xfail turns the XPASS into a failure until the mark is removed.
-_NOT_YET_CONVERGED = {"fashion_mnist_conv", "fashion_mnist_vit"}
+_NOT_YET_CONVERGED = {"fashion_mnist_conv"}
 
 
 @pytest.mark.parametrize("name", [

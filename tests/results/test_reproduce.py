@@ -214,7 +214,7 @@ _RERUN_PENDING = pytest.mark.xfail(
     strict=True, reason="committed rows predate issue 25's leaderboard/protocols; re-run pending")
 
 
-_RERUN_DONE = ("function_fitting", "fashion_mnist", "fashion_mnist_kat")  # the others: re-run under way
+_RERUN_DONE = ("function_fitting", "fashion_mnist", "fashion_mnist_kat", "fashion_mnist_vit")  # the others: re-run under way
 
 
 @pytest.mark.parametrize("bench", [
