@@ -30,10 +30,7 @@ NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 # Quoted before issue 25 and not yet backed by committed bench output (python -m bench ...
 # --record writes it): remove an entry once its paragraph names a source.
-UNTRACED: dict[str, set[str]] = {
-    "results/fashion_mnist_conv/README.md": {"about 3.5×", "about 14×", "135.3 s per",
-                                             "315 s per"},
-}
+UNTRACED: dict[str, set[str]] = {}
 
 
 def _readmes() -> list[str]:

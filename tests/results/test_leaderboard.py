@@ -219,18 +219,7 @@ def test_committed_leaderboard_is_reproducible(tmp_path: Path, name: str) -> Non
     load_leaderboard(bench).check_provenance()
 
 
-# Tables run before the converged protocols (issue 25): most of their runs were still
-# improving. The integrator re-runs them at the end of the round; then these pass, and the
-# strict xfail turns the XPASS into a failure until the mark is removed.
-_NOT_YET_CONVERGED = {"fashion_mnist_conv"}
-
-
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(
-        n in _NOT_YET_CONVERGED, strict=True,
-        reason="committed rows predate the converged protocols; re-run pending (issue 25)"))
-    for n in COMMITTED or ["fashion_mnist"]
-])
+@pytest.mark.parametrize("name", COMMITTED or ["fashion_mnist"])
 def test_committed_tables_have_converged(name: str) -> None:
     """Fewer than 20 % of a committed table's runs are still improving or of unknown
     convergence (what ``--strict`` requires besides the provenance checks)."""

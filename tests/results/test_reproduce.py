@@ -206,20 +206,7 @@ def _checkout(sha: str, where: Path) -> Path | None:
     return where
 
 
-# Issue 25 changed the leaderboard (convergence, TOST, cost notes) and the function-fitting
-# protocol after the committed rows ran: the rows' own code no longer makes the committed
-# tables, and the function-fitting plan has new config hashes. The re-run at the end of the
-# round makes these pass again; the strict xfail then fails until the mark is removed.
-_RERUN_PENDING = pytest.mark.xfail(
-    strict=True, reason="committed rows predate issue 25's leaderboard/protocols; re-run pending")
-
-
-_RERUN_DONE = ("function_fitting", "fashion_mnist", "fashion_mnist_kat", "fashion_mnist_vit")  # the others: re-run under way
-
-
-@pytest.mark.parametrize("bench", [
-    pytest.param(b, marks=() if b in _RERUN_DONE else _RERUN_PENDING)
-    for b in (*COMMITTED, "fashion_mnist_kat")])
+@pytest.mark.parametrize("bench", sorted({*COMMITTED, "fashion_mnist_kat"}))
 def test_committed_results_come_from_one_clean_commit_and_reproduce_has_nothing_to_do(
     bench: str, tmp_path: Path,
 ) -> None:
