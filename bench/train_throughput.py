@@ -14,8 +14,11 @@ form: ``python -m bench`` forwards only flags).
    precomputed input of that width (the hidden activations are repeated M + 1 times). Each
    KAN step is paired with a floor step right after it (so load changes hit both); the ratio
    is the median of the per-pair ratios. Rows: ``eager`` (the model as ``kanlab train`` runs
-   it) and ``compiled`` (``torch.compile(model, dynamic=False)``, batch 64 only; the
-   compilation, tens of seconds per model on CPU, is not timed). Target: <= 1.5 at batch 64.
+   it: at batch 64 the layers' fused kernels run eagerly, below ``AUTO_MIN_ENTRIES``),
+   ``kernels`` (the same model with every layer's ``compile_kernels=True``: only the fused
+   kernels go through ``torch.compile``) and ``compiled`` (``torch.compile(model,
+   dynamic=False)``); the last two at batch <= 256 only, their compilation (seconds to tens of
+   seconds per model on CPU) not timed. Target: <= 1.5 at batch 64.
 2. **kanlab epoch vs plain loop** (``af_kan`` config, one epoch): ``kanlab.lit.train``'s
    epoch time (Lightning fit epoch: training + validation, metrics, logging, checkpoint) against
    a hand-written loop over the same data module's loaders with the same model, optimizer
@@ -53,7 +56,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -193,11 +196,16 @@ def step_vs_floor(args: argparse.Namespace, device: torch.device) -> list[tuple[
     for name in names:
         cfg = load_experiment(EXPERIMENTS / f"{name}.yaml")
         for batch in batches:
-            modes = ["eager"] + (["compiled"] if batch <= 256 and not args.no_compile else [])
+            compiles = batch <= 256 and not args.no_compile
+            modes = ["eager"] + (["kernels", "compiled"] if compiles else [])
             for mode in modes:
                 model, floor, m, x, wide, y = _kan_and_floor(cfg, batch, device)
                 forward: Callable[[torch.Tensor], torch.Tensor] = model
-                if mode == "compiled":
+                if mode == "kernels":  # the layers' fused kernels compiled, the rest eager
+                    for module in model.modules():
+                        if hasattr(module, "compile_kernels"):
+                            cast(Any, module).compile_kernels = True
+                elif mode == "compiled":
                     forward = torch.compile(model, dynamic=False)
                 kan_step = _step_fn(model, forward, cfg, x, y)
                 floor_step = _step_fn(floor, floor, cfg, wide, y)
