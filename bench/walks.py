@@ -119,7 +119,16 @@ def _module(frame: FrameType) -> str:
     return str(frame.f_globals.get("__name__", ""))
 
 
-def walk(call: Callable[[], Any], argv: list[str] | None = None) -> tuple[Walk, Any]:
+def _profiled(call: Callable[[], Any], profile: Callable[[FrameType, str, Any], None]) -> Any:
+    """``call()`` with ``profile`` as :func:`sys.setprofile`'s hook, removed afterwards."""
+    sys.setprofile(profile)
+    try:
+        return call()
+    finally:
+        sys.setprofile(None)
+
+
+def walk(call: Callable[[], Any]) -> tuple[Walk, Any]:
     """Run ``call()`` under a profiler and return its kanlab call walk and its result."""
     result = Walk()
     counted: dict[int, str] = {}  # id(frame) -> module, for live frames on the walk
@@ -144,12 +153,7 @@ def walk(call: Callable[[], Any], argv: list[str] | None = None) -> tuple[Walk, 
             if caller is not None and id(caller) in counted:
                 result.places.append(counted[id(caller)])
 
-    sys.setprofile(profile)
-    try:
-        value = call()
-    finally:
-        sys.setprofile(None)
-    return result, value
+    return result, _profiled(call, profile)
 
 
 _DATA = (Mapping, list, tuple, set, frozenset, PurePath, argparse.Namespace)
@@ -232,12 +236,7 @@ def argument_walk(call: Callable[[], Any], argv: list[str]) -> tuple[Walk, Any]:
             if back is not None:
                 result.places.append(back)
 
-    sys.setprofile(profile)
-    try:
-        value = call()
-    finally:
-        sys.setprofile(None)
-    return result, value
+    return result, _profiled(call, profile)
 
 
 def _kanlab(argv: list[str]) -> Callable[[], int]:
@@ -272,7 +271,7 @@ def main(flags: Sequence[str] = ()) -> int:
     print(f"kanlab from {checkout}")
     status = 0
     for command in ("train", "search"):
-        for measure, measured in (("argument walk", argument_walk), ("call walk", walk)):
+        for measure in ("argument walk", "call walk"):
             # a fresh results directory per measure: the second search must not resume the first
             with tempfile.TemporaryDirectory(prefix="kanlab-walks-") as tmp:
                 argv = _commands(experiment, tmp)[command]
@@ -280,7 +279,9 @@ def main(flags: Sequence[str] = ()) -> int:
                     shown = " ".join(a if a.startswith("--") or "=" in a else Path(a).name
                                      for a in argv)
                     print(f"\nkanlab {shown}")
-                found, code = measured(_kanlab(argv), argv)
+                    found, code = argument_walk(_kanlab(argv), argv)
+                else:
+                    found, code = walk(_kanlab(argv))
                 print(f"{measure} (exit {code}): " + found.summary(show_walk="--walk" in flags))
                 status |= int(code or 0)
     return status
