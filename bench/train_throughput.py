@@ -13,12 +13,13 @@ form: ``python -m bench`` forwards only flags).
    the B-spline and AF-KAN layers, the G centres for FastKAN; + 1 for the base branch) on a
    precomputed input of that width (the hidden activations are repeated M + 1 times). Each
    KAN step is paired with a floor step right after it (so load changes hit both); the ratio
-   is the median of the per-pair ratios. Rows: ``eager`` (the model as ``kanlab train`` runs
-   it: at batch 64 the layers' fused kernels run eagerly, below ``AUTO_MIN_ENTRIES``),
-   ``kernels`` (the same model with every layer's ``compile_kernels=True``: only the fused
-   kernels go through ``torch.compile``) and ``compiled`` (``torch.compile(model,
-   dynamic=False)``); the last two at batch <= 256 only, their compilation (seconds to tens of
-   seconds per model on CPU) not timed. Target: <= 1.5 at batch 64.
+   is the median of the per-pair ratios. Rows: ``eager`` (every layer's ``compile_kernels=False``:
+   what a layer's first ``AUTO_MIN_CALLS`` calls of a shape run), ``default`` (the model as
+   ``kanlab train`` runs it, ``compile_kernels=None``, timed after ``AUTO_MIN_CALLS`` warm-up
+   steps: from then on its fused kernels go through ``torch.compile``, the rest eager; at
+   batch 1024 they compile from the first call, ``AUTO_MIN_ENTRIES``) and ``compiled``
+   (``torch.compile(model, dynamic=False)``, batch <= 256 only); compilation (seconds to tens of
+   seconds per model on CPU) is not timed. Target: <= 1.5 at batch 64 in the default row.
 2. **kanlab epoch vs plain loop** (``af_kan`` config, one epoch): ``kanlab.lit.train``'s
    epoch time (Lightning fit epoch: training + validation, metrics, logging, checkpoint) against
    a hand-written loop over the same data module's loaders with the same model, optimizer
@@ -185,6 +186,7 @@ def _kan_and_floor(cfg: Any, batch: int, device: torch.device) -> tuple[
 
 def step_vs_floor(args: argparse.Namespace, device: torch.device) -> list[tuple[str, float]]:
     from kanlab.config import load_experiment
+    from kanlab.layers._compile import AUTO_MIN_CALLS
 
     batches = [int(b) for b in args.batch_sizes.split(",") if b]
     names = [n for n in args.models.split(",") if n]
@@ -196,19 +198,22 @@ def step_vs_floor(args: argparse.Namespace, device: torch.device) -> list[tuple[
     for name in names:
         cfg = load_experiment(EXPERIMENTS / f"{name}.yaml")
         for batch in batches:
-            compiles = batch <= 256 and not args.no_compile
-            modes = ["eager"] + (["kernels", "compiled"] if compiles else [])
+            modes = ["eager"] + ([] if args.no_compile else ["default"])
+            modes += ["compiled"] if batch <= 256 and not args.no_compile else []
             for mode in modes:
                 model, floor, m, x, wide, y = _kan_and_floor(cfg, batch, device)
                 forward: Callable[[torch.Tensor], torch.Tensor] = model
-                if mode == "kernels":  # the layers' fused kernels compiled, the rest eager
+                if mode == "eager":  # what the first AUTO_MIN_CALLS calls of a shape run
                     for module in model.modules():
                         if hasattr(module, "compile_kernels"):
-                            cast(Any, module).compile_kernels = True
+                            cast(Any, module).compile_kernels = False
                 elif mode == "compiled":
                     forward = torch.compile(model, dynamic=False)
                 kan_step = _step_fn(model, forward, cfg, x, y)
                 floor_step = _step_fn(floor, floor, cfg, wide, y)
+                if mode == "default":  # past the call threshold: the kernels compile
+                    for _ in range(AUTO_MIN_CALLS):
+                        kan_step()
                 kan_ms, floor_ms, ratio = _paired(kan_step, floor_step, args.repeats, device)
                 print(f"{name:<14} {batch:>5} {mode:<9} {m:>2} {kan_ms:9.2f} {floor_ms:9.2f} "
                       f"{ratio:8.2f}", flush=True)

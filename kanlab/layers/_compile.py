@@ -8,12 +8,20 @@ into one or two loops. The layers write each kernel as a plain tensor function w
 mode and is what gets compiled here.
 
 Policy (:func:`use_compiled`): a layer's ``compile_kernels`` hyperparameter ``True`` / ``False``
-forces it; ``None`` (the default) compiles once a call has at least :data:`AUTO_MIN_ENTRIES`
-basis entries, where one compilation (seconds, once per process and configuration; Inductor
-caches the generated code on disk) quickly pays for itself; smaller calls (typical training
-mini-batches, tests) stay eager, so short runs and searches over many configurations do not
-pay a compilation per configuration. ``KANLAB_COMPILE=0`` / ``1`` in the environment
-changes that default (``None``) to never / always; an explicit ``True`` / ``False`` wins.
+forces it; ``None`` (the default) compiles a call when
+
+- it has at least :data:`AUTO_MIN_ENTRIES` basis entries (one compilation, seconds once per
+  process and configuration, with Inductor's on-disk cache, quickly pays for itself), or
+- the same layer has already run :data:`AUTO_MIN_CALLS` calls of this input shape, each of at
+  least :data:`AUTO_CALL_MIN_ENTRIES` entries (KAN layers pass themselves and the shape): a
+  training run's mini-batches (thousands of steps at batch 64, where eager mode's ~200 small
+  passes per step cost twice the arithmetic) switch to the compiled kernels after the first
+  epoch or so, while tests, short trials and toy shapes stay eager and pay no compilation.
+
+``KANLAB_COMPILE=0`` / ``1`` in the environment changes that default (``None``) to never /
+always; an explicit ``True`` / ``False`` wins. Compiled and eager kernels agree up to float
+rounding, so a run's last bits depend on when its calls switched: deterministic for a run
+from its start, but a run resumed from a checkpoint counts its calls afresh.
 
 Failure handling: if compiling or running a compiled kernel raises (no C++ toolchain, an
 unsupported device), a warning is logged once and that kernel runs eagerly for the rest of the
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import types
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -35,23 +44,49 @@ from kanlab import settings
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AUTO_MIN_ENTRIES", "Kernel", "exporting", "kernels_allowed", "use_compiled"]
+__all__ = [
+    "AUTO_CALL_MIN_ENTRIES", "AUTO_MIN_CALLS", "AUTO_MIN_ENTRIES", "Kernel", "exporting",
+    "kernels_allowed", "use_compiled",
+]
 
 AUTO_MIN_ENTRIES = 1 << 21
 """Basis entries (rows x inputs x basis functions) from which ``compile_kernels=None`` compiles."""
 
-def use_compiled(setting: bool | None, entries: int) -> bool:
+AUTO_MIN_CALLS = 1000
+"""Calls of one layer at one input shape after which ``compile_kernels=None`` compiles."""
+
+AUTO_CALL_MIN_ENTRIES = 1 << 14
+"""Basis entries a call needs to count towards :data:`AUTO_MIN_CALLS` (toy shapes stay eager)."""
+
+# calls so far per layer and input shape (weak keys: a deleted layer takes its counts along)
+_CALLS: weakref.WeakKeyDictionary[object, dict[tuple[int, ...], int]] = (
+    weakref.WeakKeyDictionary())
+
+
+def use_compiled(
+    setting: bool | None, entries: int, *, caller: object | None = None,
+    shape: tuple[int, ...] = (),
+) -> bool:
     """Whether a call with ``entries`` basis entries uses the compiled kernels.
 
     ``setting`` (the layer's ``compile_kernels``) wins; ``None`` takes ``$KANLAB_COMPILE``
-    when set, else compiles from :data:`AUTO_MIN_ENTRIES` entries on.
+    when set, else compiles from :data:`AUTO_MIN_ENTRIES` entries on, or once ``caller`` (the
+    layer; ``None``: calls are not counted) has made more than :data:`AUTO_MIN_CALLS` calls of
+    input ``shape`` with at least :data:`AUTO_CALL_MIN_ENTRIES` entries (this one included).
     """
     if setting is not None:
         return setting
     default = settings.compile_kernels()
     if default is not None:
         return default
-    return entries >= AUTO_MIN_ENTRIES
+    if entries >= AUTO_MIN_ENTRIES:
+        return True
+    if caller is None or entries < AUTO_CALL_MIN_ENTRIES:
+        return False
+    counts = _CALLS.setdefault(caller, {})
+    calls = counts.get(shape, 0) + 1
+    counts[shape] = calls
+    return calls > AUTO_MIN_CALLS
 
 
 class Kernel:

@@ -6,7 +6,13 @@ import pytest
 import torch
 
 from kanlab.layers import _compile
-from kanlab.layers._compile import AUTO_MIN_ENTRIES, Kernel, use_compiled
+from kanlab.layers._compile import (
+    AUTO_CALL_MIN_ENTRIES,
+    AUTO_MIN_CALLS,
+    AUTO_MIN_ENTRIES,
+    Kernel,
+    use_compiled,
+)
 
 
 def _double(x: torch.Tensor, *, scale: float) -> torch.Tensor:
@@ -25,6 +31,54 @@ def test_policy_size_threshold_setting_and_environment(monkeypatch: pytest.Monke
     monkeypatch.setenv("KANLAB_COMPILE", "1")
     assert use_compiled(None, 1)
     assert not use_compiled(False, 10 * AUTO_MIN_ENTRIES)
+
+
+def test_policy_counts_calls_per_caller_and_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A layer's calls of one shape switch to compiled after AUTO_MIN_CALLS; other shapes,
+    other layers, toy sizes and uncounted calls keep their own answer."""
+    monkeypatch.delenv("KANLAB_COMPILE", raising=False)
+    layer, other = torch.nn.Identity(), torch.nn.Identity()
+    entries = AUTO_CALL_MIN_ENTRIES
+
+    def calls(caller: object, shape: tuple[int, ...], n: int, size: int = entries) -> list[bool]:
+        return [use_compiled(None, size, caller=caller, shape=shape) for _ in range(n)]
+
+    assert calls(layer, (64, 784), AUTO_MIN_CALLS) == [False] * AUTO_MIN_CALLS
+    assert calls(layer, (64, 784), 2) == [True, True]
+    assert calls(layer, (16, 784), 1) == [False]        # a new shape counts from zero
+    assert calls(other, (64, 784), 1) == [False]        # so does another layer
+    assert calls(layer, (1, 2), AUTO_MIN_CALLS + 1, size=entries - 1)[-1] is False  # toy size
+    assert not use_compiled(None, entries)              # no caller: not counted
+    assert not use_compiled(False, entries, caller=layer, shape=(64, 784))  # explicit wins
+    monkeypatch.setenv("KANLAB_COMPILE", "0")
+    assert not use_compiled(None, entries, caller=layer, shape=(64, 784))
+
+
+def test_a_training_layer_switches_to_the_compiled_kernels_after_the_call_threshold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through a real layer: eager for AUTO_MIN_CALLS calls of one shape, compiled after, with
+    values that agree (here the "compiler" returns the kernel itself, so they are equal)."""
+    from kanlab.layers.kan.b_spline_kan import BSplineKANLinear
+
+    monkeypatch.delenv("KANLAB_COMPILE", raising=False)
+    compiled: list[object] = []
+
+    def recording_get(kernel: Kernel, static: object) -> object:  # no compiled copy is kept
+        compiled.append(kernel.fn)
+        return kernel.fn
+
+    monkeypatch.setattr(Kernel, "_get", recording_get)
+    monkeypatch.setattr(_compile, "AUTO_MIN_CALLS", 3)
+    layer = BSplineKANLinear(64, 8)
+    x = torch.rand(32, 64) * 2 - 1                      # 32 x 64 x 8 bases = 2^14 entries
+    outputs = []
+    for _ in range(4):
+        out = layer(x)
+        out.sum().backward()
+        outputs.append(out.detach())
+        assert bool(compiled) == (len(outputs) == 4)
+    torch.testing.assert_close(outputs[0], outputs[-1])
 
 
 def test_compile_failure_falls_back_to_eager_once_with_a_warning(

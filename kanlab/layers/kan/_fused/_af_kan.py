@@ -313,7 +313,8 @@ def af_kan(layer: AttentionLayer, x: Tensor) -> Tensor:
     with_sum = layer.method == "global_attn"
     moments: tuple[Tensor, ...] = ProjectedBasis.apply(
         x, layer.low, layer.high, layer.score_weight.unsqueeze(-1), layer.func, act, with_sum,
-        use_compiled(layer.compile_kernels, x.numel() * layer.num_bases),
+        use_compiled(layer.compile_kernels, x.numel() * layer.num_bases, caller=layer,
+                     shape=tuple(x.shape)),
     )                                                                   # ([sum F], F w)
     score = moments[-1] + layer.score_bias                              # (N, D)
     if not with_sum:

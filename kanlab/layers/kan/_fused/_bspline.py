@@ -404,7 +404,8 @@ def b_spline_kan(layer: SplineLayer, x: Tensor) -> Tensor:
     out = SplineLinear.apply(
         x, knots, values, base_weight, layer.spline_weight, layer.spline_scaler, layer.bias,
         form, low, (high - low) / layer.grid_size, layer.num_bases, layer.spline_order,
-        use_compiled(layer.compile_kernels, x.numel() * layer.num_bases),
+        use_compiled(layer.compile_kernels, x.numel() * layer.num_bases, caller=layer,
+                     shape=tuple(x.shape)),
     )
     assert isinstance(out, Tensor)
     return out

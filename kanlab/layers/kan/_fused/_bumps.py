@@ -182,7 +182,8 @@ def relu_kan(layer: BumpLayer, x: Tensor) -> Tensor:
     weight = layer.weight.view(layer.out_features, layer.in_features, layer.num_bases)
     out = BumpLinear.apply(
         x, layer.phase_low, layer.phase_high, weight, layer.bias, layer.scale,
-        use_compiled(layer.compile_kernels, x.numel() * layer.num_bases),
+        use_compiled(layer.compile_kernels, x.numel() * layer.num_bases, caller=layer,
+                     shape=tuple(x.shape)),
     )
     assert isinstance(out, Tensor)
     return out

@@ -165,7 +165,8 @@ def gr_kan(layer: GroupRationalLayer, x: Tensor) -> Tensor:
         return layer.reference_rows(x)
     out = GroupRationalLinear.apply(
         x, layer.numerator, layer.denominator, layer.weight, layer.bias, layer.member,
-        use_compiled(layer.compile_kernels, x.numel() * 4),
+        use_compiled(layer.compile_kernels, x.numel() * 4, caller=layer,
+                     shape=tuple(x.shape)),
     )
     assert isinstance(out, Tensor)
     return out

@@ -264,7 +264,8 @@ def fast_kan(layer: RBFLayer, x: Tensor) -> Tensor:
     spline = layer.spline_weight.view(layer.out_features, layer.in_features, layer.grid_size)
     out = RBFLinear.apply(
         z, x, values, base_weight, spline, bias, layer.centers, form, layer.inv_width,
-        use_compiled(layer.compile_kernels, x.numel() * layer.num_bases),
+        use_compiled(layer.compile_kernels, x.numel() * layer.num_bases, caller=layer,
+                     shape=tuple(x.shape)),
     )
     assert isinstance(out, Tensor)
     return out
