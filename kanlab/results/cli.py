@@ -243,7 +243,8 @@ class ReproduceCommand(Command):
         parser.add_argument("--sample", type=int, default=3, metavar="K",
                             help="runs --verify re-runs (default 3; 0: all)")
         parser.add_argument("--threads", type=int, default=None, metavar="N",
-                            help="--verify: thread count for rows that did not record one")
+                            help="torch threads per run (default: cores // workers); with "
+                                 "--verify: the count for rows that did not record one")
 
     def run(self, args: argparse.Namespace) -> int:
         from kanlab.errors import UsageError
@@ -254,6 +255,8 @@ class ReproduceCommand(Command):
             raise UsageError(f"`DIR` must be a results directory, but got DIR={args.dir!r}.")
         if args.workers is not None and args.workers < 1:
             raise UsageError(f"`--workers` must be >= 1, but got --workers={args.workers}.")
+        if args.threads is not None and args.threads < 1:
+            raise UsageError(f"`--threads` must be >= 1, but got --threads={args.threads}.")
         if args.verify:
             from kanlab.results.verify import verify
 
@@ -270,7 +273,8 @@ class ReproduceCommand(Command):
                 )
             return 0
         reproduce(bench, workers=args.workers, dry_run=args.dry_run,
-                  allow_dirty=args.allow_dirty, echo=lambda line: print(line, flush=True))
+                  allow_dirty=args.allow_dirty, threads=args.threads,
+                  echo=lambda line: print(line, flush=True))
         return 0
 
 
@@ -559,9 +563,9 @@ class MatchCommand(Command):
         add_overrides_argument(parser)
 
     def run(self, args: argparse.Namespace) -> int:
-        from kanlab.results.match import match_model
-
         import shlex
+
+        from kanlab.results.match import match_model
 
         target = _parse_spec(args.model_spec, args.overrides)
         _check_model(target, "MODEL_SPEC")

@@ -158,6 +158,7 @@ def reproduce(
     workers: int | None = None,
     dry_run: bool = False,
     allow_dirty: bool = False,
+    threads: int | None = None,
     echo: Callable[[str], None] = print,
 ) -> ReproduceReport:
     """Run the manifest's jobs that are not done at this code, then regenerate the table.
@@ -167,6 +168,8 @@ def reproduce(
         workers: Parallel training processes (default: one per core).
         dry_run: List the jobs to run and stop.
         allow_dirty: Run with uncommitted changes in kanlab/ (rows are flagged dirty).
+        threads: Torch threads per run (default: cores // workers, at least 1); every row
+            records the count it ran with.
         echo: Where progress lines go.
 
     Raises:
@@ -183,6 +186,9 @@ def reproduce(
     workers = cores if workers is None else workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"`workers` must be an integer >= 1, but got workers={workers!r}.")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):
+        raise InputError(f"`threads` must be an integer >= 1, but got threads={threads!r}.")
     bench = Path(bench_dir)
     jobs = plan(bench)
     code = code_version()
@@ -211,7 +217,8 @@ def reproduce(
             "kanlab/ has uncommitted changes, so the runs would not record a code version: "
             "commit them first (`git status kanlab`) or pass --allow-dirty."
         )
-    threads = max(1, cores // min(workers, max(1, len(todo))))
+    if threads is None:
+        threads = max(1, cores // min(workers, max(1, len(todo))))
     if todo:
         _execute(todo, bench.parent, workers, threads, report, echo, code)
     _, report.leaderboard = write_leaderboard(bench)

@@ -106,7 +106,8 @@ def welch(a: Sequence[float], b: Sequence[float]) -> Welch:
     from scipy import stats
 
     with warnings.catch_warnings():  # one constant group: exact, scipy still warns
-        warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
+        warnings.filterwarnings("ignore", message="Precision loss occurred",
+                                category=RuntimeWarning)
         res = stats.ttest_ind(list(a), list(b), equal_var=False)
     return Welch(float(res.statistic), float(res.df), float(res.pvalue))
 
@@ -140,7 +141,8 @@ def tost(a: Sequence[float], b: Sequence[float], margin: float) -> Tost:
     from scipy import stats
 
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Precision loss occurred", category=RuntimeWarning)
+        warnings.filterwarnings("ignore", message="Precision loss occurred",
+                                category=RuntimeWarning)
         lower = stats.ttest_ind([v + margin for v in a], list(b), equal_var=False,
                                 alternative="greater")
         upper = stats.ttest_ind([v - margin for v in a], list(b), equal_var=False,

@@ -505,7 +505,8 @@ def test_split_by_a_config_path_with_one_baseline_per_task(
     (bench / "reproduce.yaml").write_text("runs: []\nleaderboard: {split: model.arch}\n")
     assert main(["leaderboard", str(bench), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert "keys in" in err and "must be among baseline, split_by, equivalence_margin, but got 'split'" in err
+    assert "keys in" in err
+    assert "must be among baseline, split_by, equivalence_margin, but got 'split'" in err
 
 
 def test_edge_cases_diverged_seeds_stopped_runs_p_rounding_and_baseline_notes(
@@ -617,7 +618,8 @@ def test_tost_marks_follow_the_hand_computed_tost_with_holm(tmp_path: Path) -> N
     narrow = load_leaderboard(bench, margin=1.0)
     assert all((narrow.comparisons[by_name[n].key].p_equiv or 0) > 0.05 for n in tested)
     assert "not shown (p " in narrow.to_markdown()
-    assert "≡" not in load_leaderboard(bench).to_markdown().split("\n\n")[2]  # no margin: no column
+    # no margin: no column
+    assert "≡" not in load_leaderboard(bench).to_markdown().split("\n\n")[2]
 
 
 def test_manifest_margin_must_be_a_positive_number(tmp_path: Path) -> None:

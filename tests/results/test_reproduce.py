@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from kanlab.cli import main
-from kanlab.errors import ConfigError
+from kanlab.errors import ConfigError, InputError
 from kanlab.provenance import CodeVersion, code_version
 from kanlab.results.leaderboard import read_runs
 from kanlab.results.reproduce import Job, _done, plan, read_manifest, reproduce
@@ -57,11 +57,13 @@ def test_reproduce_runs_once_then_nothing_and_regenerates_the_table(
 
     # two jobs in two spawned worker processes; --allow-dirty so the test also passes while
     # kanlab/ has uncommitted changes (the rows then say git_dirty=true)
-    argv = ["reproduce", str(bench), "--workers", "2", "--allow-dirty"]
+    # (--threads: each run's torch threads, whatever cores // workers would give)
+    argv = ["reproduce", str(bench), "--workers", "2", "--threads", "1", "--allow-dirty"]
     assert main(argv) == 0
     assert "done mlp seed=0" in capsys.readouterr().out
     rows = [json.loads(line) for line in (bench / "runs.jsonl").read_text().splitlines()]
     assert sorted(r["seed"] for r in rows) == [0, 1]
+    assert [r["threads"] for r in rows] == [1, 1]
     assert all(r["code_sha"] and isinstance(r["git_dirty"], bool) for r in rows)
     assert all(r["config"]["trainer"]["max_epochs"] == 1 for r in rows)
     board = (bench / "leaderboard.md").read_bytes()
@@ -112,6 +114,8 @@ def test_manifest_errors_are_one_line_config_errors(tmp_path: Path) -> None:
         plan(bench)
     assert main(["reproduce", str(tmp_path / "missing")]) == 2
     assert main(["reproduce", str(tmp_path), "--dry-run"]) == 2  # no reproduce.yaml there
+    with pytest.raises(InputError, match=r"^`threads` must be an integer >= 1, but got threads=0"):
+        reproduce(bench, threads=0)
 
 
 def test_committed_fashion_mnist_manifest_plans_every_configuration() -> None:
