@@ -13,8 +13,9 @@ An experiment YAML has the sections ``name``, ``seed``, ``model``, ``data``, ``o
 
 Every ``{name: ...}`` node is a :class:`Spec`, checked against the signature of the class its
 registry holds under that name: an unknown key is an error naming its dotted path and the
-closest valid key. Defaults live only in the dataclasses below and in the constructors of the
-registered classes, never again in the CLI.
+closest valid key. Defaults live only in the section dataclasses (:class:`ExperimentConfig`,
+:class:`OptimConfig`, :class:`TrainerConfig`) and in the constructors of the registered classes,
+never again in the CLI.
 
 Which registry a value draws from is declared where the value is defined: a dataclass field
 or constructor parameter annotated ``Annotated[..., Draws(LAYERS)]`` (:mod:`kanlab.registry`
@@ -26,9 +27,11 @@ validated against the Lightning-free signatures the catalog names for them
 (:mod:`kanlab._signatures`).
 
 Validation itself (:class:`Spec`, :func:`from_dict`, :func:`validate_spec`, the ``Draws``
-markers, constructor signatures and the type checker that names the dotted path of a bad value)
-lives in :mod:`kanlab.validation` (its docstring says why that checker is hand-written rather
-than pydantic); those names stay importable from here.
+markers, constructor signatures, the type checker that names the dotted path of a bad value)
+and the section dataclasses with their checks live in :mod:`kanlab.validation` (its docstring
+says why that checker is hand-written rather than pydantic), so that building a config is one
+pass in one module; those names stay importable from here. This module holds what surrounds
+a load: ``--set`` overrides, files, :func:`load_experiment`, :func:`config_hash`.
 """
 
 from __future__ import annotations
@@ -39,32 +42,22 @@ import dataclasses
 import hashlib
 import json
 import math
-import re
-import types
 import typing
-import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 
 from kanlab.errors import ConfigError, InputError
-from kanlab.registry import (
-    CALLBACKS,
-    DATAMODULES,
-    MODELS,
-    OPTIMIZERS,
-    SCHEDULERS,
-    Draws,
-    KwargsOf,
-    Registry,
-    suggest,
-)
+from kanlab.registry import Registry
 from kanlab.validation import (
+    SPAWNED_STRATEGIES,
+    ExperimentConfig,
+    OptimConfig,
     Signature,
     Spec,
+    TrainerConfig,
     _plain,
     check_type,
     drawn_registry,
@@ -78,6 +71,7 @@ from kanlab.validation import (
 
 __all__ = [
     "ConfigError",
+    "SPAWNED_STRATEGIES",
     "ExperimentConfig",
     "OptimConfig",
     "Signature",
@@ -98,158 +92,6 @@ __all__ = [
     "validate_params",
     "validate_spec",
 ]
-
-SPAWNED_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
-"""Strategies whose ranks all run in child processes (rank 0 too): a run's epochs come back
-from them through ``last.ckpt`` (:mod:`kanlab.lit.ranks`), so these need checkpointing on."""
-
-LARGE_LR = 10.0  # above this OptimConfig warns (a typo is likelier than an experiment)
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    """Optimiser (registry ``optimizers``) with its learning-rate schedule.
-
-    Extra optimiser arguments (``momentum``, ``betas``, ...) go in ``params``; they are checked
-    against the optimiser's signature. ``regularization_weight`` scales the model's
-    ``regularization_loss()`` (B-spline KANs), added to the training loss; 0 turns it off.
-
-    ``lr`` must be > 0 and finite; it has no upper bound. Rates above 10 are rare but real
-    (plain SGD at 20-30 trains LSTM language models), so a cap would refuse experiments; above
-    :data:`LARGE_LR` a warning names the value, since 3e4 for 3e-4 is the likelier story (such
-    a run trains to an absurd but finite loss, not always to a divergence that stops it).
-    """
-
-    name: str = "adamw"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    params: Annotated[Mapping[str, Any], KwargsOf(OPTIMIZERS)] = field(
-        default_factory=lambda: types.MappingProxyType({})
-    )
-    scheduler: Annotated[Spec | None, Draws(SCHEDULERS)] = None
-    regularization_weight: float = 0.0
-
-    def __post_init__(self) -> None:
-        if not 0 < self.lr < math.inf:  # also NaN (non-finite values are refused earlier too)
-            raise ConfigError(f"`optim.lr` must be > 0 and finite, but got optim.lr={self.lr}.")
-        if self.lr > LARGE_LR:
-            warnings.warn(f"`optim.lr`={self.lr:g} is above {LARGE_LR:g}: a typo (3e4 for 3e-4)?",
-                          UserWarning, stacklevel=2)
-        for key in ("weight_decay", "regularization_weight"):
-            value = getattr(self, key)
-            if not 0 <= value < math.inf:
-                raise ConfigError(f"`optim.{key}` must be >= 0 and finite, but got "
-                                  f"optim.{key}={value}.")
-
-
-# `trainer.loggers` choices (built by kanlab.lit.loggers, which holds their packages/extras).
-LOGGER_NAMES = ("csv", "tensorboard", "mlflow")
-
-
-@dataclass(frozen=True)
-class TrainerConfig:
-    """Lightning ``Trainer`` settings plus kanlab's training callbacks (registry ``callbacks``).
-
-    ``deterministic``: ``true``/``false``/``warn`` as Lightning's, or ``auto`` (default):
-    ``true`` on CPU, ``warn`` on GPUs, where some kernels (``index_add_`` backward, used by
-    spline code) have no deterministic implementation and would raise.
-
-    ``loggers``: any of ``csv``, ``tensorboard``, ``mlflow`` (:mod:`kanlab.lit.loggers`); the
-    CSV log is always written, since ``runs.jsonl`` and the leaderboards read it.
-
-    ``compile``: run the training forward through ``torch.compile`` (first batch shape only;
-    the short last batch and evaluation stay eager). Off by default: the first step pays the
-    compilation (seconds to tens of seconds on CPU); it pays off for small batches.
-
-    ``early_stopping_patience`` / ``early_stopping_min_delta``: stop when the validation metric
-    has not improved by more than ``min_delta`` (its units) for ``patience`` epochs (plateau
-    stopping under the ``max_epochs`` budget; see :mod:`kanlab.convergence` for how a run's
-    ``converged`` field is decided). ``min_delta`` enters the config hash only when not 0.
-
-    ``devices``: 1 by default, one device per run (Lightning's ``auto`` would take every GPU
-    of the machine with DDP, multiplying the global batch: another experiment). Other values
-    and a non-``auto`` ``strategy`` enter the config hash.
-    """
-
-    max_epochs: int = 10
-    accelerator: str = "auto"
-    devices: int | str = 1
-    strategy: str = "auto"
-    precision: str = "32-true"
-    deterministic: bool | Literal["auto", "warn"] = "auto"
-    gradient_clip_val: float | None = None
-    limit_train_batches: float | int = 1.0
-    limit_val_batches: float | int = 1.0
-    log_every_n_steps: int = 50
-    early_stopping_patience: int | None = None
-    early_stopping_min_delta: float = 0.0
-    test_every_epoch: bool = False
-    checkpoint: bool = True
-    progress_bar: bool = True
-    callbacks: Annotated[tuple[Spec, ...], Draws(CALLBACKS)] = ()
-    loggers: tuple[str, ...] = ("csv",)
-    compile: bool = False
-
-    def __post_init__(self) -> None:
-        if self.max_epochs < 1:
-            raise ConfigError(
-                f"`trainer.max_epochs` must be >= 1, but got trainer.max_epochs={self.max_epochs}."
-            )
-        if self.early_stopping_patience is not None and self.early_stopping_patience < 0:
-            raise ConfigError(
-                "`trainer.early_stopping_patience` must be >= 0 or null, but got "
-                f"trainer.early_stopping_patience={self.early_stopping_patience}."
-            )
-        if not self.early_stopping_min_delta >= 0:
-            raise ConfigError(
-                "`trainer.early_stopping_min_delta` must be >= 0, but got "
-                f"trainer.early_stopping_min_delta={self.early_stopping_min_delta}."
-            )
-        if str(self.strategy) in SPAWNED_STRATEGIES and not self.checkpoint:
-            raise ConfigError(
-                f"`trainer.checkpoint` must be true with trainer.strategy={self.strategy} (the "
-                "epochs come back from the spawned ranks through last.ckpt), but got "
-                "trainer.checkpoint=false."
-            )
-        for name in self.loggers:
-            if name not in LOGGER_NAMES:
-                raise ConfigError(
-                    f"`trainer.loggers` must hold names from {', '.join(LOGGER_NAMES)}, but got "
-                    f"{name!r}.{suggest(str(name), list(LOGGER_NAMES))}"
-                )
-
-
-@dataclass(frozen=True)
-class ExperimentConfig:
-    """One training run: model, data, optimiser and trainer, all built through registries."""
-
-    name: str
-    model: Annotated[Spec, Draws(MODELS)]
-    data: Annotated[Spec, Draws(DATAMODULES)]
-    seed: int = 0
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    # The results folder (``<results_dir>/<benchmark>/runs.jsonl``); default: the data module's
-    # name. Lets two benchmarks on one data set (e.g. MLPs and conv nets on Fashion-MNIST)
-    # keep separate tables. Not part of ``config_hash`` (it says where, not what).
-    benchmark: str | None = None
-
-    def __post_init__(self) -> None:
-        from kanlab.paths import check_name
-
-        check_name("name", self.name)  # it starts the run directory's name
-        b = self.benchmark
-        if b is not None and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", b) or ".." in b):
-            raise ConfigError(
-                "`benchmark` must be a folder name (letters, digits, _ . -), but got "
-                f"benchmark={b!r}."
-            )
-
-    @property
-    def results_group(self) -> str:
-        """The folder under the results dir that holds this run: ``benchmark`` or data name."""
-        return self.benchmark or str(self.data.name)
-
 
 
 def registry_at(
@@ -323,6 +165,17 @@ def parse_overrides(items: Sequence[str]) -> list[tuple[str, Any]]:
     return out
 
 
+def _unfrozen(value: Any) -> Any:
+    """``json.dumps``'s ``default``: a frozen value (spec, read-only mapping) as plain data.
+
+    Called only where one occurs, so copying plain YAML data stays in this module.
+    """
+    plain = _plain(value)
+    if plain is value:
+        raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+    return plain
+
+
 def apply_overrides(
     raw: Mapping[str, Any], overrides: Sequence[tuple[str, Any]]
 ) -> dict[str, Any]:
@@ -331,7 +184,7 @@ def apply_overrides(
     Paths that do not exist yet are created (validation afterwards rejects unknown keys with
     the dotted path), except list indices, which must exist.
     """
-    data: Any = json.loads(json.dumps(_plain(raw)))
+    data: Any = json.loads(json.dumps(raw, default=_unfrozen))  # a deep copy, plain data
     for path, value in overrides:
         node = data
         parts = path.split(".")
@@ -431,9 +284,6 @@ def _device_count(devices: Any) -> Any:
     return text  # "auto", "-1": machine-dependent
 
 
-_DDP_LAUNCHES = ("ddp_spawn", "ddp_fork", "ddp_notebook")  # Lightning's DDP, started otherwise
-
-
 def config_hash(cfg: ExperimentConfig | Mapping[str, Any]) -> str:
     """Hash of the resolved config that groups seeds of one configuration.
 
@@ -451,7 +301,7 @@ def config_hash(cfg: ExperimentConfig | Mapping[str, Any]) -> str:
         d["trainer"].pop(key, None)
     if "devices" in d["trainer"]:  # which device is not the experiment, how many is
         d["trainer"]["devices"] = _device_count(d["trainer"]["devices"])
-    if d["trainer"].get("strategy") in _DDP_LAUNCHES:  # how ranks start is not either
+    if d["trainer"].get("strategy") in SPAWNED_STRATEGIES:  # how ranks start is not either
         d["trainer"]["strategy"] = "ddp"
     # counted only when not the default: without a checkpoint the last epoch is tested; with
     # several devices (or a strategy) the global batch and the evaluation split change

@@ -7,10 +7,12 @@ dataclass from plain data the same way. Underneath: :func:`drawn_registry` finds
 :class:`~kanlab.registry.Draws` marker in an annotation (the registry a value's specs come
 from); :func:`signature_of` reads what a registered class or factory accepts; :func:`check_type`
 checks one value against its annotation. Every error names the dotted path of the bad value
-(``"`optim.lr` must be a number, but got optim.lr='fast'."``). :mod:`kanlab.config` holds the
-experiment dataclasses, overrides, files and the config hash on top of this; every public name
-here stays importable from there. The whole recursive check runs inside this module, so
-loading a config does not bounce between modules.
+(``"`optim.lr` must be a number, but got optim.lr='fast'."``). The experiment's section
+dataclasses (:class:`ExperimentConfig`, :class:`OptimConfig`, :class:`TrainerConfig`) live
+here too, beside :func:`from_dict`, so their own checks (``__post_init__``) run in the same
+pass: the whole recursive check of a load runs inside this module and does not bounce between
+modules. :mod:`kanlab.config` holds overrides, files and the config hash on top of this; every
+public name here stays importable from there.
 
 Why a hand-written checker, not pydantic: pydantic is not a kanlab dependency (it is not
 installed in the project's environment), and adopting it would remove little. The checker
@@ -31,19 +33,37 @@ import contextlib
 import dataclasses
 import importlib
 import inspect
+import math
 import re
 import types
 import typing
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, TypeVar, Union
 
 from kanlab.errors import ConfigError
-from kanlab.registry import LAYERS, Draws, Entry, KwargsOf, Registry, suggest
+from kanlab.paths import check_name
+from kanlab.registry import (
+    CALLBACKS,
+    DATAMODULES,
+    LAYERS,
+    MODELS,
+    OPTIMIZERS,
+    SCHEDULERS,
+    Draws,
+    Entry,
+    KwargsOf,
+    Registry,
+    suggest,
+)
 
 __all__ = [
+    "ExperimentConfig",
+    "OptimConfig",
     "Signature",
     "Spec",
+    "TrainerConfig",
     "check_type",
     "drawn_registry",
     "from_dict",
@@ -421,3 +441,157 @@ def from_dict(cls: type[C], raw: Any, path: str = "") -> C:
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"`{where}`: {exc}") from None
+
+
+# --------------------------------------------------------------------------- experiment
+
+
+SPAWNED_STRATEGIES = ("ddp_spawn", "ddp_fork", "ddp_notebook")
+"""Strategies whose ranks all run in child processes (rank 0 too), Lightning's DDP started
+otherwise: a run's epochs come back from them through ``last.ckpt`` (:mod:`kanlab.lit.ranks`),
+so these need checkpointing on; :func:`kanlab.config.config_hash` counts them as ``ddp``."""
+
+LARGE_LR = 10.0  # above this OptimConfig warns (a typo is likelier than an experiment)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimiser (registry ``optimizers``) with its learning-rate schedule.
+
+    Extra optimiser arguments (``momentum``, ``betas``, ...) go in ``params``; they are checked
+    against the optimiser's signature. ``regularization_weight`` scales the model's
+    ``regularization_loss()`` (B-spline KANs), added to the training loss; 0 turns it off.
+
+    ``lr`` must be > 0 and finite; it has no upper bound. Rates above 10 are rare but real
+    (plain SGD at 20-30 trains LSTM language models), so a cap would refuse experiments; above
+    :data:`LARGE_LR` a warning names the value, since 3e4 for 3e-4 is the likelier story (such
+    a run trains to an absurd but finite loss, not always to a divergence that stops it).
+    """
+
+    name: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    params: Annotated[Mapping[str, Any], KwargsOf(OPTIMIZERS)] = field(
+        default_factory=lambda: types.MappingProxyType({})
+    )
+    scheduler: Annotated[Spec | None, Draws(SCHEDULERS)] = None
+    regularization_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.lr < math.inf:  # also NaN (non-finite values are refused earlier too)
+            raise ConfigError(f"`optim.lr` must be > 0 and finite, but got optim.lr={self.lr}.")
+        if self.lr > LARGE_LR:
+            warnings.warn(f"`optim.lr`={self.lr:g} is above {LARGE_LR:g}: a typo (3e4 for 3e-4)?",
+                          UserWarning, stacklevel=2)
+        for key in ("weight_decay", "regularization_weight"):
+            value = getattr(self, key)
+            if not 0 <= value < math.inf:
+                raise ConfigError(f"`optim.{key}` must be >= 0 and finite, but got "
+                                  f"optim.{key}={value}.")
+
+
+# `trainer.loggers` choices (built by kanlab.lit.loggers, which holds their packages/extras).
+LOGGER_NAMES = ("csv", "tensorboard", "mlflow")
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Lightning ``Trainer`` settings plus kanlab's training callbacks (registry ``callbacks``).
+
+    ``deterministic``: ``true``/``false``/``warn`` as Lightning's, or ``auto`` (default):
+    ``true`` on CPU, ``warn`` on GPUs, where some kernels (``index_add_`` backward, used by
+    spline code) have no deterministic implementation and would raise.
+
+    ``loggers``: any of ``csv``, ``tensorboard``, ``mlflow`` (:mod:`kanlab.lit.loggers`); the
+    CSV log is always written, since ``runs.jsonl`` and the leaderboards read it.
+
+    ``compile``: run the training forward through ``torch.compile`` (first batch shape only;
+    the short last batch and evaluation stay eager). Off by default: the first step pays the
+    compilation (seconds to tens of seconds on CPU); it pays off for small batches.
+
+    ``early_stopping_patience`` / ``early_stopping_min_delta``: stop when the validation metric
+    has not improved by more than ``min_delta`` (its units) for ``patience`` epochs (plateau
+    stopping under the ``max_epochs`` budget; see :mod:`kanlab.convergence` for how a run's
+    ``converged`` field is decided). ``min_delta`` enters the config hash only when not 0.
+
+    ``devices``: 1 by default, one device per run (Lightning's ``auto`` would take every GPU
+    of the machine with DDP, multiplying the global batch: another experiment). Other values
+    and a non-``auto`` ``strategy`` enter the config hash.
+    """
+
+    max_epochs: int = 10
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: str = "auto"
+    precision: str = "32-true"
+    deterministic: bool | Literal["auto", "warn"] = "auto"
+    gradient_clip_val: float | None = None
+    limit_train_batches: float | int = 1.0
+    limit_val_batches: float | int = 1.0
+    log_every_n_steps: int = 50
+    early_stopping_patience: int | None = None
+    early_stopping_min_delta: float = 0.0
+    test_every_epoch: bool = False
+    checkpoint: bool = True
+    progress_bar: bool = True
+    callbacks: Annotated[tuple[Spec, ...], Draws(CALLBACKS)] = ()
+    loggers: tuple[str, ...] = ("csv",)
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_epochs < 1:
+            raise ConfigError(
+                f"`trainer.max_epochs` must be >= 1, but got trainer.max_epochs={self.max_epochs}."
+            )
+        if self.early_stopping_patience is not None and self.early_stopping_patience < 0:
+            raise ConfigError(
+                "`trainer.early_stopping_patience` must be >= 0 or null, but got "
+                f"trainer.early_stopping_patience={self.early_stopping_patience}."
+            )
+        if not self.early_stopping_min_delta >= 0:
+            raise ConfigError(
+                "`trainer.early_stopping_min_delta` must be >= 0, but got "
+                f"trainer.early_stopping_min_delta={self.early_stopping_min_delta}."
+            )
+        if str(self.strategy) in SPAWNED_STRATEGIES and not self.checkpoint:
+            raise ConfigError(
+                f"`trainer.checkpoint` must be true with trainer.strategy={self.strategy} (the "
+                "epochs come back from the spawned ranks through last.ckpt), but got "
+                "trainer.checkpoint=false."
+            )
+        for name in self.loggers:
+            if name not in LOGGER_NAMES:
+                raise ConfigError(
+                    f"`trainer.loggers` must hold names from {', '.join(LOGGER_NAMES)}, but got "
+                    f"{name!r}.{suggest(str(name), list(LOGGER_NAMES))}"
+                )
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """One training run: model, data, optimiser and trainer, all built through registries."""
+
+    name: str
+    model: Annotated[Spec, Draws(MODELS)]
+    data: Annotated[Spec, Draws(DATAMODULES)]
+    seed: int = 0
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    # The results folder (``<results_dir>/<benchmark>/runs.jsonl``); default: the data module's
+    # name. Lets two benchmarks on one data set (e.g. MLPs and conv nets on Fashion-MNIST)
+    # keep separate tables. Not part of ``config_hash`` (it says where, not what).
+    benchmark: str | None = None
+
+    def __post_init__(self) -> None:
+        check_name("name", self.name)  # it starts the run directory's name
+        b = self.benchmark
+        if b is not None and (not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", b) or ".." in b):
+            raise ConfigError(
+                "`benchmark` must be a folder name (letters, digits, _ . -), but got "
+                f"benchmark={b!r}."
+            )
+
+    @property
+    def results_group(self) -> str:
+        """The folder under the results dir that holds this run: ``benchmark`` or data name."""
+        return self.benchmark or str(self.data.name)

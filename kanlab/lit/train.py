@@ -311,10 +311,17 @@ def preflight(cfg: ExperimentConfig, datamodule: Any | None = None) -> None:
     ``datamodule`` defaults to a fresh (unprepared) one, enough to know the input shape.
     """
     check_trainer(cfg)
-    dm = datamodule if datamodule is not None else build_datamodule(cfg)
-    dims = tuple(getattr(dm, "dims", ()) or ())
+    check_model_on(cfg, datamodule if datamodule is not None else build_datamodule(cfg))
+
+
+def check_model_on(cfg: ExperimentConfig, datamodule: Any, model: nn.Module | None = None
+                   ) -> None:
+    """:func:`check_forward` of ``model`` (default: a fresh one) on ``datamodule``'s input
+    shape and classes; nothing for a data module without ``dims``."""
+    dims = tuple(getattr(datamodule, "dims", ()) or ())
     if dims:
-        check_forward(cfg, build_model(cfg), dims, num_classes=getattr(dm, "num_classes", 0))
+        check_forward(cfg, model if model is not None else build_model(cfg), dims,
+                      num_classes=getattr(datamodule, "num_classes", 0))
 
 
 # --------------------------------------------------------------------------- train
@@ -501,9 +508,7 @@ def build_parts(cfg: ExperimentConfig) -> RunParts:
     model = build_model(cfg)
     params_built = count_params(model)
     check_trainer(cfg)
-    dims = tuple(getattr(datamodule, "dims", ()) or ())
-    if dims:
-        check_forward(cfg, model, dims, num_classes=getattr(datamodule, "num_classes", 0))
+    check_model_on(cfg, datamodule, model)
     system = build_system(cfg, model, datamodule)
     system.select_from = select_from
     return RunParts(configured, select_from, datamodule, params_built, system)

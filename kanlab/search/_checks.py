@@ -18,7 +18,13 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from kanlab.config import _DDP_LAUNCHES, ConfigError, TrainerConfig, load_experiment
+from kanlab.config import (
+    SPAWNED_STRATEGIES,
+    ConfigError,
+    ExperimentConfig,
+    TrainerConfig,
+    load_experiment,
+)
 from kanlab.registry import suggest
 from kanlab.search._rerun import config_overrides
 from kanlab.search._space import apply_values, format_value
@@ -34,13 +40,12 @@ __all__ = ["check_plan", "check_resume", "check_spawned", "trial_metrics"]
 _TRIAL_KEYS = ("base", "fixed", "space", "metric", "metrics", "objective", "seed")
 
 
-def trial_metrics(base_raw: Mapping[str, Any]) -> list[str]:
-    """Metric names a ``train`` trial can return for this base experiment."""
+def trial_metrics(cfg: ExperimentConfig) -> list[str]:
+    """Metric names a ``train`` trial can return for this (validated) base experiment."""
     from kanlab.lit.classifier import ImageClassifier
     from kanlab.lit.regressor import FunctionRegressor
     from kanlab.lit.train import task_of
 
-    cfg = load_experiment(base_raw)
     regression = task_of(cfg) == "regression"
     system = FunctionRegressor if regression else ImageClassifier
     m = system.metric_name
@@ -50,10 +55,17 @@ def trial_metrics(base_raw: Mapping[str, Any]) -> list[str]:
     return [*names, *ROW_METRICS]
 
 
-def _probe_configs(plan: StudyPlan) -> list[dict[str, Any]]:
-    """The base and, for each parameter, each probe value under its branch conditions."""
-    return [dict(plan.base_raw)] + [apply_values(plan.base_raw, values)
+def _probe_configs(
+    plan: StudyPlan,
+) -> Sequence[tuple[Mapping[str, Any], ExperimentConfig]]:
+    """The base and, for each parameter, each probe value under its branch conditions, as
+    plain data and validated: what :func:`~kanlab.search.spec.load_study` checked (validated
+    here only for a plan built without it)."""
+    if plan.checked:
+        return plan.checked
+    raws = [dict(plan.base_raw)] + [apply_values(plan.base_raw, values)
                                     for _, _, values in probes(plan)]
+    return [(raw, load_experiment(raw)) for raw in raws]
 
 
 def check_plan(plan: StudyPlan) -> None:
@@ -66,9 +78,10 @@ def check_plan(plan: StudyPlan) -> None:
     """
     if plan.spec.objective != "train":
         return
-    from kanlab.lit.train import build_datamodule, build_model, check_forward, check_trainer
+    from kanlab.lit.train import build_datamodule, check_model_on, check_trainer
 
-    allowed = trial_metrics(plan.base_raw)
+    configs = _probe_configs(plan)
+    allowed = trial_metrics(configs[0][1])
     key = "metrics" if plan.spec.metrics is not None else "metric"
     for name in plan.spec.metric_names:
         if name not in allowed:
@@ -77,9 +90,8 @@ def check_plan(plan: StudyPlan) -> None:
                 f"{key}={name!r}.{suggest(name, allowed)}"
             )
     seen: set[str] = set()
-    dims_of: dict[str, tuple[int, ...]] = {}
-    for raw in _probe_configs(plan):
-        cfg = load_experiment(raw)
+    datamodules: dict[str, Any] = {}
+    for raw, cfg in configs:
         data_key = json.dumps(raw.get("data"), sort_keys=True, default=str)
         trainer_key = "trainer:" + json.dumps(raw.get("trainer"), sort_keys=True, default=str)
         if trainer_key not in seen:
@@ -89,19 +101,17 @@ def check_plan(plan: StudyPlan) -> None:
         if model_key in seen:
             continue
         seen.add(model_key)
-        if data_key not in dims_of:
-            dm = build_datamodule(cfg)
-            dm.prepare_data()  # data missing: a SetupError now, not in every trial
-            dims_of[data_key] = tuple(getattr(dm, "dims", ()) or ())
-        if dims_of[data_key]:
-            try:
-                check_forward(cfg, build_model(cfg), dims_of[data_key])
-            except ConfigError as exc:
-                drawn = ", ".join(
-                    f"{k}={format_value(v)}"
-                    for k, v in config_overrides(plan.base_raw, raw) if k != "seed"
-                )
-                raise ConfigError(f"{exc} (trial config: {drawn or 'the base'})") from None
+        if data_key not in datamodules:
+            datamodules[data_key] = build_datamodule(cfg)
+            datamodules[data_key].prepare_data()  # data missing: a SetupError now, not later
+        try:
+            check_model_on(cfg, datamodules[data_key])
+        except ConfigError as exc:
+            drawn = ", ".join(
+                f"{k}={format_value(v)}"
+                for k, v in config_overrides(plan.base_raw, raw) if k != "seed"
+            )
+            raise ConfigError(f"{exc} (trial config: {drawn or 'the base'})") from None
 
 
 def check_spawned(plan: StudyPlan, placements: Sequence[Placement]) -> None:
@@ -122,7 +132,7 @@ def check_spawned(plan: StudyPlan, placements: Sequence[Placement]) -> None:
     from kanlab.search._objective import placed
 
     default = TrainerConfig()
-    for raw in _probe_configs(plan):
+    for raw, _ in _probe_configs(plan):
         trainer = raw.get("trainer") or {}
         if trainer.get("checkpoint", default.checkpoint):
             continue
@@ -130,7 +140,7 @@ def check_spawned(plan: StudyPlan, placements: Sequence[Placement]) -> None:
         for placement in dict.fromkeys(placements):
             _, _, strategy = placed(placement, devices=wanted,
                                           strategy=trainer.get("strategy", default.strategy))
-            if str(strategy) not in _DDP_LAUNCHES:
+            if str(strategy) not in SPAWNED_STRATEGIES:
                 continue
             drawn = ", ".join(f"{k}={format_value(v)}"
                               for k, v in config_overrides(plan.base_raw, raw) if k != "seed")

@@ -88,7 +88,8 @@ def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> 
     # CPU rounding depends on the thread count: the rerun states this trial's, so it gives
     # the trial's numbers (run rows record it as `threads`).
     rerun = f"OMP_NUM_THREADS={torch.get_num_threads()} {rerun_command(plan.rerun_base, raw)}"
-    set_user_attrs(trial, {"config": to_dict(cfg), "config_hash": config_hash(cfg),
+    resolved = to_dict(cfg)
+    set_user_attrs(trial, {"config": resolved, "config_hash": config_hash(resolved),
                            "seed": cfg.seed, "rerun": rerun})
     cfg = dataclasses.replace(cfg, trainer=_trainer_here(cfg.trainer, ctx.placement))
     metrics = plan.spec.metric_names

@@ -20,6 +20,7 @@ with its dotted path), the sampler and the pruner. Nothing touches a storage bef
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -31,6 +32,7 @@ import optuna
 
 from kanlab.config import (
     ConfigError,
+    ExperimentConfig,
     Spec,
     apply_overrides,
     from_dict,
@@ -192,8 +194,11 @@ class StudyPlan:
 
     ``source`` is the study YAML (``None`` for an inline mapping); ``base_raw`` is the base
     experiment as plain data with the ``--set`` overrides applied; ``raw`` the study mapping
-    as read (stored with the study; a resumed study is checked against it). Worker
-    processes receive the whole plan from the caller (:mod:`kanlab.search._handoff`).
+    as read (stored with the study; a resumed study is checked against it); ``checked`` the
+    base and every probe configuration of the space (:func:`probes`), each as plain data and
+    validated, in that order (:func:`load_study` fills it; the later checks read it instead of
+    validating again). Worker processes receive the whole plan from the caller
+    (:mod:`kanlab.search._handoff`).
     """
 
     spec: StudySpec
@@ -203,6 +208,7 @@ class StudyPlan:
     base_path: Path | None = None
     overrides: tuple[str, ...] = ()
     extra: Mapping[str, Any] = field(default_factory=dict)
+    checked: tuple[tuple[Mapping[str, Any], ExperimentConfig], ...] = ()
 
     @property
     def name(self) -> str:
@@ -345,7 +351,7 @@ def load_study(
         base_raw = apply_values(base_raw, dict(spec.fixed))
     base_raw = apply_overrides(base_raw, parse_overrides(list(overrides)))
     try:
-        load_experiment(base_raw)
+        base = load_experiment(base_raw)
     except ConfigError as exc:
         raise ConfigError(f"base experiment: {exc}") from None
     plan = StudyPlan(
@@ -356,7 +362,7 @@ def load_study(
         base_path=base_path,
         overrides=tuple(overrides),
     )
-    check_space(plan)
+    plan = dataclasses.replace(plan, checked=((base_raw, base), *check_space(plan)))
     plan.make_sampler()
     plan.make_pruner()
     plan.objective_fn()
@@ -387,11 +393,18 @@ def probes(plan: StudyPlan) -> Iterator[tuple[str, Any, dict[str, Any]]]:
                 yield param.path, value, {**context, **holds, param.path: value}
 
 
-def check_space(plan: StudyPlan) -> None:
-    """Apply each probe of :func:`probes` to the base config and validate the result."""
+def check_space(plan: StudyPlan) -> list[tuple[dict[str, Any], ExperimentConfig]]:
+    """Apply each probe of :func:`probes` to the base config and validate the result.
+
+    Returns:
+        Each probe configuration, as plain data and validated.
+    """
+    checked = []
     for path, value, values in probes(plan):
+        raw = apply_values(plan.base_raw, values)
         try:
-            load_experiment(apply_values(plan.base_raw, values))
+            checked.append((raw, load_experiment(raw)))
         except ConfigError as exc:
             raise ConfigError(f"space.{path}={format_value(value)}: {exc}") from None
+    return checked
 
