@@ -26,10 +26,11 @@ the ``=`` form: ``python -m bench`` forwards only flags).
 2. **Projected cost of the committed protocol.** Each configuration of
    ``results/fashion_mnist/reproduce.yaml`` (seed 0) runs through ``kanlab train``'s path and is
    stopped after its first ``PROJECT_FROM`` epochs (as a pruner stops a run: best-checkpoint
-   test, cost columns and all): a KAN layer's first ``AUTO_MIN_CALLS`` calls of a shape (about
-   an epoch at batch 64) run its eager kernels and the compiled ones take over after, so the
-   last of those epochs is what the remaining ones cost. A run is projected as that call's time
-   plus the remaining epochs at the last epoch's time, and set beside the
+   test, cost columns and all): a KAN layer runs its eager kernels until their work at one
+   shape reaches about a compilation's cost (``kanlab.layers._compile``: ~2 epochs for the
+   784-input layers at batch 64, ~6 for the 64-input ones), so the third epoch, first layer
+   compiled and second still eager, overstates what the later epochs cost. A run is projected
+   as that call's time plus the remaining epochs at the last epoch's time, and set beside the
    committed rows' recorded ``wall_time_s`` (median over the configuration's seeds at their
    commit; those runs shared the machine's two cores, one thread each, as ``kanlab reproduce``
    runs them, at whatever load the machine had then). S-KAN's first epochs are of its full
@@ -62,7 +63,7 @@ PROTOCOL = ROOT / "results" / "fashion_mnist"
 TARGETS = {"mlp": 1.25}  # every KAN: KAN_TARGET
 KAN_TARGET = 1.15
 EPOCHS_IN_PROTOCOL = 25
-PROJECT_FROM = 3  # epochs run before the projection (the first ~1000 steps are eager)
+PROJECT_FROM = 3  # epochs run before the projection (the first ~2,000 calls are eager)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

@@ -14,10 +14,11 @@ form: ``python -m bench`` forwards only flags).
    precomputed input of that width (the hidden activations are repeated M + 1 times). Each
    KAN step is paired with a floor step right after it (so load changes hit both); the ratio
    is the median of the per-pair ratios. Rows: ``eager`` (every layer's ``compile_kernels=False``:
-   what a layer's first ``AUTO_MIN_CALLS`` calls of a shape run), ``default`` (the model as
-   ``kanlab train`` runs it, ``compile_kernels=None``, timed after ``AUTO_MIN_CALLS`` warm-up
-   steps: from then on its fused kernels go through ``torch.compile``, the rest eager; at
-   batch 1024 they compile from the first call, ``AUTO_MIN_ENTRIES``) and ``compiled``
+   what a layer runs until its eager work at a shape reaches ``AUTO_MIN_WORK``), ``default``
+   (the model as ``kanlab train`` runs it, ``compile_kernels=None``, timed after enough warm-up
+   steps for every layer to pass that budget, ~6,600 at batch 64: from then on its fused
+   kernels go through ``torch.compile``, the rest eager; a call of ``AUTO_MIN_ENTRIES`` or more
+   compiles from the start) and ``compiled``
    (``torch.compile(model, dynamic=False)``, batch <= 256 only); compilation (seconds to tens of
    seconds per model on CPU) is not timed. Target: <= 1.5 at batch 64 in the default row.
 2. **kanlab epoch vs plain loop** (``af_kan`` config, one epoch): ``kanlab.lit.train``'s
@@ -124,6 +125,20 @@ def _n_basis(layer: nn.Module) -> int:
     raise TypeError(f"cannot tell the number of basis functions of {type(layer).__name__}")
 
 
+def _eager_calls(model: nn.Module, batch: int) -> int:
+    """Calls at ``batch`` rows before every KAN layer of ``model`` has switched to its compiled
+    kernels under ``compile_kernels=None`` (kanlab.layers._compile's eager-work rule)."""
+    from kanlab.layers._compile import AUTO_MIN_ENTRIES, AUTO_MIN_WORK, CALL_OVERHEAD
+
+    calls = 0
+    for layer in model.modules():
+        if hasattr(layer, "compile_kernels") and hasattr(layer, "in_features"):
+            entries = batch * int(cast(Any, layer).in_features) * _n_basis(layer)
+            if entries < AUTO_MIN_ENTRIES:
+                calls = max(calls, -(-AUTO_MIN_WORK // (entries + CALL_OVERHEAD)))
+    return calls
+
+
 def _optimizer(model: nn.Module, cfg: Any) -> torch.optim.Optimizer:
     """kanlab's optimizer for ``cfg.optim`` (registry class, weight-decay groups)."""
     from kanlab.lit._system import param_groups
@@ -186,7 +201,6 @@ def _kan_and_floor(cfg: Any, batch: int, device: torch.device) -> tuple[
 
 def step_vs_floor(args: argparse.Namespace, device: torch.device) -> list[tuple[str, float]]:
     from kanlab.config import load_experiment
-    from kanlab.layers._compile import AUTO_MIN_CALLS
 
     batches = [int(b) for b in args.batch_sizes.split(",") if b]
     names = [n for n in args.models.split(",") if n]
@@ -203,7 +217,7 @@ def step_vs_floor(args: argparse.Namespace, device: torch.device) -> list[tuple[
             for mode in modes:
                 model, floor, m, x, wide, y = _kan_and_floor(cfg, batch, device)
                 forward: Callable[[torch.Tensor], torch.Tensor] = model
-                if mode == "eager":  # what the first AUTO_MIN_CALLS calls of a shape run
+                if mode == "eager":  # what runs until a layer's eager budget is spent
                     for module in model.modules():
                         if hasattr(module, "compile_kernels"):
                             cast(Any, module).compile_kernels = False
@@ -211,8 +225,8 @@ def step_vs_floor(args: argparse.Namespace, device: torch.device) -> list[tuple[
                     forward = torch.compile(model, dynamic=False)
                 kan_step = _step_fn(model, forward, cfg, x, y)
                 floor_step = _step_fn(floor, floor, cfg, wide, y)
-                if mode == "default":  # past the call threshold: the kernels compile
-                    for _ in range(AUTO_MIN_CALLS):
+                if mode == "default":  # past the eager budget: every layer's kernels compiled
+                    for _ in range(_eager_calls(model, batch)):
                         kan_step()
                 kan_ms, floor_ms, ratio = _paired(kan_step, floor_step, args.repeats, device)
                 print(f"{name:<14} {batch:>5} {mode:<9} {m:>2} {kan_ms:9.2f} {floor_ms:9.2f} "

@@ -12,16 +12,19 @@ forces it; ``None`` (the default) compiles a call when
 
 - it has at least :data:`AUTO_MIN_ENTRIES` basis entries (one compilation, seconds once per
   process and configuration, with Inductor's on-disk cache, quickly pays for itself), or
-- the same layer has already run :data:`AUTO_MIN_CALLS` calls of this input shape, each of at
-  least :data:`AUTO_CALL_MIN_ENTRIES` entries (KAN layers pass themselves and the shape): a
-  training run's mini-batches (thousands of steps at batch 64, where eager mode's ~200 small
-  passes per step cost twice the arithmetic) switch to the compiled kernels after the first
-  epoch or so, while tests, short trials and toy shapes stay eager and pay no compilation.
+- the layer (KAN layers pass themselves and the input shape) has already done
+  :data:`AUTO_MIN_WORK` of eager work at this shape, counting each call as its entries plus
+  :data:`CALL_OVERHEAD` (what eager mode's ~100 small passes per call cost beyond the
+  arithmetic, in entries). That is the ski-rental rule: the eager kernels run until what they
+  cost beyond compiled ones adds up to about one compilation (~5 s on a 2-core CPU with a warm
+  cache), so compiling never costs more than about twice the better choice in hindsight. A
+  Fashion-MNIST run at batch 64 (784 inputs x 8 bases) switches after ~2,000 steps of its
+  21,500; tests, short trials and a full-batch L-BFGS fit of a few hundred calls stay eager.
 
 ``KANLAB_COMPILE=0`` / ``1`` in the environment changes that default (``None``) to never /
 always; an explicit ``True`` / ``False`` wins. Compiled and eager kernels agree up to float
 rounding, so a run's last bits depend on when its calls switched: deterministic for a run
-from its start, but a run resumed from a checkpoint counts its calls afresh.
+from its start, but a run resumed from a checkpoint counts afresh.
 
 Failure handling: if compiling or running a compiled kernel raises (no C++ toolchain, an
 unsupported device), a warning is logged once and that kernel runs eagerly for the rest of the
@@ -45,21 +48,22 @@ from kanlab import settings
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "AUTO_CALL_MIN_ENTRIES", "AUTO_MIN_CALLS", "AUTO_MIN_ENTRIES", "Kernel", "exporting",
+    "AUTO_MIN_ENTRIES", "AUTO_MIN_WORK", "CALL_OVERHEAD", "Kernel", "exporting",
     "kernels_allowed", "use_compiled",
 ]
 
 AUTO_MIN_ENTRIES = 1 << 21
 """Basis entries (rows x inputs x basis functions) from which ``compile_kernels=None`` compiles."""
 
-AUTO_MIN_CALLS = 1000
-"""Calls of one layer at one input shape after which ``compile_kernels=None`` compiles."""
+AUTO_MIN_WORK = 1 << 30
+"""Eager work (entries, :data:`CALL_OVERHEAD` per call included) at one layer and input shape
+after which ``compile_kernels=None`` compiles: about one compilation's cost."""
 
-AUTO_CALL_MIN_ENTRIES = 1 << 14
-"""Basis entries a call needs to count towards :data:`AUTO_MIN_CALLS` (toy shapes stay eager)."""
+CALL_OVERHEAD = 1 << 17
+"""One eager call's fixed cost (its ~100 op launches, ~0.5 ms on CPU) in basis entries."""
 
-# calls so far per layer and input shape (weak keys: a deleted layer takes its counts along)
-_CALLS: weakref.WeakKeyDictionary[object, dict[tuple[int, ...], int]] = (
+# eager work so far per layer and input shape (weak keys: a deleted layer takes it along)
+_WORK: weakref.WeakKeyDictionary[object, dict[tuple[int, ...], int]] = (
     weakref.WeakKeyDictionary())
 
 
@@ -71,8 +75,8 @@ def use_compiled(
 
     ``setting`` (the layer's ``compile_kernels``) wins; ``None`` takes ``$KANLAB_COMPILE``
     when set, else compiles from :data:`AUTO_MIN_ENTRIES` entries on, or once ``caller`` (the
-    layer; ``None``: calls are not counted) has made more than :data:`AUTO_MIN_CALLS` calls of
-    input ``shape`` with at least :data:`AUTO_CALL_MIN_ENTRIES` entries (this one included).
+    layer; ``None``: nothing is counted) has done :data:`AUTO_MIN_WORK` of eager work at input
+    ``shape`` (each call: ``entries`` + :data:`CALL_OVERHEAD`).
     """
     if setting is not None:
         return setting
@@ -81,12 +85,14 @@ def use_compiled(
         return default
     if entries >= AUTO_MIN_ENTRIES:
         return True
-    if caller is None or entries < AUTO_CALL_MIN_ENTRIES:
+    if caller is None:
         return False
-    counts = _CALLS.setdefault(caller, {})
-    calls = counts.get(shape, 0) + 1
-    counts[shape] = calls
-    return calls > AUTO_MIN_CALLS
+    work = _WORK.setdefault(caller, {})
+    done = work.get(shape, 0)
+    if done >= AUTO_MIN_WORK:
+        return True
+    work[shape] = done + entries + CALL_OVERHEAD
+    return False
 
 
 class Kernel:

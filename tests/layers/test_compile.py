@@ -7,9 +7,9 @@ import torch
 
 from kanlab.layers import _compile
 from kanlab.layers._compile import (
-    AUTO_CALL_MIN_ENTRIES,
-    AUTO_MIN_CALLS,
     AUTO_MIN_ENTRIES,
+    AUTO_MIN_WORK,
+    CALL_OVERHEAD,
     Kernel,
     use_compiled,
 )
@@ -33,32 +33,39 @@ def test_policy_size_threshold_setting_and_environment(monkeypatch: pytest.Monke
     assert not use_compiled(False, 10 * AUTO_MIN_ENTRIES)
 
 
-def test_policy_counts_calls_per_caller_and_shape(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A layer's calls of one shape switch to compiled after AUTO_MIN_CALLS; other shapes,
-    other layers, toy sizes and uncounted calls keep their own answer."""
+def test_policy_compiles_once_eager_work_at_one_shape_reaches_a_compilation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each call adds its entries + CALL_OVERHEAD to the layer's eager work at that shape; at
+    AUTO_MIN_WORK the calls switch. Other shapes and layers count apart; uncounted calls
+    (no caller) and explicit settings keep their answer."""
     monkeypatch.delenv("KANLAB_COMPILE", raising=False)
     layer, other = torch.nn.Identity(), torch.nn.Identity()
-    entries = AUTO_CALL_MIN_ENTRIES
+    entries = 64 * 784 * 8
+    eager_calls = -(-AUTO_MIN_WORK // (entries + CALL_OVERHEAD))  # ceil: 2018 calls
 
     def calls(caller: object, shape: tuple[int, ...], n: int, size: int = entries) -> list[bool]:
         return [use_compiled(None, size, caller=caller, shape=shape) for _ in range(n)]
 
-    assert calls(layer, (64, 784), AUTO_MIN_CALLS) == [False] * AUTO_MIN_CALLS
+    assert calls(layer, (64, 784), eager_calls) == [False] * eager_calls
     assert calls(layer, (64, 784), 2) == [True, True]
-    assert calls(layer, (16, 784), 1) == [False]        # a new shape counts from zero
+    assert calls(layer, (24, 784), 1) == [False]        # the short last batch counts apart
     assert calls(other, (64, 784), 1) == [False]        # so does another layer
-    assert calls(layer, (1, 2), AUTO_MIN_CALLS + 1, size=entries - 1)[-1] is False  # toy size
+    # a toy shape pays the per-call overhead only: AUTO_MIN_WORK / CALL_OVERHEAD calls
+    toy = calls(layer, (4, 2), AUTO_MIN_WORK // CALL_OVERHEAD + 1, size=0)
+    assert toy.index(True) == AUTO_MIN_WORK // CALL_OVERHEAD
     assert not use_compiled(None, entries)              # no caller: not counted
     assert not use_compiled(False, entries, caller=layer, shape=(64, 784))  # explicit wins
     monkeypatch.setenv("KANLAB_COMPILE", "0")
     assert not use_compiled(None, entries, caller=layer, shape=(64, 784))
 
 
-def test_a_training_layer_switches_to_the_compiled_kernels_after_the_call_threshold(
+def test_a_training_layer_switches_to_the_compiled_kernels_after_its_eager_budget(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Through a real layer: eager for AUTO_MIN_CALLS calls of one shape, compiled after, with
-    values that agree (here the "compiler" returns the kernel itself, so they are equal)."""
+    """Through a real layer: eager until its work at one shape reaches AUTO_MIN_WORK (here
+    three calls' worth), compiled after, with values that agree (the "compiler" here returns
+    the kernel itself, so they are equal)."""
     from kanlab.layers.kan.b_spline_kan import BSplineKANLinear
 
     monkeypatch.delenv("KANLAB_COMPILE", raising=False)
@@ -69,9 +76,9 @@ def test_a_training_layer_switches_to_the_compiled_kernels_after_the_call_thresh
         return kernel.fn
 
     monkeypatch.setattr(Kernel, "_get", recording_get)
-    monkeypatch.setattr(_compile, "AUTO_MIN_CALLS", 3)
+    x = torch.rand(32, 64) * 2 - 1                      # 32 x 64 x 8 bases per call
+    monkeypatch.setattr(_compile, "AUTO_MIN_WORK", 3 * (32 * 64 * 8 + CALL_OVERHEAD))
     layer = BSplineKANLinear(64, 8)
-    x = torch.rand(32, 64) * 2 - 1                      # 32 x 64 x 8 bases = 2^14 entries
     outputs = []
     for _ in range(4):
         out = layer(x)

@@ -105,10 +105,11 @@ class AFKANLinear(KANLinearBase):
         temperature: Initial attention temperature; None -> sqrt(in_features).
         chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of basis).
         compile_kernels: Run the fused path's kernels through ``torch.compile``: ``None``
-            (default) once a call has >= 2^21 basis entries or the layer has run 1000 calls of
-            that input shape (``_compile.use_compiled``; the first such call compiles, seconds
-            on CPU), ``True`` always, ``False`` never; falls back to the eager kernels
-            with a warning when compilation fails. ``KANLAB_COMPILE=0|1`` sets ``None``'s choice.
+            (default) once a call has >= 2^21 basis entries or the layer's eager calls at that
+            input shape add up to a compilation's cost (``_compile.use_compiled``; compiling
+            takes seconds on CPU), ``True`` always, ``False`` never; falls back to the eager
+            kernels with a warning when compilation fails. ``KANLAB_COMPILE=0|1`` sets
+            ``None``'s choice.
         device: Factory kwarg for the parameters.
         dtype: Factory kwarg for the parameters.
 

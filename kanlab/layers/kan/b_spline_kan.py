@@ -72,10 +72,11 @@ class BSplineKANLinear(KANLinearBase):
         grid_eps: Weight of the uniform grid in :meth:`update_grid` (0 = quantile grid).
         chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of basis).
         compile_kernels: Run the uniform-grid basis kernels through ``torch.compile``: ``None``
-            (default) once a call has >= 2^21 basis entries or the layer has run 1000 calls of
-            that input shape (``_compile.use_compiled``; the first such call compiles, seconds
-            on CPU), ``True`` always, ``False`` never; falls back to the eager kernels
-            with a warning when compilation fails. ``KANLAB_COMPILE=0|1`` sets ``None``'s choice.
+            (default) once a call has >= 2^21 basis entries or the layer's eager calls at that
+            input shape add up to a compilation's cost (``_compile.use_compiled``; compiling
+            takes seconds on CPU), ``True`` always, ``False`` never; falls back to the eager
+            kernels with a warning when compilation fails. ``KANLAB_COMPILE=0|1`` sets
+            ``None``'s choice.
         device: Factory kwarg for parameters and buffers.
         dtype: Factory kwarg for parameters and buffers.
 

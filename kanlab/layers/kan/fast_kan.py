@@ -58,9 +58,10 @@ class FastKANLinear(KANLinearBase):
         spline_weight_init_scale: Std of the truncated-normal init of ``spline_weight``.
         chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of basis).
         compile_kernels: Run the fused kernels through ``torch.compile``: ``None`` (default)
-            once a call has >= 2^21 basis entries or the layer has run 1000 calls of that input
-            shape (``_compile.use_compiled``), ``True`` always, ``False`` never; falls
-            back to eager with a warning. ``KANLAB_COMPILE=0|1`` sets ``None``'s choice.
+            once a call has >= 2^21 basis entries or the layer's eager calls at that input shape
+            add up to a compilation's cost (``_compile.use_compiled``), ``True`` always,
+            ``False`` never; falls back to eager with a warning. ``KANLAB_COMPILE=0|1`` sets
+            ``None``'s choice.
         device: Factory kwarg for parameters and buffers.
         dtype: Factory kwarg for parameters and buffers.
 
