@@ -5,22 +5,25 @@ Run: ``python -m bench train_throughput [--batch-sizes=64,1024] [--repeats=30] [
 [--device=cpu] [--no-compile] [--skip-epoch] [--peers=DIR] [--profile]`` (use the ``=``
 form: ``python -m bench`` forwards only flags).
 
-1. **KAN step vs floor model.** For the ``b_spline_kan``, ``fast_kan`` and ``af_kan`` models of
-   ``experiments/fashion_mnist/*.yaml``: one plain-loop training step (zero_grad, forward,
-   cross-entropy, backward, optimizer step with kanlab's ``adamw`` and weight-decay groups) on
-   a fixed batch, against the step of the *floor model*: the same widths with each KAN layer
-   replaced by one ``nn.Linear(in * (M + 1), out)`` (M basis functions per input: G + K for
-   the B-spline and AF-KAN layers, the G centres for FastKAN; + 1 for the base branch) on a
+1. **KAN step vs floor model.** For the ``b_spline_kan``, ``fast_kan``, ``af_kan`` and
+   ``relu_kan`` models of ``experiments/fashion_mnist/*.yaml``: one plain-loop training step
+   (zero_grad, forward, cross-entropy, backward, optimizer step with kanlab's ``adamw`` and
+   weight-decay groups) on a fixed batch, against the step of the *floor model*: the same
+   widths with each KAN layer replaced by one ``nn.Linear(in * (M + 1), out)`` (M basis
+   functions per input: G + K for the B-spline, AF-KAN and ReLU-KAN layers, the G centres for
+   FastKAN; + 1 for the base branch) on a
    precomputed input of that width (the hidden activations are repeated M + 1 times). Each
    KAN step is paired with a floor step right after it (so load changes hit both); the ratio
    is the median of the per-pair ratios. Rows: ``eager`` (every layer's ``compile_kernels=False``:
    what a layer runs until its eager work at a shape reaches ``AUTO_MIN_WORK``), ``default``
-   (the model as ``kanlab train`` runs it, ``compile_kernels=None``, timed after enough warm-up
-   steps for every layer to pass that budget, ~6,600 at batch 64: from then on its fused
-   kernels go through ``torch.compile``, the rest eager; a call of ``AUTO_MIN_ENTRIES`` or more
-   compiles from the start) and ``compiled``
-   (``torch.compile(model, dynamic=False)``, batch <= 256 only); compilation (seconds to tens of
-   seconds per model on CPU) is not timed. Target: <= 1.5 at batch 64 in the default row.
+   (the model as ``kanlab train`` runs it, ``compile_kernels=None``, timed once every layer that
+   counts its eager work has spent that budget, ~6,600 steps at batch 64: from then on the
+   B-spline, FastKAN and AF-KAN kernels go through ``torch.compile``, relu_kan's stay eager, the
+   rest of the model is eager; a call of ``AUTO_MIN_ENTRIES`` or more compiles from the start),
+   ``kernels`` (every layer's ``compile_kernels=True``: what the default would give relu_kan if
+   it counted) and ``compiled`` (``torch.compile(model, dynamic=False)``); the last two at batch
+   <= 256 only. Compilation (seconds to tens of seconds per model on CPU) is not timed.
+   Target: <= 1.5 at batch 64 in the default row.
 2. **kanlab epoch vs plain loop** (``af_kan`` config, one epoch): ``kanlab.lit.train``'s
    epoch time (Lightning fit epoch: training + validation, metrics, logging, checkpoint) against
    a hand-written loop over the same data module's loaders with the same model, optimizer
@@ -66,7 +69,7 @@ from torch.nn import functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = ROOT / "experiments" / "fashion_mnist"
-MODELS = ("b_spline_kan", "fast_kan", "af_kan")
+MODELS = ("b_spline_kan", "fast_kan", "af_kan", "relu_kan")
 STEP_TARGET, EPOCH_TARGET, PEER_TARGET = 1.5, 1.3, 3.0
 
 
@@ -125,18 +128,22 @@ def _n_basis(layer: nn.Module) -> int:
     raise TypeError(f"cannot tell the number of basis functions of {type(layer).__name__}")
 
 
-def _eager_calls(model: nn.Module, batch: int) -> int:
-    """Calls at ``batch`` rows before every KAN layer of ``model`` has switched to its compiled
-    kernels under ``compile_kernels=None`` (kanlab.layers._compile's eager-work rule)."""
-    from kanlab.layers._compile import AUTO_MIN_ENTRIES, AUTO_MIN_WORK, CALL_OVERHEAD
+def _past_eager_budget(model: nn.Module, step: Callable[[], None]) -> int:
+    """Run ``step`` until every layer of ``model`` that counts its eager work
+    (kanlab.layers._compile) has spent its budget at this shape, so its kernels run compiled;
+    returns the steps taken (none for layers that do not count, e.g. relu_kan)."""
+    from kanlab.layers import _compile
 
-    calls = 0
-    for layer in model.modules():
-        if hasattr(layer, "compile_kernels") and hasattr(layer, "in_features"):
-            entries = batch * int(cast(Any, layer).in_features) * _n_basis(layer)
-            if entries < AUTO_MIN_ENTRIES:
-                calls = max(calls, -(-AUTO_MIN_WORK // (entries + CALL_OVERHEAD)))
-    return calls
+    def pending() -> bool:
+        return any(work < _compile.AUTO_MIN_WORK for layer in model.modules()
+                   for work in _compile._WORK.get(layer, {}).values())
+
+    step()
+    steps = 1
+    while pending() and steps < 50_000:
+        step()
+        steps += 1
+    return steps
 
 
 def _optimizer(model: nn.Module, cfg: Any) -> torch.optim.Optimizer:
@@ -213,21 +220,20 @@ def step_vs_floor(args: argparse.Namespace, device: torch.device) -> list[tuple[
         cfg = load_experiment(EXPERIMENTS / f"{name}.yaml")
         for batch in batches:
             modes = ["eager"] + ([] if args.no_compile else ["default"])
-            modes += ["compiled"] if batch <= 256 and not args.no_compile else []
+            modes += ["kernels", "compiled"] if batch <= 256 and not args.no_compile else []
             for mode in modes:
                 model, floor, m, x, wide, y = _kan_and_floor(cfg, batch, device)
                 forward: Callable[[torch.Tensor], torch.Tensor] = model
-                if mode == "eager":  # what runs until a layer's eager budget is spent
+                if mode in ("eager", "kernels"):  # every layer's kernels eager / compiled
                     for module in model.modules():
                         if hasattr(module, "compile_kernels"):
-                            cast(Any, module).compile_kernels = False
+                            cast(Any, module).compile_kernels = mode == "kernels"
                 elif mode == "compiled":
                     forward = torch.compile(model, dynamic=False)
                 kan_step = _step_fn(model, forward, cfg, x, y)
                 floor_step = _step_fn(floor, floor, cfg, wide, y)
-                if mode == "default":  # past the eager budget: every layer's kernels compiled
-                    for _ in range(_eager_calls(model, batch)):
-                        kan_step()
+                if mode == "default":  # past the eager budgets, as a training run soon is
+                    _past_eager_budget(model, kan_step)
                 kan_ms, floor_ms, ratio = _paired(kan_step, floor_step, args.repeats, device)
                 print(f"{name:<14} {batch:>5} {mode:<9} {m:>2} {kan_ms:9.2f} {floor_ms:9.2f} "
                       f"{ratio:8.2f}", flush=True)

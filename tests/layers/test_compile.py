@@ -88,6 +88,17 @@ def test_a_training_layer_switches_to_the_compiled_kernels_after_its_eager_budge
     torch.testing.assert_close(outputs[0], outputs[-1])
 
 
+def test_relu_kan_and_gr_kan_do_not_count_their_calls() -> None:
+    """Their small calls stay eager however many come (compiled, ReLU-KAN's few-op kernels
+    made a batch-64 step no faster): nothing is counted for them."""
+    from kanlab.layers.kan.gr_kan import GRKANLinear
+    from kanlab.layers.kan.relu_kan import ReLUKANLinear
+
+    for layer in (ReLUKANLinear(64, 8), GRKANLinear(64, 8)):
+        layer(torch.rand(32, 64)).sum().backward()
+        assert layer not in _compile._WORK
+
+
 def test_compile_failure_falls_back_to_eager_once_with_a_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -74,9 +74,7 @@ class GRKANLinear(KANLinearBase):
         bias: Learn the output bias c.
         chunk_size: Rows processed at once; ``None`` = automatic.
         compile_kernels: Run the fused kernels through ``torch.compile``: ``None`` (default)
-            from 2^21 entries per call or once its eager calls at one input shape add up
-            to a compilation's cost (``_compile.use_compiled``), ``True`` always, ``False``
-            never.
+            from 2^21 entries per call, ``True`` always, ``False`` never.
         device: Factory kwarg for parameters and buffers.
         dtype: Factory kwarg for parameters and buffers.
 

@@ -60,10 +60,9 @@ class ReLUKANLinear(KANLinearBase):
         trainable_phases: Learn s and e.
         chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of basis).
         compile_kernels: Run the fused kernels through ``torch.compile``: ``None`` (default)
-            once a call has >= 2^21 basis entries or the layer's eager calls at that input shape
-            add up to a compilation's cost (``_compile.use_compiled``), ``True`` always,
-            ``False`` never; falls back to eager with a warning. ``KANLAB_COMPILE=0|1`` sets
-            ``None``'s choice.
+            once a call has >= 2^21 basis entries (smaller calls stay eager: compiled, these
+            few-op kernels were no faster at batch 64), ``True`` always, ``False`` never; falls
+            back to eager with a warning. ``KANLAB_COMPILE=0|1`` sets ``None``'s choice.
         device: Factory kwarg for parameters.
         dtype: Factory kwarg for parameters.
 

@@ -26,9 +26,9 @@ closed form. Activations are used inside a kernel only when they declare a close
 derivative (``Activation.closed_form``: SiLU, ReLU, GELU, sigmoid, tanh, identity); others
 are evaluated on autograd outside the kernel (B-spline, FastKAN) or send AF-KAN to its
 reference. The elementwise kernels run eagerly, or through ``torch.compile`` from 2^21 basis
-entries per call or once a layer's eager calls at one input shape add up to a compilation's
-cost (``compile_kernels``, ``KANLAB_COMPILE``; see ``kanlab/layers/_compile.py``), falling
-back to eager with one warning when compilation fails.
+entries per call or (B-spline, FastKAN, AF-KAN) once a layer's eager calls at one input
+shape add up to a compilation's cost (``compile_kernels``, ``KANLAB_COMPILE``; see
+``kanlab/layers/_compile.py``), falling back to eager with one warning when compilation fails.
 
 Higher-order gradients. Every op is a :class:`~._function.FusedFunction`: plain
 ``backward()`` / ``autograd.grad`` run the hand-derived first-order kernels; with

@@ -182,8 +182,9 @@ def relu_kan(layer: BumpLayer, x: Tensor) -> Tensor:
     weight = layer.weight.view(layer.out_features, layer.in_features, layer.num_bases)
     out = BumpLinear.apply(
         x, layer.phase_low, layer.phase_high, weight, layer.bias, layer.scale,
-        use_compiled(layer.compile_kernels, x.numel() * layer.num_bases, caller=layer,
-                     shape=tuple(x.shape)),
+        # no caller: below AUTO_MIN_ENTRIES these few-op kernels run eagerly however many calls
+        # come (compiled, a batch-64 Fashion-MNIST step was no faster: 1.02x eager)
+        use_compiled(layer.compile_kernels, x.numel() * layer.num_bases),
     )
     assert isinstance(out, Tensor)
     return out

@@ -165,8 +165,9 @@ def gr_kan(layer: GroupRationalLayer, x: Tensor) -> Tensor:
         return layer.reference_rows(x)
     out = GroupRationalLinear.apply(
         x, layer.numerator, layer.denominator, layer.weight, layer.bias, layer.member,
-        use_compiled(layer.compile_kernels, x.numel() * 4, caller=layer,
-                     shape=tuple(x.shape)),
+        # no caller: below AUTO_MIN_ENTRIES these kernels stay eager however many calls come
+        # (not measured faster compiled at small shapes, as relu_kan's were not)
+        use_compiled(layer.compile_kernels, x.numel() * 4),
     )
     assert isinstance(out, Tensor)
     return out
