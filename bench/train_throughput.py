@@ -128,10 +128,10 @@ def _n_basis(layer: nn.Module) -> int:
     raise TypeError(f"cannot tell the number of basis functions of {type(layer).__name__}")
 
 
-def _past_eager_budget(model: nn.Module, step: Callable[[], None]) -> int:
+def _past_eager_budget(model: nn.Module, step: Callable[[], None]) -> None:
     """Run ``step`` until every layer of ``model`` that counts its eager work
-    (kanlab.layers._compile) has spent its budget at this shape, so its kernels run compiled;
-    returns the steps taken (none for layers that do not count, e.g. relu_kan)."""
+    (kanlab.layers._compile) has spent its budget at this shape, so its kernels run compiled
+    (once for a model whose layers do not count, e.g. relu_kan)."""
     from kanlab.layers import _compile
 
     def pending() -> bool:
@@ -143,7 +143,6 @@ def _past_eager_budget(model: nn.Module, step: Callable[[], None]) -> int:
     while pending() and steps < 50_000:
         step()
         steps += 1
-    return steps
 
 
 def _optimizer(model: nn.Module, cfg: Any) -> torch.optim.Optimizer:
