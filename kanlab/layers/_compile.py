@@ -21,8 +21,9 @@ forces it; ``None`` (the default) compiles a call when
   arithmetic, in entries). That is the ski-rental rule: the eager kernels run until what they
   cost beyond compiled ones adds up to about one compilation (~5 s on a 2-core CPU with a warm
   cache), so compiling never costs more than about twice the better choice in hindsight. A
-  Fashion-MNIST run at batch 64 (784 inputs x 8 bases) switches after ~2,000 steps of its
-  21,500; tests, short trials and a full-batch L-BFGS fit of a few hundred calls stay eager.
+  Fashion-MNIST run at batch 64 (784 inputs x 8 bases) switches after ~2,000 calls (training
+  steps, one call each) of its 21,500; tests, short trials and a full-batch L-BFGS fit of a
+  few hundred calls stay eager.
 
 ``KANLAB_COMPILE=0`` / ``1`` in the environment changes that default (``None``) to never /
 always; an explicit ``True`` / ``False`` wins. Compiled and eager kernels agree up to float

@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -257,12 +260,48 @@ def _execute(todo: Sequence[Job], results_dir: Path, workers: int, threads: int,
     from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                             initializer=_init_worker, initargs=(threads,)) as pool:
+    with _sigterm_raises(), ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_init_worker,
+            initargs=(threads,)) as pool:
         futures: dict[Future[tuple[str, float]], Job] = {}
-        for job in todo:
-            echo(f"queued {job.describe()}")  # starts when a worker is free
-            futures[pool.submit(_run_job, job, str(results_dir), threads, code)] = job
-        for future in as_completed(futures):
-            error = future.exception()
-            finished(futures[future], 0.0 if error else future.result()[1], error)
+        try:
+            for job in todo:
+                echo(f"queued {job.describe()}")  # starts when a worker is free
+                futures[pool.submit(_run_job, job, str(results_dir), threads, code)] = job
+            for future in as_completed(futures):
+                error = future.exception()
+                finished(futures[future], 0.0 if error else future.result()[1], error)
+        except _Terminated:
+            # The pool's exit would wait for the running jobs: stop them instead, with SIGKILL
+            # (Lightning in a worker only logs a SIGTERM and trains on). A killed run has
+            # appended no row (a row is one write when a run ends), so the rerun redoes it.
+            for child in multiprocessing.active_children():
+                child.kill()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM in the parent of the worker pool (a CLI's `kill`, a job scheduler's stop)."""
+
+
+@contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """Raise :class:`_Terminated` on SIGTERM while the pool runs (main thread only).
+
+    Python's default SIGTERM action ends the parent at once and leaves its spawned workers
+    training; Ctrl-C reaches the workers too (one process group), SIGTERM only the parent.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise _Terminated("terminated: the running runs were stopped, none was recorded "
+                          "half-done; rerun the same command to resume")
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

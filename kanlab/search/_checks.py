@@ -23,12 +23,11 @@ from kanlab.config import (
     ConfigError,
     ExperimentConfig,
     TrainerConfig,
-    load_experiment,
 )
 from kanlab.registry import suggest
 from kanlab.search._rerun import config_overrides
-from kanlab.search._space import apply_values, format_value
-from kanlab.search.spec import ROW_METRICS, StudyPlan, probes
+from kanlab.search._space import format_value
+from kanlab.search.spec import ROW_METRICS, StudyPlan
 
 if TYPE_CHECKING:
     from kanlab.search.devices import Placement
@@ -59,13 +58,10 @@ def _probe_configs(
     plan: StudyPlan,
 ) -> Sequence[tuple[Mapping[str, Any], ExperimentConfig]]:
     """The base and, for each parameter, each probe value under its branch conditions, as
-    plain data and validated: what :func:`~kanlab.search.spec.load_study` checked (validated
-    here only for a plan built without it)."""
-    if plan.checked:
-        return plan.checked
-    raws = [dict(plan.base_raw)] + [apply_values(plan.base_raw, values)
-                                    for _, _, values in probes(plan)]
-    return [(raw, load_experiment(raw)) for raw in raws]
+    plain data and validated: what :func:`~kanlab.search.spec.load_study` checked."""
+    if not plan.checked:  # every plan comes from load_study, which fills it
+        raise RuntimeError("a StudyPlan must come from load_study (its `checked` is empty)")
+    return plan.checked
 
 
 def check_plan(plan: StudyPlan) -> None:

@@ -12,6 +12,7 @@ leaf, and the whole node where a component changed or lost keys.
 
 from __future__ import annotations
 
+import functools
 import shlex
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -52,10 +53,17 @@ def config_overrides(base: Any, target: Any, path: str = "") -> Iterator[tuple[s
         yield path, target
 
 
-def _base_for_cli(base_path: Path) -> dict[str, Any]:
-    """The base experiment exactly as ``kanlab train BASE.yaml`` reads it."""
-    raw = read_yaml(base_path)
-    raw.setdefault("name", base_path.stem)
+def _base_for_cli(base_path: Path) -> Mapping[str, Any]:
+    """The base experiment exactly as ``kanlab train BASE.yaml`` reads it (read once per
+    file version, not once per trial; callers only read it)."""
+    stat = base_path.stat()
+    return _read_base(base_path.resolve(), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_base(path: Path, mtime_ns: int, size: int) -> Mapping[str, Any]:
+    raw = read_yaml(path)
+    raw.setdefault("name", path.stem)
     return raw
 
 

@@ -269,3 +269,65 @@ def test_a_job_refuses_to_run_when_kanlab_changed_since_the_command_started(
     with pytest.raises(SetupError, match="kanlab/ must not change while `kanlab reproduce`"):
         _run_job(_job(0), str(tmp_path), 1, other)
     assert not any(tmp_path.iterdir())  # nothing ran, nothing recorded
+
+
+def _children(pid: int) -> set[int]:
+    """Live child processes of ``pid`` (Linux /proc)."""
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
+def test_sigterm_stops_the_worker_pool_and_records_no_half_run(
+    tmp_path: Path, data_dir: str,
+) -> None:
+    import signal
+    import time
+
+    bench = _bench(tmp_path, {
+        "seeds": [0, 1, 2],
+        "overrides": ["trainer.max_epochs=100000", "trainer.early_stopping_patience=null",
+                      f"data.data_dir={data_dir}"],
+        "runs": [{"experiment": "experiments/tiny_mlp.yaml", "overrides": ["name=mlp"]}],
+    })
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "kanlab", "reproduce", str(bench), "--workers", "2",
+         "--threads", "1", "--allow-dirty"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        workers: set[int] = set()
+        while time.monotonic() < deadline:  # both workers are training a run
+            workers = _children(parent.pid) - {parent.pid}
+            runs = list(bench.parent.glob("**/metrics.csv"))  # a run has trained an epoch
+            if len(workers) >= 2 and runs:
+                break
+            time.sleep(0.5)
+        assert parent.poll() is None and runs, parent.communicate()[1][-2000:]
+        parent.send_signal(signal.SIGTERM)
+        _, err = parent.communicate(timeout=60)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+    assert parent.returncode == 130, err[-2000:]
+    assert "terminated: the running runs were stopped" in err
+    deadline = time.monotonic() + 30
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(pid) for pid in workers)  # no worker left training
+    assert not (bench / "runs.jsonl").exists()  # no row for a stopped run

@@ -229,6 +229,23 @@ def test_rerun_command_gives_the_trial_config(spec: str, values: dict[str, Any])
     assert to_dict(rerun) == to_dict(load_experiment(plan.trial_config(values, 3)))
 
 
+def test_rerun_command_reads_the_base_once_per_version_of_the_file(tmp_path: Path) -> None:
+    import os
+
+    import yaml
+
+    from kanlab.search._rerun import rerun_command
+
+    base = tmp_path / "base.yaml"
+    base.write_text(yaml.safe_dump({"seed": 0, "optim": {"lr": 0.1}}))
+    config = {"name": "base", "seed": 0, "optim": {"lr": 0.2}}
+    assert rerun_command(base, config).endswith("--set optim.lr=0.2 seed=0")
+    assert rerun_command(base, config).endswith("--set optim.lr=0.2 seed=0")  # cached
+    base.write_text(yaml.safe_dump({"seed": 0, "optim": {"lr": 0.2}}))  # the file changed
+    os.utime(base, ns=(0, base.stat().st_mtime_ns + 1))  # also within the clock's resolution
+    assert rerun_command(base, config).endswith("--set seed=0")
+
+
 def test_plain_progress_lines_when_not_a_terminal(
     write_spec: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
