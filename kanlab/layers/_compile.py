@@ -14,8 +14,10 @@ forces it; ``None`` (the default) compiles a call when
   process and configuration, with Inductor's on-disk cache, quickly pays for itself), or
 - the layer has already done :data:`AUTO_MIN_WORK` of eager work at this input shape (the
   B-spline, FastKAN and AF-KAN kernels pass their layer and shape: compiled, their batch-64
-  Fashion-MNIST training steps took 0.63x, 0.86x and 0.50x the eager ones, ReLU-KAN's few-op
-  kernels 1.01x (``results/bench/train_throughput.json``), so they and GR-KAN's pass none),
+  Fashion-MNIST training steps take about half to four fifths of the eager time, while
+  ReLU-KAN's few-op kernels gain nothing (``python -m bench train_throughput``, its ``eager``
+  and ``kernels`` rows; recorded in ``results/bench/train_throughput.json``), so they and
+  GR-KAN's pass none),
   counting each call as its entries plus
   :data:`CALL_OVERHEAD` (what eager mode's ~100 small passes per call cost beyond the
   arithmetic, in entries). That is the ski-rental rule: the eager kernels run until what they
