@@ -111,12 +111,18 @@ class Kernel:
     recompilations per code object (8 by default), so a process that builds many layer
     configurations (a grid-size search) would otherwise run out and silently drop to eager.
     Within one configuration only shape changes recompile, and automatic dynamic shapes make
-    that happen at most once.
+    that happen at most once. ``by_none=True`` also gives each pattern of ``None`` among the
+    tensor arguments its own copy, for a kernel that callers share with different optional
+    inputs (the KAN weight assembly: with or without a base branch or a scaler); otherwise each
+    pattern is a recompilation of one code object, and a process that meets many (S-ConvKAN's
+    candidates and their pruned shapes) reaches Dynamo's limit and runs it uncompiled.
     """
 
-    def __init__(self, fn: Callable[..., Any], *, eager: Callable[..., Any] | None = None) -> None:
+    def __init__(self, fn: Callable[..., Any], *, eager: Callable[..., Any] | None = None,
+                 by_none: bool = False) -> None:
         self.fn = fn
         self.eager = fn if eager is None else eager
+        self.by_none = by_none
         self.failed = False
         self._compiled: dict[Hashable, Callable[..., Any]] = {}
 
@@ -125,7 +131,8 @@ class Kernel:
             return self.fn(*tensors, **static)
         if compiled and not self.failed:
             try:
-                return self._get(static)(*tensors, **static)
+                nones = tuple(t is None for t in tensors) if self.by_none else ()
+                return self._get(static, nones)(*tensors, **static)
             except Exception as err:  # compiler missing or failing: the eager kernel is exact
                 self.failed = True
                 logger.warning(
@@ -134,8 +141,10 @@ class Kernel:
                 )
         return self.eager(*tensors, **static)
 
-    def _get(self, static: dict[str, Hashable]) -> Callable[..., Any]:
-        key = tuple(sorted(static.items()))
+    def _get(
+        self, static: dict[str, Hashable], nones: tuple[bool, ...] = ()
+    ) -> Callable[..., Any]:
+        key = (tuple(sorted(static.items())), nones)
         fn = self._compiled.get(key)
         if fn is None:
             code = self.fn.__code__.replace(co_name=f"{self.fn.__name__}_{len(self._compiled)}")

@@ -71,7 +71,8 @@ def test_a_training_layer_switches_to_the_compiled_kernels_after_its_eager_budge
     monkeypatch.delenv("KANLAB_COMPILE", raising=False)
     compiled: list[object] = []
 
-    def recording_get(kernel: Kernel, static: object) -> object:  # no compiled copy is kept
+    def recording_get(kernel: Kernel, static: object, nones: object = ()) -> object:
+        # no compiled copy is kept
         compiled.append(kernel.fn)
         return kernel.fn
 
@@ -138,6 +139,41 @@ def test_each_static_configuration_gets_its_own_code_object(
         torch.testing.assert_close(kernel(x, compiled=True, scale=scale), x * 2 * scale)
     assert len(seen) == 2 and seen[0] is not seen[1]
     assert all(code is not _double.__code__ for code in seen)
+
+
+def test_a_kernel_by_none_gets_a_code_object_per_pattern_of_missing_inputs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Optional inputs that differ between callers must not be recompilations of one code
+    object (S-ConvKAN's candidates reached Dynamo's limit of 8 on the weight assembly)."""
+    seen: list[object] = []
+
+    def recording_compile(fn: object) -> object:
+        seen.append(fn.__code__)  # type: ignore[attr-defined]
+        return fn
+
+    def scaled(x: torch.Tensor, s: torch.Tensor | None) -> torch.Tensor:
+        return x if s is None else x * s
+
+    monkeypatch.setattr(_compile.torch, "compile", recording_compile)
+    kernel, shared = Kernel(scaled, by_none=True), Kernel(scaled)
+    x, s = torch.ones(2), torch.full((2,), 3.0)
+    for scale in (s, None, s, None):
+        for k in (kernel, shared):
+            torch.testing.assert_close(k(x, scale, compiled=True), scaled(x, scale))
+    assert len(seen) == 3 and seen[0] is not seen[1]  # by_none: 2 copies; shared: 1
+
+
+def test_the_compiled_weight_assembly_is_bit_identical_to_the_eager_one() -> None:
+    from kanlab.layers.kan._fused._weight import WEIGHT, basis_major_empty
+
+    torch.manual_seed(0)
+    spline = basis_major_empty(3, 5, 4).normal_()
+    base, scaler = torch.randn(3, 5), torch.randn(3, 5)
+    for b, s in ((base, scaler), (None, None), (base, None)):
+        compiled = WEIGHT(b, spline, s, compiled=True)
+        assert torch.equal(compiled, WEIGHT(b, spline, s, compiled=False))
+    assert not WEIGHT.failed
 
 
 def test_eager_form_is_used_without_compilation() -> None:
