@@ -48,6 +48,7 @@ from typing import Any
 
 import torch
 import torch.autograd.forward_ad as fwAD
+from torch import nn
 
 from kanlab import settings
 
@@ -111,18 +112,22 @@ class Kernel:
     recompilations per code object (8 by default), so a process that builds many layer
     configurations (a grid-size search) would otherwise run out and silently drop to eager.
     Within one configuration only shape changes recompile, and automatic dynamic shapes make
-    that happen at most once. ``by_none=True`` also gives each pattern of ``None`` among the
-    tensor arguments its own copy, for a kernel that callers share with different optional
-    inputs (the KAN weight assembly: with or without a base branch or a scaler); otherwise each
-    pattern is a recompilation of one code object, and a process that meets many (S-ConvKAN's
-    candidates and their pruned shapes) reaches Dynamo's limit and runs it uncompiled.
+    that happen at most once. ``shared=True`` is for a kernel that many layers share with
+    different optional inputs and parameter shapes (the KAN weight assembly: with or without a
+    base branch or a scaler, every layer's own sizes): each pattern of ``None`` among the tensor
+    arguments gets its own copy, and parameters are passed as plain tensors (without autograd,
+    the only way its callers run it), whose changing sizes Dynamo makes dynamic, where a
+    parameter's would stay static. Otherwise each pattern and each layer's size is a
+    recompilation of one code object, and a process that meets many (S-ConvKAN's candidates,
+    their pruned sizes, several runs in one ``kanlab reproduce`` worker) reaches Dynamo's limit
+    and runs the kernel uncompiled from then on.
     """
 
     def __init__(self, fn: Callable[..., Any], *, eager: Callable[..., Any] | None = None,
-                 by_none: bool = False) -> None:
+                 shared: bool = False) -> None:
         self.fn = fn
         self.eager = fn if eager is None else eager
-        self.by_none = by_none
+        self.shared = shared
         self.failed = False
         self._compiled: dict[Hashable, Callable[..., Any]] = {}
 
@@ -131,7 +136,11 @@ class Kernel:
             return self.fn(*tensors, **static)
         if compiled and not self.failed:
             try:
-                nones = tuple(t is None for t in tensors) if self.by_none else ()
+                nones: tuple[bool, ...] = ()
+                if self.shared and not torch.is_grad_enabled():
+                    nones = tuple(t is None for t in tensors)
+                    tensors = tuple(t.detach() if isinstance(t, nn.Parameter) else t
+                                    for t in tensors)
                 return self._get(static, nones)(*tensors, **static)
             except Exception as err:  # compiler missing or failing: the eager kernel is exact
                 self.failed = True

@@ -99,7 +99,7 @@ def _weight_grad_t(
     return g * scaler.unsqueeze(-1), (g * spline).sum(-1)
 
 
-WEIGHT = Kernel(_weight_fused, eager=_weight_eager, by_none=True)  # base / scaler optional
+WEIGHT = Kernel(_weight_fused, eager=_weight_eager, shared=True)  # every KAN layer's sizes
 _WEIGHT_GRAD = Kernel(_weight_grad)
 _WEIGHT_GRAD_T = Kernel(_weight_grad_t)
 
