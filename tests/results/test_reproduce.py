@@ -284,6 +284,13 @@ def _children(pid: int) -> set[int]:
     return found
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -311,14 +318,15 @@ def test_sigterm_stops_the_worker_pool_and_records_no_half_run(
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
-        workers: set[int] = set()
-        while time.monotonic() < deadline:  # both workers are training a run
-            workers = _children(parent.pid) - {parent.pid}
-            runs = list(bench.parent.glob("**/metrics.csv"))  # a run has trained an epoch
-            if len(workers) >= 2 and runs:
+        children: set[int] = set()
+        workers: list[int] = []
+        while time.monotonic() < deadline:  # both pool workers are up, a run trained an epoch
+            children = _children(parent.pid)
+            workers = [pid for pid in children if b"spawn_main" in _cmdline(pid)]
+            if len(workers) >= 2 and list(bench.parent.glob("**/metrics.csv")):
                 break
             time.sleep(0.5)
-        assert parent.poll() is None and runs, parent.communicate()[1][-2000:]
+        assert parent.poll() is None and len(workers) >= 2, parent.communicate()[1][-2000:]
         parent.send_signal(signal.SIGTERM)
         _, err = parent.communicate(timeout=60)
     finally:
@@ -327,7 +335,7 @@ def test_sigterm_stops_the_worker_pool_and_records_no_half_run(
     assert parent.returncode == 130, err[-2000:]
     assert "terminated: the running runs were stopped" in err
     deadline = time.monotonic() + 30
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not any(_alive(pid) for pid in workers)  # no worker left training
+    assert not any(_alive(pid) for pid in children)  # no worker left training
     assert not (bench / "runs.jsonl").exists()  # no row for a stopped run
