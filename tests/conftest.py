@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -61,3 +62,36 @@ def device() -> torch.device:
 
 def pytest_configure(config: pytest.Config) -> None:
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@dataclass(frozen=True)
+class Process:
+    """A live process as /proc shows it (tests that check what a command leaves running)."""
+
+    pid: int
+    ppid: int
+    pgid: int
+    cmdline: str
+
+
+def _live_processes() -> list[Process]:
+    """Every process that still runs (zombies waiting for a reaper do not count)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ")
+        except OSError:  # gone meanwhile
+            continue
+        if fields[0] != "Z":
+            found.append(Process(int(stat.parent.name), int(fields[1]), int(fields[2]),
+                                 cmdline.decode(errors="replace").strip()))
+    return found
+
+
+@pytest.fixture
+def live_processes() -> Callable[[], list[Process]]:
+    """A function listing the live processes (Linux /proc; skipped elsewhere)."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("reads /proc (Linux)")
+    return _live_processes

@@ -8,7 +8,9 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -271,36 +273,8 @@ def test_a_job_refuses_to_run_when_kanlab_changed_since_the_command_started(
     assert not any(tmp_path.iterdir())  # nothing ran, nothing recorded
 
 
-def _children(pid: int) -> set[int]:
-    """Live child processes of ``pid`` (Linux /proc)."""
-    found = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # gone meanwhile
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.add(int(stat.parent.name))
-    return found
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc (Linux)")
 def test_sigterm_stops_the_worker_pool_and_records_no_half_run(
-    tmp_path: Path, data_dir: str,
+    tmp_path: Path, data_dir: str, live_processes: Callable[[], list[Any]],
 ) -> None:
     import signal
     import time
@@ -312,22 +286,24 @@ def test_sigterm_stops_the_worker_pool_and_records_no_half_run(
         "runs": [{"experiment": "experiments/tiny_mlp.yaml", "overrides": ["name=mlp"]}],
     })
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    parent = subprocess.Popen(
+    parent = subprocess.Popen(  # its own process group: the pool's workers join it
         [sys.executable, "-m", "kanlab", "reproduce", str(bench), "--workers", "2",
-         "--threads", "1", "--allow-dirty"],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+         "--threads", "1", "--allow-dirty"], cwd=tmp_path, env=env, start_new_session=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def group() -> list[Any]:
+        return [p for p in live_processes() if p.pgid == parent.pid and p.pid != parent.pid]
+
     try:
         deadline = time.monotonic() + 120
-        children: set[int] = set()
-        workers: list[int] = []
+        workers: list[Any] = []
         while time.monotonic() < deadline:  # both pool workers are up, a run trained an epoch
-            children = _children(parent.pid)
-            workers = [pid for pid in children if b"spawn_main" in _cmdline(pid)]
+            workers = [p for p in group() if "spawn_main" in p.cmdline]
             if len(workers) >= 2 and list(bench.parent.glob("**/metrics.csv")):
                 break
             time.sleep(0.5)
         assert parent.poll() is None and len(workers) >= 2, parent.communicate()[1][-2000:]
-        parent.send_signal(signal.SIGTERM)
+        parent.send_signal(signal.SIGTERM)  # to the parent only, as `kill PID` sends it
         _, err = parent.communicate(timeout=60)
     finally:
         if parent.poll() is None:
@@ -335,7 +311,7 @@ def test_sigterm_stops_the_worker_pool_and_records_no_half_run(
     assert parent.returncode == 130, err[-2000:]
     assert "terminated: the running runs were stopped" in err
     deadline = time.monotonic() + 30
-    while any(_alive(pid) for pid in children) and time.monotonic() < deadline:
+    while group() and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not any(_alive(pid) for pid in children)  # no worker left training
+    assert not group()  # no worker (nor anything else the command started) left running
     assert not (bench / "runs.jsonl").exists()  # no row for a stopped run

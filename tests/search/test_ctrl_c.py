@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +28,9 @@ from optuna.trial import TrialState
 RESUME = re.compile(r"^kanlab: interrupted .*(?:resume with|to resume): (kanlab search .*)$")
 
 
-def _alive_in_group(pgid: int) -> list[str]:
-    """Processes of the group that still run (zombies waiting for a reaper do not count)."""
-    out = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        fields = text.rsplit(")", 1)[1].split()
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            out.append(text.split(")")[0] + ")")
-    return out
+def _in_group(processes: list[Any], pgid: int) -> list[Any]:
+    """The processes of group ``pgid`` (a command started in its own session and its children)."""
+    return [p for p in processes if p.pgid == pgid]
 
 
 def _has_open(pid: int, path: Path) -> bool:
@@ -92,7 +84,7 @@ def _wait_for_moment(moment: tuple[str, float], proc: subprocess.Popen[str], mar
 
 
 def _chain(tmp_path: Path, workers: int, moments: list[tuple[str, float]],
-           n_trials: int) -> None:
+           n_trials: int, live_processes: Callable[[], list[Any]]) -> None:
     results = tmp_path / f"results{workers}"
     spec = {
         "name": "toy",
@@ -141,9 +133,10 @@ def _chain(tmp_path: Path, workers: int, moments: list[tuple[str, float]],
         assert match, where
         command = match.group(1)
         deadline = time.monotonic() + 5
-        while _alive_in_group(proc.pid) and time.monotonic() < deadline:
+        while _in_group(live_processes(), proc.pid) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not _alive_in_group(proc.pid), (_alive_in_group(proc.pid), where)
+        left = _in_group(live_processes(), proc.pid)
+        assert not left, (left, where)
         trials = _trials(db)
         assert not [t.number for t in trials if t.state == TrialState.RUNNING], where
         for t in trials:
@@ -154,21 +147,27 @@ def _chain(tmp_path: Path, workers: int, moments: list[tuple[str, float]],
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
 
 
-def test_one_ctrl_c_stops_every_worker_and_the_printed_command_resumes(tmp_path: Path) -> None:
+def test_one_ctrl_c_stops_every_worker_and_the_printed_command_resumes(
+    tmp_path: Path, live_processes: Callable[[], list[Any]],
+) -> None:
     # 10 moments: before the first trial (as the study opens), inside a trial (at its
     # start, mid-way) and between trials; with one worker and with two (the second worker's
     # forkserver is still importing torch at "before"; its start costs seconds per run:
     # fewer moments there, more in the slow test).
     _chain(tmp_path / "w1", 1, [("before", 0.0), ("before", 0.1), ("trial", 0.0),
                                 ("trial", 0.15), ("between", 0), ("trial", 0.25),
-                                ("between", 0)], n_trials=8)
-    _chain(tmp_path / "w2", 2, [("before", 0.0), ("trial", 0.1), ("between", 0)], n_trials=6)
+                                ("between", 0)], n_trials=8, live_processes=live_processes)
+    _chain(tmp_path / "w2", 2, [("before", 0.0), ("trial", 0.1), ("between", 0)], n_trials=6,
+           live_processes=live_processes)
 
 
 @pytest.mark.slow
-def test_ctrl_c_at_many_moments(tmp_path: Path) -> None:
+def test_ctrl_c_at_many_moments(
+    tmp_path: Path, live_processes: Callable[[], list[Any]],
+) -> None:
     steps = [0.05 * i for i in range(10)]
     for workers in (1, 2):
         moments: list[tuple[str, float]] = [("before", 0.1 * i) for i in range(8)]
         moments += [("trial", s) for s in steps] + [("between", 0)] * 5
-        _chain(tmp_path / f"w{workers}", workers, moments, n_trials=40)
+        _chain(tmp_path / f"w{workers}", workers, moments, n_trials=40,
+               live_processes=live_processes)

@@ -234,13 +234,15 @@ def test_rerun_command_reads_the_base_once_per_version_of_the_file(tmp_path: Pat
 
     import yaml
 
-    from kanlab.search._rerun import rerun_command
+    from kanlab.search._rerun import _read_base, rerun_command
 
     base = tmp_path / "base.yaml"
     base.write_text(yaml.safe_dump({"seed": 0, "optim": {"lr": 0.1}}))
     config = {"name": "base", "seed": 0, "optim": {"lr": 0.2}}
     assert rerun_command(base, config).endswith("--set optim.lr=0.2 seed=0")
-    assert rerun_command(base, config).endswith("--set optim.lr=0.2 seed=0")  # cached
+    misses = _read_base.cache_info().misses
+    assert rerun_command(base, config).endswith("--set optim.lr=0.2 seed=0")
+    assert _read_base.cache_info().misses == misses  # the second trial read nothing
     base.write_text(yaml.safe_dump({"seed": 0, "optim": {"lr": 0.2}}))  # the file changed
     os.utime(base, ns=(0, base.stat().st_mtime_ns + 1))  # also within the clock's resolution
     assert rerun_command(base, config).endswith("--set seed=0")
