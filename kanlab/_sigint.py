@@ -15,6 +15,10 @@ commands therefore:
 * compare :func:`count` before and after a unit of work to notice an interrupt that a library
   swallowed.
 
+SIGTERM (``kill``, a job scheduler's stop) ends a Python process at once by default, without
+its cleanup; :func:`terminated_raises` turns it into an exception for a block, so the command
+stops the way Ctrl-C stops it.
+
 Everything here is a no-op outside the main thread (where Python delivers no signal).
 """
 
@@ -22,11 +26,11 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["count", "deferred", "install", "interruptible", "note"]
+__all__ = ["count", "deferred", "install", "interruptible", "note", "terminated_raises"]
 
 _count = 0  # SIGINTs received since the process started (kanlab's handlers only)
 
@@ -88,6 +92,26 @@ def interruptible() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
+@contextmanager
+def terminated_raises(
+    error: Callable[[], BaseException] = KeyboardInterrupt,
+) -> Iterator[None]:
+    """A SIGTERM inside the block raises ``error()`` (not counted as a Ctrl-C); the previous
+    SIGTERM handler is restored when the block ends."""
+    if not _main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: Any) -> None:
+        raise error()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def forget_unhandled() -> None:

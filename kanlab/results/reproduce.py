@@ -24,15 +24,13 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kanlab._sigint import terminated_raises
 from kanlab.errors import ConfigError, SetupError
 from kanlab.provenance import CodeVersion, code_version
 from kanlab.results.manifest import MANIFEST, Manifest, ManifestRun, read_manifest
@@ -260,7 +258,9 @@ def _execute(todo: Sequence[Job], results_dir: Path, workers: int, threads: int,
     from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 
     context = multiprocessing.get_context("spawn")
-    with _sigterm_raises(), ProcessPoolExecutor(
+    # Python's default SIGTERM action would end this parent at once and leave its spawned
+    # workers training; Ctrl-C reaches the workers too (one process group), SIGTERM only us.
+    with terminated_raises(_terminated), ProcessPoolExecutor(
             max_workers=workers, mp_context=context, initializer=_init_worker,
             initargs=(threads,)) as pool:
         futures: dict[Future[tuple[str, float]], Job] = {}
@@ -285,23 +285,6 @@ class _Terminated(KeyboardInterrupt):
     """SIGTERM in the parent of the worker pool (a CLI's `kill`, a job scheduler's stop)."""
 
 
-@contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """Raise :class:`_Terminated` on SIGTERM while the pool runs (main thread only).
-
-    Python's default SIGTERM action ends the parent at once and leaves its spawned workers
-    training; Ctrl-C reaches the workers too (one process group), SIGTERM only the parent.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminated(signum: int, frame: Any) -> None:
-        raise _Terminated("terminated: the running runs were stopped, none was recorded "
-                          "half-done; rerun the same command to resume")
-
-    previous = signal.signal(signal.SIGTERM, terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _terminated() -> _Terminated:
+    return _Terminated("terminated: the running runs were stopped, none was recorded "
+                       "half-done; rerun the same command to resume")

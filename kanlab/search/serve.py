@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import warnings
-from typing import Any
 
+from kanlab._sigint import terminated_raises
 from kanlab.command import Command, UsageError
 from kanlab.config import ConfigError
 
@@ -45,10 +44,6 @@ def check_served_url(url: str) -> str:
     return check_storage_url(url, create_dirs=True)
 
 
-def _interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
-
-
 def serve(url: str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
           threads: int = 16) -> None:
     """Serve the database at ``url`` on ``host:port`` until interrupted (blocks)."""
@@ -66,8 +61,8 @@ def serve(url: str, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
     storage = server_storage(database)  # type: ignore[arg-type]
     sys.stderr.write(f"serving {mask(url)} at grpc://{host}:{port} (Ctrl-C stops)\n")
     sys.stderr.flush()
-    signal.signal(signal.SIGTERM, _interrupt)  # `kill`, scancel, a job's end: stop cleanly
-    with warnings.catch_warnings():
+    # `kill`, scancel, a job's end: stop as Ctrl-C does
+    with terminated_raises(), warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.run_grpc_proxy_server(storage, host=host, port=port,
                                               thread_pool=ThreadPoolExecutor(threads))
