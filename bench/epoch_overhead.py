@@ -15,10 +15,12 @@ the ``=`` form: ``python -m bench`` forwards only flags).
 1. **kanlab epoch vs a plain torch loop on the same tensors.** For each model (the
    configurations of ``results/fashion_mnist/reproduce.yaml``, seed 0: 784-64-10, batch 64,
    AdamW, per-epoch exponential lr, validation on 5,000 and the per-epoch test pass on 10,000
-   images): ``kanlab.lit.train.train`` (Lightning: loaders, metrics, logging, checkpoints)
-   against a hand-written loop that draws a permutation with ``torch.randperm`` and indexes the
-   data module's normalised split tensors, with the same model, optimizer groups and scheduler,
-   and the same evaluation work (loss and accuracy on validation and test). Each runs
+   images): ``kanlab.lit.train.train`` (Lightning: loaders, metrics, logging, checkpoints;
+   the training batches in one step per epoch, ``kanlab/lit/epoch_step.py``, unless
+   ``KANLAB_EPOCH_STEPS=0``) against a hand-written loop that draws a permutation with
+   ``torch.randperm`` and indexes the data module's normalised split tensors, with the same
+   model, optimizer groups and scheduler, and the same evaluation work (loss and accuracy on
+   validation and test). Each runs
    ``--epochs`` epochs (default 3); the last epoch counts. The first pays one-off
    allocations, and in the second a KAN model's first layer switches to its compiled kernels
    (its calls at the batch-64 shape, training, validation and test, reach the eager budget

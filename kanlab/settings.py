@@ -25,6 +25,7 @@ __all__ = [
     "data_dir",
     "db_password",
     "ddp_run_dir",
+    "epoch_steps",
     "malloc_tuning",
     "offline",
     "results_dir",
@@ -49,6 +50,8 @@ SWITCHES: dict[str, str] = {
     "KANLAB_COMPILE": "`0`/`1`: default of the layers' `compile_kernels=None` (an explicit "
                       "`compile_kernels=True/False` wins)",
     "KANLAB_MALLOC": "`0`: leave glibc's allocator alone in the commands that train",
+    "KANLAB_EPOCH_STEPS": "`0`: `kanlab train` runs Lightning's per-batch training loop instead "
+                          "of one step per epoch (same numbers, slower)",
 }
 """User settings: name -> what it does (the README table)."""
 
@@ -121,6 +124,11 @@ def start_method() -> str | None:
 def compile_kernels() -> bool | None:
     """``$KANLAB_COMPILE``: ``0`` -> False, ``1`` -> True, otherwise ``None`` (no default set)."""
     return {"0": False, "1": True}.get(_get("KANLAB_COMPILE") or "")
+
+
+def epoch_steps() -> bool:
+    """``$KANLAB_EPOCH_STEPS`` is not ``0``."""
+    return _get("KANLAB_EPOCH_STEPS") != "0"
 
 
 def malloc_tuning() -> bool:

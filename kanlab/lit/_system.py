@@ -52,9 +52,12 @@ class TrainingSystem(pl.LightningModule):
 
     Losses and metrics are accumulated in torchmetrics objects (sample-weighted, synced
     across processes on ``compute``) and logged once per epoch: a ``self.log`` call per step
-    costs milliseconds, more than a whole step of a small MLP. Losses use
-    :class:`~kanlab.lit.epoch_metrics.EpochMean` (``MeanMetric``'s arithmetic at a few tensor
-    ops per step).
+    costs milliseconds, more than a whole step of a small MLP. Those epoch-level logs pass
+    ``batch_size=1``: the weight Lightning gives a value logged outside a batch (it reads the
+    size from the current batch, and there is none in the epoch hooks); said explicitly
+    because a training step that runs its own batches (:mod:`kanlab.lit.epoch_step`) must.
+    Losses use :class:`~kanlab.lit.epoch_metrics.EpochMean` (``MeanMetric``'s arithmetic at
+    a few tensor ops per step).
 
     ``compile_train``: the training forward runs through ``torch.compile(model,
     dynamic=False)`` for batches of the first training batch's shape (one compilation, paid
@@ -143,12 +146,18 @@ class TrainingSystem(pl.LightningModule):
         if not loss_mean.update_called:
             return
         shown = stage in ("train", "val")
-        self.log(f"{stage}/loss", loss_mean.compute(), prog_bar=shown)
-        self.log(f"{stage}/{self.metric_name}", metric.compute(), prog_bar=stage == "val")
+        self.log(f"{stage}/loss", loss_mean.compute(), prog_bar=shown, batch_size=1)
+        self.log(f"{stage}/{self.metric_name}", metric.compute(), prog_bar=stage == "val",
+                 batch_size=1)
         loss_mean.reset()
         metric.reset()
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self.train_loss(batch)
+
+    def train_loss(self, batch: Any) -> torch.Tensor:
+        """The loss a training batch back-propagates (metrics updated): what
+        :meth:`training_step` returns, and what :mod:`kanlab.lit.epoch_step` runs per batch."""
         loss = self._shared_step(batch, "train")
         weight = self.hparams["regularization_weight"]
         if weight and isinstance(self.model, Regularized):
@@ -181,9 +190,10 @@ class TrainingSystem(pl.LightningModule):
         self._epoch_start = time.perf_counter()
         optimizer = self.optimizers()
         opt = optimizer[0] if isinstance(optimizer, list) else optimizer
-        self.log("lr", float(opt.param_groups[0]["lr"]), on_step=False, on_epoch=True)
+        self.log("lr", float(opt.param_groups[0]["lr"]), on_step=False, on_epoch=True,
+                 batch_size=1)
         params = sum(p.numel() for p in self.model.parameters() if p.requires_grad)
-        self.log("params", float(params), on_step=False, on_epoch=True)
+        self.log("params", float(params), on_step=False, on_epoch=True, batch_size=1)
 
     def on_validation_epoch_end(self) -> None:
         self._log_stage("val")
@@ -195,10 +205,10 @@ class TrainingSystem(pl.LightningModule):
     def on_train_epoch_end(self) -> None:
         self._log_stage("train")
         if self.reg_loss.update_called:
-            self.log("train/reg_loss", self.reg_loss.compute())
+            self.log("train/reg_loss", self.reg_loss.compute(), batch_size=1)
             self.reg_loss.reset()
         elapsed = time.perf_counter() - self._epoch_start
-        self.log("epoch_time_s", elapsed, on_step=False, on_epoch=True)
+        self.log("epoch_time_s", elapsed, on_step=False, on_epoch=True, batch_size=1)
         if self.history and self.history[-1]["epoch"] == self.current_epoch:
             self.history[-1]["epoch_time_s"] = elapsed
 

@@ -23,6 +23,12 @@ that leave every observable effect of a run the same (hook order, arguments, the
 
 :func:`no_nan_fill` drops deterministic mode's NaN fill of fresh tensors (see there).
 
+A module whose :data:`OWNS_TRAIN_BATCHES` attribute is true runs its training batches itself
+and calls the callbacks' ``on_train_batch_start``/``_end`` once per batch
+(:mod:`kanlab.lit.epoch_step`); the lean dispatch then drops Lightning's own calls of those two
+hooks, which come once per (epoch-long) step with no batch of their own. That is why the epoch
+step needs this dispatch (:func:`installed`).
+
 Deviations: the patches replace private Lightning functions (``lightning>=2.4,<3``); when the
 names are missing (another Lightning), :func:`install` changes nothing.
 """
@@ -34,10 +40,17 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["install", "lean_profiler", "make_lean", "no_nan_fill"]
+__all__ = ["OWNS_TRAIN_BATCHES", "TRAIN_BATCH_HOOKS", "install", "installed", "lean_profiler",
+           "make_lean", "no_nan_fill", "overrides"]
 
 _NULL = contextlib.nullcontext()
 _installed = False
+
+TRAIN_BATCH_HOOKS = frozenset({"on_train_batch_start", "on_train_batch_end"})
+OWNS_TRAIN_BATCHES = "_kanlab_owns_train_batches"
+"""A module with this attribute true runs the training batches itself and calls the callbacks'
+:data:`TRAIN_BATCH_HOOKS` per batch; Lightning's own calls of them (once per epoch step) are
+dropped."""
 
 
 @functools.cache
@@ -46,6 +59,13 @@ def _overrides(cls: type, hook_name: str) -> bool:
 
     base = getattr(pl.Callback, hook_name, None)
     return base is None or getattr(cls, hook_name, None) is not base
+
+
+def overrides(callback: Any, hook_name: str) -> bool:
+    """Whether ``callback`` has its own ``hook_name`` (its class's or set on the instance);
+    Lightning's base ``Callback`` hooks do nothing."""
+    cls: Any = type(callback)
+    return hook_name in vars(callback) or _overrides(cls, hook_name)
 
 
 def _lean_call_callback_hooks(original: Callable[..., None]) -> Callable[..., None]:
@@ -59,6 +79,9 @@ def _lean_call_callback_hooks(original: Callable[..., None]) -> Callable[..., No
                      **kwargs)
             return
         pl_module = trainer.lightning_module
+        if hook_name in TRAIN_BATCH_HOOKS and pl_module is not None and vars(pl_module).get(
+                OWNS_TRAIN_BATCHES):
+            return  # the module's epoch step calls them per batch (kanlab.lit.epoch_step)
         if pl_module:
             prev_fx_name = pl_module._current_fx_name
             pl_module._current_fx_name = hook_name
@@ -69,8 +92,7 @@ def _lean_call_callback_hooks(original: Callable[..., None]) -> Callable[..., No
             callbacks = [cb for cb in callbacks
                          if not isinstance(cb, (EarlyStopping, Checkpoint))]
         for callback in callbacks:
-            cls: Any = type(callback)
-            if hook_name not in callback.__dict__ and not _overrides(cls, hook_name):
+            if not overrides(callback, hook_name):
                 continue
             fn = getattr(callback, hook_name)
             if callable(fn):
@@ -119,6 +141,16 @@ def install() -> None:
             # is dropped either way)
             module.is_param_in_hook_signature = _cached_signature_check(  # type: ignore[attr-defined]
                 check)
+
+
+def installed(trainer: Any) -> bool:
+    """Whether ``trainer``'s callback hooks go through the lean dispatch: :func:`install` ran,
+    Lightning had the function it replaces, and the profiler is the pass-through one."""
+    from lightning.pytorch.profilers import PassThroughProfiler
+    from lightning.pytorch.trainer import call
+
+    return (_installed and hasattr(call._call_callback_hooks, "__wrapped__")
+            and type(trainer.profiler) is PassThroughProfiler)
 
 
 def lean_profiler(trainer: Any) -> None:

@@ -59,6 +59,7 @@ from kanlab.config import (
     to_dict,
 )
 from kanlab.errors import InputError, SetupError
+from kanlab.lit import epoch_step
 from kanlab.lit._system import TrainingSystem
 from kanlab.lit.checkpoint_state import ConfigInCheckpoint, RNGInCheckpoint
 from kanlab.lit.classifier import ImageClassifier
@@ -553,6 +554,7 @@ def build_trainer(ident: RunIdentity, parts: RunParts, run_dir: Path, results_di
         default_root_dir=run_dir,
     )
     make_lean(trainer)  # Lightning's per-step dispatch without no-op work (lean_hooks.py)
+    epoch_step.enable(parts.system, trainer)  # one Lightning step per epoch where exact
     return trainer
 
 

@@ -259,8 +259,8 @@ def test_ctrl_c_in_kanlab_train_exits_130_and_leaves_no_run_dir(
 
     import yaml
 
-    exp = {**BASE, "data": {"name": "tiny_fashion_mnist", "batch_size": 1,
-                            "data_dir": data_dir}}
+    exp = {**BASE, "model": {"name": "mlp", "widths": [784, 1024, 1024, 10]},
+           "data": {"name": "tiny_fashion_mnist", "batch_size": 1, "data_dir": data_dir}}
     path = tmp_path / "exp.yaml"
     path.write_text(yaml.safe_dump(exp))
     env = {**os.environ, "KANLAB_RESULTS": str(results_dir)}
@@ -272,7 +272,7 @@ def test_ctrl_c_in_kanlab_train_exits_130_and_leaves_no_run_dir(
         assert proc.poll() is None, proc.communicate()
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    time.sleep(0.5)  # inside the first epoch (1,000 steps of batch 1): no checkpoint yet
+    time.sleep(0.5)  # inside the first epoch (1,000 steps of batch 1, ~3 s): no checkpoint yet
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

@@ -1,0 +1,233 @@
+"""One Lightning training step per epoch: kanlab's own loop runs the epoch's batches.
+
+Lightning spends ~0.3 ms of Python on every training batch before and after the arithmetic
+(the automatic-optimization closure and its six layers of wrappers, ten hook dispatches,
+progress and logging bookkeeping; ``python -m bench epoch_overhead``), a quarter of a batch-64
+MLP step on one CPU thread. :func:`enable` (``kanlab train`` calls it for every run) gives the
+system a ``training_step(dataloader_iter)``, Lightning's supported form for a step that fetches
+its own batches, under manual optimization; that one call per epoch runs every batch in a
+plain loop that does, per batch and in Lightning's order, what Lightning's loop does:
+
+1. fetch the batch and move it to the device (the module's and data module's batch-transfer
+   hooks included); count it as ready and started;
+2. the callbacks' ``on_train_batch_start(trainer, module, batch, batch_idx)``;
+3. ``optimizer.step(closure)``, the closure running forward and loss
+   (:meth:`~kanlab.lit._system.TrainingSystem.train_loss`, metrics updated),
+   ``optimizer.zero_grad()`` and ``loss.backward()``; counted as one optimizer step
+   (``trainer.global_step``);
+4. count the batch processed; the callbacks' ``on_train_batch_end(trainer, module,
+   {"loss": loss}, batch, batch_idx)``; count it completed and stepped (the loggers' step);
+5. stop after this batch when ``trainer.should_stop`` is set (as Lightning's loop does).
+
+After the last batch the epoch-interval schedulers step (before validation, as Lightning
+steps them). Same operations on the same tensors in the same order: the same numbers, bit for
+bit (``tests/lit/test_epoch_step.py`` trains both ways). Lightning's own once-per-step calls
+of the batch hooks are dropped by :mod:`kanlab.lit.lean_hooks`.
+
+The mode is used only where it is exact: one device, 32-bit precision, no gradient clipping or
+accumulation, no ``max_steps``, validation at epoch ends, a pass-through profiler, a single
+optimizer from :class:`~kanlab.lit._system.TrainingSystem`'s ``configure_optimizers`` without
+``plateau``, no callback and no module override of the optimization hooks
+(``on_before_zero_grad``, ``on_before_backward``, ``on_after_backward``,
+``on_before_optimizer_step``, ...), and ``$KANLAB_EPOCH_STEPS`` not ``0``. Otherwise
+Lightning's loop runs, unchanged; :func:`reason_not` says why.
+
+Deviations: a run resumed from a checkpoint written by Lightning's loop (before this mode
+existed) counts its optimizer steps from zero again (``steps`` in its row).
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
+
+import lightning.pytorch as pl
+import torch
+
+from kanlab import settings
+from kanlab.lit._system import TrainingSystem
+from kanlab.lit.lean_hooks import OWNS_TRAIN_BATCHES, installed, overrides
+
+__all__ = ["enable", "reason_not"]
+
+OPTIMIZATION_HOOKS = ("on_before_zero_grad", "on_before_backward", "on_after_backward",
+                      "on_before_optimizer_step")
+"""Callback hooks Lightning's automatic optimization calls and this loop does not."""
+
+MODULE_HOOKS = (*OPTIMIZATION_HOOKS, "on_train_batch_start", "on_train_batch_end",
+                "training_step", "optimizer_step", "optimizer_zero_grad", "backward",
+                "configure_gradient_clipping", "configure_optimizers")
+"""System methods that must be :class:`TrainingSystem`'s own (the loop stands in for them)."""
+
+
+def reason_not(system: pl.LightningModule, trainer: pl.Trainer) -> str | None:
+    """Why ``system`` cannot run one step per epoch under ``trainer`` (None: it can)."""
+    from lightning.pytorch.plugins.precision import Precision
+    from lightning.pytorch.strategies import SingleDeviceStrategy
+
+    if not settings.epoch_steps():
+        return "$KANLAB_EPOCH_STEPS is 0"
+    if not isinstance(system, TrainingSystem) or not system.automatic_optimization:
+        return "the module is not a TrainingSystem under automatic optimization"
+    cls = type(system)
+    overridden = [h for h in MODULE_HOOKS if getattr(cls, h) is not getattr(TrainingSystem, h)]
+    if overridden:
+        return f"the module overrides {overridden[0]}"
+    if type(trainer.strategy) is not SingleDeviceStrategy:
+        return f"strategy {type(trainer.strategy).__name__}"
+    if type(trainer.precision_plugin) is not Precision:
+        return f"precision plugin {type(trainer.precision_plugin).__name__}"
+    if trainer.gradient_clip_val or trainer.accumulate_grad_batches != 1:
+        return "gradient clipping or accumulation"
+    if trainer.max_steps != -1 or trainer.val_check_interval != 1.0:
+        return "max_steps or val_check_interval"
+    if not installed(trainer):
+        return "Lightning's hook dispatch is not kanlab.lit.lean_hooks'"
+    if _plateau(system.hparams.get("scheduler")):
+        return "a plateau scheduler (stepped after the epoch-end hooks)"
+    busy = [f"{type(cb).__name__}.{h}" for cb in trainer.callbacks  # type: ignore[attr-defined]
+            for h in OPTIMIZATION_HOOKS if overrides(cb, h)]
+    return f"callback hook {busy[0]}" if busy else None
+
+
+def _plateau(spec: Any) -> bool:
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    from kanlab.registry import SCHEDULERS
+
+    name = str((spec or {}).get("name"))
+    target = SCHEDULERS.get(name) if name in SCHEDULERS else None
+    return isinstance(target, type) and issubclass(target, ReduceLROnPlateau)
+
+
+def enable(system: pl.LightningModule, trainer: pl.Trainer) -> bool:
+    """Give ``system`` the one-step-per-epoch training step where :func:`reason_not` finds
+    nothing against it; return whether it did."""
+    if reason_not(system, trainer) is not None:
+        return False
+    assert isinstance(system, TrainingSystem)
+    import warnings
+
+    warnings.filterwarnings("ignore", "Found `dataloader_iter` argument in the `training_step`")
+    warnings.filterwarnings("ignore", "You are using the `dataloader_iter` step flavor")
+    # the epoch-interval schedulers are stepped by _step_schedulers; "monitor" is for plateau
+    warnings.filterwarnings("ignore", "The lr scheduler dict contains the key")
+    system.automatic_optimization = False
+    vars(system)["training_step"] = types.MethodType(_training_epoch, system)
+    vars(system)[OWNS_TRAIN_BATCHES] = True
+    return True
+
+
+def _training_epoch(system: TrainingSystem, dataloader_iter: Iterator[Any]) -> None:
+    """Every batch of one training epoch (see the module docstring)."""
+    trainer = system.trainer
+    loop = trainer.fit_loop.epoch_loop
+    progress = loop.batch_progress
+    steps = loop.manual_optimization.optim_step_progress
+    optimizer = trainer.optimizers[0]
+    starts = _hooks(trainer, "on_train_batch_start")
+    ends = _hooks(trainer, "on_train_batch_end")
+    first = True
+    transfer = _transfer(system, trainer)
+    for batch, batch_idx, _ in dataloader_iter:
+        batch = transfer(batch)
+        if not first:  # Lightning counted the first before it called this step
+            progress.increment_ready()
+            progress.increment_started()
+        first = False
+        progress.is_last_batch = bool(getattr(dataloader_iter, "done", False))
+        _call(system, starts, "on_train_batch_start", batch, batch_idx)
+        steps.increment_ready()
+        loss = optimizer.step(cast(Callable[[], float], _Closure(system, optimizer, batch)))
+        steps.increment_completed()
+        progress.increment_processed()
+        _call(system, ends, "on_train_batch_end", {"loss": loss}, batch, batch_idx)
+        progress.increment_completed()
+        loop._batches_that_stepped += 1
+        if trainer.should_stop and getattr(trainer.fit_loop, "_can_stop_early", True):
+            break
+    if first:
+        return
+    # Lightning counts one batch processed, completed and stepped when this step returns
+    for tracker in (progress.total, progress.current):
+        tracker.processed -= 1  # type: ignore[attr-defined]
+        tracker.completed -= 1
+    loop._batches_that_stepped -= 1
+    if loop._num_ready_batches_reached():
+        _step_schedulers(system, trainer)
+
+
+TRANSFER_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device",
+                  "on_after_batch_transfer")
+
+
+def _transfer(system: TrainingSystem, trainer: pl.Trainer) -> Callable[[Any], Any]:
+    """What Lightning does to a fetched training batch: its batch-transfer hooks when the
+    module or data module has its own, else ``move_data_to_device`` (a no-op, skipped, for
+    tensors already on the device: the in-memory data sets)."""
+    from lightning.fabric.utilities.apply_func import move_data_to_device
+    from lightning.pytorch.utilities.model_helpers import is_overridden
+
+    datamodule = trainer.datamodule  # type: ignore[attr-defined]
+    if any(is_overridden(h, obj) for h in TRANSFER_HOOKS
+           for obj in (system, datamodule) if obj is not None):
+        def hooks(batch: Any) -> Any:
+            batch = system._on_before_batch_transfer(batch, dataloader_idx=0)
+            return trainer.strategy.batch_to_device(batch, dataloader_idx=0)
+
+        return hooks
+    device = trainer.strategy.root_device
+
+    def move(batch: Any) -> Any:
+        if isinstance(batch, (tuple, list)) and all(
+                isinstance(t, torch.Tensor) and t.device == device for t in batch):
+            return batch
+        return move_data_to_device(batch, device)
+
+    return move
+
+
+class _Closure:
+    """Forward and loss, ``zero_grad``, backward: what the optimizer's ``step(closure)`` calls
+    (once, or several times for L-BFGS), as Lightning's automatic optimization does; returns
+    the detached loss."""
+
+    def __init__(self, system: TrainingSystem, optimizer: Any, batch: Any) -> None:
+        self.system, self.optimizer, self.batch = system, optimizer, batch
+
+    def __call__(self) -> torch.Tensor:
+        loss = self.system.train_loss(self.batch)
+        self.optimizer.zero_grad()
+        loss.backward()  # type: ignore[no-untyped-call]
+        return loss.detach()
+
+
+def _hooks(trainer: pl.Trainer, name: str) -> Sequence[Callable[..., Any]]:
+    """The callbacks' own ``name`` hooks, in the trainer's callback order."""
+    callbacks = trainer.callbacks  # type: ignore[attr-defined]
+    return [getattr(cb, name) for cb in callbacks if overrides(cb, name)]
+
+
+def _call(system: TrainingSystem, hooks: Sequence[Callable[..., Any]], name: str,
+          *args: Any) -> None:
+    if not hooks:
+        return
+    previous = system._current_fx_name
+    system._current_fx_name = name
+    for hook in hooks:
+        hook(system.trainer, system, *args)
+    system._current_fx_name = previous
+
+
+def _step_schedulers(system: TrainingSystem, trainer: pl.Trainer) -> None:
+    """The epoch-interval schedulers' step at the end of the training batches (what
+    Lightning's loop does after the last batch under automatic optimization)."""
+    for config in trainer.lr_scheduler_configs:
+        if config.interval != "epoch" or config.reduce_on_plateau:
+            continue
+        if config.frequency and (trainer.current_epoch + 1) % config.frequency == 0:
+            previous = system._current_fx_name
+            system._current_fx_name = "lr_scheduler_step"
+            system.lr_scheduler_step(config.scheduler, None)
+            system._current_fx_name = previous
