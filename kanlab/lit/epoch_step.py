@@ -32,8 +32,10 @@ optimizer from :class:`~kanlab.lit._system.TrainingSystem`'s ``configure_optimiz
 ``on_before_optimizer_step``, ...), and ``$KANLAB_EPOCH_STEPS`` not ``0``. Otherwise
 Lightning's loop runs, unchanged; :func:`reason_not` says why.
 
-Deviations: a run resumed from a checkpoint written by Lightning's loop (before this mode
-existed) counts its optimizer steps from zero again (``steps`` in its row).
+Deviations: Lightning keeps separate step counters for its loop and for this one, so a run
+resumed under the other loop than the one that wrote its checkpoint (a checkpoint from before
+this mode, or ``$KANLAB_EPOCH_STEPS`` changed in between) counts its optimizer steps from zero
+again (``steps`` in its row); its numbers are unaffected.
 """
 
 from __future__ import annotations
