@@ -17,7 +17,10 @@ from kanlab.lit.epoch_metrics import EpochMean
 from kanlab.optim import build_optimizer
 from kanlab.registry import SCHEDULERS
 
-__all__ = ["TrainingSystem", "param_groups"]
+__all__ = ["SCHEDULER_MONITOR", "TrainingSystem", "param_groups"]
+
+SCHEDULER_MONITOR = "val/loss"
+"""What a plateau scheduler of :meth:`TrainingSystem.configure_optimizers` watches."""
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -181,7 +184,7 @@ class TrainingSystem(pl.LightningModule):
         if not hp["scheduler"]:
             return optimizer
         scheduler = SCHEDULERS.build(dict(hp["scheduler"]), optimizer)
-        config = {"scheduler": scheduler, "interval": "epoch", "monitor": "val/loss"}
+        config = {"scheduler": scheduler, "interval": "epoch", "monitor": SCHEDULER_MONITOR}
         return {"optimizer": optimizer, "lr_scheduler": config}
 
     # ---------------------------------------------------------------- hooks

@@ -19,15 +19,17 @@ plain loop that does, per batch and in Lightning's order, what Lightning's loop 
    {"loss": loss}, batch, batch_idx)``; count it completed and stepped (the loggers' step);
 5. stop after this batch when ``trainer.should_stop`` is set (as Lightning's loop does).
 
-After the last batch the epoch-interval schedulers step (before validation, as Lightning
-steps them). Same operations on the same tensors in the same order: the same numbers, bit for
-bit (``tests/lit/test_epoch_step.py`` trains both ways). Lightning's own once-per-step calls
-of the batch hooks are dropped by :mod:`kanlab.lit.lean_hooks`.
+The epoch-interval schedulers step after the last batch's optimizer step (before its end
+hooks and validation); a plateau scheduler, on the monitored validation loss, after every
+``on_train_epoch_end`` hook (:class:`PlateauStep`): where Lightning steps them. Same
+operations on the same tensors in the same order: the same numbers, bit for bit
+(``tests/lit/test_epoch_step.py`` trains both ways). Lightning's own once-per-step calls of the
+batch hooks are dropped by :mod:`kanlab.lit.lean_hooks`.
 
 The mode is used only where it is exact: one device, 32-bit precision, no gradient clipping or
 accumulation, no ``max_steps``, validation at epoch ends, a pass-through profiler, a single
-optimizer from :class:`~kanlab.lit._system.TrainingSystem`'s ``configure_optimizers`` without
-``plateau``, no callback and no module override of the optimization hooks
+optimizer and its scheduler from :class:`~kanlab.lit._system.TrainingSystem`'s
+``configure_optimizers``, no callback and no module override of the optimization hooks
 (``on_before_zero_grad``, ``on_before_backward``, ``on_after_backward``,
 ``on_before_optimizer_step``, ...), and ``$KANLAB_EPOCH_STEPS`` not ``0``. Otherwise
 Lightning's loop runs, unchanged; :func:`reason_not` says why.
@@ -46,9 +48,10 @@ from typing import Any, cast
 
 import lightning.pytorch as pl
 import torch
+from lightning.pytorch.callbacks import Checkpoint
 
 from kanlab import settings
-from kanlab.lit._system import TrainingSystem
+from kanlab.lit._system import SCHEDULER_MONITOR, TrainingSystem
 from kanlab.lit.lean_hooks import OWNS_TRAIN_BATCHES, installed, overrides
 
 __all__ = ["enable", "reason_not"]
@@ -86,8 +89,6 @@ def reason_not(system: pl.LightningModule, trainer: pl.Trainer) -> str | None:
         return "max_steps or val_check_interval"
     if not installed(trainer):
         return "Lightning's hook dispatch is not kanlab.lit.lean_hooks'"
-    if _plateau(system.hparams.get("scheduler")):
-        return "a plateau scheduler (stepped after the epoch-end hooks)"
     busy = [f"{type(cb).__name__}.{h}" for cb in trainer.callbacks  # type: ignore[attr-defined]
             for h in OPTIMIZATION_HOOKS if overrides(cb, h)]
     return f"callback hook {busy[0]}" if busy else None
@@ -118,6 +119,10 @@ def enable(system: pl.LightningModule, trainer: pl.Trainer) -> bool:
     system.automatic_optimization = False
     vars(system)["training_step"] = types.MethodType(_training_epoch, system)
     vars(system)[OWNS_TRAIN_BATCHES] = True
+    if _plateau(system.hparams.get("scheduler")):
+        trainer.callbacks.append(PlateauStep())  # type: ignore[attr-defined]
+        warnings.filterwarnings("ignore", r"`.test\(ckpt_path=\"best\"\)` is called with Trainer "
+                                "configured with multiple")
     return True
 
 
@@ -144,6 +149,8 @@ def _training_epoch(system: TrainingSystem, dataloader_iter: Iterator[Any]) -> N
         loss = optimizer.step(cast(Callable[[], float], _Closure(system, optimizer, batch)))
         steps.increment_completed()
         progress.increment_processed()
+        if loop._num_ready_batches_reached():  # the last batch: before its end hooks
+            _step_schedulers(system, trainer, plateau=False)
         _call(system, ends, "on_train_batch_end", {"loss": loss}, batch, batch_idx)
         progress.increment_completed()
         loop._batches_that_stepped += 1
@@ -156,8 +163,6 @@ def _training_epoch(system: TrainingSystem, dataloader_iter: Iterator[Any]) -> N
         tracker.processed -= 1  # type: ignore[attr-defined]
         tracker.completed -= 1
     loop._batches_that_stepped -= 1
-    if loop._num_ready_batches_reached():
-        _step_schedulers(system, trainer)
 
 
 TRANSFER_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device",
@@ -222,14 +227,45 @@ def _call(system: TrainingSystem, hooks: Sequence[Callable[..., Any]], name: str
     system._current_fx_name = previous
 
 
-def _step_schedulers(system: TrainingSystem, trainer: pl.Trainer) -> None:
-    """The epoch-interval schedulers' step at the end of the training batches (what
-    Lightning's loop does after the last batch under automatic optimization)."""
+def _step_schedulers(system: TrainingSystem, trainer: pl.Trainer, *, plateau: bool) -> None:
+    """Step the epoch-interval schedulers, the plateau ones (on their monitored value) or the
+    others, as Lightning's loop does under automatic optimization."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    loop = trainer.fit_loop.epoch_loop
     for config in trainer.lr_scheduler_configs:
-        if config.interval != "epoch" or config.reduce_on_plateau:
+        # (under manual optimization Lightning drops the config's monitor and plateau flag)
+        if config.interval != "epoch" or isinstance(config.scheduler,
+                                                    ReduceLROnPlateau) != plateau:
             continue
-        if config.frequency and (trainer.current_epoch + 1) % config.frequency == 0:
-            previous = system._current_fx_name
-            system._current_fx_name = "lr_scheduler_step"
-            system.lr_scheduler_step(config.scheduler, None)
-            system._current_fx_name = previous
+        if not config.frequency or (trainer.current_epoch + 1) % config.frequency:
+            continue
+        value = None
+        if plateau:
+            value = trainer.callback_metrics.get(SCHEDULER_MONITOR)
+            if value is None:
+                raise MisconfigurationException(
+                    f"ReduceLROnPlateau conditioned on metric {SCHEDULER_MONITOR} which is not "
+                    f"available. Available metrics are: {list(trainer.callback_metrics)}.")
+        loop.scheduler_progress.increment_ready()
+        previous = system._current_fx_name
+        system._current_fx_name = "lr_scheduler_step"
+        system.lr_scheduler_step(config.scheduler, value)
+        system._current_fx_name = previous
+        loop.scheduler_progress.increment_completed()
+
+
+class PlateauStep(Checkpoint):
+    """Steps the plateau schedulers of a module that runs its own batches where Lightning's loop
+    steps them: after every ``on_train_epoch_end`` hook, the checkpoint's included (which is why
+    this is a ``Checkpoint``: Lightning calls those last), once the epoch ran all its batches and
+    unless the fit is restarting. Lightning itself leaves them alone under manual optimization.
+    """
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        fit = trainer.fit_loop
+        if vars(pl_module).get(OWNS_TRAIN_BATCHES) and not fit.restarting and (
+                fit.epoch_loop._num_ready_batches_reached()):
+            assert isinstance(pl_module, TrainingSystem)
+            _step_schedulers(pl_module, trainer, plateau=True)

@@ -133,6 +133,36 @@ def test_should_stop_inside_an_epoch_ends_it_after_that_batch_in_either_loop(
     assert a.row["steps"] == 4 + 2 and a.row["stop_reason"] == "stopped"  # no step after
 
 
+def _checkpoint(run_dir: Path, name: str) -> dict[str, Any]:
+    ckpt = torch.load(run_dir / name, map_location="cpu", weights_only=False)
+    return {"lr_schedulers": ckpt["lr_schedulers"], "state_dict": ckpt["state_dict"],
+            "optimizer": [{**g, "params": None} for s in ckpt["optimizer_states"]
+                          for g in s["param_groups"]],
+            "moments": [v for s in ckpt["optimizer_states"] for v in s["state"].values()]}
+
+
+def test_a_plateau_scheduler_steps_where_lightnings_loop_steps_it(
+        data_dir: str, results_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # patience 0, threshold 0.5: an epoch that does not cut the best validation loss by half
+    # halves the learning rate
+    plateau = "{name: plateau, factor: 0.5, patience: 0, threshold: 0.5}"
+    cfg = load_experiment(MLP, [f"data.data_dir={data_dir}", "trainer.max_epochs=6",
+                                "optim.lr=0.05", f"optim.scheduler={plateau}"])
+    (a, rec_a), (b, rec_b) = _both(cfg, results_dir, monkeypatch)
+    _same_run(a, b)
+    assert rec_a.calls == rec_b.calls
+    lrs = {row["lr"] for row in _csv(a.run_dir) if row["lr"]}
+    assert len(lrs) > 1  # the scheduler did step
+    for name in ("last.ckpt", "best.ckpt"):  # saved before the step, in either loop
+        left, right = _checkpoint(a.run_dir, name), _checkpoint(b.run_dir, name)
+        assert left["lr_schedulers"] == right["lr_schedulers"] and left["optimizer"] == (
+            right["optimizer"]), name
+        for key in left["state_dict"]:
+            assert torch.equal(left["state_dict"][key], right["state_dict"][key]), key
+        for u, v in zip(left["moments"], right["moments"], strict=True):
+            assert all(torch.equal(u[k], v[k]) for k in u), name
+
+
 class _ClipsItself(pl.Callback):
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: Any,
                                  optimizer: Any) -> None:
@@ -144,7 +174,7 @@ class _ClipsItself(pl.Callback):
     [
         ([], "0", None, "$KANLAB_EPOCH_STEPS is 0"),
         (["trainer.gradient_clip_val=1.0"], "1", None, "gradient clipping"),
-        (["optim.scheduler={name: plateau}"], "1", None, "plateau"),
+        (["optim.scheduler={name: plateau}"], "1", None, None),
         ([], "1", _ClipsItself(), "_ClipsItself.on_before_optimizer_step"),
         ([], "1", None, None),
     ],
