@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml $(CONSTRAINTS) | $(BIN)/python
 install: $(STAMP)
 
 # Fashion-MNIST from the Debian package, as .ci/run installs it (root + apt-get only; otherwise
-# `kanlab demo` stops at once with the command to run).
+# `kanlab demo` stops at once with the command to run, and the tests that need it are skipped).
 data:
 	@bash .ci/system-packages data
 
@@ -39,7 +39,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install lint typecheck
+test: install data lint typecheck
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-slow: install

@@ -93,6 +93,7 @@ class Case:
     files: dict[str, dict[str, Any]] = field(default_factory=dict)
     setup: Callable[[Path, Path], dict[str, str]] | None = None
     env: dict[str, str] = field(default_factory=dict)
+    data: bool = False  # refused after tiny_fashion_mnist is prepared: skipped without it
 
 
 CASES: list[Case] = [
@@ -115,7 +116,7 @@ CASES: list[Case] = [
     Case("search-topk-k-above-width", ["search", "{spec}"],
          "`k` must be <= the size of dim -1 (64), but got k=100",
          files={"spec": _train_spec(space={"model.activation": {
-             "categorical": ["relu", {"name": "topk", "k": 100}]}})}),
+             "categorical": ["relu", {"name": "topk", "k": 100}]}})}, data=True),
     Case("search-accelerator-gpu", ["search", "{spec}", "--set", "trainer.accelerator=gpu"],
          "`trainer.accelerator=gpu` (devices=1) cannot run on this machine",
          files={"spec": _train_spec()}),
@@ -138,10 +139,11 @@ CASES: list[Case] = [
     # --- train: validated before a run dir exists
     Case("train-topk-k-above-width",
          ["train", "{exp}", "--set", "model.activation={name: topk, k: 100}"],
-         "`k` must be <= the size of dim -1 (64), but got k=100", files={"exp": TINY_MLP}),
+         "`k` must be <= the size of dim -1 (64), but got k=100", files={"exp": TINY_MLP},
+         data=True),
     Case("train-accelerator-gpu", ["train", "{exp}", "--set", "trainer.accelerator=gpu"],
          "`trainer.accelerator=gpu` (devices=1) cannot run on this machine",
-         files={"exp": TINY_MLP}),
+         files={"exp": TINY_MLP}, data=True),
     Case("train-file-after-set", ["train", "--set", "model.widthz=[784, 8, 10]", "{exp}"],
          "Unknown key `model.widthz`", files={"exp": TINY_MLP}),
     # --- bad values never become results (issue 30): rejected before anything is written
@@ -161,10 +163,12 @@ CASES: list[Case] = [
          files={"spec": _train_spec()}),
     Case("train-output-width-vs-classes", ["train", "{exp}", "--set", "model.widths=[784, 64, 5]"],
          "`model` (mlp) must output 10 values per input (the classes of tiny_fashion_mnist), "
-         "but got output shape (5,); set its last width to 10.", files={"exp": TINY_MLP}),
+         "but got output shape (5,); set its last width to 10.", files={"exp": TINY_MLP},
+         data=True),
     Case("search-output-width-vs-classes",
          ["search", "{spec}", "--set", "model.widths=[784, 8, 3]"],
-         "`model` (mlp) must output 10 values per input", files={"spec": _train_spec()}),
+         "`model` (mlp) must output 10 values per input", files={"spec": _train_spec()},
+         data=True),
     Case("train-name-with-parent", ["train", "{exp}", "--set", "name=../escape"],
          "`name` must be a plain file name (no '/', '\\' or leading '.'), but got "
          "name='../escape'.", files={"exp": TINY_MLP}),
@@ -217,8 +221,10 @@ def _files(root: Path) -> set[Path]:
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_line_exit_2_nothing_left(
     case: Case, tmp_path: Path, results_dir: Path, capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest,
 ) -> None:
+    if case.data:
+        request.getfixturevalue("fmnist_dir")
     values = {"tmp": str(tmp_path), "results": str(results_dir)}
     for key, data in case.files.items():
         values[key] = _write(tmp_path / f"{key}.yaml", data, values)
@@ -244,6 +250,7 @@ def test_bad_input_is_one_line_exit_2_nothing_left(
 
 @pytest.mark.skipif(importlib.util.find_spec("torch_xla") is not None,
                     reason="torch_xla is installed: the TPU accelerator is available")
+@pytest.mark.usefixtures("fmnist_dir")  # tiny_fashion_mnist: skipped without it
 def test_an_accelerator_whose_package_is_missing_is_one_line_exit_2(
     tmp_path: Path, results_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

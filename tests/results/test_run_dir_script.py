@@ -11,7 +11,9 @@ import torch
 
 from kanlab.config import config_hash
 from kanlab.lit.train import train
+from kanlab.provenance import machine
 from kanlab.results.leaderboard import read_runs
+from kanlab.results.verified import read_verified
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,7 +30,9 @@ def test_a_committed_row_is_retrained_with_its_config_hash_and_its_numbers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The retrained config is the one ``kanlab reproduce`` plans (same hash as the row, under
-    this code's defaults) and, at the row's thread count, it trains to the row's metrics."""
+    this code's defaults) and, at the row's thread count, it trains to the row's metrics: bit
+    for bit on a CPU of the instruction set the table was verified on (float rounding depends
+    on it: AVX2 and AVX512 kernels sum in other orders), to the row's fit elsewhere."""
     run_dir = _script()
     monkeypatch.chdir(REPO)
     bench = Path("results") / "function_fitting"
@@ -43,6 +47,11 @@ def test_a_committed_row_is_retrained_with_its_config_hash_and_its_numbers(
     finally:
         torch.set_num_threads(threads)
     again = result.row
-    assert again["config_hash"] == row["config_hash"] and again["best_epoch"] == row["best_epoch"]
-    for key in ("val/loss", "test/loss", "test/r2"):  # bit for bit at the row's thread count
-        assert again["metrics"][key] == row["metrics"][key], key
+    assert again["config_hash"] == row["config_hash"]
+    verified_on = {rec.get("cpu_capability") for rec in read_verified(bench)}
+    if machine()["cpu_capability"] in verified_on:
+        assert again["best_epoch"] == row["best_epoch"]
+        for key in ("val/loss", "test/loss", "test/r2"):  # bit for bit at the row's threads
+            assert again["metrics"][key] == row["metrics"][key], key
+    else:  # another rounding, another trajectory: the same fit, not the same bits
+        assert again["metrics"]["test/r2"] == pytest.approx(row["metrics"]["test/r2"], abs=0.02)

@@ -89,6 +89,7 @@ def test_bad_storage_and_options(
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+@pytest.mark.usefixtures("fmnist_dir")  # tiny_fashion_mnist: skipped without it
 def test_shipped_studies_validate(path: Path) -> None:
     # What `kanlab search` checks before it creates a study: every probe config of the space
     # builds and runs a forward pass on the data (a load_study alone missed a top-k k=16 on
@@ -99,6 +100,7 @@ def test_shipped_studies_validate(path: Path) -> None:
     assert plan.spec.n_trials >= 1
 
 
+@pytest.mark.usefixtures("fmnist_dir")  # tiny_fashion_mnist: skipped without it
 def test_search_show_export_with_real_training(
     tmp_path: Path, results_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -161,6 +163,7 @@ def _kan_base(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.mark.usefixtures("fmnist_dir")  # tiny_fashion_mnist: skipped without it
 def test_printed_rerun_of_the_best_trial_runs_as_printed(
     tmp_path: Path, results_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -336,6 +339,7 @@ def _wait_for(predicate: Any, proc: Any, seconds: float = 240) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.usefixtures("fmnist_dir")  # tiny_fashion_mnist: skipped without it
 def test_ctrl_c_marks_the_trial_failed_and_its_retry_keeps_the_seed(
     tmp_path: Path, results_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
