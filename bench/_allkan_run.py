@@ -53,7 +53,7 @@ def main(argv: list[str]) -> None:
         link.symlink_to(data, target_is_directory=True)
     os.chdir(work)
     if not torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats = lambda *a, **k: None  # type: ignore[assignment]
+        torch.cuda.reset_peak_memory_stats = lambda *a, **k: None
         torch.cuda.Event = _NoEvent  # type: ignore[assignment,misc]
     try:
         import transformers  # noqa: F401

@@ -70,7 +70,7 @@ def recorded(name: str, flags: Sequence[str]) -> Iterator[None]:
     """Print as usual and write ``<bench dir>/<name>.json`` when the block ends."""
     meta = provenance([name, *flags])  # before the run: the code it ran
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(_Tee(sys.stdout, buffer)):  # type: ignore[type-var]
+    with contextlib.redirect_stdout(_Tee(sys.stdout, buffer)):
         yield
     import torch
 

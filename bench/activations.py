@@ -35,7 +35,7 @@ BASES = ("relu", "softplus", "tanh", "sigmoid")
 def _warm(fn: Fn, x: torch.Tensor, grad: torch.Tensor) -> float:
     """Seconds of the first forward + backward (compilation included)."""
     start = time.perf_counter()
-    fn(x).backward(grad)
+    fn(x).backward(grad)  # type: ignore[no-untyped-call]
     x.grad = None
     return time.perf_counter() - start
 

@@ -75,7 +75,8 @@ def _copy_from_peer(ours: AFKANLinear, peer: Any) -> None:
 
 
 def _call_peer(peer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    return peer(x[None])[0]  # All-KAN stacks one copy of the input per method
+    out: torch.Tensor = peer(x[None])[0]  # All-KAN stacks one copy of the input per method
+    return out
 
 
 def _saved_bytes(fn: Callable[[], torch.Tensor]) -> int:
@@ -88,7 +89,7 @@ def _saved_bytes(fn: Callable[[], torch.Tensor]) -> int:
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = fn()
-    out.sum().backward()
+    out.sum().backward()  # type: ignore[no-untyped-call]
     return total
 
 
@@ -97,7 +98,7 @@ def _memory(fn: Callable[[], torch.Tensor], device: torch.device) -> str:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        fn().sum().backward()
+        fn().sum().backward()  # type: ignore[no-untyped-call]
         torch.cuda.synchronize()
         return f"peak {(torch.cuda.max_memory_allocated() - base) / 2**20:7.1f} MiB"
     return f"saved {_saved_bytes(fn) / 2**20:7.1f} MiB"
@@ -109,7 +110,7 @@ def _time(cands: dict[str, Callable[[], torch.Tensor]], repeats: int, device: to
         if device.type == "cuda":
             torch.cuda.synchronize()
         t = time.perf_counter()
-        fn().sum().backward()
+        fn().sum().backward()  # type: ignore[no-untyped-call]
         if device.type == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - t

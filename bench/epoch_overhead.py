@@ -172,10 +172,11 @@ def plain_epochs(cfg: Any) -> list[tuple[float, float]]:
         start = (time.perf_counter(), time.process_time())
         model.train()
         x_all, y_all = splits["train_set"]
-        for idx in torch.randperm(len(y_all)).split(batch):
+        order = torch.randperm(len(y_all))
+        for idx in order.split(batch):  # type: ignore[no-untyped-call]
             x, y = x_all[idx], y_all[idx]
             optimizer.zero_grad(set_to_none=True)
-            F.cross_entropy(model(x), y).backward()
+            F.cross_entropy(model(x), y).backward()  # type: ignore[no-untyped-call]
             optimizer.step()
         model.eval()
         with torch.no_grad():

@@ -37,6 +37,7 @@ timings are noisy; ratios measured in the same run are the meaningful numbers.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import importlib.util
 import os
@@ -154,14 +155,15 @@ def _kanlab_rows(args: argparse.Namespace) -> dict[str, Callable[[], nn.Module]]
         if entry.meta.get("kind", "linear") != "linear":
             continue
         hp = {**entry.meta.get("example_hparams", {}), **shared.get(entry.name, {})}
-        rows[entry.name] = lambda e=entry, h=hp: LAYERS.build(
-            e.name, args.in_features, args.out_features, **h
+        rows[entry.name] = functools.partial(
+            LAYERS.build, entry.name, args.in_features, args.out_features, **hp
         )
     for name in ("b_spline_kan", "af_kan"):
         if name in rows:
             hp = {**LAYERS.entry(name).meta.get("example_hparams", {}), **shared.get(name, {})}
-            rows[f"{name} (eager)"] = lambda n=name, h=hp: LAYERS.build(
-                n, args.in_features, args.out_features, compile_kernels=False, **h
+            rows[f"{name} (eager)"] = functools.partial(
+                LAYERS.build, name, args.in_features, args.out_features, compile_kernels=False,
+                **hp,
             )
     return rows
 
@@ -207,7 +209,7 @@ def _peer_rows(
         except Exception as err:  # a peer that does not import is reported, not fatal
             notes.append(f"{name}: skipped, import failed ({type(err).__name__}: {err})")
             continue
-        rows[name] = lambda make=make, mod=mod: make(mod)
+        rows[name] = functools.partial(make, mod)
     return rows
 
 

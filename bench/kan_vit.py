@@ -30,6 +30,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -81,7 +82,7 @@ def _vit_step(mlp_layer: object | None, batch: int) -> tuple[Callable[[], None],
     import timm
 
     torch.manual_seed(0)
-    kwargs = dict(VIT)
+    kwargs: dict[str, Any] = dict(VIT)
     if mlp_layer is not None:
         kwargs["mlp_layer"] = mlp_layer
     model = timm.create_model("vit_tiny_patch16_224", **kwargs)
@@ -91,7 +92,7 @@ def _vit_step(mlp_layer: object | None, batch: int) -> tuple[Callable[[], None],
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        nn.functional.cross_entropy(model(x), y).backward()
+        nn.functional.cross_entropy(model(x), y).backward()  # type: ignore[no-untyped-call]
         opt.step()
 
     return step, sum(p.numel() for p in model.parameters())
@@ -103,7 +104,7 @@ def _layer_call(module: Callable[[torch.Tensor], torch.Tensor], params: list[nn.
         for p in params:
             p.grad = None
         x.grad = None
-        module(x).square().mean().backward()
+        module(x).square().mean().backward()  # type: ignore[no-untyped-call]
 
     return call
 

@@ -49,7 +49,8 @@ def _child(batch: int, chans: int, size: int, out: int, mode: str) -> dict[str, 
 
 def main(argv: list[str]) -> int:
     if argv and argv[0] == "--child":
-        print(json.dumps(_child(*map(int, argv[1:5]), argv[5])))
+        batch, chans, size, out = map(int, argv[1:5])
+        print(json.dumps(_child(batch, chans, size, out, argv[5])))
         return 0
     cases = CASES[:1] if "--quick" in argv else CASES
     print("case | mode | peak RSS above baseline (MiB) | fwd+bwd (s) | windows per chunk")

@@ -235,7 +235,7 @@ def _coordination(
     print(f"  (load average before: {os.getloadavg()[0]:.2f}; postgresql = direct, grpc = the "
           "same server through `kanlab storage serve`)")
     with (postgres_server() if server & set(storages) else nullcontext()) as pg_url, \
-            (grpc_proxy(pg_url) if "grpc" in storages else nullcontext()) as grpc_url:
+            (grpc_proxy(pg_url) if "grpc" in storages and pg_url else nullcontext()) as grpc_url:
         for rounds, nap in (("sleeping trials", sleep), ("no sleep (ceiling)", 0.0)):
             os.environ["KANLAB_TOY_SLEEP"] = str(nap)
             print(f"  {rounds}:")

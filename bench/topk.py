@@ -36,7 +36,7 @@ def _once(fn: Fn, x: torch.Tensor, grad: torch.Tensor) -> float:
     x.grad = None
     _sync(x.device)
     start = time.perf_counter()
-    fn(x).backward(grad)
+    fn(x).backward(grad)  # type: ignore[no-untyped-call]
     _sync(x.device)
     return (time.perf_counter() - start) * 1e3
 
@@ -138,7 +138,7 @@ def main(argv: list[str]) -> int:
         top = probs.topk(2, dim=-1).values
         return top / top.sum(-1, keepdim=True)
 
-    gates = {"moe gate (top-k softmax)": gate_ours, "moe gate naive": gate_naive}
+    gates: dict[str, Fn] = {"moe gate (top-k softmax)": gate_ours, "moe gate naive": gate_naive}
     ms.update(time_fwd_bwd(gates, h, g, args.repeats))
     cases += [("moe gate (top-k softmax)", "moe gate naive", gate_ours),
               ("moe gate naive", "-", gate_naive)]

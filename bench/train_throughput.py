@@ -162,7 +162,7 @@ def _step_fn(
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(forward(x), y).backward()
+        F.cross_entropy(forward(x), y).backward()  # type: ignore[no-untyped-call]
         optimizer.step()
 
     return step
@@ -197,7 +197,7 @@ def _kan_and_floor(cfg: Any, batch: int, device: torch.device) -> tuple[
     torch.manual_seed(0)
     model = build_model(cfg).to(device)
     widths = list(cfg.model.params["widths"])
-    m = _n_basis(model.layers[0])  # type: ignore[index]
+    m = _n_basis(model.get_submodule("layers.0"))
     floor = FloorModel(widths, m).to(device)
     x = torch.rand(batch, widths[0], device=device) * 2 - 1
     wide = torch.rand(batch, widths[0] * (m + 1), device=device) * 2 - 1
@@ -310,7 +310,7 @@ def _plain_epoch(cfg: Any, device: torch.device) -> tuple[float, float]:
     for x, y in dm.train_dataloader():
         x, y = x.to(device), y.to(device)
         optimizer.zero_grad(set_to_none=True)
-        F.cross_entropy(model(x), y).backward()
+        F.cross_entropy(model(x), y).backward()  # type: ignore[no-untyped-call]
         optimizer.step()
     model.eval()
     correct = total = 0
