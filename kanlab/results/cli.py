@@ -240,6 +240,10 @@ class ReproduceCommand(Command):
                             help="re-run --sample recorded runs at this code and compare every "
                                  "non-timing field bit for bit; if all agree, append a record "
                                  "to DIR/verified.jsonl")
+        parser.add_argument("--against", metavar="COMMIT", default=None,
+                            help="with --verify, on a machine other than the rows': compare "
+                                 "with the runs of COMMIT's code (tied to the rows) on this "
+                                 "machine instead of the rows")
         parser.add_argument("--sample", type=int, default=3, metavar="K",
                             help="runs --verify re-runs (default 3; 0: all)")
         parser.add_argument("--threads", type=int, default=None, metavar="N",
@@ -257,18 +261,22 @@ class ReproduceCommand(Command):
             raise UsageError(f"`--workers` must be >= 1, but got --workers={args.workers}.")
         if args.threads is not None and args.threads < 1:
             raise UsageError(f"`--threads` must be >= 1, but got --threads={args.threads}.")
+        if args.against is not None and not args.verify:
+            raise UsageError(f"`--against` compares with --verify only, but got "
+                             f"--against={args.against!r} without --verify.")
         if args.verify:
             from kanlab.results.verify import verify
 
             if args.sample < 0:
                 raise UsageError(f"`--sample` must be >= 0, but got --sample={args.sample}.")
             report = verify(bench, sample=args.sample, threads=args.threads,
-                            echo=lambda line: print(line, flush=True))
+                            echo=lambda line: print(line, flush=True), against=args.against)
             if not report.ok:
                 moved = "; ".join(m.describe() for m in report.moved)
+                than = "" if args.against is None else f" (than at {args.against}'s code)"
                 raise RuntimeError(
                     f"{len(report.moved)} of {len(report.compared) or len(report.moved)} "
-                    f"re-run runs moved at this code ({moved}): re-run the table with "
+                    f"re-run runs moved at this code{than} ({moved}): re-run the table with "
                     f"`kanlab reproduce {args.dir}`."
                 )
             return 0

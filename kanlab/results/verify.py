@@ -18,6 +18,13 @@ every metric except the timings (:data:`TIMING`), and ``best_epoch``, ``epochs``
 - Some moved: nothing is written; the report names every run and field that moved (old ->
   new value), and the table must be re-run (``kanlab reproduce DIR``).
 
+- ``against=REF`` (``--against REF``), for a machine other than the rows' (bit for bit holds
+  on one CPU instruction set): each sampled run is trained twice on this machine, at the
+  current code and at commit REF's (:mod:`kanlab.results.reference`), and the two are compared
+  (the config hash too) instead of the current run and the row. REF's code must itself be tied
+  to the rows (the rows' own code, or one a record ties to them); the record then also names
+  REF (``against``), and ties the rows to the current code as REF's record tied them to REF's.
+
 The sample is deterministic: K rows drawn with ``random.Random(0)`` from the completed rows
 sorted by (name, seed), so a reviewer can re-run the same check. A sample proves only that
 those K runs reproduce; K = all rows (``--sample 0``) proves the whole table.
@@ -31,12 +38,14 @@ import math
 import random
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kanlab.errors import InputError, SetupError
 from kanlab.provenance import code_version, machine
+from kanlab.results.reference import Reference, checkout
 from kanlab.results.verified import VERIFIED, read_verified, tied_codes
 
 if TYPE_CHECKING:
@@ -115,7 +124,7 @@ def _latest(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
 
 def verify(
     bench_dir: str | Path, *, sample: int | None = 3, threads: int | None = None,
-    record: bool = True, echo: Callable[[str], None] = print,
+    record: bool = True, echo: Callable[[str], None] = print, against: str | None = None,
 ) -> VerifyReport:
     """Re-run ``sample`` recorded runs of ``bench_dir`` at the current code and compare.
 
@@ -125,10 +134,13 @@ def verify(
         threads: Thread count for rows that did not record one (else refused).
         record: Append the record to ``verified.jsonl`` when every run agrees.
         echo: Where progress lines go.
+        against: A commit whose code is tied to the rows: compare with its runs on this
+            machine instead of the rows (see the module docstring).
 
     Raises:
-        InputError: a bad ``sample``, no rows, rows from several code versions, or a row
-            without a thread count and no ``threads``.
+        InputError: a bad ``sample``, no rows, rows from several code versions, a row
+            without a thread count and no ``threads``, or an ``against`` that names no commit
+            or one whose code is not tied to the rows.
         SetupError: outside a git checkout, or with uncommitted changes in kanlab/ and
             ``record`` (a record must name committed code; ``record=False`` compares only).
     """
@@ -150,16 +162,26 @@ def verify(
     chosen = sorted(random.Random(0).sample(range(len(rows)), k))
     jobs = {(j.config_hash, j.seed): j for j in plan(bench)}
     report = VerifyReport(bench=bench)
-    echo(f"{bench}: re-running {k} of {len(rows)} runs (code {rows_sha[:7]}) at code "
-         f"{code.code_sha[:7]}, comparing every non-timing field bit for bit.")
-    for i in chosen:
-        _verify_row(rows[i], jobs, threads, report, echo)
+    with checkout(against) if against is not None else nullcontext() as ref:
+        if ref is not None and rows_sha not in tied_codes(bench, ref.code_sha):
+            raise InputError(
+                f"`--against` must name a commit whose code is tied to {bench}'s rows (their "
+                f"code {rows_sha[:7]}, or one a {VERIFIED} record ties to them), but got "
+                f"--against={against!r} (code {ref.code_sha[:7]}).")
+        echo(f"{bench}: re-running {k} of {len(rows)} runs (code {rows_sha[:7]}) at code "
+             f"{code.code_sha[:7]}" + ("" if ref is None else
+                                       f" and at {ref.git_sha[:7]}'s code {ref.code_sha[:7]}")
+             + ", comparing every non-timing field bit for bit.")
+        for i in chosen:
+            _verify_row(rows[i], jobs, threads, report, echo, ref)
     if report.ok:
         report.record = {
             "code_sha": code.code_sha, "git_sha": code.git_sha, "rows_code_sha": rows_sha,
             "sample": k, "of": len(rows), "runs": report.compared,
             "date": dt.datetime.now(dt.timezone.utc).date().isoformat(), **machine(),
         }
+        if ref is not None:
+            report.record["against"] = {"git_sha": ref.git_sha, "code_sha": ref.code_sha}
         if record:
             with open(bench / VERIFIED, "a", encoding="utf-8") as f:
                 f.write(json.dumps(report.record, sort_keys=True) + "\n")
@@ -189,9 +211,11 @@ def _recorded(bench: Path) -> tuple[list[Mapping[str, Any]], str]:
 
 
 def _verify_row(row: Mapping[str, Any], jobs: Mapping[tuple[str, int], Job],
-                threads: int | None, report: VerifyReport, echo: Callable[[str], None]) -> None:
+                threads: int | None, report: VerifyReport, echo: Callable[[str], None],
+                reference: Reference | None = None) -> None:
     """Re-run one recorded row (its planned job, at its thread count) and add the outcome to
-    ``report``: compared, and moved where a field differs."""
+    ``report``: compared (with the row, or with the job's run at ``reference``), and moved
+    where a field differs."""
     from kanlab.config import load_experiment
     from kanlab.lit.train import train
     from kanlab.measure import torch_threads
@@ -214,6 +238,10 @@ def _verify_row(row: Mapping[str, Any], jobs: Mapping[tuple[str, int], Job],
         new_row = train(cfg, results_dir=Path(tmp), record=False, progress_bar=False).row
     new = compared_fields(json.loads(json.dumps(new_row, default=str)))
     old = compared_fields(row)
+    if reference is not None:
+        ref_row = reference.run(job, int(n))
+        old = {"config_hash": ref_row.get("config_hash"), **compared_fields(ref_row)}
+        new = {"config_hash": new_row.get("config_hash"), **new}
     diff = {key: (value, new.get(key)) for key, value in old.items()
             if not _same(value, new.get(key))}
     report.compared.append({"name": name, "seed": seed, "config_hash": row.get("config_hash"),

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from kanlab.cli import main
-from kanlab.errors import SetupError
+from kanlab.errors import InputError, SetupError
 from kanlab.provenance import CodeVersion, code_version, machine
 from kanlab.results.reproduce import Job, _done, reproduce
 from kanlab.results.verify import VERIFIED, compared_fields, tied_codes, verify
@@ -97,3 +97,57 @@ def test_cli_usage_errors(tmp_path: Path) -> None:
     bench = _bench(tmp_path)
     assert main(["reproduce", str(bench), "--verify", "--sample", "-1"]) == 2
     assert main(["reproduce", str(bench), "--verify"]) == 2  # no runs recorded yet
+
+
+def test_verify_against_a_commit_compares_with_its_runs_on_this_machine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``--against HEAD``: each sampled run trains at the current code and, in a worktree of
+    HEAD, at HEAD's code; the two are compared (config hash included), not the row."""
+    from kanlab.results.reference import Reference
+
+    bench = _bench(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    reproduce(bench, workers=1, allow_dirty=True, echo=lambda line: None)
+    rows = [json.loads(line) for line in (bench / "runs.jsonl").read_text().splitlines()]
+    for row in rows:  # rows of another machine: their numbers are not this machine's
+        row["metrics"]["test/loss"] += 1.0
+    (bench / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    lines: list[str] = []
+    report = verify(bench, sample=1, record=False, echo=lines.append, against="HEAD")
+    assert report.ok and "config_hash" in report.compared[0]["compared"], lines
+    assert "and at " in lines[0] and lines[-1].startswith("same fit seed=")
+
+    run = Reference.run
+    monkeypatch.setattr(Reference, "run", lambda self, job, threads: {
+        **run(self, job, threads), "best_epoch": -1})
+    moved = verify(bench, sample=1, record=False, echo=lambda line: None, against="HEAD")
+    assert [list(m.fields) for m in moved.moved] == [["best_epoch"]]
+    monkeypatch.setattr(Reference, "run", run)
+
+    if code_version().git_dirty:
+        return
+    done = verify(bench, sample=1, echo=lambda line: None, against="HEAD")
+    (record,) = [json.loads(line) for line in (bench / VERIFIED).read_text().splitlines()]
+    head = code_version()
+    assert record["against"] == {"git_sha": head.git_sha, "code_sha": head.code_sha}
+    assert record["rows_code_sha"] == rows[0]["code_sha"] and done.record == record
+
+
+def test_verify_against_refuses_unknown_and_untied_commits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    bench = _bench(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    row = {"name": "fit", "seed": 0, "config_hash": "h", "status": "completed", "threads": 1,
+           "code_sha": "f" * 40, "git_dirty": False, "metrics": {}}
+    (bench / "runs.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(InputError, match=r"`--against` must name a commit of .* but got "
+                                         r"--against='no-such-ref'"):
+        verify(bench, record=False, echo=lambda line: None, against="no-such-ref")
+    with pytest.raises(InputError, match=r"whose code is tied to .* \(their code fffffff, or "):
+        verify(bench, record=False, echo=lambda line: None, against="HEAD")
+    assert main(["reproduce", str(bench), "--against", "HEAD"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["kanlab: error: `--against` compares with --verify only, but got "
+                   "--against='HEAD' without --verify."]
