@@ -1,4 +1,4 @@
-"""One Lightning training step per epoch: kanlab's own loop runs the epoch's batches.
+"""One Lightning step per epoch and per evaluation pass: kanlab's own loops run the batches.
 
 Lightning spends ~0.3 ms of Python on every training batch before and after the arithmetic
 (the automatic-optimization closure and its six layers of wrappers, ten hook dispatches,
@@ -26,6 +26,15 @@ operations on the same tensors in the same order: the same numbers, bit for bit
 (``tests/lit/test_epoch_step.py`` trains both ways). Lightning's own once-per-step calls of the
 batch hooks are dropped by :mod:`kanlab.lit.lean_hooks`.
 
+Evaluation passes (validation, with the per-epoch test loader, and the final test) run the same
+way: ``validation_step(dataloader_iter)`` and ``test_step(dataloader_iter)`` each run a whole
+pass, per batch in Lightning's order the transfer, the callbacks' ``on_validation_batch_start``
+(or ``on_test_...``), the system's metric updates (the ``val``, ``test_epoch`` or ``test``
+stage by loader), the callbacks' ``..._batch_end`` and Lightning's batch counters, and raise on
+a SIGTERM between batches as Lightning's loop does; where the module overrides an evaluation
+step or batch hook, Lightning's evaluation loop runs (:func:`reason_not_eval`). The same metric
+updates in the same order: the same logged values.
+
 The mode is used only where it is exact: one device, 32-bit precision, no gradient clipping or
 accumulation, no ``max_steps``, validation at epoch ends, a pass-through profiler, a single
 optimizer and its scheduler from :class:`~kanlab.lit._system.TrainingSystem`'s
@@ -37,7 +46,10 @@ Lightning's loop runs, unchanged; :func:`reason_not` says why.
 Deviations: Lightning keeps separate step counters for its loop and for this one, so a run
 resumed under the other loop than the one that wrote its checkpoint (a checkpoint from before
 this mode, or ``$KANLAB_EPOCH_STEPS`` changed in between) counts its optimizer steps from zero
-again (``steps`` in its row); its numbers are unaffected.
+again (``steps`` in its row); its numbers are unaffected. In an evaluation pass the first
+batch's start hooks see it already counted as started (Lightning counts it before the step that
+runs the pass), and nothing the steps log would see its batch (the system's steps log nothing;
+their metrics are logged at epoch ends).
 """
 
 from __future__ import annotations
@@ -52,9 +64,15 @@ from lightning.pytorch.callbacks import Checkpoint
 
 from kanlab import settings
 from kanlab.lit._system import SCHEDULER_MONITOR, TrainingSystem
-from kanlab.lit.lean_hooks import OWNS_TRAIN_BATCHES, installed, overrides
+from kanlab.lit.lean_hooks import (
+    EVAL_BATCH_HOOKS,
+    OWNS_EVAL_BATCHES,
+    OWNS_TRAIN_BATCHES,
+    installed,
+    overrides,
+)
 
-__all__ = ["enable", "reason_not"]
+__all__ = ["enable", "reason_not", "reason_not_eval"]
 
 OPTIMIZATION_HOOKS = ("on_before_zero_grad", "on_before_backward", "on_after_backward",
                       "on_before_optimizer_step")
@@ -94,6 +112,17 @@ def reason_not(system: pl.LightningModule, trainer: pl.Trainer) -> str | None:
     return f"callback hook {busy[0]}" if busy else None
 
 
+def reason_not_eval(system: pl.LightningModule, trainer: pl.Trainer) -> str | None:
+    """Why ``system``'s evaluation passes cannot run one step each (None: they can)."""
+    reason = reason_not(system, trainer)
+    if reason is not None:
+        return reason
+    cls = type(system)
+    overridden = [h for h in (*sorted(EVAL_BATCH_HOOKS), "validation_step", "test_step")
+                  if getattr(cls, h) is not getattr(TrainingSystem, h)]
+    return f"the module overrides {overridden[0]}" if overridden else None
+
+
 def _plateau(spec: Any) -> bool:
     from torch.optim.lr_scheduler import ReduceLROnPlateau
 
@@ -112,10 +141,14 @@ def enable(system: pl.LightningModule, trainer: pl.Trainer) -> bool:
     assert isinstance(system, TrainingSystem)
     import warnings
 
-    warnings.filterwarnings("ignore", "Found `dataloader_iter` argument in the `training_step`")
+    warnings.filterwarnings("ignore", "Found `dataloader_iter` argument in the `[a-z]+_step`")
     warnings.filterwarnings("ignore", "You are using the `dataloader_iter` step flavor")
     # the epoch-interval schedulers are stepped by _step_schedulers; "monitor" is for plateau
     warnings.filterwarnings("ignore", "The lr scheduler dict contains the key")
+    if reason_not_eval(system, trainer) is None:
+        vars(system)["validation_step"] = types.MethodType(_evaluation_pass, system)
+        vars(system)["test_step"] = types.MethodType(_evaluation_pass, system)
+        vars(system)[OWNS_EVAL_BATCHES] = True
     system.automatic_optimization = False
     vars(system)["training_step"] = types.MethodType(_training_epoch, system)
     vars(system)[OWNS_TRAIN_BATCHES] = True
@@ -138,7 +171,7 @@ def _training_epoch(system: TrainingSystem, dataloader_iter: Iterator[Any]) -> N
     first = True
     transfer = _transfer(system, trainer)
     for batch, batch_idx, _ in dataloader_iter:
-        batch = transfer(batch)
+        batch = transfer(batch, 0)
         if not first:  # Lightning counted the first before it called this step
             progress.increment_ready()
             progress.increment_started()
@@ -165,11 +198,54 @@ def _training_epoch(system: TrainingSystem, dataloader_iter: Iterator[Any]) -> N
     loop._batches_that_stepped -= 1
 
 
+def _evaluation_pass(system: TrainingSystem, dataloader_iter: Iterator[Any]) -> None:
+    """Every batch of one validation or test pass (see the module docstring)."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    trainer = system.trainer
+    loop = trainer._evaluation_loop
+    progress = loop.batch_progress
+    seen = loop._seen_batches_per_dataloader
+    testing = trainer.testing
+    several = loop._is_sequential and loop.num_dataloaders > 1  # hooks get dataloader_idx
+    stage = "test" if testing else "validation"
+    start, end = f"on_{stage}_batch_start", f"on_{stage}_batch_end"
+    starts, ends = _hooks(trainer, start), _hooks(trainer, end)
+    transfer = _transfer(system, trainer)
+    first, idx = True, 0
+    for batch, batch_idx, idx in dataloader_iter:
+        batch = transfer(batch, idx)
+        at = (batch, batch_idx, idx) if several else (batch, batch_idx)
+        if not first:  # Lightning counted the first before it called this step
+            progress.increment_ready()
+        _call(system, starts, start, *at)
+        if not first:
+            progress.increment_started()
+        first = False
+        progress.is_last_batch = bool(getattr(dataloader_iter, "done", False))
+        system._shared_step(batch, "test" if testing else ("val", "test_epoch")[min(idx, 1)])
+        progress.increment_processed()
+        _call(system, ends, end, None, *at)
+        progress.increment_completed()
+        if not trainer.sanity_checking:
+            seen[idx] += 1
+        if not progress.is_last_batch and trainer.received_sigterm:
+            raise SIGTERMException
+    if first:
+        return
+    # Lightning counts the last batch processed, completed and seen when this step returns
+    for tracker in (progress.total, progress.current):
+        tracker.processed -= 1  # type: ignore[attr-defined]
+        tracker.completed -= 1
+    if not trainer.sanity_checking:
+        seen[idx] -= 1
+
+
 TRANSFER_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device",
                   "on_after_batch_transfer")
 
 
-def _transfer(system: TrainingSystem, trainer: pl.Trainer) -> Callable[[Any], Any]:
+def _transfer(system: TrainingSystem, trainer: pl.Trainer) -> Callable[[Any, int], Any]:
     """What Lightning does to a fetched training batch: its batch-transfer hooks when the
     module or data module has its own, else ``move_data_to_device`` (a no-op, skipped, for
     tensors already on the device: the in-memory data sets)."""
@@ -179,14 +255,14 @@ def _transfer(system: TrainingSystem, trainer: pl.Trainer) -> Callable[[Any], An
     datamodule = trainer.datamodule  # type: ignore[attr-defined]
     if any(is_overridden(h, obj) for h in TRANSFER_HOOKS
            for obj in (system, datamodule) if obj is not None):
-        def hooks(batch: Any) -> Any:
-            batch = system._on_before_batch_transfer(batch, dataloader_idx=0)
-            return trainer.strategy.batch_to_device(batch, dataloader_idx=0)
+        def hooks(batch: Any, dataloader_idx: int = 0) -> Any:
+            batch = system._on_before_batch_transfer(batch, dataloader_idx=dataloader_idx)
+            return trainer.strategy.batch_to_device(batch, dataloader_idx=dataloader_idx)
 
         return hooks
     device = trainer.strategy.root_device
 
-    def move(batch: Any) -> Any:
+    def move(batch: Any, dataloader_idx: int = 0) -> Any:
         if isinstance(batch, (tuple, list)) and all(
                 isinstance(t, torch.Tensor) and t.device == device for t in batch):
             return batch

@@ -26,8 +26,9 @@ that leave every observable effect of a run the same (hook order, arguments, the
 A module whose :data:`OWNS_TRAIN_BATCHES` attribute is true runs its training batches itself
 and calls the callbacks' ``on_train_batch_start``/``_end`` once per batch
 (:mod:`kanlab.lit.epoch_step`); the lean dispatch then drops Lightning's own calls of those two
-hooks, which come once per (epoch-long) step with no batch of their own. That is why the epoch
-step needs this dispatch (:func:`installed`).
+hooks, which come once per (epoch-long) step with no batch of their own. The same holds for
+:data:`OWNS_EVAL_BATCHES` and the validation and test batch hooks (:data:`EVAL_BATCH_HOOKS`).
+That is why the epoch step needs this dispatch (:func:`installed`).
 
 Deviations: the patches replace private Lightning functions (``lightning>=2.4,<3``); when the
 names are missing (another Lightning), :func:`install` changes nothing.
@@ -40,8 +41,8 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["OWNS_TRAIN_BATCHES", "TRAIN_BATCH_HOOKS", "install", "installed", "lean_profiler",
-           "make_lean", "no_nan_fill", "overrides"]
+__all__ = ["EVAL_BATCH_HOOKS", "OWNS_EVAL_BATCHES", "OWNS_TRAIN_BATCHES", "TRAIN_BATCH_HOOKS",
+           "install", "installed", "lean_profiler", "make_lean", "no_nan_fill", "overrides"]
 
 _NULL = contextlib.nullcontext()
 _installed = False
@@ -51,6 +52,14 @@ OWNS_TRAIN_BATCHES = "_kanlab_owns_train_batches"
 """A module with this attribute true runs the training batches itself and calls the callbacks'
 :data:`TRAIN_BATCH_HOOKS` per batch; Lightning's own calls of them (once per epoch step) are
 dropped."""
+
+EVAL_BATCH_HOOKS = frozenset({"on_validation_batch_start", "on_validation_batch_end",
+                              "on_test_batch_start", "on_test_batch_end"})
+OWNS_EVAL_BATCHES = "_kanlab_owns_eval_batches"
+"""A module with this attribute true runs its validation and test batches itself and calls the
+callbacks' :data:`EVAL_BATCH_HOOKS` per batch; Lightning's own calls of them are dropped."""
+
+_OWNED = ((TRAIN_BATCH_HOOKS, OWNS_TRAIN_BATCHES), (EVAL_BATCH_HOOKS, OWNS_EVAL_BATCHES))
 
 
 @functools.cache
@@ -79,8 +88,8 @@ def _lean_call_callback_hooks(original: Callable[..., None]) -> Callable[..., No
                      **kwargs)
             return
         pl_module = trainer.lightning_module
-        if hook_name in TRAIN_BATCH_HOOKS and pl_module is not None and vars(pl_module).get(
-                OWNS_TRAIN_BATCHES):
+        if pl_module is not None and any(hook_name in hooks and vars(pl_module).get(owner)
+                                         for hooks, owner in _OWNED):
             return  # the module's epoch step calls them per batch (kanlab.lit.epoch_step)
         if pl_module:
             prev_fx_name = pl_module._current_fx_name

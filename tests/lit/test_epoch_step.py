@@ -12,7 +12,7 @@ import torch
 
 from kanlab.config import load_experiment
 from kanlab.lit import train
-from kanlab.lit.epoch_step import reason_not
+from kanlab.lit.epoch_step import reason_not, reason_not_eval
 from kanlab.lit.lean_hooks import OWNS_TRAIN_BATCHES, make_lean
 
 MLP: dict[str, Any] = {
@@ -38,12 +38,55 @@ def _kan(layer: str, callbacks: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 class Recorder(pl.Callback):
-    """Every training-batch hook call, with the trainer's counters at that moment."""
+    """Every training-batch hook call, with the trainer's counters at that moment, and the
+    evaluation loops' counters at each pass's end."""
 
     def __init__(self, stop_at: tuple[int, int] | None = None) -> None:
         self.calls: list[tuple[Any, ...]] = []
         self.owned: list[bool] = []
+        self.passes: list[tuple[Any, ...]] = []
+        self.own_passes: list[bool] = []
         self.stop_at = stop_at
+
+    def _pass(self, trainer: pl.Trainer, module: Any) -> None:
+        loop = trainer._evaluation_loop
+        progress = loop.batch_progress
+        self.passes.append((trainer.testing, trainer.current_epoch, progress.is_last_batch,
+                            progress.total.ready, progress.total.started,  # type: ignore[attr-defined]
+                            progress.total.processed, progress.total.completed,  # type: ignore[attr-defined]
+                            progress.current.ready, progress.current.completed,
+                            dict(loop._seen_batches_per_dataloader)))
+        self.own_passes.append("validation_step" in vars(module))
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        self._pass(trainer, pl_module)
+
+    def _eval(self, hook: str, trainer: pl.Trainer, module: Any, batch: Any, idx: int,
+              *loader: int) -> None:
+        progress = trainer._evaluation_loop.batch_progress
+        self.calls.append((hook, trainer.testing, trainer.current_epoch, idx, loader,
+                           progress.current.ready, progress.current.processed,
+                           len(batch[0]), float(batch[0].sum()), module._current_fx_name))
+
+    def on_validation_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any,
+                                  batch_idx: int, *loader: int) -> None:
+        self._eval("val start", trainer, pl_module, batch, batch_idx, *loader)
+
+    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any,
+                                batch: Any, batch_idx: int, *loader: int) -> None:
+        assert outputs is None
+        self._eval("val end", trainer, pl_module, batch, batch_idx, *loader)
+
+    def on_test_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any,
+                            batch_idx: int, *loader: int) -> None:
+        self._eval("test start", trainer, pl_module, batch, batch_idx, *loader)
+
+    def on_test_batch_end(self, trainer: pl.Trainer, pl_module: Any, outputs: Any,
+                          batch: Any, batch_idx: int, *loader: int) -> None:
+        self._eval("test end", trainer, pl_module, batch, batch_idx, *loader)
+
+    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: Any) -> None:
+        self._pass(trainer, pl_module)
 
     def _note(self, hook: str, trainer: pl.Trainer, module: Any, batch: Any, idx: int) -> None:
         loop = trainer.fit_loop.epoch_loop
@@ -81,6 +124,8 @@ def _both(cfg: Any, results_dir: Path, monkeypatch: pytest.MonkeyPatch,
         out.append((train(cfg, results_dir=results_dir / switch, record=False,
                           extra_callbacks=[recorder]), recorder))
     assert not any(out[0][1].owned) and all(out[1][1].owned)  # each loop ran as asked
+    assert not any(out[0][1].own_passes) and all(out[1][1].own_passes)
+    assert out[0][1].passes == out[1][1].passes  # batch counters at every pass's end
     return out
 
 
@@ -104,7 +149,10 @@ def test_an_mlp_run_is_the_same_run_in_either_loop(
     (a, rec_a), (b, rec_b) = _both(cfg, results_dir, monkeypatch)
     _same_run(a, b)
     assert rec_a.calls == rec_b.calls  # every hook call, batch, counter and fx name
-    assert a.row["steps"] == len(rec_a.calls) // 2 == (9 if overrides else 33)
+    train_calls = [c for c in rec_a.calls if c[0] in ("start", "end")]
+    assert a.row["steps"] == len(train_calls) // 2 == (9 if overrides else 33)
+    loaders = {c[4] for c in rec_a.calls if c[0].startswith("val")}
+    assert loaders == {(0,), (1,)}  # validation and the per-epoch test pass, in both loops
 
 
 @pytest.mark.parametrize(
@@ -207,3 +255,11 @@ def test_a_module_that_overrides_a_step_hook_keeps_lightnings_loop() -> None:
     make_lean(trainer)
     reason = reason_not(Custom(torch.nn.Linear(4, 2), num_classes=2), trainer)
     assert reason == "the module overrides on_after_backward"
+
+    class Watches(ImageClassifier):
+        def on_validation_batch_end(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+    system = Watches(torch.nn.Linear(4, 2), num_classes=2)
+    assert reason_not(system, trainer) is None  # the training epoch step runs
+    assert reason_not_eval(system, trainer) == "the module overrides on_validation_batch_end"
