@@ -347,7 +347,12 @@ def main(argv: list[str]) -> int:
     quiet_lightning()
     print(f"threads {torch.get_num_threads()}, {_load()}", flush=True)
     jobs = _jobs()
-    for name in [n for n in args.profile.split(",") if n]:
+    profiled = [n for n in args.profile.split(",") if n]
+    unknown = [n for n in profiled if n not in jobs]
+    if unknown:
+        raise SystemExit(f"--profile: {unknown[0]!r} is not a configuration of the protocol; "
+                         f"choose from {', '.join(jobs)} (or --profile= for none)")
+    for name in profiled:
         step_profile(name, _config(jobs[name], 1))
     ratios = epoch_vs_plain(args, jobs)
     if not args.no_protocol:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from kanlab._sigint import terminated_raises
 from kanlab.errors import InputError, SetupError
 from kanlab.provenance import PACKAGE_DIR
 
@@ -79,13 +80,20 @@ class Reference:
                     str(self.experiment(job.experiment)), *sets, "--results-dir", tmp,
                     "--no-progress-bar"]
             env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-            done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+            child = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+            try:
+                out, err = child.communicate()
+            except BaseException:  # Ctrl-C or SIGTERM (checkout's): no orphan keeps training
+                child.kill()
+                child.wait()
+                raise
             rows = [json.loads(line) for f in sorted(Path(tmp).glob("*/runs.jsonl"))
                     for line in f.read_text().splitlines() if line.strip()]
-        if done.returncode or len(rows) != 1:
-            tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+        if child.returncode or len(rows) != 1:
+            tail = " | ".join((err or out).strip().splitlines()[-3:])
             raise SetupError(f"{job.name} seed={job.seed} failed at the reference code "
-                             f"{self.git_sha[:7]} (exit {done.returncode}): {tail}")
+                             f"{self.git_sha[:7]} (exit {child.returncode}): {tail}")
         row: dict[str, Any] = rows[0]
         if row.get("code_sha") != self.code_sha or row.get("git_dirty"):
             raise SetupError(
@@ -97,7 +105,8 @@ class Reference:
 
 @contextmanager
 def checkout(ref: str) -> Iterator[Reference]:
-    """A temporary detached worktree of commit ``ref`` of kanlab's repository, removed on exit.
+    """A temporary detached worktree of commit ``ref`` of kanlab's repository, removed on exit
+    (a SIGTERM inside the block raises ``KeyboardInterrupt``, so it is removed then too).
 
     Raises:
         InputError: ``ref`` names no commit of the repository, or one without ``kanlab/``.
@@ -123,7 +132,8 @@ def checkout(ref: str) -> Iterator[Reference]:
             raise SetupError(f"cannot check out {sha[:7]} into a worktree: "
                              f"{stderr.strip()}") from None
         try:
-            yield Reference(git_sha=sha, code_sha=code, root=root, top=top)
+            with terminated_raises():
+                yield Reference(git_sha=sha, code_sha=code, root=root, top=top)
         finally:
             subprocess.run(["git", "-C", str(top), "worktree", "remove", "--force", str(root)],
                            capture_output=True, check=False)

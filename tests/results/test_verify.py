@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -151,3 +152,39 @@ def test_verify_against_refuses_unknown_and_untied_commits(
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["kanlab: error: `--against` compares with --verify only, but got "
                    "--against='HEAD' without --verify."]
+
+
+def test_sigterm_during_verify_against_leaves_no_worktree_and_no_child(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, live_processes: Any,
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    if code_version().git_dirty:
+        pytest.skip("`kanlab reproduce --verify` records, so it refuses uncommitted kanlab/")
+    bench = _bench(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    reproduce(bench, workers=1, allow_dirty=True, echo=lambda line: None)
+    top = Path(__file__).resolve().parents[2]
+
+    def worktrees() -> list[str]:
+        out = subprocess.run(["git", "-C", str(top), "worktree", "list"], capture_output=True,
+                             text=True, check=True).stdout
+        return [line for line in out.splitlines() if "kanlab-against-" in line]
+
+    before = worktrees()
+    parent = subprocess.Popen([sys.executable, "-m", "kanlab", "reproduce", str(bench),
+                               "--verify", "--against", "HEAD", "--sample", "1"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while parent.poll() is None and time.monotonic() < deadline and not any(
+            p.ppid == parent.pid and "sys.argv.pop(1)" in p.cmdline for p in live_processes()):
+        time.sleep(0.2)  # until the reference run has started in its worktree
+    assert len(worktrees()) == len(before) + 1
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=60) != 0
+    assert worktrees() == before
+    assert not [p for p in live_processes() if "sys.argv.pop(1)" in p.cmdline
+                and str(tmp_path) in p.cmdline]
