@@ -195,14 +195,20 @@ def plain_epochs(cfg: Any) -> list[tuple[float, float]]:
     return times
 
 
-def epoch_vs_plain(args: argparse.Namespace, jobs: dict[str, Any]) -> list[tuple[str, float]]:
-    names = [n for n in args.models.split(",") if n]
-    if not names:
-        return []
+def _configs(flag: str, value: str, jobs: dict[str, Any], *, hint: str = "") -> list[str]:
+    """The comma-separated protocol configurations ``--flag=value`` names (exits on others)."""
+    names = [n for n in value.split(",") if n]
     unknown = [n for n in names if n not in jobs]
     if unknown:
-        raise SystemExit(f"--models: {unknown[0]!r} is not a configuration of the protocol; "
-                         f"choose from {', '.join(jobs)}")
+        raise SystemExit(f"--{flag}: {unknown[0]!r} is not a configuration of the protocol; "
+                         f"choose from {', '.join(jobs)}{hint}")
+    return names
+
+
+def epoch_vs_plain(args: argparse.Namespace, jobs: dict[str, Any]) -> list[tuple[str, float]]:
+    names = _configs("models", args.models, jobs)
+    if not names:
+        return []
     print(f"kanlab epoch vs plain torch loop on the same tensors (protocol configs, seed 0, "
           f"batch 64, train 55,000 + val 5,000 + test 10,000; epoch {args.epochs} of "
           f"{args.epochs}; plain = mean of the runs before and after)", flush=True)
@@ -347,12 +353,7 @@ def main(argv: list[str]) -> int:
     quiet_lightning()
     print(f"threads {torch.get_num_threads()}, {_load()}", flush=True)
     jobs = _jobs()
-    profiled = [n for n in args.profile.split(",") if n]
-    unknown = [n for n in profiled if n not in jobs]
-    if unknown:
-        raise SystemExit(f"--profile: {unknown[0]!r} is not a configuration of the protocol; "
-                         f"choose from {', '.join(jobs)} (or --profile= for none)")
-    for name in profiled:
+    for name in _configs("profile", args.profile, jobs, hint=" (or --profile= for none)"):
         step_profile(name, _config(jobs[name], 1))
     ratios = epoch_vs_plain(args, jobs)
     if not args.no_protocol:
