@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CodeVersion", "code_version", "machine"]
+__all__ = ["CodeVersion", "code_version", "git", "machine"]
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -44,15 +44,25 @@ class CodeVersion:
         return asdict(self)
 
 
+def git(cwd: Path, *args: str, timeout: float = 20) -> str:
+    """``git -C cwd ARGS``'s stdout, stripped.
+
+    Raises:
+        OSError: no git executable.
+        subprocess.SubprocessError: git failed (``CalledProcessError``, with its stderr) or
+            ran past ``timeout`` seconds.
+    """
+    out = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True,
+                         timeout=timeout, check=True)
+    return out.stdout.strip()
+
+
 def _git(cwd: Path, *args: str) -> str | None:
+    """:func:`git`, or None where it fails (no checkout, no git)."""
     try:
-        out = subprocess.run(
-            ["git", "-C", str(cwd), *args], capture_output=True, text=True, timeout=20,
-            check=True,
-        )
+        return git(cwd, *args)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout
 
 
 def code_version(package_dir: str | Path = PACKAGE_DIR) -> CodeVersion:
@@ -62,16 +72,15 @@ def code_version(package_dir: str | Path = PACKAGE_DIR) -> CodeVersion:
     if not top:
         return CodeVersion(None, None, None)
     try:
-        rel = pkg.relative_to(Path(top.strip()).resolve()).as_posix()
+        rel = pkg.relative_to(Path(top).resolve()).as_posix()
     except ValueError:
         return CodeVersion(None, None, None)
-    sha = (_git(pkg, "rev-parse", "HEAD") or "").strip() or None
+    sha = _git(pkg, "rev-parse", "HEAD") or None
     tree = None
     if sha is not None:
-        tree = (_git(pkg, "rev-parse", f"HEAD:{rel}") or "").strip() or None
-    status = _git(Path(top.strip()), "status", "--porcelain", "--untracked-files=normal",
-                  "--", rel)
-    dirty = None if status is None else bool(status.strip())
+        tree = _git(pkg, "rev-parse", f"HEAD:{rel}") or None
+    status = _git(Path(top), "status", "--porcelain", "--untracked-files=normal", "--", rel)
+    dirty = None if status is None else bool(status)
     return CodeVersion(sha, tree, dirty)
 
 

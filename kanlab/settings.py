@@ -50,8 +50,9 @@ SWITCHES: dict[str, str] = {
     "KANLAB_COMPILE": "`0`/`1`: default of the layers' `compile_kernels=None` (an explicit "
                       "`compile_kernels=True/False` wins)",
     "KANLAB_MALLOC": "`0`: leave glibc's allocator alone in the commands that train",
-    "KANLAB_EPOCH_STEPS": "`0`: `kanlab train` runs Lightning's per-batch training loop instead "
-                          "of one step per epoch (same numbers, slower)",
+    "KANLAB_EPOCH_STEPS": "`0`: `kanlab train` runs Lightning's per-batch training and "
+                          "evaluation loops instead of one step per epoch and per evaluation "
+                          "pass (same numbers, slower)",
 }
 """User settings: name -> what it does (the README table)."""
 

@@ -93,8 +93,7 @@ def reason_not(system: pl.LightningModule, trainer: pl.Trainer) -> str | None:
         return "$KANLAB_EPOCH_STEPS is 0"
     if not isinstance(system, TrainingSystem) or not system.automatic_optimization:
         return "the module is not a TrainingSystem under automatic optimization"
-    cls = type(system)
-    overridden = [h for h in MODULE_HOOKS if getattr(cls, h) is not getattr(TrainingSystem, h)]
+    overridden = _overridden(system, MODULE_HOOKS)
     if overridden:
         return f"the module overrides {overridden[0]}"
     if type(trainer.strategy) is not SingleDeviceStrategy:
@@ -117,10 +116,14 @@ def reason_not_eval(system: pl.LightningModule, trainer: pl.Trainer) -> str | No
     reason = reason_not(system, trainer)
     if reason is not None:
         return reason
-    cls = type(system)
-    overridden = [h for h in (*sorted(EVAL_BATCH_HOOKS), "validation_step", "test_step")
-                  if getattr(cls, h) is not getattr(TrainingSystem, h)]
+    overridden = _overridden(system, (*sorted(EVAL_BATCH_HOOKS), "validation_step", "test_step"))
     return f"the module overrides {overridden[0]}" if overridden else None
+
+
+def _overridden(system: pl.LightningModule, names: Sequence[str]) -> list[str]:
+    """Those of ``names`` that ``system``'s class defines otherwise than TrainingSystem."""
+    cls = type(system)
+    return [h for h in names if getattr(cls, h) is not getattr(TrainingSystem, h)]
 
 
 def _plateau(spec: Any) -> bool:
@@ -192,9 +195,7 @@ def _training_epoch(system: TrainingSystem, dataloader_iter: Iterator[Any]) -> N
     if first:
         return
     # Lightning counts one batch processed, completed and stepped when this step returns
-    for tracker in (progress.total, progress.current):
-        tracker.processed -= 1  # type: ignore[attr-defined]
-        tracker.completed -= 1
+    _uncount_last(progress)
     loop._batches_that_stepped -= 1
 
 
@@ -216,13 +217,13 @@ def _evaluation_pass(system: TrainingSystem, dataloader_iter: Iterator[Any]) -> 
     for batch, batch_idx, idx in dataloader_iter:
         batch = transfer(batch, idx)
         at = (batch, batch_idx, idx) if several else (batch, batch_idx)
+        progress.is_last_batch = bool(getattr(dataloader_iter, "done", False))
         if not first:  # Lightning counted the first before it called this step
             progress.increment_ready()
         _call(system, starts, start, *at)
         if not first:
             progress.increment_started()
         first = False
-        progress.is_last_batch = bool(getattr(dataloader_iter, "done", False))
         system._shared_step(batch, "test" if testing else ("val", "test_epoch")[min(idx, 1)])
         progress.increment_processed()
         _call(system, ends, end, None, *at)
@@ -234,11 +235,17 @@ def _evaluation_pass(system: TrainingSystem, dataloader_iter: Iterator[Any]) -> 
     if first:
         return
     # Lightning counts the last batch processed, completed and seen when this step returns
-    for tracker in (progress.total, progress.current):
-        tracker.processed -= 1  # type: ignore[attr-defined]
-        tracker.completed -= 1
+    _uncount_last(progress)
     if not trainer.sanity_checking:
         seen[idx] -= 1
+
+
+def _uncount_last(progress: Any) -> None:
+    """Take back the count of one batch processed and completed (a loop's ``batch_progress``):
+    Lightning's loop adds it when the step that ran a whole epoch or pass returns."""
+    for tracker in (progress.total, progress.current):
+        tracker.processed -= 1
+        tracker.completed -= 1
 
 
 TRANSFER_HOOKS = ("on_before_batch_transfer", "transfer_batch_to_device",

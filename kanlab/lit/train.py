@@ -12,7 +12,9 @@ tensorboard]``, see :mod:`kanlab.lit.loggers`), ``best.ckpt`` and ``last.ckpt`` 
 holding the config).
 
 Provenance (:mod:`kanlab.provenance`): every row records ``git_sha``, ``code_sha`` (tree hash
-of kanlab/ at HEAD) and ``git_dirty`` (uncommitted changes in kanlab/ when the run started).
+of kanlab/ at HEAD) and ``git_dirty`` (uncommitted changes in kanlab/ when the run started),
+and besides ``threads`` the ``cpu_capability`` torch dispatched to (``AVX512``, ``AVX2``, ...):
+CPU float rounding depends on both, so bit for bit holds at one of each.
 Staged training (:mod:`kanlab.lit.staged`): with a stage schedule among the callbacks, the
 best checkpoint and the test-selected accuracy come from the final stage's epochs only;
 ``params`` counts the deployed (e.g. pruned) model and ``params_built`` the model as built.
@@ -86,7 +88,7 @@ from kanlab.lit.run_files import (
 from kanlab.lit.staged import FinalStageCheckpoint, FinalStageEarlyStopping, selection_start
 from kanlab.measure import count_params, latency_ms, matmul_flops
 from kanlab.paths import check_writable
-from kanlab.provenance import CodeVersion, code_version
+from kanlab.provenance import CodeVersion, code_version, machine
 from kanlab.registry import CALLBACKS, DATAMODULES, MODELS
 
 __all__ = [
@@ -560,7 +562,8 @@ def build_trainer(ident: RunIdentity, parts: RunParts, run_dir: Path, results_di
 
 def write_env(ident: RunIdentity, trainer: pl.Trainer, device: torch.device, run_dir: Path,
               code: CodeVersion) -> dict[str, Any]:
-    """``env.json`` (rank 0 only): seed, config hash, code provenance, versions, device."""
+    """``env.json`` (rank 0 only): seed, config hash, code provenance, versions, device,
+    threads and CPU instruction set."""
     env = {
         "seed": ident.cfg.seed,
         "config_hash": ident.config_hash,
@@ -568,6 +571,7 @@ def write_env(ident: RunIdentity, trainer: pl.Trainer, device: torch.device, run
         "versions": versions(),
         "device": device_name(device),
         "threads": torch.get_num_threads(),
+        "cpu_capability": machine()["cpu_capability"],
         "platform": platform.platform(),
         "argv": sys.argv,
     }
@@ -658,6 +662,7 @@ def build_row(ident: RunIdentity, parts: RunParts, fitted: Fitted, model: nn.Mod
         "wall_time_s": time.perf_counter() - started,
         "device": env["device"],
         "threads": env["threads"],  # CPU float rounding depends on it: part of bit-for-bit
+        "cpu_capability": env["cpu_capability"],  # and on the instruction set (AVX2, AVX512)
         **ending,  # converged, stop_reason, max_epochs, stopped_epoch, steps, step_time_s, ...
         **code,
         "versions": env["versions"],

@@ -274,10 +274,11 @@ class ReproduceCommand(Command):
             if not report.ok:
                 moved = "; ".join(m.describe() for m in report.moved)
                 than = "" if args.against is None else f" (than at {args.against}'s code)"
+                advice = (f"re-run the table with `kanlab reproduce {args.dir}`."
+                          if report.hint is None else report.hint)
                 raise RuntimeError(
                     f"{len(report.moved)} of {len(report.compared) or len(report.moved)} "
-                    f"re-run runs moved at this code{than} ({moved}): re-run the table with "
-                    f"`kanlab reproduce {args.dir}`."
+                    f"re-run runs moved at this code{than} ({moved}): {advice}"
                 )
             return 0
         reproduce(bench, workers=args.workers, dry_run=args.dry_run,

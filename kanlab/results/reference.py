@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from kanlab._sigint import terminated_raises
 from kanlab.errors import InputError, SetupError
-from kanlab.provenance import PACKAGE_DIR
+from kanlab.provenance import PACKAGE_DIR, git
 
 if TYPE_CHECKING:
     from kanlab.results.reproduce import Job
@@ -42,11 +42,7 @@ _CHILD = ("import sys; sys.path.insert(0, sys.argv.pop(1)); from kanlab.cli impo
 
 
 def _git(cwd: Path, *args: str) -> str:
-    out = subprocess.run(["git", "-C", str(cwd), *args], capture_output=True, text=True,
-                         check=False, timeout=300)
-    if out.returncode:
-        raise subprocess.CalledProcessError(out.returncode, args, out.stdout, out.stderr)
-    return out.stdout.strip()
+    return git(cwd, *args, timeout=300)  # a worktree of a large checkout takes a while
 
 
 @dataclass(frozen=True)

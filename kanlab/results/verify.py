@@ -24,6 +24,10 @@ every metric except the timings (:data:`TIMING`), and ``best_epoch``, ``epochs``
   (the config hash too) instead of the current run and the row. REF's code must itself be tied
   to the rows (the rows' own code, or one a record ties to them); the record then also names
   REF (``against``), and ties the rows to the current code as REF's record tied them to REF's.
+  Without it, on a machine whose instruction set (``cpu_capability``) is none of those the
+  rows' bits are known on (:func:`bits_known_on`), the report carries a ``hint`` naming the
+  mismatch and the ``--against`` command (echoed before any run is trained): there a run
+  that moved may have moved with the CPU, not the code.
 
 The sample is deterministic: K rows drawn with ``random.Random(0)`` from the completed rows
 sorted by (name, seed), so a reviewer can re-run the same check. A sample proves only that
@@ -56,6 +60,7 @@ __all__ = [
     "VERIFIED",
     "Moved",
     "VerifyReport",
+    "bits_known_on",
     "compared_fields",
     "read_verified",
     "tied_codes",
@@ -88,6 +93,8 @@ class VerifyReport:
     compared: list[dict[str, Any]] = field(default_factory=list)
     moved: list[Moved] = field(default_factory=list)
     record: dict[str, Any] | None = None
+    hint: str | None = None
+    """Set when this machine's instruction set is not one the rows' bits are known on."""
 
     @property
     def ok(self) -> bool:
@@ -120,6 +127,33 @@ def _latest(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         if r.get("status") == "completed" and not r.get("trial"):
             by_key[(r.get("config_hash"), r.get("seed"))] = r
     return sorted(by_key.values(), key=lambda r: (str(r.get("name")), int(r.get("seed") or 0)))
+
+
+def bits_known_on(bench: Path, rows: Sequence[Mapping[str, Any]], rows_sha: str) -> set[str]:
+    """The CPU instruction sets on which ``rows`` (of code ``rows_sha``) are known to come out
+    bit for bit: those the rows record (``cpu_capability``; older rows carry none) and those of
+    the plain ``--verify`` records of these rows (a record made with ``--against`` compared two
+    codes on its machine, not that machine with the rows)."""
+    known = {str(r["cpu_capability"]) for r in rows if r.get("cpu_capability")}
+    known |= {str(rec["cpu_capability"]) for rec in read_verified(bench)
+              if rec.get("cpu_capability") and "against" not in rec
+              and rec.get("rows_code_sha") == rows_sha}
+    return known
+
+
+def _cpu_hint(bench: Path, known: set[str], rows_sha: str) -> str | None:
+    """Why a plain ``--verify`` may report moved runs here, and the command that can tie the
+    table on this machine; None where this machine's instruction set is one ``known``."""
+    here = machine()["cpu_capability"]
+    if not known or here is None or here in known:
+        return None
+    tied = [rec for rec in read_verified(bench) if rec.get("rows_code_sha") == rows_sha]
+    ref = str(tied[-1]["git_sha"])[:7] if tied and tied[-1].get("git_sha") else "COMMIT"
+    return (f"this machine's torch dispatches to {here}, but {bench}'s rows come out bit for bit "
+            f"on {', '.join(sorted(known))}: a run may move with the CPU, not the code. Tie "
+            f"the table here with `kanlab reproduce {bench} --verify --against {ref}` (a commit "
+            f"whose code is tied to the rows"
+            + (", the last one recorded" if ref != "COMMIT" else "") + ").")
 
 
 def verify(
@@ -162,6 +196,10 @@ def verify(
     chosen = sorted(random.Random(0).sample(range(len(rows)), k))
     jobs = {(j.config_hash, j.seed): j for j in plan(bench)}
     report = VerifyReport(bench=bench)
+    if against is None:
+        report.hint = _cpu_hint(bench, bits_known_on(bench, rows, rows_sha), rows_sha)
+        if report.hint is not None:
+            echo(f"note: {report.hint}")
     with checkout(against) if against is not None else nullcontext() as ref:
         if ref is not None and rows_sha not in tied_codes(bench, ref.code_sha):
             raise InputError(
@@ -237,8 +275,9 @@ def _verify_row(row: Mapping[str, Any], jobs: Mapping[tuple[str, int], Job],
     with tempfile.TemporaryDirectory() as tmp, torch_threads(int(n)):
         new_row = train(cfg, results_dir=Path(tmp), record=False, progress_bar=False).row
     new = compared_fields(json.loads(json.dumps(new_row, default=str)))
-    old = compared_fields(row)
-    if reference is not None:
+    if reference is None:
+        old = compared_fields(row)
+    else:
         ref_row = reference.run(job, int(n))
         old = {"config_hash": ref_row.get("config_hash"), **compared_fields(ref_row)}
         new = {"config_hash": new_row.get("config_hash"), **new}

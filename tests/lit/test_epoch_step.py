@@ -66,6 +66,7 @@ class Recorder(pl.Callback):
         progress = trainer._evaluation_loop.batch_progress
         self.calls.append((hook, trainer.testing, trainer.current_epoch, idx, loader,
                            progress.current.ready, progress.current.processed,
+                           progress.is_last_batch,
                            len(batch[0]), float(batch[0].sum()), module._current_fx_name))
 
     def on_validation_batch_start(self, trainer: pl.Trainer, pl_module: Any, batch: Any,

@@ -13,7 +13,13 @@ from kanlab.cli import main
 from kanlab.errors import InputError, SetupError
 from kanlab.provenance import CodeVersion, code_version, machine
 from kanlab.results.reproduce import Job, _done, reproduce
-from kanlab.results.verify import VERIFIED, compared_fields, tied_codes, verify
+from kanlab.results.verify import (
+    VERIFIED,
+    bits_known_on,
+    compared_fields,
+    tied_codes,
+    verify,
+)
 
 FIT = {
     "name": "fit", "seed": 0, "model": {"name": "mlp", "widths": [2, 8, 1]},
@@ -85,6 +91,54 @@ def test_a_verification_record_ties_old_rows_to_the_current_code(tmp_path: Path)
     jobs = [Job(Path("e.yaml"), (), s, "e", "h") for s in (0, 1)]
     assert _done(jobs, rows, code, False) == []
     assert [j.seed for j in _done(jobs, rows, code, False, tied_codes(tmp_path, "n" * 40))] == [0]
+
+
+def test_rows_and_plain_records_say_where_the_bits_come_out(tmp_path: Path) -> None:
+    """Rows name their instruction set; plain records of these rows add theirs; a record made
+    with ``--against``, or of other rows, adds none."""
+    rows = [{"cpu_capability": "AVX2"}, {"cpu_capability": None}, {}]
+    records = [{"cpu_capability": "AVX512", "rows_code_sha": "r"},
+               {"cpu_capability": "NEON", "rows_code_sha": "r", "against": {"git_sha": "a"}},
+               {"cpu_capability": "VSX", "rows_code_sha": "other"}]
+    (tmp_path / VERIFIED).write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert bits_known_on(tmp_path, rows, "r") == {"AVX2", "AVX512"}
+    assert bits_known_on(tmp_path, [{}], "s") == set()  # nothing known: no claim either way
+
+
+def test_plain_verify_on_another_instruction_set_points_to_against(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Rows whose bits come out on another instruction set: a plain --verify says so before it
+    trains, and its refusal names the --against command with the last tied commit."""
+    bench = _bench(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    reproduce(bench, workers=1, allow_dirty=True, echo=lambda line: None)
+    rows = [json.loads(line) for line in (bench / "runs.jsonl").read_text().splitlines()]
+    here = machine()["cpu_capability"]
+    assert {r["cpu_capability"] for r in rows} == {here}  # each row records it
+    assert verify(bench, sample=1, record=False, echo=lambda line: None).hint is None
+
+    other = f"NOT-{here}"
+    for row in rows:  # rows of another machine, whose numbers differ from this machine's
+        row["cpu_capability"] = other
+        row["metrics"]["test/loss"] += 1.0
+    (bench / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (bench / VERIFIED).write_text(json.dumps({
+        "code_sha": "n" * 40, "git_sha": "abcdef1" + "0" * 33, "cpu_capability": other,
+        "rows_code_sha": rows[0]["code_sha"], "runs": []}) + "\n")
+    lines: list[str] = []
+    report = verify(bench, sample=1, record=False, echo=lines.append)
+    assert not report.ok and report.hint is not None
+    assert lines[0] == f"note: {report.hint}"
+    assert f"dispatches to {here}" in report.hint and f"bit for bit on {other}" in report.hint
+    assert "--verify --against abcdef1" in report.hint
+
+    if code_version().git_dirty:  # the CLI records: committed code only
+        return
+    assert main(["reproduce", str(bench), "--verify", "--sample", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "moved at this code" in err and "--against abcdef1" in err, err
+    assert "re-run the table" not in err  # the CPU, not the code, may have moved them
 
 
 def test_compared_fields_leave_out_timings() -> None:
