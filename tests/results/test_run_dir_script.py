@@ -13,7 +13,7 @@ from kanlab.config import config_hash
 from kanlab.lit.train import train
 from kanlab.provenance import machine
 from kanlab.results.leaderboard import read_runs
-from kanlab.results.verified import read_verified
+from kanlab.results.verify import bits_known_on
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -49,11 +49,7 @@ def test_a_committed_row_is_retrained_with_its_config_hash_and_its_numbers(
         torch.set_num_threads(threads)
     again = result.row
     assert again["config_hash"] == row["config_hash"]
-    # a record made with --against compared two codes on its machine, not that machine with the
-    # rows: only records without it say the rows' bits come out on their instruction set
-    verified_on = {rec.get("cpu_capability") for rec in read_verified(bench)
-                   if "against" not in rec}
-    if machine()["cpu_capability"] in verified_on:
+    if machine()["cpu_capability"] in bits_known_on(bench, list(rows.values()), row["code_sha"]):
         assert again["best_epoch"] == row["best_epoch"]
         for key in ("val/loss", "test/loss", "test/r2"):  # bit for bit at the row's threads
             assert again["metrics"][key] == row["metrics"][key], key
