@@ -2,8 +2,9 @@
 Fashion-MNIST table would cost at this code.
 
 Run: ``python -m bench epoch_overhead [--threads=1] [--epochs=3] [--models=mlp,b_spline_kan]
-[--no-protocol] [--protocol-configs=all] [--profile=mlp,b_spline_kan,fast_kan,af_kan]`` (use
-the ``=`` form: ``python -m bench`` forwards only flags).
+[--rounds=1] [--no-protocol] [--protocol-configs=all]
+[--profile=mlp,b_spline_kan,fast_kan,af_kan]`` (use the ``=`` form: ``python -m bench``
+forwards only flags).
 
 0. **Profile of a batch-64 training step** in ``kanlab train``'s path, per model of
    ``--profile`` (``--profile=`` skips it): torch.profiler over 20 steps of the first epoch, per
@@ -26,10 +27,12 @@ the ``=`` form: ``python -m bench`` forwards only flags).
    (its calls at the batch-64 shape, training, validation and test, reach the eager budget
    ~2,000 calls in), so that epoch holds a compilation in both loops and its ratio swung
    between 0.96 and 1.33 from one run to the next; from the third epoch the first layer runs
-   compiled (the 64-input second layer switches around epoch 6). Order:
-   plain, kanlab, plain; the plain figure is the mean of the two. Times are wall and process
-   CPU time (with one thread, CPU time is what other processes on a shared machine disturb
-   least); the ratio of the CPU times is the figure the targets judge: MLP <= 1.25, KAN <= 1.15.
+   compiled (the 64-input second layer switches around epoch 6). Each of the ``--rounds``
+   (default 1) rounds runs plain, kanlab, kanlab, plain (ABBA: a drift of the machine's speed
+   during the run weighs on both alike), each in a fresh process, and a figure is the mean of
+   its runs. Times are wall and process CPU time (with one thread, CPU time is what other
+   processes on a shared machine disturb least); the ratio of the CPU times is the figure the
+   targets judge: MLP <= 1.25, KAN <= 1.15.
 2. **Projected cost of the committed protocol.** Each configuration of
    ``results/fashion_mnist/reproduce.yaml`` (seed 0) runs through ``kanlab train``'s path and is
    stopped after its first ``PROJECT_FROM`` epochs (as a pruner stops a run: best-checkpoint
@@ -44,9 +47,12 @@ the ``=`` form: ``python -m bench`` forwards only flags).
    stage, its most expensive one. Skip with ``--no-protocol``; ``--protocol-configs=mlp,af_kan``
    runs a few.
 
-The process tunes glibc's malloc as the ``kanlab`` CLI does (``kanlab/_malloc.py``), for the
-plain loop too. Timings on a shared machine are noisy; compare figures of one run, and the load
-average it prints.
+Every profile, loop and projected run is a fresh Python process (``python -c`` into
+:func:`child`), so that none inherits another's state (allocator heap, compiled kernels,
+Dynamo's caches), and tunes glibc's malloc as the ``kanlab`` CLI does (``kanlab/_malloc.py``),
+for the plain loop too. (When one process ran them all, plain, kanlab, plain, the fast_kan
+plain loop's third epoch took 6.4 s before the kanlab run and 9.3 s after it.) Timings on a
+shared machine are noisy; compare figures of one run, and the load average it prints.
 """
 
 from __future__ import annotations
@@ -56,6 +62,8 @@ import json
 import math
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Sequence
@@ -81,6 +89,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--no-protocol", action="store_true")
     p.add_argument("--protocol-configs", default="all")
     p.add_argument("--profile", default="mlp,b_spline_kan,fast_kan,af_kan")
+    p.add_argument("--rounds", type=int, default=1)
     args, _ = p.parse_known_args(argv)  # `python -m bench` passes every module the same flags
     return args
 
@@ -211,16 +220,18 @@ def epoch_vs_plain(args: argparse.Namespace, jobs: dict[str, Any]) -> list[tuple
         return []
     print(f"kanlab epoch vs plain torch loop on the same tensors (protocol configs, seed 0, "
           f"batch 64, train 55,000 + val 5,000 + test 10,000; epoch {args.epochs} of "
-          f"{args.epochs}; plain = mean of the runs before and after)", flush=True)
+          f"{args.epochs}; {args.rounds} round{'s' * (args.rounds > 1)} of plain, kanlab, "
+          f"kanlab, plain, each a fresh process; means)", flush=True)
     print(f"{'model':<14} {'plain wall':>10} {'kanlab wall':>11} {'x':>5}   "
           f"{'plain cpu':>9} {'kanlab cpu':>10} {'x':>5}   load")
     ratios = []
     for name in names:
-        cfg = _config(jobs[name], args.epochs)
-        before = plain_epochs(cfg)[-1]
-        ours = kanlab_epochs(cfg)[0][-1]
-        after = plain_epochs(cfg)[-1]
-        plain = ((before[0] + after[0]) / 2, (before[1] + after[1]) / 2)
+        runs: dict[str, list[tuple[float, float]]] = {"plain": [], "kanlab": []}
+        for _ in range(args.rounds):
+            for kind in ("plain", "kanlab", "kanlab", "plain"):
+                runs[kind].append(tuple(_in_child(kind, name, args)["epochs"][-1]))
+        plain, ours = (tuple(statistics.fmean(t[i] for t in runs[kind]) for i in (0, 1))
+                       for kind in ("plain", "kanlab"))
         ratio = ours[1] / plain[1]
         print(f"{name:<14} {plain[0]:9.2f}s {ours[0]:10.2f}s {ours[0] / plain[0]:5.2f}   "
               f"{plain[1]:8.2f}s {ours[1]:9.2f}s {ratio:5.2f}   {os.getloadavg()[0]:.1f}",
@@ -306,21 +317,21 @@ def recorded_costs() -> dict[str, float]:
 
 
 def protocol_cost(args: argparse.Namespace, jobs: dict[str, Any]) -> None:
-    names = list(jobs) if args.protocol_configs == "all" else [
-        n for n in args.protocol_configs.split(",") if n]
+    names = list(jobs) if args.protocol_configs == "all" else _configs(
+        "protocol-configs", args.protocol_configs, jobs)
     recorded = recorded_costs()
     seeds = len({j.seed for j in _all_jobs()})
     print(f"\nprojected cost of the committed {EPOCHS_IN_PROTOCOL}-epoch Fashion-MNIST protocol "
           f"(results/fashion_mnist/reproduce.yaml) per run: {PROJECT_FROM} epochs through kanlab "
-          f"train's path + {EPOCHS_IN_PROTOCOL - PROJECT_FROM} x the last one's time; "
-          f"recorded = median wall_time_s of the "
+          f"train's path (a fresh process each) + {EPOCHS_IN_PROTOCOL - PROJECT_FROM} x the "
+          f"last one's time; recorded = median wall_time_s of the "
           f"committed rows ({_load()})", flush=True)
     print(f"{'config':<18} {'epoch s':>8} {'projected s':>12} {'recorded s':>11} "
           f"{'x recorded':>10}")
     projected_total = recorded_total = 0.0
     for name in names:
-        cfg = _config(jobs[name], EPOCHS_IN_PROTOCOL)
-        epochs, wall, _ = kanlab_epochs(cfg, stop_after=PROJECT_FROM)
+        out = _in_child("project", name, args)
+        epochs, wall = out["epochs"], out["wall"]
         run = wall + (EPOCHS_IN_PROTOCOL - len(epochs)) * epochs[-1][0]
         past = recorded.get(name, math.nan)
         projected_total += run
@@ -341,9 +352,36 @@ def _all_jobs() -> Sequence[Any]:
     return plan(PROTOCOL)
 
 
-def main(argv: list[str]) -> int:
-    args = _parse(argv)
-    torch.set_num_threads(args.threads)
+_RESULT = "epoch_overhead-result: "
+"""The line prefix of a child's JSON result."""
+
+
+def _in_child(kind: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Run :func:`child` (``kind`` of ``name``) in a fresh Python process; its result.
+
+    Its other output (a profile's table) is printed as it is."""
+    argv = [sys.executable, "-c", "import sys; from bench.epoch_overhead import child; "
+            "child(sys.argv[1:])", kind, name, str(args.epochs), str(args.threads)]
+    out = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, check=False)
+    lines = out.stdout.splitlines()
+    results = [json.loads(line[len(_RESULT):]) for line in lines if line.startswith(_RESULT)]
+    if out.returncode or len(results) != 1:
+        tail = " | ".join((out.stderr or out.stdout).strip().splitlines()[-3:])
+        raise SystemExit(f"epoch_overhead: {kind} {name} failed (exit {out.returncode}): {tail}")
+    text = "\n".join(line for line in lines if not line.startswith(_RESULT))
+    if text.strip():
+        print(text, flush=True)
+    result: dict[str, Any] = results[0]
+    return result
+
+
+def child(argv: list[str]) -> None:
+    """One measurement in this fresh process: ``KIND NAME EPOCHS THREADS``, KIND one of
+    ``profile`` (prints :func:`step_profile`), ``plain`` / ``kanlab`` (``EPOCHS`` epochs of the
+    loop) and ``project`` (the protocol's run stopped after ``PROJECT_FROM`` epochs); prints
+    the per-epoch (wall, cpu) times and the whole call's wall time as one JSON line."""
+    kind, name, epochs, threads = argv[0], argv[1], int(argv[2]), int(argv[3])
+    torch.set_num_threads(threads)
     import kanlab  # noqa: F401  (fills the registries)
     from kanlab._malloc import tune_malloc
 
@@ -351,10 +389,30 @@ def main(argv: list[str]) -> int:
     from kanlab.lit.train import quiet_lightning
 
     quiet_lightning()
-    print(f"threads {torch.get_num_threads()}, {_load()}", flush=True)
+    job = _jobs()[name]
+    result: dict[str, Any] = {"epochs": [], "wall": 0.0}
+    if kind == "profile":
+        step_profile(name, _config(job, 1))
+    elif kind == "plain":
+        result["epochs"] = plain_epochs(_config(job, epochs))
+    elif kind == "kanlab":
+        result["epochs"] = kanlab_epochs(_config(job, epochs))[0]
+    elif kind == "project":
+        times, wall, _ = kanlab_epochs(_config(job, EPOCHS_IN_PROTOCOL), stop_after=PROJECT_FROM)
+        result.update(epochs=times, wall=wall)
+    else:
+        raise SystemExit(f"epoch_overhead child: unknown kind {kind!r}")
+    print(_RESULT + json.dumps(result), flush=True)
+
+
+def main(argv: list[str]) -> int:
+    args = _parse(argv)
+    if args.rounds < 1:
+        raise SystemExit(f"--rounds must be >= 1, but got --rounds={args.rounds}")
+    print(f"threads {args.threads}, {_load()}", flush=True)
     jobs = _jobs()
     for name in _configs("profile", args.profile, jobs, hint=" (or --profile= for none)"):
-        step_profile(name, _config(jobs[name], 1))
+        _in_child("profile", name, args)
     ratios = epoch_vs_plain(args, jobs)
     if not args.no_protocol:
         protocol_cost(args, jobs)
