@@ -409,6 +409,7 @@ def main(argv: list[str]) -> int:
     args = _parse(argv)
     if args.rounds < 1:
         raise SystemExit(f"--rounds must be >= 1, but got --rounds={args.rounds}")
+    torch.set_num_threads(args.threads)  # the children's count, which the bench record names
     print(f"threads {args.threads}, {_load()}", flush=True)
     jobs = _jobs()
     for name in _configs("profile", args.profile, jobs, hint=" (or --profile= for none)"):
