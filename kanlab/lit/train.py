@@ -12,9 +12,7 @@ tensorboard]``, see :mod:`kanlab.lit.loggers`), ``best.ckpt`` and ``last.ckpt`` 
 holding the config).
 
 Provenance (:mod:`kanlab.provenance`): every row records ``git_sha``, ``code_sha`` (tree hash
-of kanlab/ at HEAD) and ``git_dirty`` (uncommitted changes in kanlab/ when the run started),
-and besides ``threads`` the ``cpu_capability`` torch dispatched to (``AVX512``, ``AVX2``, ...):
-CPU float rounding depends on both, so bit for bit holds at one of each.
+of kanlab/ at HEAD), ``git_dirty`` (uncommitted kanlab/ changes) and ``cpu_capability``.
 Staged training (:mod:`kanlab.lit.staged`): with a stage schedule among the callbacks, the
 best checkpoint and the test-selected accuracy come from the final stage's epochs only;
 ``params`` counts the deployed (e.g. pruned) model and ``params_built`` the model as built.
@@ -562,8 +560,7 @@ def build_trainer(ident: RunIdentity, parts: RunParts, run_dir: Path, results_di
 
 def write_env(ident: RunIdentity, trainer: pl.Trainer, device: torch.device, run_dir: Path,
               code: CodeVersion) -> dict[str, Any]:
-    """``env.json`` (rank 0 only): seed, config hash, code provenance, versions, device,
-    threads and CPU instruction set."""
+    """``env.json`` (rank 0 only): seed, config hash, provenance, versions, device, CPU."""
     env = {
         "seed": ident.cfg.seed,
         "config_hash": ident.config_hash,
