@@ -48,7 +48,6 @@ from typing import Any
 
 import torch
 import torch.autograd.forward_ad as fwAD
-from torch import nn
 
 from kanlab import settings
 
@@ -112,22 +111,16 @@ class Kernel:
     recompilations per code object (8 by default), so a process that builds many layer
     configurations (a grid-size search) would otherwise run out and silently drop to eager.
     Within one configuration only shape changes recompile, and automatic dynamic shapes make
-    that happen at most once. ``shared=True`` is for a kernel that many layers share with
-    different optional inputs and parameter shapes (the KAN weight assembly: with or without a
-    base branch or a scaler, every layer's own sizes): each pattern of ``None`` among the tensor
-    arguments gets its own copy, and parameters are passed as plain tensors (without autograd,
-    the only way its callers run it), whose changing sizes Dynamo makes dynamic, where a
-    parameter's would stay static. Otherwise each pattern and each layer's size is a
-    recompilation of one code object, and a process that meets many (S-ConvKAN's candidates,
-    their pruned sizes, several runs in one ``kanlab reproduce`` worker) reaches Dynamo's limit
-    and runs the kernel uncompiled from then on.
+    that happen at most once. Kernels that only move data (the KAN weight assembly, a copy and
+    at most one multiply per entry) are not ``Kernel``s: eager copies are as fast, give the same
+    bits, and a kernel that every layer calls with its own parameter sizes, optional inputs and
+    the deterministic-mode flag of each run would reach Dynamo's recompilation limit in a long
+    search and then run uncompiled anyway.
     """
 
-    def __init__(self, fn: Callable[..., Any], *, eager: Callable[..., Any] | None = None,
-                 shared: bool = False) -> None:
+    def __init__(self, fn: Callable[..., Any], *, eager: Callable[..., Any] | None = None) -> None:
         self.fn = fn
         self.eager = fn if eager is None else eager
-        self.shared = shared
         self.failed = False
         self._compiled: dict[Hashable, Callable[..., Any]] = {}
 
@@ -136,12 +129,7 @@ class Kernel:
             return self.fn(*tensors, **static)
         if compiled and not self.failed:
             try:
-                nones: tuple[bool, ...] = ()
-                if self.shared and not torch.is_grad_enabled():
-                    nones = tuple(t is None for t in tensors)
-                    tensors = tuple(t.detach() if isinstance(t, nn.Parameter) else t
-                                    for t in tensors)
-                return self._get(static, nones)(*tensors, **static)
+                return self._get(static)(*tensors, **static)
             except Exception as err:  # compiler missing or failing: the eager kernel is exact
                 self.failed = True
                 logger.warning(
@@ -150,10 +138,8 @@ class Kernel:
                 )
         return self.eager(*tensors, **static)
 
-    def _get(
-        self, static: dict[str, Hashable], nones: tuple[bool, ...] = ()
-    ) -> Callable[..., Any]:
-        key = (tuple(sorted(static.items())), nones)
+    def _get(self, static: dict[str, Hashable]) -> Callable[..., Any]:
+        key = tuple(sorted(static.items()))
         fn = self._compiled.get(key)
         if fn is None:
             code = self.fn.__code__.replace(co_name=f"{self.fn.__name__}_{len(self._compiled)}")

@@ -129,25 +129,33 @@ def _latest(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return sorted(by_key.values(), key=lambda r: (str(r.get("name")), int(r.get("seed") or 0)))
 
 
-def bits_known_on(bench: Path, rows: Sequence[Mapping[str, Any]], rows_sha: str) -> set[str]:
+def bits_known_on(
+    bench: Path, rows: Sequence[Mapping[str, Any]], rows_sha: str, *,
+    records: Sequence[Mapping[str, Any]] | None = None,
+) -> set[str]:
     """The CPU instruction sets on which ``rows`` (of code ``rows_sha``) are known to come out
     bit for bit: those the rows record (``cpu_capability``; older rows carry none) and those of
     the plain ``--verify`` records of these rows (a record made with ``--against`` compared two
-    codes on its machine, not that machine with the rows)."""
+    codes on its machine, not that machine with the rows). ``records``: ``bench``'s
+    ``verified.jsonl`` when the caller has read it already."""
     known = {str(r["cpu_capability"]) for r in rows if r.get("cpu_capability")}
-    known |= {str(rec["cpu_capability"]) for rec in read_verified(bench)
+    records = read_verified(bench) if records is None else records
+    known |= {str(rec["cpu_capability"]) for rec in records
               if rec.get("cpu_capability") and "against" not in rec
               and rec.get("rows_code_sha") == rows_sha}
     return known
 
 
-def _cpu_hint(bench: Path, known: set[str], rows_sha: str) -> str | None:
+def _cpu_hint(bench: Path, rows: Sequence[Mapping[str, Any]], rows_sha: str) -> str | None:
     """Why a plain ``--verify`` may report moved runs here, and the command that can tie the
-    table on this machine; None where this machine's instruction set is one ``known``."""
+    table on this machine; None where this machine's instruction set is one the rows' bits are
+    known on (:func:`bits_known_on`)."""
+    records = read_verified(bench)
+    known = bits_known_on(bench, rows, rows_sha, records=records)
     here = machine()["cpu_capability"]
     if not known or here is None or here in known:
         return None
-    tied = [rec for rec in read_verified(bench) if rec.get("rows_code_sha") == rows_sha]
+    tied = [rec for rec in records if rec.get("rows_code_sha") == rows_sha]
     ref = str(tied[-1]["git_sha"])[:7] if tied and tied[-1].get("git_sha") else "COMMIT"
     return (f"this machine's torch dispatches to {here}, but {bench}'s rows come out bit for bit "
             f"on {', '.join(sorted(known))}: a run may move with the CPU, not the code. Tie "
@@ -197,7 +205,7 @@ def verify(
     jobs = {(j.config_hash, j.seed): j for j in plan(bench)}
     report = VerifyReport(bench=bench)
     if against is None:
-        report.hint = _cpu_hint(bench, bits_known_on(bench, rows, rows_sha), rows_sha)
+        report.hint = _cpu_hint(bench, rows, rows_sha)
         if report.hint is not None:
             echo(f"note: {report.hint}")
     with checkout(against) if against is not None else nullcontext() as ref:

@@ -4,7 +4,6 @@ import logging
 
 import pytest
 import torch
-from torch import nn
 
 from kanlab.layers import _compile
 from kanlab.layers._compile import (
@@ -142,56 +141,35 @@ def test_each_static_configuration_gets_its_own_code_object(
     assert all(code is not _double.__code__ for code in seen)
 
 
-def test_a_shared_kernel_gets_a_code_object_per_pattern_of_missing_inputs(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("basis_major", [True, False])
+def test_the_weight_assembly_is_never_compiled_and_equals_its_expression_bit_for_bit(
+    monkeypatch: pytest.MonkeyPatch, basis_major: bool,
 ) -> None:
-    """Optional inputs that differ between callers must not be recompilations of one code
-    object (S-ConvKAN's candidates reached Dynamo's limit of 8 on the weight assembly)."""
-    seen: list[object] = []
+    """The assembly ``[W_b | S * W_s]`` is data movement and one multiply: eager in every
+    layer and call (compiled, every layer size, missing input and deterministic-mode flag was
+    a recompilation, and a grid search reached Dynamo's limit of 8), the bits of
+    :func:`weight_expression` for any sizes, optional inputs and coefficient layout."""
+    from kanlab.layers.kan._fused._weight import (
+        assemble_weight,
+        basis_major_empty,
+        weight_expression,
+    )
 
-    def recording_compile(fn: object) -> object:
-        seen.append(fn.__code__)  # type: ignore[attr-defined]
-        return fn
+    def no_compile(fn: object) -> object:
+        raise AssertionError("the weight assembly must not be compiled")
 
-    def scaled(x: torch.Tensor, s: torch.Tensor | None) -> torch.Tensor:
-        return x if s is None else x * s
-
-    monkeypatch.setattr(_compile.torch, "compile", recording_compile)
-    kernel, plain = Kernel(scaled, shared=True), Kernel(scaled)
-    x, s = torch.ones(2), torch.full((2,), 3.0)
-    with torch.no_grad():  # how callers run a shared kernel: inside an autograd.Function
-        for scale in (s, None, s, None):
-            for k in (kernel, plain):
-                torch.testing.assert_close(k(x, scale, compiled=True), scaled(x, scale))
-    assert len(seen) == 3 and seen[0] is not seen[1]  # shared: 2 copies; plain: 1
-
-
-def test_the_compiled_weight_assembly_takes_every_layer_size_without_the_recompile_limit(
-) -> None:
-    """Parameters' sizes stay static under Dynamo: as parameters, 20 layer sizes were 8
-    recompilations and then uncompiled calls; as plain tensors they become dynamic. The
-    assembly is data movement and one multiply, so compiled equals eager bit for bit."""
-    import torch._dynamo
-    from torch._dynamo.utils import counters
-
-    from kanlab.layers.kan._fused._weight import WEIGHT, basis_major_empty
-
-    torch._dynamo.reset()
-    counters.clear()
-    WEIGHT._compiled.clear()
+    monkeypatch.setattr(_compile.torch, "compile", no_compile)
     torch.manual_seed(0)
-    with torch.no_grad():
-        for out_features in (12, 7, 5, 3):
-            for in_features in (9, 4):
-                spline = nn.Parameter(basis_major_empty(out_features, in_features, 4).normal_())
-                base = nn.Parameter(torch.randn(out_features, in_features))
-                scaler = nn.Parameter(torch.randn(out_features, in_features))
-                for b, s in ((base, scaler), (None, None), (base, None)):
-                    compiled = WEIGHT(b, spline, s, compiled=True)
-                    assert torch.equal(compiled, WEIGHT(b, spline, s, compiled=False))
-    assert not WEIGHT.failed
-    assert len(WEIGHT._compiled) == 3  # one copy per pattern of missing inputs
-    assert counters["stats"]["unique_graphs"] <= 9  # each: static, then dynamic sizes
+    with torch.no_grad():  # how the fused layers call it: inside an autograd.Function
+        for out_features, in_features, n_basis in ((12, 9, 4), (3, 4, 7), (1, 1, 1)):
+            spline = (basis_major_empty(out_features, in_features, n_basis) if basis_major
+                      else torch.empty(out_features, in_features, n_basis)).normal_()
+            base = torch.randn(out_features, in_features)
+            scaler = torch.randn(out_features, in_features)
+            for b, s in ((base, scaler), (None, None), (base, None), (None, scaler)):
+                got = assemble_weight(b, spline, s)
+                assert got.shape == (out_features, (int(b is not None) + n_basis) * in_features)
+                assert torch.equal(got, weight_expression(b, spline, s))
 
 
 def test_eager_form_is_used_without_compilation() -> None:

@@ -28,7 +28,7 @@ from kanlab.layers.kan._fused._function import (
     kept,
     kernels_allowed,
 )
-from kanlab.layers.kan._fused._weight import WEIGHT, weight_expression, weight_grads
+from kanlab.layers.kan._fused._weight import assemble_weight, weight_expression, weight_grads
 
 __all__ = ["b_spline_kan", "cardinal_bspline", "cardinal_bspline_derivative"]
 
@@ -288,7 +288,7 @@ class SplineLinear(FusedFunction):
             x, base, knots, compiled=compiled, form=form, low=low, step=step, n_basis=n_basis,
             order=order,
         )                                                                # (N, W)
-        weight = WEIGHT(base_weight, spline, scaler, compiled=compiled)  # (O, W)
+        weight = assemble_weight(base_weight, spline, scaler)            # (O, W)
         keep(ctx, (x, knots, base, base_weight, spline, scaler, bias, form, low, step, n_basis,
                    order, compiled), feats, weight)
         return F.linear(feats, weight, bias)

@@ -15,7 +15,7 @@ from torch.nn import functional as F
 
 from kanlab.layers._compile import Kernel, use_compiled
 from kanlab.layers.kan._fused._function import FusedFunction, keep, kept, kernels_allowed
-from kanlab.layers.kan._fused._weight import WEIGHT, weight_expression, weight_grads
+from kanlab.layers.kan._fused._weight import assemble_weight, weight_expression, weight_grads
 
 __all__ = ["relu_kan"]
 
@@ -101,7 +101,7 @@ class BumpLinear(FusedFunction):
         compiled: bool,
     ) -> Tensor:
         feats = _BUMPS(x, low, high, compiled=compiled, scale=scale)     # (N, M*D)
-        flat = WEIGHT(None, weight, None, compiled=compiled)             # (O, M*D)
+        flat = assemble_weight(None, weight, None)                       # (O, M*D)
         keep(ctx, (x, low, high, weight, bias, scale, compiled), feats, flat)
         return F.linear(feats, flat, bias)
 

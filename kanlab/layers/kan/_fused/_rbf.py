@@ -25,7 +25,7 @@ from kanlab.layers.kan._fused._function import (
     kept,
     kernels_allowed,
 )
-from kanlab.layers.kan._fused._weight import WEIGHT, weight_expression, weight_grads
+from kanlab.layers.kan._fused._weight import assemble_weight, weight_expression, weight_grads
 
 __all__ = ["fast_kan"]
 
@@ -157,7 +157,7 @@ class RBFLinear(FusedFunction):
         feats = _FEATURES(
             z, x, base, centers, compiled=compiled, form=form, inv_width=inv_width
         )                                                                # (N, (1+G)*D)
-        weight = WEIGHT(base_weight, spline, None, compiled=compiled)   # (O, (1+G)*D)
+        weight = assemble_weight(base_weight, spline, None)             # (O, (1+G)*D)
         keep(ctx, (z, x, base, base_weight, spline, bias, centers, form, inv_width, compiled),
              feats, weight)
         return F.linear(feats, weight, bias)
