@@ -172,6 +172,27 @@ def test_the_weight_assembly_is_never_compiled_and_equals_its_expression_bit_for
                 assert torch.equal(got, weight_expression(b, spline, s))
 
 
+def test_the_weight_assembly_traces_into_a_compiled_model_without_a_graph_break() -> None:
+    """Inside a user's ``torch.compile`` region (``trainer.compile: true``) the assembly must
+    not split the graph: the eager form's ``out=`` writes into strided slices would (one break
+    per layer call, and then Dynamo's recompilation limit on the layer's entry function)."""
+    import torch._dynamo
+
+    from kanlab.layers.kan._fused._weight import (
+        assemble_weight,
+        basis_major_empty,
+        weight_expression,
+    )
+
+    torch._dynamo.reset()
+    spline = basis_major_empty(5, 4, 3).normal_()
+    base, scaler = torch.randn(5, 4), torch.randn(5, 4)
+    explained = torch._dynamo.explain(assemble_weight)(base, spline, scaler)
+    assert explained.graph_break_count == 0, explained.break_reasons
+    assert torch.equal(torch.compile(assemble_weight)(base, spline, scaler),
+                       weight_expression(base, spline, scaler))
+
+
 def test_eager_form_is_used_without_compilation() -> None:
     calls: list[str] = []
 

@@ -56,8 +56,12 @@ def assemble_weight(base: Tensor | None, spline: Tensor, scaler: Tensor | None) 
     Always eager. Compiled, it took longer on CPU (``(64, 784, 8)`` with a base branch: 330
     against 183 us; ``(10, 64, 8)``: 147 against 21 us, one thread) and, called by every layer
     with its own sizes, optional inputs and each run's deterministic-mode flag, it reached
-    Dynamo's recompilation limit within one ``kanlab search`` process.
+    Dynamo's recompilation limit within one ``kanlab search`` process. Traced into a user's
+    compiled model it is :func:`weight_expression` (Dynamo breaks the graph at an ``out=``
+    write into a strided slice).
     """
+    if torch.compiler.is_compiling():
+        return weight_expression(base, spline, scaler)
     o, d, m = spline.shape
     lead = int(base is not None)
     out = spline.new_empty(o, lead + m, d)                               # (O, 1+M, D)
