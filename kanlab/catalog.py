@@ -73,7 +73,7 @@ CATALOG: dict[str, dict[str, Item]] = {
         "af_kan":       item("kanlab.layers.kan.af_kan:AFKANLinear", "AF-KAN layer: a pair of shifted activations per grid cell, reduced to one value per input.", kind="linear"),
         "b_spline_kan": item("kanlab.layers.kan.b_spline_kan:BSplineKANLinear", "Kolmogorov–Arnold layer with learnable B-spline edge functions and a SiLU base branch.", kind="linear"),
         "cheby_kan":    item("kanlab.layers.kan.cheby_kan:ChebyKANLinear", "KAN layer whose edge functions are Chebyshev series of the squashed input.", kind="linear"),
-        "conv2d":       item("kanlab.layers.linear:Conv2d", "Plain 2-D convolution (``torch.nn.Conv2d``), the CNN baseline of the KAN conv layers.", kind="conv2d"),
+        "conv2d":       item("kanlab.layers.conv2d:Conv2d", "Plain 2-D convolution (``torch.nn.Conv2d``), the CNN baseline of the KAN conv layers.", kind="conv2d"),
         "fast_kan":     item("kanlab.layers.kan.fast_kan:FastKANLinear", "KAN layer whose per-input basis is a row of Gaussian bumps (RBF), plus a base branch.", kind="linear"),
         "gr_kan":       item("kanlab.layers.kan.gr_kan:GRKANLinear", "KAN layer whose edge functions are group-shared safe rationals, then one linear map.", kind="linear", example_hparams={"num_groups": 2}, mlp_fc1_hparams={"init": "identity"}),
         "kan_conv2d":   item("kanlab.layers.kan.kan_conv2d:KANConv2d", "2-D convolution whose kernel is a KAN layer over the flattened window.", kind="conv2d"),

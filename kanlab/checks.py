@@ -52,5 +52,6 @@ def check_in_features(x: torch.Tensor, in_features: int) -> None:
     """The input's last dim must equal ``in_features``."""
     if x.dim() == 0 or x.shape[-1] != in_features:
         raise ValueError(
-            f"Input's last dim must be {in_features}, but got shape={tuple(x.shape)}."
+            f"`x` must have last dim {in_features} (in_features), "
+            f"but got x.shape={tuple(x.shape)}."
         )

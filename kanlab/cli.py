@@ -32,8 +32,6 @@ from kanlab.registry import suggest
 
 __all__ = ["Command", "UsageError", "add_overrides_argument", "console", "main", "results_dir"]
 
-logger = logging.getLogger("kanlab")
-
 
 # name -> (module:Class, one-line help); the class is imported only when the command runs.
 _COMMANDS: dict[str, tuple[str, str]] = {

@@ -218,7 +218,10 @@ def _entrypoint(name: str, target: Callable[..., nn.Module]) -> Callable[..., nn
         for key in TIMM_ONLY_KWARGS:
             kwargs.pop(key, None)
         if pretrained:
-            raise ValueError(f"`pretrained` must be False: kanlab model {name!r} has no weights.")
+            raise ValueError(
+                f"`pretrained` must be False (kanlab model {name!r} has no weights), "
+                f"but got pretrained={pretrained!r}."
+            )
         num_classes = kwargs.pop("num_classes", None)
         if num_classes is not None:
             if "widths" in _parameters(target) and "num_classes" not in _parameters(target):

@@ -40,6 +40,7 @@ kernel is called uncompiled, so that Dynamo traces it as part of the user's grap
 
 from __future__ import annotations
 
+import inspect
 import logging
 import types
 import weakref
@@ -54,8 +55,8 @@ from kanlab import settings
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "AUTO_MIN_ENTRIES", "AUTO_MIN_WORK", "CALL_OVERHEAD", "Kernel", "exporting",
-    "kernels_allowed", "use_compiled",
+    "AUTO_MIN_ENTRIES", "AUTO_MIN_WORK", "CALL_OVERHEAD", "RECOMPILE_LIMIT", "Kernel",
+    "exporting", "kernels_allowed", "use_compiled",
 ]
 
 AUTO_MIN_ENTRIES = 1 << 21
@@ -67,6 +68,15 @@ after which ``compile_kernels=None`` compiles: about one compilation's cost."""
 
 CALL_OVERHEAD = 1 << 17
 """One eager call's fixed cost (its ~100 op launches, ~0.5 ms on CPU) in basis entries."""
+
+RECOMPILE_LIMIT = 64
+"""Recompilations Dynamo allows each compiled kernel copy (its own default: 8 per code object)."""
+
+# torch.compile(..., recompile_limit=) where this torch has it; otherwise Dynamo's global limit
+_REGION_OPTIONS: dict[str, Any] = (
+    {"recompile_limit": RECOMPILE_LIMIT}
+    if "recompile_limit" in inspect.signature(torch.compile).parameters else {}
+)
 
 # eager work so far per layer and input shape (weak keys: a deleted layer takes it along)
 _WORK: weakref.WeakKeyDictionary[object, dict[tuple[int, ...], int]] = (
@@ -108,14 +118,17 @@ class Kernel:
     ``eager`` (default: ``fn``; an in-place, slice-by-slice form of the same function is often
     faster without a compiler, and must give the same values) uncompiled. Every distinct
     ``static`` gets its own copy of ``fn``'s code object before compilation: Dynamo counts
-    recompilations per code object (8 by default), so a process that builds many layer
-    configurations (a grid-size search) would otherwise run out and silently drop to eager.
-    Within one configuration only shape changes recompile, and automatic dynamic shapes make
-    that happen at most once. Kernels that only move data (the KAN weight assembly, a copy and
-    at most one multiply per entry) are not ``Kernel``s: eager copies are as fast, give the same
-    bits, and a kernel that every layer calls with its own parameter sizes, optional inputs and
-    the deterministic-mode flag of each run would reach Dynamo's recompilation limit in a long
-    search and then run uncompiled anyway.
+    recompilations per code object, so a process that builds many layer configurations (a
+    grid-size search) would otherwise run out and silently drop to eager. Within one
+    configuration, shape changes recompile at most once (automatic dynamic shapes), but a
+    parameter passed to a kernel keeps static sizes (one compilation per layer size) and each
+    switch of deterministic mode between runs in one process recompiles: ten B-spline grid
+    sizes in one process, alternating the mode, reached Dynamo's default limit of 8 on one
+    kernel. Each compiled copy therefore gets :data:`RECOMPILE_LIMIT` (``torch.compile``'s
+    per-region ``recompile_limit``; a torch without it keeps Dynamo's global limit), which
+    changes nothing for a process below the default limit. Kernels that only move data (the
+    KAN weight assembly, a copy and at most one multiply per entry) are not ``Kernel``s: eager
+    copies are faster on CPU (see ``assemble_weight``) and give the same bits.
     """
 
     def __init__(self, fn: Callable[..., Any], *, eager: Callable[..., Any] | None = None) -> None:
@@ -147,7 +160,7 @@ class Kernel:
                 code, self.fn.__globals__, code.co_name, self.fn.__defaults__, self.fn.__closure__
             )
             fresh.__kwdefaults__ = self.fn.__kwdefaults__
-            fn = torch.compile(fresh)
+            fn = torch.compile(fresh, **_REGION_OPTIONS)
             self._compiled[key] = fn
         return fn
 

@@ -38,6 +38,8 @@ class ImageClassifier(TrainingSystem):
         optimizer_params: Further optimiser keyword arguments (momentum, betas, ...).
         scheduler: A ``schedulers`` spec ``{name: ..., **hp}``, stepped once per epoch.
         regularization_weight: Weight of the model's ``regularization_loss()`` (0 = off).
+        compile_train: Run the training forward through ``torch.compile`` for the first
+            training batch's shape (``trainer.compile``; see :class:`TrainingSystem`).
 
     Raises:
         ValueError: if ``lr <= 0``, a weight is negative or ``num_classes < 2``.

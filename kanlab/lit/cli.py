@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,6 @@ from kanlab.errors import UsageError
 from kanlab.specs import resolve_spec
 
 __all__ = ["TrainCommand"]
-
-logger = logging.getLogger("kanlab")
 
 
 class TrainCommand(Command):

@@ -31,6 +31,8 @@ class FunctionRegressor(TrainingSystem):
         optimizer_params: Further optimiser keyword arguments.
         scheduler: A ``schedulers`` spec, stepped once per epoch.
         regularization_weight: Weight of the model's ``regularization_loss()`` (0 = off).
+        compile_train: Run the training forward through ``torch.compile`` for the first
+            training batch's shape (``trainer.compile``; see :class:`TrainingSystem`).
 
     Raises:
         ValueError: if ``lr <= 0`` or a weight is negative.

@@ -163,7 +163,7 @@ class KANConvNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_chans:
             raise ValueError(
-                f"Input must be (B, {self.in_chans}, H, W), but got shape={tuple(x.shape)}."
+                f"`x` must be (B, {self.in_chans}, H, W), but got x.shape={tuple(x.shape)}."
             )
         h = self.features(x)                                     # (B, C', h, w)
         out: torch.Tensor = self.head(self.dropout(self._flatten(h)))  # (B, num_classes)

@@ -70,7 +70,8 @@ class KANMLP(nn.Module):
         x = x.flatten(1) if x.dim() > 2 else x                           # (B, C, H, W) -> (B, CHW)
         if x.shape[-1] != self.in_features:
             raise ValueError(
-                f"Input's last dim must be {self.in_features}, but got shape={tuple(x.shape)}."
+                f"`x` must have last dim {self.in_features} (in_features), "
+                f"but got x.shape={tuple(x.shape)}."
             )
         for i, layer in enumerate(self.layers):
             if i > 0:

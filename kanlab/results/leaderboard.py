@@ -116,7 +116,6 @@ __all__ = [
 ]
 
 
-
 @dataclass(frozen=True)
 class Leaderboard:
     """Aggregated rows of one benchmark plus its statistics, study summaries and anchors.
@@ -144,7 +143,6 @@ class Leaderboard:
     primary: str = PRIMARY
     split_by: str = SPLIT_BY
     margin: float | None = None  # equivalence margin ε (primary metric's units); None: no TOST
-
 
     @functools.cached_property
     def baselines(self) -> tuple[str, ...]:

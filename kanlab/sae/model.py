@@ -17,7 +17,6 @@ from kanlab.sae.config import DEFAULT_K
 __all__ = ["SAEOutput", "SparseAutoencoder", "geometric_median", "normalized_mse"]
 
 
-
 class SAEOutput(NamedTuple):
     """Reconstruction ``(N, d_in)``, sparse code ``(N, d_sae)``, pre-activations ``(N, d_sae)``."""
 

@@ -27,6 +27,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from kanlab.layers.sparse.g_topk import GTopK
+from kanlab.registry import suggest
 from kanlab.sae.model import SAEOutput, SparseAutoencoder
 
 __all__ = [
@@ -108,8 +109,8 @@ def collect_activations(
     except AttributeError:
         names = [n for n, _ in model.named_modules() if n]
         raise ValueError(
-            f"`hook` must name a submodule of the model, but got hook={hook!r}. "
-            f"Available: {', '.join(names)}."
+            f"`hook` must name a submodule of the model, but got hook={hook!r}."
+            f"{suggest(hook, names)} Available: {', '.join(names)}."
         ) from None
     device = _device_of(model)
     acts: list[torch.Tensor] = []

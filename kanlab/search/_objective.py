@@ -16,6 +16,7 @@ from optuna.storages import RetryHeartbeatStaleTrialCallback
 
 from kanlab import _sigint as sigint
 from kanlab.config import config_hash, load_experiment, to_dict
+from kanlab.registry import suggest
 from kanlab.search._optuna_private import study_storage, trial_id, write_user_attrs
 from kanlab.search.devices import CPU, Placement
 from kanlab.search.spec import ROW_METRICS, StudyPlan
@@ -64,7 +65,9 @@ def metric_value(name: str, metrics: Mapping[str, float], row: Mapping[str, Any]
     if name in nested and nested[name] is not None:
         return float(nested[name])
     available = sorted({*metrics, *ROW_METRICS})
-    raise ValueError(f"Unknown metric {name!r}; available: {', '.join(available)}.")
+    raise ValueError(
+        f"Unknown metric {name!r}.{suggest(name, available)} Available: {', '.join(available)}."
+    )
 
 
 def train_objective(trial: optuna.Trial, plan: StudyPlan, ctx: TrialContext) -> Any:

@@ -103,7 +103,7 @@ def test_relu_kan_and_gr_kan_do_not_count_their_calls() -> None:
 def test_compile_failure_falls_back_to_eager_once_with_a_warning(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    def broken_compile(fn: object) -> object:
+    def broken_compile(fn: object, **options: object) -> object:
         def run(*args: object, **kwargs: object) -> object:
             raise RuntimeError("no C++ compiler")
 
@@ -128,7 +128,7 @@ def test_each_static_configuration_gets_its_own_code_object(
     """Dynamo's recompile limit counts per code object: configurations must not share one."""
     seen: list[object] = []
 
-    def recording_compile(fn: object) -> object:
+    def recording_compile(fn: object, **options: object) -> object:
         seen.append(fn.__code__)  # type: ignore[attr-defined]
         return fn
 
@@ -139,6 +139,39 @@ def test_each_static_configuration_gets_its_own_code_object(
         torch.testing.assert_close(kernel(x, compiled=True, scale=scale), x * 2 * scale)
     assert len(seen) == 2 and seen[0] is not seen[1]
     assert all(code is not _double.__code__ for code in seen)
+
+
+def test_a_kernel_keeps_compiling_past_dynamos_default_recompile_limit(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Parameters keep static sizes and each deterministic-mode switch recompiles: a search
+    meeting many layer sizes in one process must not exhaust Dynamo's default limit (8 per code
+    object), after which it would run the kernel uncompiled, silently."""
+    if not _compile._REGION_OPTIONS:
+        pytest.skip("this torch has no per-region recompile_limit")
+    real_compile = torch.compile
+    compiled_calls: list[int] = []
+
+    def counting_backend(gm: torch.fx.GraphModule, example_inputs: object) -> object:
+        compiled_calls.append(1)
+        return gm.forward
+
+    def dynamo_only(fn: object, **options: object) -> object:  # Dynamo's limit, no Inductor
+        return real_compile(fn, backend=counting_backend, **options)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(_compile.torch, "compile", dynamo_only)
+    kernel = Kernel(_double)
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    try:
+        with caplog.at_level(logging.WARNING, logger="torch._dynamo"), torch.no_grad():
+            for size in range(1, 11):
+                torch.use_deterministic_algorithms(size % 2 == 0)
+                weight = torch.nn.Parameter(torch.ones(size))
+                torch.testing.assert_close(kernel(weight, compiled=True, scale=1.5), weight * 3)
+    finally:
+        torch.use_deterministic_algorithms(deterministic)
+    assert not [r for r in caplog.records if "recompile_limit" in r.getMessage()]
+    assert len(compiled_calls) == 10  # every size compiled: none fell back to eager
 
 
 @pytest.mark.parametrize("basis_major", [True, False])
@@ -155,7 +188,7 @@ def test_the_weight_assembly_is_never_compiled_and_equals_its_expression_bit_for
         weight_expression,
     )
 
-    def no_compile(fn: object) -> object:
+    def no_compile(fn: object, **options: object) -> object:
         raise AssertionError("the weight assembly must not be compiled")
 
     monkeypatch.setattr(_compile.torch, "compile", no_compile)

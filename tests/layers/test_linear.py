@@ -7,15 +7,14 @@ import kanlab
 from kanlab.config import load_experiment
 
 
-def test_plain_layers_build_from_names() -> None:
+def test_linear_builds_from_its_name_and_checks_widths() -> None:
     lin = kanlab.create_layer("linear", 6, 4, bias=False)
     assert lin(torch.randn(2, 3, 6)).shape == (2, 3, 4) and lin.bias is None
-    conv = kanlab.create_layer("conv2d", 3, 5, 3, padding=1)
-    assert conv(torch.randn(2, 3, 8, 8)).shape == (2, 5, 8, 8)
-    with pytest.raises(ValueError, match=r"Input must be \(B, 3, H, W\)"):
-        conv(torch.randn(2, 4, 8, 8))
-    with pytest.raises(ValueError, match="`kernel_size` must be >= 1"):
-        kanlab.create_layer("conv2d", 3, 5, 0)
+    with pytest.raises(ValueError, match=r"`x` must have last dim 6 \(in_features\), "
+                                         r"but got x.shape=\(2, 5\)"):
+        lin(torch.randn(2, 5))
+    with pytest.raises(ValueError, match="`out_features` must be >= 1"):
+        kanlab.create_layer("linear", 6, 0)
 
 
 def test_configs_can_name_plain_layers() -> None:

@@ -126,5 +126,5 @@ def test_bad_hyperparameters_raise() -> None:
         KANConvNet(conv_layer=None, head="kan_conv2d")
     with pytest.raises(ValueError, match="`image_size` must be >= 8"):
         KANConvNet(conv_layer=None, channels=(2, 2, 2), image_size=7)
-    with pytest.raises(ValueError, match=r"Input must be \(B, 1, H, W\)"):
+    with pytest.raises(ValueError, match=r"`x` must be \(B, 1, H, W\)"):
         KANConvNet(conv_layer=None)(torch.randn(2, 784))

@@ -82,7 +82,7 @@ def test_helpers_and_activation_plumbing() -> None:
     x = torch.randn(3, 6)
     attribution = g.attribution(torch.randn(3, 6))
     assert ((g(x, attribution).z != 0).sum(-1) <= 2).all()
-    with pytest.raises(ValueError, match="last dim must be 6"):
+    with pytest.raises(ValueError, match="must have last dim 6"):
         g(torch.randn(3, 5))
 
 

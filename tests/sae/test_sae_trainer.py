@@ -145,3 +145,15 @@ def test_g_sae_is_evaluated_with_the_selection_it_was_trained_with() -> None:
     assert down["sae_loss"] == pytest.approx(loss / 40, rel=1e-5)
     unsteered = downstream_metrics(host, "body", sae, batches, attribution=False)
     assert unsteered["sae_loss"] != pytest.approx(down["sae_loss"])
+
+
+def test_an_unknown_hook_names_the_closest_submodule() -> None:
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    batch = (torch.randn(3, 4), torch.tensor([0, 1, 0]))
+    with pytest.raises(ValueError, match=r"hook='l'\. Available: 0, 1, 2\."):
+        collect_activations(model, "l", [batch])
+    named = nn.Sequential()
+    named.add_module("encoder", nn.Linear(4, 8))
+    named.add_module("act", nn.ReLU())
+    with pytest.raises(ValueError, match=r"hook='encodr'\. Did you mean 'encoder'\?"):
+        collect_activations(named, "encodr", [batch])

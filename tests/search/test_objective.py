@@ -1,14 +1,15 @@
-"""Trial user attributes written in one transaction on a database."""
+"""Trial user attributes written in one transaction on a database; metrics by name."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import optuna
+import pytest
 import sqlalchemy
 from sqlalchemy import event
 
-from kanlab.search._objective import set_user_attrs
+from kanlab.search._objective import metric_value, set_user_attrs
 
 
 def test_set_user_attrs_one_commit_on_sqlite(tmp_path: Path) -> None:
@@ -39,3 +40,12 @@ def test_set_user_attrs_in_memory() -> None:
     trial = study.ask()
     set_user_attrs(trial, {"a": 1, "b": [1, 2]})
     assert study.trials[0].user_attrs == {"a": 1, "b": [1, 2]}
+
+
+def test_metric_value_reads_logged_then_row_metrics_and_names_the_closest() -> None:
+    row = {"params": 1234, "metrics": {"test/acc": 0.5}}
+    assert metric_value("val/acc", {"val/acc": 0.75}, row) == 0.75
+    assert metric_value("params", {}, row) == 1234.0
+    assert metric_value("test/acc", {}, row) == 0.5
+    with pytest.raises(ValueError, match=r"Unknown metric 'val/ac'\. Did you mean 'val/acc'\?"):
+        metric_value("val/ac", {"val/acc": 0.75}, row)

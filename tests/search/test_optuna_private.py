@@ -55,7 +55,6 @@ def test_only_the_adapter_imports_optuna_internals() -> None:
     assert offenders == []
 
 
-
 # Optuna attributes without a public accessor that kanlab reads (through the adapter only).
 OPTUNA_PRIVATE_ATTRS = {"_study_id", "_trial_id", "_storage", "_backend", "_cached_frozen_trial",
                         "_set_trial_attr_without_commit", "_create_scoped_session",

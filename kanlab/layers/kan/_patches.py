@@ -149,8 +149,8 @@ class PatchConv2d(nn.Module):
     def _check_input(self, x: torch.Tensor) -> tuple[torch.Tensor, bool]:
         if x.dim() not in (3, 4) or x.shape[-3] != self.in_channels:
             raise ValueError(
-                f"Input must be (B, {self.in_channels}, H, W) or ({self.in_channels}, H, W), "
-                f"but got shape={tuple(x.shape)}."
+                f"`x` must be (B, {self.in_channels}, H, W) or ({self.in_channels}, H, W), "
+                f"but got x.shape={tuple(x.shape)}."
             )
         return (x, False) if x.dim() == 4 else (x.unsqueeze(0), True)
 
@@ -169,8 +169,9 @@ class PatchConv2d(nn.Module):
         w_out = conv_out_size(w, kw, self.stride[1], self.padding[1], self.dilation[1])
         if h_out < 1 or w_out < 1:
             raise ValueError(
-                f"Input must be at least as large as the dilated kernel, "
-                f"but got shape={tuple(x.shape)}."
+                f"`x` must be at least as large as the dilated kernel "
+                f"({(kh - 1) * self.dilation[0] + 1}, {(kw - 1) * self.dilation[1] + 1}) after "
+                f"padding, but got x.shape={tuple(x.shape)}."
             )
         windows = h_out * w_out
         if exporting():  # one traced call: a loop over the batch would fix its size

@@ -29,7 +29,6 @@ NORMS = ("layer", "batch", "none")
 FUNC_NORMS = ("none", "batch", "sample")
 
 
-
 @LAYERS.register("af_kan", kind="linear")
 class AFKANLinear(KANLinearBase):
     """AF-KAN layer: a pair of shifted activations per grid cell, reduced to one value per input.

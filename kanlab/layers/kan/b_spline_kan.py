@@ -20,7 +20,6 @@ from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 __all__ = ["BSplineKANLinear"]
 
 
-
 @LAYERS.register("b_spline_kan", kind="linear")
 class BSplineKANLinear(KANLinearBase):
     """Kolmogorov–Arnold layer with learnable B-spline edge functions and a SiLU base branch.
@@ -235,7 +234,7 @@ class BSplineKANLinear(KANLinearBase):
         new_basis = cox_de_boor(x, self.grid, k).transpose(0, 1)         # (D, N, M)
         coef = fit_coefficients(new_basis, target).permute(2, 0, 1)      # (O, D, M)
         if self.spline_scaler is not None:
-            coef = coef / self.spline_scaler.unsqueeze(-1)
+            coef = coef / self.spline_scaler.unsqueeze(-1)               # (O, D, M)
         self.spline_weight.copy_(coef)
 
     def regularization_loss(

@@ -17,7 +17,6 @@ from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 __all__ = ["FastKANLinear"]
 
 
-
 @LAYERS.register("fast_kan", kind="linear")
 class FastKANLinear(KANLinearBase):
     """KAN layer whose per-input basis is a row of Gaussian bumps (RBF), plus a base branch.
@@ -124,7 +123,7 @@ class FastKANLinear(KANLinearBase):
     def basis(self, x: Tensor) -> Tensor:
         """Gaussian bumps ``(B, in_features, G)`` of (normalised) inputs ``(*, in_features)``."""
         check_in_features(x, self.in_features)
-        return self._rbf(x.reshape(-1, self.in_features))
+        return self._rbf(x.reshape(-1, self.in_features))                # (B, D, G)
 
     def _rbf(self, x: Tensor) -> Tensor:
         z = self.norm(x) if self.norm is not None else x                 # (B, D)

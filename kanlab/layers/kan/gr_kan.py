@@ -24,8 +24,8 @@ __all__ = ["GRKANLinear"]
 class GRKANLinear(KANLinearBase):
     """KAN layer whose edge functions are group-shared safe rationals, then one linear map.
 
-    Yang & Wang, "Kolmogorov-Arnold Transformer", ICLR 2025 (Adamdad/kat; kernels in
-    Adamdad/rational_kat_cu).
+    Yang & Wang, "Kolmogorov-Arnold Transformer", ICLR 2025, arXiv:2409.10594 (Adamdad/kat;
+    kernels in Adamdad/rational_kat_cu).
 
         phi_k(x) = P(x) / Q_k(x)
         P(x)   = a_0 + a_1 x + a_2 x^2 + a_3 x^3 + a_4 x^4 + a_5 x^5
@@ -133,7 +133,7 @@ class GRKANLinear(KANLinearBase):
             self.group_index.copy_(group)
             self.member.copy_(F.one_hot(group, self.num_groups).T)
             self.numerator.copy_(a)
-            self.denominator.copy_(b.expand(self.num_groups, 4))
+            self.denominator.copy_(b.expand(self.num_groups, 4))        # (g, 4)
         gain = rational_gain(a, b)
         nn.init.normal_(self.weight, std=gain / self.in_features**0.5)
         if self.bias is not None:

@@ -114,7 +114,7 @@ class ReLUKANLinear(KANLinearBase):
             m = torch.arange(self.num_bases, dtype=torch.float64)
             s = self.grid_range[0] + (m - k) * self.step                 # (M,)
             self.phase_low.copy_(s.expand(self.in_features, -1))         # (D, M)
-            self.phase_high.copy_((s + (k + 1) * self.step).expand(self.in_features, -1))
+            self.phase_high.copy_((s + (k + 1) * self.step).expand(self.in_features, -1))  # (D, M)
         nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
         if self.bias is not None:
             bound = 1 / math.sqrt(self.weight.shape[1])
@@ -123,7 +123,7 @@ class ReLUKANLinear(KANLinearBase):
     def basis(self, x: Tensor) -> Tensor:
         """Bumps ``R_m(x_i)``: ``(B, in_features, G+K)`` for inputs ``(*, in_features)``."""
         check_in_features(x, self.in_features)
-        return self._bumps(x.reshape(-1, self.in_features))
+        return self._bumps(x.reshape(-1, self.in_features))              # (B, D, M)
 
     def _bumps(self, x: Tensor) -> Tensor:
         x = x.unsqueeze(-1)                                              # (B, D, 1)

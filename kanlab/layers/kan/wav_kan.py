@@ -139,7 +139,7 @@ class WavKANLinear(KANLinearBase):
     def basis(self, x: Tensor) -> Tensor:
         """Wavelet values ``(B, in_features, G)`` for inputs ``(*, in_features)``."""
         check_in_features(x, self.in_features)
-        return self._wavelets(x.reshape(-1, self.in_features))
+        return self._wavelets(x.reshape(-1, self.in_features))           # (B, D, G)
 
     def _wavelets(self, x: Tensor) -> Tensor:
         t = (x.unsqueeze(-1) - self.translation) / self.scale            # (B, D, G)

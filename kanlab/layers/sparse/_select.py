@@ -12,8 +12,6 @@ channels); every other dim is a leading dim.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
@@ -120,8 +118,3 @@ def keep_values(x: torch.Tensor, index: torch.Tensor, dim: int = -1) -> torch.Te
 def normal_quantile(p: float) -> float:
     """Φ⁻¹(p) for 0 < p < 1 (the standard-normal quantile), as a Python float."""
     return float(torch.special.ndtri(torch.tensor(p, dtype=torch.float64)))
-
-
-def row_count(x: torch.Tensor, dim: int) -> int:
-    """Number of rows: the product of every dim except ``dim``."""
-    return math.prod(x.shape) // max(1, x.shape[dim]) if x.dim() else 1

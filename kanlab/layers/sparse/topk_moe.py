@@ -14,7 +14,6 @@ from kanlab.registry import LAYERS, LayerSpec
 __all__ = ["TopKMoE"]
 
 
-
 @LAYERS.register("topk_moe", kind="linear", example_hparams={"num_experts": 4, "k": 2})
 class TopKMoE(nn.Module):
     """Route each token to its k best experts and mix their outputs with a sparse softmax.

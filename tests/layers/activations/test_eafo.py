@@ -175,7 +175,7 @@ def test_info_extra_default_and_tanh(capsys: pytest.CaptureFixture[str]) -> None
     text = EAFO.info_extra()
     assert "base='softplus'" in text and "1/(exp(x) + 1)" in text and "\\Delta f(x)" in text
     assert "-2*tanh(x)" in EAFO.info_extra(base="tanh")
-    with pytest.raises(ValueError, match="must be EAFO hyperparameters"):
+    with pytest.raises(ValueError, match="EAFO hyperparameters.*'bsae'. Did you mean 'base'"):
         EAFO.info_extra(bsae="tanh")
     assert main(["info", "eafo", "--set", "base=tanh"]) == 0
     out = capsys.readouterr().out

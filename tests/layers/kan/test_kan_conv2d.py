@@ -80,7 +80,7 @@ def test_unbatched_input_and_shape_errors() -> None:
     conv = make(padding=1)
     x = torch.randn(4, 5, 5, dtype=torch.float64)
     torch.testing.assert_close(conv(x), conv(x.unsqueeze(0)).squeeze(0))
-    with pytest.raises(ValueError, match=r"Input must be \(B, 4, H, W\)"):
+    with pytest.raises(ValueError, match=r"`x` must be \(B, 4, H, W\)"):
         conv(torch.randn(2, 3, 5, 5, dtype=torch.float64))
     with pytest.raises(ValueError, match="at least as large as the dilated kernel"):
         make()(torch.randn(1, 4, 2, 2, dtype=torch.float64))

@@ -176,7 +176,7 @@ def test_bad_hyperparameters_raise() -> None:
         SKANLinear(3, 2, candidates=["s_kan"])
     with pytest.raises(ValueError, match="`temperature` must be > 0"):
         SKANLinear(3, 2, candidates=[PowersLinear], temperature=0.0)
-    with pytest.raises(ValueError, match="last dim must be 3"):
+    with pytest.raises(ValueError, match="must have last dim 3"):
         make()(torch.randn(2, 4))
 
 

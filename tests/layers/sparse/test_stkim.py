@@ -49,5 +49,5 @@ def test_attention_mil_shapes_and_gradients() -> None:
     assert ((pool.last_attention == 0).sum(-1) == 2).all()
     y.sum().backward()
     assert all(p.grad is not None for p in pool.parameters())
-    with pytest.raises(ValueError, match="last dim must be 16"):
+    with pytest.raises(ValueError, match="must have last dim 16"):
         pool(torch.randn(2, 12, 5))

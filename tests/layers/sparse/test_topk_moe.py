@@ -52,7 +52,7 @@ def test_unnormalised_gates_and_validation() -> None:
     assert (gates.sum(-1) < 1).all()
     with pytest.raises(ValueError, match=r"in \[1, num_experts=3\], but got k=4"):
         TopKMoE(4, 2, num_experts=3, k=4)
-    with pytest.raises(ValueError, match="last dim must be 4"):
+    with pytest.raises(ValueError, match="must have last dim 4"):
         moe(torch.randn(2, 3))
 
 

@@ -383,7 +383,6 @@ class SplineLayer(Protocol):
     @property
     def uniform_grid(self) -> bool: ...
 
-
     def reference_rows(self, x: Tensor) -> Tensor: ...
 
 

@@ -168,7 +168,6 @@ class BumpLayer(Protocol):
     @property
     def compile_kernels(self) -> bool | None: ...
 
-
     def reference_rows(self, x: Tensor) -> Tensor: ...
 
 

@@ -47,7 +47,6 @@ def closed_form_of(act: nn.Module | None) -> ClosedForm | None:
     return act.closed_form() if isinstance(act, Activation) else None
 
 
-
 def keep(ctx: FunctionCtx, args: tuple[Any, ...], *extra: Tensor) -> None:
     """Save a fused op's arguments (tensors via ``save_for_backward``) and ``extra`` tensors."""
     tensors = [a for a in args if isinstance(a, Tensor)]

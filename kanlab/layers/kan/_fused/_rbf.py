@@ -242,7 +242,6 @@ class RBFLayer(Protocol):
     @property
     def compile_kernels(self) -> bool | None: ...
 
-
     def reference_rows(self, x: Tensor) -> Tensor: ...
 
 
