@@ -88,6 +88,7 @@ def build_optimizer(
         groups = _one_group(groups)
     optimizer: optim.Optimizer = cls(groups, lr=lr, **kwargs)
     _skip_idle_capture_check(optimizer)
+    _fused_step_in_memory_order(optimizer)
     return optimizer
 
 
@@ -102,6 +103,68 @@ def _skip_idle_capture_check(optimizer: optim.Optimizer) -> None:
         return
     check = _CaptureCheckOnceInitialised(original)
     optimizer._accelerator_graph_capture_health_check = check  # type: ignore[method-assign]
+
+
+# Adam's ``_init_group`` arguments after ``group``; the first five lists are per parameter
+_INIT_GROUP_LISTS = ("params_with_grad", "grads", "exp_avgs", "exp_avg_sqs", "max_exp_avg_sqs",
+                     "state_steps")
+
+
+def _fused_step_in_memory_order(optimizer: optim.Optimizer) -> None:
+    """Hand a fused Adam/AdamW step each non-contiguous parameter as its memory-order view.
+
+    torch's fused CPU step walks every tensor flat through its data pointer, so it updates a
+    parameter stored in another order (B-spline KAN's basis-major ``spline_weight``, an
+    ``(O, D, M)`` view of an ``(O, M, D)`` buffer) correctly; but it first makes a contiguous
+    copy of each such gradient, which it does not use: for the ``(64, 784, 8)`` layer of the
+    Fashion-MNIST protocol that copy is ~0.3 ms of a ~0.7 ms optimizer step (one thread).
+    The parameter, its gradient and its moments share their strides (autograd's and the
+    optimizer's layout contract), so the permuted view that makes them contiguous puts the
+    same entries at the same addresses: the step reads and writes the same memory in the same
+    order and gives the same bits, without the copy. Groups that are not fused, and tensors
+    that are contiguous, overlapping or strided differently from their parameter, pass as
+    they are; an optimizer whose ``_init_group`` is not Adam's keeps torch's behaviour.
+    """
+    if not isinstance(optimizer, _FUSED_CLASSES):
+        return
+    original = getattr(optimizer, "_init_group", None)
+    if original is None or not any(g.get("fused") for g in optimizer.param_groups):
+        return
+    names = tuple(inspect.signature(original).parameters)
+    if names != ("group", *_INIT_GROUP_LISTS):
+        return
+    optimizer._init_group = _InMemoryOrder(original)  # type: ignore[method-assign]
+
+
+def _memory_order(t: torch.Tensor) -> list[int] | None:
+    """The permutation whose view of ``t`` is contiguous, or None (contiguous already, or
+    overlapping / with gaps)."""
+    if t.is_contiguous():
+        return None
+    strides = t.stride()
+    order = sorted(range(t.dim()), key=lambda d: -strides[d])
+    return order if t.permute(order).is_contiguous() else None
+
+
+class _InMemoryOrder:
+    """Adam's ``_init_group`` followed by the memory-order views of a fused group's tensors
+    (a class, so that optimizers stay picklable)."""
+
+    def __init__(self, original: Any) -> None:
+        self.original = original
+
+    def __call__(self, group: dict[str, Any], *lists: list[torch.Tensor]) -> Any:
+        result = self.original(group, *lists)
+        if not group.get("fused"):
+            return result
+        per_param = [lst for lst in lists[:5] if lst]
+        for i, p in enumerate(lists[0]):
+            order = _memory_order(p)
+            if order is None or any(lst[i].stride() != p.stride() for lst in per_param):
+                continue
+            for lst in per_param:
+                lst[i] = lst[i].permute(order)
+        return result
 
 
 def _one_group(groups: list[Any]) -> list[Any]:

@@ -71,3 +71,78 @@ def test_capture_check_is_skipped_only_while_no_accelerator_is_initialised() -> 
         results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.equal(results[0], results[1])
     pickle.dumps(build_optimizer("adamw", _model().parameters(), lr=1e-3))  # ddp_spawn pickles
+
+
+def _transposed_model() -> nn.Sequential:
+    """A model whose weights are stored in another memory order (B-spline KAN's layout)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 5), nn.Linear(5, 3))
+    for layer in model:
+        assert isinstance(layer, nn.Linear)
+        layer.weight = nn.Parameter(layer.weight.detach().t().contiguous().t())
+    return model
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_fused_step_on_transposed_parameters_gives_torchs_bits(amsgrad: bool) -> None:
+    """Non-contiguous parameters reach the fused kernel as contiguous views of the same
+    memory: the same bits as torch's own fused AdamW, and the parameters keep their strides."""
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    results = []
+    for ours in (True, False):
+        model = _transposed_model()
+        groups = param_groups(model, 1e-2)
+        opt = (build_optimizer("adamw", groups, lr=1e-2, params={"amsgrad": amsgrad}) if ours
+               else torch.optim.AdamW(groups, lr=1e-2, fused=True, amsgrad=amsgrad))
+        assert ("_init_group" in vars(opt)) is ours
+        for _ in range(4):
+            opt.zero_grad()
+            nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        assert not model[0].weight.is_contiguous()
+        assert model[0].weight.stride() == opt.state[model[0].weight]["exp_avg"].stride()
+        lists: list[list[torch.Tensor]] = [[] for _ in range(6)]
+        opt._init_group(opt.param_groups[0], *lists)  # type: ignore[attr-defined]
+        assert all(t.is_contiguous() for t in lists[0] + lists[1] + lists[2]) is ours
+        results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(results[0], results[1])
+
+
+def test_b_spline_kan_steps_match_torchs_fused_adamw() -> None:
+    """The layer whose basis-major coefficients motivated the memory-order views."""
+    from kanlab.layers.kan.b_spline_kan import BSplineKANLinear
+
+    x, y = torch.rand(16, 12) * 2 - 1, torch.randint(0, 4, (16,))
+    results = []
+    for ours in (True, False):
+        torch.manual_seed(0)
+        layer = BSplineKANLinear(12, 4, grid_size=4)
+        assert not layer.spline_weight.is_contiguous()
+        opt = (build_optimizer("adamw", layer.parameters(), lr=1e-2) if ours
+               else torch.optim.AdamW(layer.parameters(), lr=1e-2, fused=True))
+        for _ in range(3):
+            opt.zero_grad()
+            nn.functional.cross_entropy(layer(x), y).backward()
+            opt.step()
+        results.append(torch.cat([p.detach().flatten() for p in layer.parameters()]))
+    assert torch.equal(results[0], results[1])
+
+
+def test_memory_order_views_only_dense_permutations() -> None:
+    from kanlab.optim import _memory_order
+
+    base = torch.empty(4, 3, 2)
+    assert _memory_order(base) is None                       # contiguous already
+    assert _memory_order(base.transpose(1, 2)) == [0, 2, 1]
+    assert _memory_order(base.permute(2, 0, 1)) == [1, 2, 0]
+    assert _memory_order(base[:, ::2]) is None                # gaps: not dense
+    assert _memory_order(torch.empty(3).expand(4, 3)) is None  # overlapping
+
+
+def test_unfused_groups_are_left_alone() -> None:
+    opt = build_optimizer("adamw", _transposed_model().parameters(), lr=1e-3,
+                          params={"foreach": False})
+    assert "_init_group" not in vars(opt)
+    sgd = build_optimizer("sgd", _transposed_model().parameters(), lr=0.1)
+    assert "_init_group" not in vars(sgd)
+    pickle.dumps(build_optimizer("adamw", _transposed_model().parameters(), lr=1e-3))
