@@ -55,3 +55,11 @@ def check_in_features(x: torch.Tensor, in_features: int) -> None:
             f"`x` must have last dim {in_features} (in_features), "
             f"but got x.shape={tuple(x.shape)}."
         )
+
+
+def check_in_channels(x: torch.Tensor, in_channels: int, *, unbatched: bool = True) -> None:
+    """The input must be an image batch ``(B, C, H, W)`` with ``C == in_channels``, or (with
+    ``unbatched``) one image ``(C, H, W)``."""
+    if x.dim() not in ((3, 4) if unbatched else (4,)) or x.shape[-3] != in_channels:
+        shapes = f"(B, {in_channels}, H, W)" + (f" or ({in_channels}, H, W)" if unbatched else "")
+        raise ValueError(f"`x` must be {shapes}, but got x.shape={tuple(x.shape)}.")

@@ -38,6 +38,7 @@ __all__ = [
     "SCHEDULERS",
     "Entry",
     "Registry",
+    "closest",
     "normalize_key",
     "suggest",
 ]
@@ -48,10 +49,16 @@ def normalize_key(name: str) -> str:
     return name.strip().lower().replace("-", "_")
 
 
+def closest(name: str, choices: list[str] | tuple[str, ...]) -> str | None:
+    """The choice closest to ``name``, or None when none is close."""
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def suggest(name: str, choices: list[str] | tuple[str, ...]) -> str:
     """Return ``" Did you mean 'x'?"`` for the closest choice, or ``""`` when none is close."""
-    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    close = closest(name, choices)
+    return f" Did you mean {close!r}?" if close else ""
 
 
 def summary_of(obj: Any) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from kanlab.checks import check_at_least
+from kanlab.checks import check_at_least, check_in_channels
 from kanlab.registry import LAYERS
 
 __all__ = ["Conv2d"]
@@ -14,12 +14,13 @@ __all__ = ["Conv2d"]
 class Conv2d(nn.Conv2d):
     """Plain 2-D convolution (``torch.nn.Conv2d``), the CNN baseline of the KAN conv layers.
 
-    Shapes: ``(B, in_channels, H, W) -> (B, out_channels, H', W')``.
+    Shapes: ``(B, in_channels, H, W) -> (B, out_channels, H', W')``, or one image
+    ``(in_channels, H, W) -> (out_channels, H', W')``.
 
-    Deviations from ``torch.nn.Conv2d``: none in the arithmetic; the sizes are checked at
-    construction and the input's channels in ``forward``, ``kernel_size``, ``stride`` and
-    ``dilation`` are single ints (square), and everything after ``kernel_size`` is
-    keyword-only (the conv-layer contract every KAN conv layer shares).
+    Deviations from ``torch.nn.Conv2d``: the arithmetic is torch's. The interface is the
+    conv-layer contract every KAN conv layer shares: ``kernel_size``, ``stride`` and
+    ``dilation`` are single ints (square kernels), everything after ``kernel_size`` is
+    keyword-only, the sizes are checked at construction and the input's shape in ``forward``.
 
     Args:
         in_channels: Input channels.
@@ -32,8 +33,8 @@ class Conv2d(nn.Conv2d):
         bias: Learn an additive bias per output channel.
 
     Raises:
-        ValueError: for channels or ``kernel_size`` < 1, or (in ``forward``) a wrong number of
-            input channels.
+        ValueError: for channels or ``kernel_size`` < 1, or (in ``forward``) an input that is
+            not ``(B, in_channels, H, W)`` or ``(in_channels, H, W)``.
     """
 
     def __init__(
@@ -55,8 +56,5 @@ class Conv2d(nn.Conv2d):
                          dilation=dilation, groups=groups, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.dim() not in (3, 4) or x.shape[-3] != self.in_channels:
-            raise ValueError(
-                f"`x` must be (B, {self.in_channels}, H, W), but got x.shape={tuple(x.shape)}."
-            )
+        check_in_channels(x, self.in_channels)
         return super().forward(x)

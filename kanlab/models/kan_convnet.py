@@ -10,7 +10,7 @@ from torch import nn
 
 from kanlab import capabilities
 from kanlab.capabilities import GridUpdatable
-from kanlab.checks import check_at_least, check_choice
+from kanlab.checks import check_at_least, check_choice, check_in_channels
 from kanlab.registry import ACTIVATIONS, LAYERS, MODELS, ActivationSpec, LayerSpec
 
 __all__ = ["KANConvNet"]
@@ -161,10 +161,7 @@ class KANConvNet(nn.Module):
         return h.mean(dim=(2, 3)) if self.global_pool else h.flatten(1)  # (B, C') | (B, C'*h*w)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.dim() != 4 or x.shape[1] != self.in_chans:
-            raise ValueError(
-                f"`x` must be (B, {self.in_chans}, H, W), but got x.shape={tuple(x.shape)}."
-            )
+        check_in_channels(x, self.in_chans, unbatched=False)
         h = self.features(x)                                     # (B, C', h, w)
         out: torch.Tensor = self.head(self.dropout(self._flatten(h)))  # (B, num_classes)
         return out

@@ -10,6 +10,7 @@ from torch import Tensor, nn
 
 from kanlab import capabilities
 from kanlab.capabilities import GridUpdatable
+from kanlab.checks import check_in_features
 from kanlab.models.mlp import check_stack, make_norm
 from kanlab.registry import LAYERS, MODELS, LayerSpec
 
@@ -68,11 +69,7 @@ class KANMLP(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = x.flatten(1) if x.dim() > 2 else x                           # (B, C, H, W) -> (B, CHW)
-        if x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"`x` must have last dim {self.in_features} (in_features), "
-                f"but got x.shape={tuple(x.shape)}."
-            )
+        check_in_features(x, self.in_features)
         for i, layer in enumerate(self.layers):
             if i > 0:
                 x = self.between[i - 1](x)

@@ -8,7 +8,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from kanlab.checks import check_at_least, check_choice
+from kanlab.checks import check_at_least, check_choice, check_in_features
 from kanlab.registry import ACTIVATIONS, MODELS, ActivationSpec
 
 __all__ = ["MLP", "check_stack", "make_norm"]
@@ -115,10 +115,6 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1) if x.dim() > 2 else x                   # (B, C, H, W) -> (B, C*H*W)
-        if x.shape[-1] != self.in_features:
-            raise ValueError(
-                f"`x` must have last dim {self.in_features} (in_features), "
-                f"but got x.shape={tuple(x.shape)}."
-            )
+        check_in_features(x, self.in_features)
         out: torch.Tensor = self.net(x)                          # (B, widths[-1])
         return out

@@ -128,3 +128,10 @@ def test_bad_hyperparameters_raise() -> None:
         KANConvNet(conv_layer=None, channels=(2, 2, 2), image_size=7)
     with pytest.raises(ValueError, match=r"`x` must be \(B, 1, H, W\)"):
         KANConvNet(conv_layer=None)(torch.randn(2, 784))
+
+
+def test_input_must_be_an_image_batch() -> None:
+    net = KANConvNet(in_chans=1, num_classes=3, channels=[2], conv_layer="conv2d")
+    with pytest.raises(ValueError, match=r"`x` must be \(B, 1, H, W\), but got "
+                       r"x.shape=\(1, 8, 8\)\.$"):
+        net(torch.randn(1, 8, 8))

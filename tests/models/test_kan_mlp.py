@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from torch.testing import assert_close
@@ -87,3 +89,13 @@ def test_no_weight_decay_collects_children() -> None:
 def test_bad_hyperparameters(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         KANMLP(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("model", ["kan_mlp", "mlp"])
+@pytest.mark.parametrize("shape", [(), (2, 5)])
+def test_input_without_in_features_is_named(model: str, shape: tuple[int, ...]) -> None:
+    """A 0-d input or a wrong last dim gets the layers' one-line error, not an IndexError."""
+    net = kanlab.create_model(model, widths=[4, 3, 2])
+    with pytest.raises(ValueError, match=r"`x` must have last dim 4 \(in_features\), but got "
+                       rf"x.shape={re.escape(str(shape))}\."):
+        net(torch.randn(shape))

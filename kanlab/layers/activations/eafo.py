@@ -25,7 +25,7 @@ from kanlab.layers.activations.relu import ReLU
 from kanlab.layers.activations.sigmoid import Sigmoid
 from kanlab.layers.activations.softplus import Softplus
 from kanlab.layers.activations.tanh import Tanh
-from kanlab.registry import ACTIVATIONS, suggest
+from kanlab.registry import ACTIVATIONS, closest
 
 __all__ = ["EAFO", "EPS", "MU", "SIGMA", "ClosedBase", "Derivation", "closed_base", "derive"]
 
@@ -554,7 +554,9 @@ class EAFO(Activation):
         known = set(inspect.signature(cls.__init__).parameters) - {"self"}
         unknown = sorted(set(hparams) - known)
         if unknown:
-            hint = "".join(suggest(key, sorted(known)) for key in unknown)
+            fixes = [f"{match!r} for {key!r}" for key in unknown
+                     if (match := closest(key, sorted(known))) is not None]
+            hint = f" Did you mean {', '.join(fixes)}?" if fixes else ""
             raise ValueError(
                 f"`--set` keys must be EAFO hyperparameters ({', '.join(sorted(known))}), "
                 f"but got {', '.join(repr(key) for key in unknown)}.{hint}"

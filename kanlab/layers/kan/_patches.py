@@ -18,7 +18,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.utils.checkpoint import checkpoint
 
-from kanlab.checks import check_at_least
+from kanlab.checks import check_at_least, check_in_channels
 from kanlab.layers._compile import exporting
 from kanlab.layers.kan._chunks import DEFAULT_BUDGET_BYTES, chunk_rows, recompute_in_backward
 
@@ -147,11 +147,7 @@ class PatchConv2d(nn.Module):
         return cols.transpose(1, 2).reshape(-1, self.patch_features)  # (B*L, C*kh*kw)
 
     def _check_input(self, x: torch.Tensor) -> tuple[torch.Tensor, bool]:
-        if x.dim() not in (3, 4) or x.shape[-3] != self.in_channels:
-            raise ValueError(
-                f"`x` must be (B, {self.in_channels}, H, W) or ({self.in_channels}, H, W), "
-                f"but got x.shape={tuple(x.shape)}."
-            )
+        check_in_channels(x, self.in_channels)
         return (x, False) if x.dim() == 4 else (x.unsqueeze(0), True)
 
     def _mapped(self, rows: torch.Tensor, many: bool) -> torch.Tensor:

@@ -192,3 +192,11 @@ def test_runs_on_test_device(name: str, device: torch.device) -> None:
     y.sum().backward()
     torch.testing.assert_close(y.detach().cpu(), cpu(x).detach())
     assert moved.eps.grad is not None and moved.eps.grad.device.type == device.type
+
+
+def test_info_extra_several_unknown_keys_one_sentence() -> None:
+    """Several unknown keys: one 'Did you mean' naming each key's closest hyperparameter."""
+    with pytest.raises(ValueError, match=r"but got 'bsae', 'epz', 'zzz'\. Did you mean "
+                       r"'base' for 'bsae', 'eps' for 'epz'\?$") as info:
+        EAFO.info_extra(bsae="tanh", epz=0.1, zzz=1)
+    assert str(info.value).count("Did you mean") == 1
