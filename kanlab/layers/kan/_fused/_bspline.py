@@ -164,7 +164,7 @@ def _features_eager(
         u = _positions(x, low, step, order)                              # (N, D)
         for j in range(n_basis):
             out[:, lead + j] = cardinal_bspline(u - j, order)
-    return out.reshape(x.shape[0], -1)
+    return out.reshape(x.shape[0], -1)                                   # (N, (1+M)*D)
 
 
 def _cubic_slices(x: Tensor, out: Tensor, low: float, step: float) -> None:
@@ -221,7 +221,8 @@ def _grad_eager(
     """``sum_j grad[:, j] * dB_j/dx`` (plus the base slice's term) for ``grad`` (N, [1+]M, D)."""
     lead = 0 if form is None else 1
     if knots is not None:
-        out = (grad[:, lead:] * cox_de_boor_derivative(x, knots, order).transpose(1, 2)).sum(1)
+        slopes = cox_de_boor_derivative(x, knots, order).transpose(1, 2)  # (N, M, D)
+        out = (grad[:, lead:] * slopes).sum(1)                           # (N, D)
     elif order == 3:
         out = _cubic_grad_slices(x, grad[:, lead:], low, step)
     else:
@@ -310,7 +311,7 @@ class SplineLinear(FusedFunction):
         if base is not None:
             basis = torch.cat([base.unsqueeze(1), basis], 1)             # (N, 1+M, D)
         weight = weight_expression(base_weight, spline, scaler)           # (O, W)
-        return F.linear(basis.reshape(x.shape[0], -1), weight, bias)
+        return F.linear(basis.reshape(x.shape[0], -1), weight, bias)    # (N, O)
 
     @staticmethod
     def fast_backward(ctx: FunctionCtx, *grads: Tensor) -> tuple[Tensor | None, ...]:

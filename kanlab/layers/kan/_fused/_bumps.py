@@ -26,7 +26,7 @@ def _bumps_kernel(x: Tensor, low: Tensor, high: Tensor, *, scale: float) -> Tens
         (F.relu(x - low[:, m]) * F.relu(high[:, m] - x) * scale).square()
         for m in range(low.shape[1])
     ]
-    return torch.stack(slices, 1).reshape(x.shape[0], -1)
+    return torch.stack(slices, 1).reshape(x.shape[0], -1)              # (N, M*D)
 
 
 def _bump_grads(
@@ -60,7 +60,7 @@ def _bumps_eager(x: Tensor, low: Tensor, high: Tensor, *, scale: float) -> Tenso
         torch.sub(x, low[:, m], out=slot).relu_()
         torch.sub(high[:, m], x, out=right).relu_()
         slot.mul_(right).mul_(scale).square_()
-    return out.view(n, -1)
+    return out.view(n, -1)                                               # (N, M*D)
 
 
 def _bump_grads_eager(
@@ -113,7 +113,7 @@ class BumpLinear(FusedFunction):
         xe = x.unsqueeze(1)                                              # (N, 1, D)
         bumps = (F.relu(xe - low.t()) * F.relu(high.t() - xe) * scale).square()  # (N, M, D)
         flat = weight_expression(None, weight, None)                      # (O, M*D)
-        return F.linear(bumps.reshape(x.shape[0], -1), flat, bias)
+        return F.linear(bumps.reshape(x.shape[0], -1), flat, bias)      # (N, O)
 
     @staticmethod
     def fast_backward(ctx: FunctionCtx, *grads: Tensor) -> tuple[Tensor | None, ...]:

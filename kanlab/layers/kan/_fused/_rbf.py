@@ -46,7 +46,7 @@ def _features(
     phi = torch.exp(-d.square())                                         # (N, G, D)
     if base is not None:
         phi = torch.cat([base.unsqueeze(1), phi], 1)                     # (N, 1+G, D)
-    return phi.reshape(z.shape[0], -1)
+    return phi.reshape(z.shape[0], -1)                                   # (N, (1+G)*D)
 
 
 def _features_eager(
@@ -71,7 +71,7 @@ def _features_eager(
     phi = out[:, lead:]                                                  # (N, G, D)
     torch.sub(z.unsqueeze(1), centers.view(1, g, 1), out=phi)
     phi.mul_(inv_width).square_().neg_().exp_()
-    return out.view(n, -1)
+    return out.view(n, -1)                                               # (N, (1+G)*D)
 
 
 def _grads(
@@ -174,7 +174,7 @@ class RBFLinear(FusedFunction):
         if base is not None:
             phi = torch.cat([base.unsqueeze(1), phi], 1)                 # (N, 1+G, D)
         weight = weight_expression(base_weight, spline, None)             # (O, (1+G)*D)
-        return F.linear(phi.reshape(z.shape[0], -1), weight, bias)
+        return F.linear(phi.reshape(z.shape[0], -1), weight, bias)      # (N, O)
 
     @staticmethod
     def fast_backward(ctx: FunctionCtx, *grads: Tensor) -> tuple[Tensor | None, ...]:

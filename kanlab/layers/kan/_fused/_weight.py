@@ -72,7 +72,7 @@ def assemble_weight(base: Tensor | None, spline: Tensor, scaler: Tensor | None) 
         out[:, lead:].copy_(coef)
     else:
         torch.mul(coef, scaler.unsqueeze(1), out=out[:, lead:])
-    return out.view(o, -1)
+    return out.view(o, -1)                                               # (O, (1+M)*D)
 
 
 def _weight_grad(
