@@ -17,6 +17,16 @@ def _model() -> nn.Module:
     return nn.Sequential(nn.Linear(6, 5), nn.LayerNorm(5), nn.Linear(5, 3))
 
 
+def _train(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+           steps: int) -> torch.Tensor:
+    """``steps`` cross-entropy steps of ``opt``; the model's parameters, flattened."""
+    for _ in range(steps):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    return torch.cat([p.detach().flatten() for p in model.parameters()])
+
+
 @pytest.mark.parametrize("name", ["adamw", "adam"])
 def test_adam_family_is_fused_on_cpu(name: str) -> None:
     opt = build_optimizer(name, param_groups(_model(), 1e-4), lr=1e-3)
@@ -45,11 +55,7 @@ def test_fused_step_matches_the_unfused_step() -> None:
     for params in (None, {"foreach": False}):
         model = _model()
         opt = build_optimizer("adamw", param_groups(model, 1e-2), lr=1e-2, params=params)
-        for _ in range(5):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
-        results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+        results.append(_train(model, opt, x, y, 5))
     torch.testing.assert_close(results[0], results[1], rtol=1e-5, atol=1e-6)
 
 
@@ -64,11 +70,7 @@ def test_capture_check_is_skipped_only_while_no_accelerator_is_initialised() -> 
         opt = (build_optimizer("adamw", groups, lr=1e-2) if ours
                else torch.optim.AdamW(groups, lr=1e-2, fused=True))
         assert ("_accelerator_graph_capture_health_check" in vars(opt)) is ours
-        for _ in range(3):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
-        results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+        results.append(_train(model, opt, x, y, 3))
     assert torch.equal(results[0], results[1])
     pickle.dumps(build_optimizer("adamw", _model().parameters(), lr=1e-3))  # ddp_spawn pickles
 
@@ -95,16 +97,12 @@ def test_fused_step_on_transposed_parameters_gives_torchs_bits(amsgrad: bool) ->
         opt = (build_optimizer("adamw", groups, lr=1e-2, params={"amsgrad": amsgrad}) if ours
                else torch.optim.AdamW(groups, lr=1e-2, fused=True, amsgrad=amsgrad))
         assert ("_init_group" in vars(opt)) is ours
-        for _ in range(4):
-            opt.zero_grad()
-            nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
+        results.append(_train(model, opt, x, y, 4))
         assert not model[0].weight.is_contiguous()
         assert model[0].weight.stride() == opt.state[model[0].weight]["exp_avg"].stride()
         lists: list[list[torch.Tensor]] = [[] for _ in range(6)]
         opt._init_group(opt.param_groups[0], *lists)  # type: ignore[attr-defined]
         assert all(t.is_contiguous() for t in lists[0] + lists[1] + lists[2]) is ours
-        results.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
     assert torch.equal(results[0], results[1])
 
 
@@ -120,11 +118,7 @@ def test_b_spline_kan_steps_match_torchs_fused_adamw() -> None:
         assert not layer.spline_weight.is_contiguous()
         opt = (build_optimizer("adamw", layer.parameters(), lr=1e-2) if ours
                else torch.optim.AdamW(layer.parameters(), lr=1e-2, fused=True))
-        for _ in range(3):
-            opt.zero_grad()
-            nn.functional.cross_entropy(layer(x), y).backward()
-            opt.step()
-        results.append(torch.cat([p.detach().flatten() for p in layer.parameters()]))
+        results.append(_train(layer, opt, x, y, 3))
     assert torch.equal(results[0], results[1])
 
 
