@@ -89,7 +89,36 @@ def build_optimizer(
     optimizer: optim.Optimizer = cls(groups, lr=lr, **kwargs)
     _skip_idle_capture_check(optimizer)
     _fused_step_in_memory_order(optimizer)
+    if not isinstance(optimizer, optim.LBFGS):  # its state is flat over all parameters
+        optimizer.register_load_state_dict_post_hook(_state_like_params)
     return optimizer
+
+
+def _state_like_params(optimizer: optim.Optimizer) -> None:
+    """After ``load_state_dict``: give every per-entry state tensor (Adam's moments, SGD's
+    momentum) its parameter's shape and strides.
+
+    A state dict saved before a layer changed how it stores a parameter (FastKAN's and
+    ReLU-KAN's flat ``(O, D*M)`` coefficients, now ``(O, D, M)`` views of basis-major
+    buffers) holds the moments in the old shape and order; torch loads them as they are, and
+    a fused step, which walks each tensor flat through memory, would pair a parameter's
+    entries with the wrong moments. Each such tensor is copied into one laid out like its
+    parameter (the same logical entries); tensors that already match are left alone.
+    """
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state.get(p)
+            if not state:
+                continue
+            for key, value in state.items():
+                if (
+                    isinstance(value, torch.Tensor) and value.dim() > 0
+                    and value.numel() == p.numel()
+                    and (value.shape != p.shape or value.stride() != p.stride())
+                ):
+                    state[key] = torch.empty_like(p, dtype=value.dtype).copy_(
+                        value.reshape(p.shape)
+                    )
 
 
 def _skip_idle_capture_check(optimizer: optim.Optimizer) -> None:

@@ -106,16 +106,17 @@ def test_fused_step_on_transposed_parameters_gives_torchs_bits(amsgrad: bool) ->
     assert torch.equal(results[0], results[1])
 
 
-def test_b_spline_kan_steps_match_torchs_fused_adamw() -> None:
-    """The layer whose basis-major coefficients motivated the memory-order views."""
-    from kanlab.layers.kan.b_spline_kan import BSplineKANLinear
+@pytest.mark.parametrize("name", ["b_spline_kan", "fast_kan", "relu_kan"])
+def test_basis_major_kan_steps_match_torchs_fused_adamw(name: str) -> None:
+    """The layers whose basis-major coefficients motivated the memory-order views."""
+    import kanlab
 
     x, y = torch.rand(16, 12) * 2 - 1, torch.randint(0, 4, (16,))
     results = []
     for ours in (True, False):
         torch.manual_seed(0)
-        layer = BSplineKANLinear(12, 4, grid_size=4)
-        assert not layer.spline_weight.is_contiguous()
+        layer = kanlab.create_layer(name, 12, 4, grid_size=4)
+        assert not any(p.dim() == 3 and p.is_contiguous() for p in layer.parameters())
         opt = (build_optimizer("adamw", layer.parameters(), lr=1e-2) if ours
                else torch.optim.AdamW(layer.parameters(), lr=1e-2, fused=True))
         results.append(_train(layer, opt, x, y, 3))
@@ -140,3 +141,30 @@ def test_unfused_groups_are_left_alone() -> None:
     sgd = build_optimizer("sgd", _transposed_model().parameters(), lr=0.1)
     assert "_init_group" not in vars(sgd)
     pickle.dumps(build_optimizer("adamw", _transposed_model().parameters(), lr=1e-3))
+
+
+def test_loaded_moments_take_their_parameters_layout() -> None:
+    """A state dict whose moments have another shape or order (FastKAN's flat coefficients
+    before they were stored basis-major) loads into moments laid out like the parameters,
+    so the fused step, which walks memory, pairs each entry with its own moments."""
+    import kanlab
+
+    x, y = torch.rand(16, 12) * 2 - 1, torch.randint(0, 4, (16,))
+    torch.manual_seed(0)
+    layer = kanlab.create_layer("fast_kan", 12, 4, grid_size=4)
+    opt = build_optimizer("adamw", layer.parameters(), lr=1e-2)
+    _train(layer, opt, x, y, 2)
+    state = opt.state_dict()
+    twin = pickle.loads(pickle.dumps((layer, state)))
+    weight = layer.spline_weight
+    index = [p is weight for p in layer.parameters()].index(True)
+    for key in ("exp_avg", "exp_avg_sq"):
+        moment = twin[1]["state"][index][key]
+        twin[1]["state"][index][key] = moment.flatten(1).clone()         # (O, D*G), flat
+    resumed = build_optimizer("adamw", twin[0].parameters(), lr=1e-2)
+    resumed.load_state_dict(twin[1])
+    moments = resumed.state[twin[0].spline_weight]
+    for key in ("exp_avg", "exp_avg_sq"):
+        assert moments[key].stride() == weight.stride()
+        assert torch.equal(moments[key], opt.state[weight][key])
+    assert torch.equal(_train(twin[0], resumed, x, y, 2), _train(layer, opt, x, y, 2))

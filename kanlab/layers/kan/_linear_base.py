@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from torch import Tensor, nn
 
@@ -23,6 +24,10 @@ class KANLinearBase(nn.Module):
     (``chunk_size`` rows, or as many as keep one chunk's basis within the budget of
     ``_chunks.py`` when ``None``). A layer whose last steps mix rows (AF-KAN's batch norm)
     overrides :meth:`forward_flat` and chunks only its row-wise part with :meth:`in_chunks`.
+    A coefficient parameter indexed ``(O, D, M)`` also loads from a state dict that holds it
+    flat, ``(O, D * M)``, the same values in the same order (fast-kan's ``spline_linear``
+    weight, and kanlab's own FastKAN and ReLU-KAN state dicts from before they stored their
+    coefficients basis-major).
 
     Raises:
         ValueError: for ``in_features < 1``, ``out_features < 1``, ``chunk_size < 1``, or (in
@@ -52,6 +57,27 @@ class KANLinearBase(nn.Module):
     def forward_flat(self, x: Tensor) -> Tensor:
         """The layer on ``(N, in_features)`` -> ``(N, out_features)``."""
         return self.in_chunks(self.forward_rows, x)
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        for name, param in self._parameters.items():
+            value = state_dict.get(prefix + name)
+            if (
+                param is not None and isinstance(value, Tensor) and param.dim() == 3
+                and value.shape == (param.shape[0], param.shape[1] * param.shape[2])
+            ):
+                state_dict[prefix + name] = value.reshape(param.shape)   # (O, D*M) -> (O, D, M)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         check_in_features(x, self.in_features)

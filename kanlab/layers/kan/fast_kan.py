@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from kanlab.checks import check_at_least, check_in_features, check_range
 from kanlab.layers.kan import _fused
+from kanlab.layers.kan._fused._weight import basis_major_empty
 from kanlab.layers.kan._linear_base import KANLinearBase
 from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
@@ -33,12 +34,18 @@ class FastKANLinear(KANLinearBase):
     ``grid_range``, b = ``base_activation`` applied to the raw x, W_s = ``spline_weight``,
     W_b, c = ``base_weight``, ``base_bias``.
 
-    Shapes: (*, in_features) -> (*, out_features); ``basis(x)``: (B, in_features, G).
+    Shapes: (*, in_features) -> (*, out_features); ``basis(x)``: (B, in_features, G);
+    ``spline_weight``: (out_features, in_features, G).
 
     Deviations from fast-kan (``fastkan/fastkan.py``): the base branch is any registered
     activation (``None`` removes it, like ``use_base_update=False``); the centres are a buffer
-    rather than a frozen parameter (same values, not counted as parameters). A LayerNorm over
-    a single input is constant; fast-kan#7 — pass ``use_layernorm=False`` for D = 1.
+    rather than a frozen parameter (same values, not counted as parameters); ``spline_weight``
+    is indexed ``(O, D, G)`` (fast-kan's ``spline_linear.weight`` holds the same values
+    flattened to ``(O, D*G)``; state dicts holding it flat, kanlab's own from before this
+    layout included, load unchanged) and stored basis-major (the strides of an ``(O, G, D)``
+    tensor), so the fused matmul's weight is filled, and its gradient written, without a
+    permuted copy. A LayerNorm over a single input is constant; fast-kan#7 — pass
+    ``use_layernorm=False`` for D = 1.
 
     :meth:`reference_rows` is the formula above in torch ops. ``forward`` computes the same
     values with the fused kernels of ``_fused/`` (both branches one matmul,
@@ -94,7 +101,9 @@ class FastKANLinear(KANLinearBase):
         self.inv_width = (grid_size - 1) / (high - low) if grid_size > 1 else 1 / (high - low)
         self.register_buffer("centers", torch.empty(grid_size, **dd))      # (G,)
         self.norm = nn.LayerNorm(in_features, **dd) if use_layernorm else None
-        self.spline_weight = nn.Parameter(torch.empty(out_features, in_features * grid_size, **dd))
+        self.spline_weight = nn.Parameter(  # (O, D, G), stored basis-major (O, G, D)
+            basis_major_empty(out_features, in_features, grid_size, **dd)
+        )
         self.base_activation = (
             None if base_activation is None else ACTIVATIONS.build(base_activation)
         )
@@ -114,7 +123,10 @@ class FastKANLinear(KANLinearBase):
         low, high = self.grid_range
         with torch.no_grad():
             self.centers.copy_(torch.linspace(low, high, self.grid_size, dtype=torch.float64))
-        nn.init.trunc_normal_(self.spline_weight, std=self.init_scale)
+        flat = self.spline_weight.new_empty(self.out_features, self.in_features * self.grid_size)
+        nn.init.trunc_normal_(flat, std=self.init_scale)  # drawn in (O, D*G) order, as fast-kan
+        with torch.no_grad():
+            self.spline_weight.copy_(flat.view_as(self.spline_weight))
         if self.norm is not None:
             self.norm.reset_parameters()
         if self.base is not None:
@@ -133,7 +145,7 @@ class FastKANLinear(KANLinearBase):
     def reference_rows(self, x: Tensor) -> Tensor:
         """The formula in torch ops on a ``(n, in_features)`` block -> ``(n, out_features)``."""
         phi = self._rbf(x).reshape(x.shape[0], -1)                       # (n, D*G)
-        y = F.linear(phi, self.spline_weight)                            # (n, O)
+        y = F.linear(phi, self.spline_weight.reshape(self.out_features, -1))  # (n, O)
         if self.base is not None and self.base_activation is not None:
             y = y + self.base(self.base_activation(x))
         return y

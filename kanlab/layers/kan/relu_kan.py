@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from kanlab.checks import check_at_least, check_in_features, check_range
 from kanlab.layers.kan import _fused
+from kanlab.layers.kan._fused._weight import basis_major_empty
 from kanlab.layers.kan._linear_base import KANLinearBase
 from kanlab.registry import LAYERS
 
@@ -34,14 +35,19 @@ class ReLUKANLinear(KANLinearBase):
     [0, 1], so the bumps cover [-K/G, 1 + K/G]), s, e = ``phase_low``, ``phase_high`` (one row
     per input) and W = ``weight``. Each bump peaks at 1 in the middle of its support.
 
-    Shapes: (*, in_features) -> (*, out_features); ``basis(x)``: (B, in_features, G + K).
+    Shapes: (*, in_features) -> (*, out_features); ``basis(x)``: (B, in_features, G + K);
+    ``weight``: (out_features, in_features, G + K).
 
     Deviations from the reference code (quiqi/relu_kan, ``torch_relu_kan.py``): ``F.linear``
     replaces its full-size ``Conv2d`` (the same linear map, bias included; its raw reshape only
     permutes the weight); s and e are trainable by default, as the paper describes (the
     reference freezes them); r keeps the initial width even when s and e move, as the
     reference does; ``grid_range`` generalises the fixed [0, 1]; weights start as
-    ``nn.Linear`` does (kaiming-uniform) instead of the reference's numpy-based init.
+    ``nn.Linear(D * (G + K), O)``'s do (kaiming-uniform) instead of the reference's
+    numpy-based init; ``weight`` is indexed ``(O, D, G + K)`` (state dicts holding it flat,
+    ``(O, D * (G + K))``, kanlab's own from before this layout included, load unchanged) and stored
+    basis-major (the strides of an ``(O, G + K, D)`` tensor), which is the layout of the fused
+    matmul's weight, so that weight is the parameter itself, with no copy.
 
     :meth:`reference_rows` is the formula above in torch ops. ``forward`` computes the same
     values with the fused kernels of ``_fused/`` (bumps written basis-major, one matmul, one
@@ -102,7 +108,9 @@ class ReLUKANLinear(KANLinearBase):
         self.phase_high = nn.Parameter(
             torch.empty(in_features, self.num_bases, **dd), requires_grad=trainable_phases
         )
-        self.weight = nn.Parameter(torch.empty(out_features, in_features * self.num_bases, **dd))
+        self.weight = nn.Parameter(  # (O, D, M), stored basis-major (O, M, D)
+            basis_major_empty(out_features, in_features, self.num_bases, **dd)
+        )
         self.bias = nn.Parameter(torch.empty(out_features, **dd)) if bias else None
         self.compile_kernels = compile_kernels
         self.reset_parameters()
@@ -115,9 +123,12 @@ class ReLUKANLinear(KANLinearBase):
             s = self.grid_range[0] + (m - k) * self.step                 # (M,)
             self.phase_low.copy_(s.expand(self.in_features, -1))         # (D, M)
             self.phase_high.copy_((s + (k + 1) * self.step).expand(self.in_features, -1))  # (D, M)
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        flat = self.weight.new_empty(self.out_features, self.in_features * self.num_bases)
+        nn.init.kaiming_uniform_(flat, a=math.sqrt(5))  # drawn in (O, D*M) order
+        with torch.no_grad():
+            self.weight.copy_(flat.view_as(self.weight))
         if self.bias is not None:
-            bound = 1 / math.sqrt(self.weight.shape[1])
+            bound = 1 / math.sqrt(flat.shape[1])
             nn.init.uniform_(self.bias, -bound, bound)
 
     def basis(self, x: Tensor) -> Tensor:
@@ -133,7 +144,7 @@ class ReLUKANLinear(KANLinearBase):
     def reference_rows(self, x: Tensor) -> Tensor:
         """The formula in torch ops on a ``(n, in_features)`` block -> ``(n, out_features)``."""
         bumps = self._bumps(x).reshape(x.shape[0], -1)                   # (n, D*M)
-        return F.linear(bumps, self.weight, self.bias)                   # (n, O)
+        return F.linear(bumps, self.weight.reshape(self.out_features, -1), self.bias)  # (n, O)
 
     def forward_rows(self, x: Tensor) -> Tensor:
         """:meth:`reference_rows` by the fused kernels (same values)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -94,7 +94,7 @@ class WavKANLinear(KANLinearBase):
         *,
         grid_size: int = 8,
         grid_range: Sequence[float] = (-1.0, 1.0),
-        wavelet: str = "mexican_hat",
+        wavelet: Literal["mexican_hat", "morlet", "dog"] = "mexican_hat",
         base_activation: ActivationSpec | None = "silu",
         chunk_size: int | None = None,
         device: torch.device | None = None,

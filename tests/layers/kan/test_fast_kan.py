@@ -27,7 +27,7 @@ def test_default_grid_and_layernorm_before_basis() -> None:
     expect = torch.exp(-(((z[..., None] - layer.centers) * 7 / 4) ** 2))
     assert_close(layer.basis(x), expect)
     silu = x * torch.sigmoid(x)                                        # base uses the raw x
-    manual = expect.reshape(3, -1) @ layer.spline_weight.T + layer.base(silu)
+    manual = expect.reshape(3, -1) @ layer.spline_weight.flatten(1).T + layer.base(silu)
     assert_close(layer(x), manual)
 
 
@@ -50,7 +50,7 @@ def test_gradcheck() -> None:
 
 def _reference(layer: FastKANLinear, x: torch.Tensor) -> torch.Tensor:
     """The formula on plain autograd: phi(z) W_s^T + W_b b(x) + c."""
-    y = layer.basis(x).reshape(x.shape[0], -1) @ layer.spline_weight.T
+    y = layer.basis(x).reshape(x.shape[0], -1) @ layer.spline_weight.flatten(1).T
     if layer.base is not None and layer.base_activation is not None:
         y = y + layer.base(layer.base_activation(x))
     return y

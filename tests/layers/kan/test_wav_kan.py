@@ -52,3 +52,12 @@ def test_gradcheck(wavelet: str) -> None:
 def test_bad_hyperparameters(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         WavKANLinear(3, 2, **kwargs)  # type: ignore[arg-type]
+
+
+def test_wavelet_annotation_lists_the_wavelets() -> None:
+    import typing
+
+    from kanlab.layers.kan.wav_kan import WAVELETS, WavKANLinear
+
+    hint = typing.get_type_hints(WavKANLinear.__init__)["wavelet"]
+    assert typing.get_args(hint) == tuple(WAVELETS)

@@ -136,7 +136,7 @@ def _features_fused(
         slices = [cardinal_bspline(u - j, order) for j in range(n_basis)]
     if base is not None:
         slices.insert(0, base)
-    return torch.stack(slices, 1).reshape(x.shape[0], -1)              # (N, (1+M)*D)
+    return torch.stack(slices, 1).reshape(x.shape[0], -1)              # (N, ([1+]M)*D)
 
 
 def _features_eager(
@@ -151,7 +151,7 @@ def _features_eager(
     order: int,
 ) -> Tensor:
     lead = 0 if base is None and form is None else 1
-    out = x.new_empty(x.shape[0], lead + n_basis, x.shape[1])            # (N, 1+M, D)
+    out = x.new_empty(x.shape[0], lead + n_basis, x.shape[1])            # (N, [1+]M, D)
     if form is not None:
         out[:, 0].copy_(form.value(x))
     elif base is not None:
@@ -164,7 +164,7 @@ def _features_eager(
         u = _positions(x, low, step, order)                              # (N, D)
         for j in range(n_basis):
             out[:, lead + j] = cardinal_bspline(u - j, order)
-    return out.reshape(x.shape[0], -1)                                   # (N, (1+M)*D)
+    return out.reshape(x.shape[0], -1)                                   # (N, ([1+]M)*D)
 
 
 def _cubic_slices(x: Tensor, out: Tensor, low: float, step: float) -> None:
@@ -327,7 +327,7 @@ class SplineLinear(FusedFunction):
             if need[2]:
                 grad_base = grad_feats[:, : x.shape[1]]
             if need[0]:
-                g = grad_feats.view(x.shape[0], lead + n_basis, x.shape[1])  # (N, 1+M, D)
+                g = grad_feats.view(x.shape[0], lead + n_basis, x.shape[1])  # (N, [1+]M, D)
                 grad_x = _GRAD(
                     x, g if form is not None else g[:, lead:], knots, compiled=compiled,
                     form=form, low=low, step=step, order=order,

@@ -46,7 +46,7 @@ def _features(
     phi = torch.exp(-d.square())                                         # (N, G, D)
     if base is not None:
         phi = torch.cat([base.unsqueeze(1), phi], 1)                     # (N, 1+G, D)
-    return phi.reshape(z.shape[0], -1)                                   # (N, (1+G)*D)
+    return phi.reshape(z.shape[0], -1)                                   # (N, ([1+]G)*D)
 
 
 def _features_eager(
@@ -65,13 +65,13 @@ def _features_eager(
     if form is not None:
         base = form.value(x)                                             # (N, D)
     lead = int(base is not None)
-    out = z.new_empty(n, lead + g, dim)                                  # (N, 1+G, D)
+    out = z.new_empty(n, lead + g, dim)                                  # (N, [1+]G, D)
     if base is not None:
         out[:, 0].copy_(base)
     phi = out[:, lead:]                                                  # (N, G, D)
     torch.sub(z.unsqueeze(1), centers.view(1, g, 1), out=phi)
     phi.mul_(inv_width).square_().neg_().exp_()
-    return out.view(n, -1)                                               # (N, (1+G)*D)
+    return out.view(n, -1)                                               # (N, ([1+]G)*D)
 
 
 def _grads(
@@ -92,8 +92,8 @@ def _grads(
     """
     n, dim = z.shape
     g = centers.shape[0]
-    gf = grad.view(n, lead + g, dim)                                     # (N, 1+G, D)
-    saved = feats.view(n, lead + g, dim)                                 # (N, 1+G, D)
+    gf = grad.view(n, lead + g, dim)                                     # (N, [1+]G, D)
+    saved = feats.view(n, lead + g, dim)                                 # (N, [1+]G, D)
     d = (z.unsqueeze(1) - centers.view(1, g, 1)) * inv_width            # (N, G, D)
     grad_z = (gf[:, lead:] * saved[:, lead:] * (-2 * inv_width) * d).sum(1)  # (N, D)
     grad_x = form.backward(gf[:, 0], x, saved[:, 0]) if form is not None and lead else None
@@ -116,8 +116,8 @@ def _grads_eager(
     per-centre loop this replaced)."""
     n, dim = z.shape
     g = centers.shape[0]
-    gf = grad.view(n, lead + g, dim)                                     # (N, 1+G, D)
-    saved = feats.view(n, lead + g, dim)                                 # (N, 1+G, D)
+    gf = grad.view(n, lead + g, dim)                                     # (N, [1+]G, D)
+    saved = feats.view(n, lead + g, dim)                                 # (N, [1+]G, D)
     d = torch.sub(z.unsqueeze(1), centers.view(1, g, 1)).mul_(inv_width)  # (N, G, D)
     t = torch.mul(gf[:, lead:], saved[:, lead:]).mul_(-2 * inv_width).mul_(d)  # (N, G, D)
     grad_z = torch.zeros_like(z)                                         # (N, D)
@@ -156,8 +156,8 @@ class RBFLinear(FusedFunction):
     ) -> Tensor:
         feats = _FEATURES(
             z, x, base, centers, compiled=compiled, form=form, inv_width=inv_width
-        )                                                                # (N, (1+G)*D)
-        weight = assemble_weight(base_weight, spline, None)             # (O, (1+G)*D)
+        )                                                                # (N, ([1+]G)*D)
+        weight = assemble_weight(base_weight, spline, None)             # (O, ([1+]G)*D)
         keep(ctx, (z, x, base, base_weight, spline, bias, centers, form, inv_width, compiled),
              feats, weight)
         return F.linear(feats, weight, bias)
@@ -173,7 +173,7 @@ class RBFLinear(FusedFunction):
             base = form.value(x)                                         # (N, D)
         if base is not None:
             phi = torch.cat([base.unsqueeze(1), phi], 1)                 # (N, 1+G, D)
-        weight = weight_expression(base_weight, spline, None)             # (O, (1+G)*D)
+        weight = weight_expression(base_weight, spline, None)             # (O, ([1+]G)*D)
         return F.linear(phi.reshape(z.shape[0], -1), weight, bias)      # (N, O)
 
     @staticmethod
@@ -185,7 +185,7 @@ class RBFLinear(FusedFunction):
         lead, d = int(base_weight is not None), z.shape[1]
         grad_z = grad_x = grad_base = grad_base_weight = grad_spline = grad_bias = None
         if need[0] or need[1] or need[2]:
-            grad_feats = grad @ weight                                   # (N, (1+G)*D)
+            grad_feats = grad @ weight                                   # (N, ([1+]G)*D)
             if need[2]:
                 grad_base = grad_feats[:, :d]
             if need[0] or (need[1] and form is not None):
@@ -196,7 +196,7 @@ class RBFLinear(FusedFunction):
         if need[3] or need[4]:
             grad_base_weight, grad_spline, _ = weight_grads(
                 grad, feats, spline, None, lead=lead, need_base=need[3], need_spline=need[4],
-                compiled=compiled,
+                compiled=compiled, feats_first=True,
             )
         if need[5]:
             grad_bias = grad.sum(0)
@@ -260,9 +260,8 @@ def fast_kan(layer: RBFLayer, x: Tensor) -> Tensor:
         form = closed_form_of(layer.base_activation)
         values = layer.base_activation(x) if form is None else None
         base_weight, bias = layer.base.weight, layer.base.bias
-    spline = layer.spline_weight.view(layer.out_features, layer.in_features, layer.grid_size)
     out = RBFLinear.apply(
-        z, x, values, base_weight, spline, bias, layer.centers, form, layer.inv_width,
+        z, x, values, base_weight, layer.spline_weight, bias, layer.centers, form, layer.inv_width,
         use_compiled(layer.compile_kernels, x.numel() * layer.num_bases, caller=layer,
                      shape=tuple(x.shape)),
     )

@@ -9,10 +9,13 @@ layer may *store* them basis-major: the parameter is then the ``(O, D, M)`` view
 its gradient and optimizer state get the same strides (autograd's and ``torch.optim``'s layout
 contract), and the kernels here read and write it without any transpose copy:
 
-* forward: ``W[:, 0] = W_b``, ``W[:, 1:] = S[:, None] * W_s^T`` written in place (one pass);
+* forward: ``W[:, 0] = W_b``, ``W[:, 1:] = S[:, None] * W_s^T`` written in place (one pass;
+  no pass at all for a layer with neither a base branch nor a scaler: ``W`` is then the
+  parameter's own storage);
 * backward: ``gW_s = grad^T @ feats[:, D:]`` is ``(O, M, D)`` contiguous (a GEMM of its own,
   next to ``grad^T @ feats[:, :D]`` for ``W_b``), so ``g_{W_s}`` (times ``S``) comes out in the
-  parameter's own layout, ``g_S = sum_j gW_s[:, j] * W_s[..., j]``.
+  parameter's own layout, ``g_S = sum_j gW_s[:, j] * W_s[..., j]``; or, with ``feats_first``
+  (:func:`weight_grads`), the spline block of ``(feats^T grad)^T`` copied into that layout.
 
 An input-major (contiguous ``(O, D, M)``) coefficient tensor gives the same values, by strided
 reads and one permuted copy of its gradient.
@@ -46,7 +49,7 @@ def weight_expression(base: Tensor | None, spline: Tensor, scaler: Tensor | None
     coef = coef.transpose(1, 2)                                          # (O, M, D)
     if base is not None:
         coef = torch.cat([base.unsqueeze(1), coef], 1)                   # (O, 1+M, D)
-    return coef.reshape(coef.shape[0], -1)                               # (O, (1+M)*D)
+    return coef.reshape(coef.shape[0], -1)                               # (O, ([1+]M)*D)
 
 
 def assemble_weight(base: Tensor | None, spline: Tensor, scaler: Tensor | None) -> Tensor:
@@ -63,8 +66,10 @@ def assemble_weight(base: Tensor | None, spline: Tensor, scaler: Tensor | None) 
     if torch.compiler.is_compiling():
         return weight_expression(base, spline, scaler)
     o, d, m = spline.shape
+    if base is None and scaler is None and _is_basis_major(spline):
+        return spline.transpose(1, 2).view(o, -1)                        # (O, M*D), no copy
     lead = int(base is not None)
-    out = spline.new_empty(o, lead + m, d)                               # (O, 1+M, D)
+    out = spline.new_empty(o, lead + m, d)                               # (O, [1+]M, D)
     if base is not None:
         out[:, 0].copy_(base)
     coef = spline.transpose(1, 2)                                        # (O, M, D)
@@ -72,7 +77,7 @@ def assemble_weight(base: Tensor | None, spline: Tensor, scaler: Tensor | None) 
         out[:, lead:].copy_(coef)
     else:
         torch.mul(coef, scaler.unsqueeze(1), out=out[:, lead:])
-    return out.view(o, -1)                                               # (O, (1+M)*D)
+    return out.view(o, -1)                                               # (O, ([1+]M)*D)
 
 
 def _weight_grad(
@@ -113,18 +118,24 @@ def weight_grads(
     need_base: bool,
     need_spline: bool,
     compiled: bool,
+    feats_first: bool = False,
 ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
     """Gradients of ``W_b``, ``W_s`` and ``S`` for ``y = feats @ [W_b | S * W_s]^T``.
 
     ``grad`` is dL/dy ``(N, O)``, ``feats`` the saved features ``(N, (lead+M) * D)``. For
     basis-major ``W_s`` the weight gradient is ``grad^T feats``, already in the parameters'
-    layout. For input-major ``W_s`` it is taken as ``(feats^T grad)^T``: the same product, but
-    the GEMM with the long dimension first runs ~25 % faster (MKL, CPU: 5.7 vs 7.2 ms at
-    1024 x 7056 x 64), and the permuted copy into ``(O, D, M)`` reads it either way.
+    layout. For input-major ``W_s``, and for basis-major ``W_s`` with ``feats_first``, it is
+    taken as ``(feats^T grad)^T``, one GEMM, whose blocks are then copied into the
+    parameters' layouts (a permuted copy for input-major ``W_s``, a transposed one for
+    basis-major). The two orientations are the same product but not always the same bits:
+    MKL rounds ``grad^T feats`` and ``(feats^T grad)^T`` differently for some shapes (on an
+    AVX2 CPU, 30 of 77 shapes tried, every one with O = 10), so each layer keeps the
+    orientation its recorded results were trained with: FastKAN and ReLU-KAN
+    ``feats_first``, the B-spline layer not.
     """
     d = spline.shape[1]
     grad_spline = grad_scaler = None
-    if _is_basis_major(spline):
+    if _is_basis_major(spline) and not feats_first:
         # one GEMM per block of columns (the base's, the spline's): each entry is the same dot
         # product over the batch, and the spline block comes out contiguous (O, M*D), already
         # the parameter's basis-major layout, with no copy out of a (O, (1+M)*D) whole
@@ -138,7 +149,15 @@ def weight_grads(
         return grad_base, grad_spline, grad_scaler
     grad_weight_t = feats.t() @ grad                                     # ((lead+M)*D, O)
     grad_base = grad_weight_t[:d].t() if lead and need_base else None   # (O, D)
-    if need_spline:
+    if need_spline and _is_basis_major(spline):
+        grad_s = grad_weight_t[lead * d:].t().contiguous()               # (O, M*D)
+        if scaler is None:  # already the parameter's layout
+            grad_spline = grad_s.view(spline.shape[0], -1, d).transpose(1, 2)  # (O, D, M)
+        else:
+            grad_spline, grad_scaler = _WEIGHT_GRAD(
+                grad_s, spline, scaler, compiled=compiled, lead=0
+            )
+    elif need_spline:
         grad_spline, grad_scaler = _WEIGHT_GRAD_T(
             grad_weight_t, spline, scaler, compiled=compiled, lead=lead
         )
