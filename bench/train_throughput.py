@@ -14,7 +14,14 @@ form: ``python -m bench`` forwards only flags).
    FastKAN; + 1 for the base branch) on a
    precomputed input of that width (the hidden activations are repeated M + 1 times). Each
    KAN step is paired with a floor step right after it (so load changes hit both); the ratio
-   is the median of the per-pair ratios. Rows: ``eager`` (every layer's ``compile_kernels=False``:
+   is the median of the per-pair ratios. Where the first KAN layer's basis depends on
+   parameters (FastKAN's LayerNorm, ReLU-KAN's and AF-KAN's trainable phases), the layer needs
+   dL/d(features) = grad @ W, a third GEMM of the floor's first-layer size that the floor
+   model, reading a constant input, skips; the ``x fl+dz`` column times each such step also
+   against the *floor + dz* model (the same floor with its first input taking a gradient),
+   interleaved in the same rounds. The goal below is stated against the plain floor; the
+   floor + dz column is information (the B-spline basis has no parameters: ``-``). Rows:
+   ``eager`` (every layer's ``compile_kernels=False``:
    what a layer runs until its eager work at a shape reaches ``AUTO_MIN_WORK``), ``default``
    (the model as ``kanlab train`` runs it, ``compile_kernels=None``, timed once every layer that
    counts its eager work has spent that budget, ~6,600 steps at batch 64: from then on the
@@ -100,18 +107,23 @@ class FloorModel(nn.Module):
     """The floor of a KAN MLP: ``nn.Linear(w_in * (M + 1), w_out)`` per layer.
 
     The first layer reads a precomputed ``(B, widths[0] * (M + 1))`` input; the hidden
-    activations are repeated ``M + 1`` times (``(B, w) -> (B, w * (M + 1))``).
+    activations are repeated ``M + 1`` times (``(B, w) -> (B, w * (M + 1))``). With
+    ``input_grad`` that input is a fresh leaf that takes a gradient, so backward also runs
+    ``grad @ W`` for the first layer (the GEMM of a KAN layer whose basis has parameters).
     """
 
-    def __init__(self, widths: Sequence[int], n_basis: int) -> None:
+    def __init__(self, widths: Sequence[int], n_basis: int, *, input_grad: bool = False) -> None:
         super().__init__()
         self.copies = n_basis + 1
+        self.input_grad = input_grad
         self.layers = nn.ModuleList(
             nn.Linear(w_in * self.copies, w_out)
             for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_grad and torch.is_grad_enabled():
+            x = x.detach().requires_grad_()                             # dL/dx: grad @ W
         for i, layer in enumerate(self.layers):
             if i:
                 x = x.repeat(1, self.copies)                            # (B, w * (M+1))
@@ -126,6 +138,16 @@ def _n_basis(layer: nn.Module) -> int:
         if isinstance(value, int):
             return value
     raise TypeError(f"cannot tell the number of basis functions of {type(layer).__name__}")
+
+
+def _basis_has_parameters(layer: nn.Module, x: torch.Tensor) -> bool:
+    """Whether a KAN layer's basis features of ``x`` depend on parameters (then its backward
+    needs dL/d(features), the GEMM :class:`FloorModel` adds with ``input_grad``)."""
+    basis = getattr(layer, "basis", None)
+    if basis is None:
+        return False
+    with torch.enable_grad():
+        return bool(basis(x[:1]).requires_grad)
 
 
 def _past_eager_budget(model: nn.Module, step: Callable[[], None]) -> None:
@@ -168,24 +190,35 @@ def _step_fn(
     return step
 
 
-def _paired(
-    a: Callable[[], None], b: Callable[[], None], repeats: int, device: torch.device
-) -> tuple[float, float, float]:
-    """Median ms of ``a`` and ``b`` and the median of the per-pair ratios ``a / b``."""
+def _interleaved(
+    fns: Sequence[Callable[[], None]], repeats: int, device: torch.device
+) -> list[list[float]]:
+    """Seconds of each of ``fns`` per round, the rounds running them one after another."""
     for _ in range(3):
-        a()
-        b()
-    ta: list[float] = []
-    tb: list[float] = []
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        for fn, out in ((a, ta), (b, tb)):
+        for fn, out in zip(fns, times, strict=True):
             _sync(device)
             start = time.perf_counter()
             fn()
             _sync(device)
             out.append(time.perf_counter() - start)
-    ratio = statistics.median(u / v for u, v in zip(ta, tb, strict=True))
-    return 1e3 * statistics.median(ta), 1e3 * statistics.median(tb), ratio
+    return times
+
+
+def _ratio(a: list[float], b: list[float]) -> float:
+    """The median of the per-round ratios ``a / b``."""
+    return statistics.median(u / v for u, v in zip(a, b, strict=True))
+
+
+def _paired(
+    a: Callable[[], None], b: Callable[[], None], repeats: int, device: torch.device
+) -> tuple[float, float, float]:
+    """Median ms of ``a`` and ``b`` and the median of the per-pair ratios ``a / b``."""
+    ta, tb = _interleaved([a, b], repeats, device)
+    return 1e3 * statistics.median(ta), 1e3 * statistics.median(tb), _ratio(ta, tb)
 
 
 def _kan_and_floor(cfg: Any, batch: int, device: torch.device) -> tuple[
@@ -205,7 +238,10 @@ def _kan_and_floor(cfg: Any, batch: int, device: torch.device) -> tuple[
     return model, floor, m, x, wide, y
 
 
-def step_vs_floor(args: argparse.Namespace, device: torch.device) -> list[tuple[str, float]]:
+def step_vs_floor(
+    args: argparse.Namespace, device: torch.device
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+    """Paired step / floor ratios at batch 64 per ``"model mode"``, and step / floor + dz."""
     from kanlab.config import load_experiment
 
     batches = [int(b) for b in args.batch_sizes.split(",") if b]
@@ -213,8 +249,9 @@ def step_vs_floor(args: argparse.Namespace, device: torch.device) -> list[tuple[
     print("KAN model step (fwd + bwd + AdamW) vs its floor model "
           "(Linear(in*(M+1), out) per layer), paired medians")
     print(f"{'model':<14} {'batch':>5} {'mode':<9} {'M':>2} {'step ms':>9} {'floor ms':>9} "
-          f"{'x floor':>8}")
+          f"{'x floor':>8} {'fl+dz ms':>9} {'x fl+dz':>8}")
     ratios: list[tuple[str, float]] = []
+    dz_ratios: list[tuple[str, float]] = []
     for name in names:
         cfg = load_experiment(EXPERIMENTS / f"{name}.yaml")
         for batch in batches:
@@ -229,16 +266,27 @@ def step_vs_floor(args: argparse.Namespace, device: torch.device) -> list[tuple[
                             cast(Any, module).compile_kernels = mode == "kernels"
                 elif mode == "compiled":
                     forward = torch.compile(model, dynamic=False)
-                kan_step = _step_fn(model, forward, cfg, x, y)
-                floor_step = _step_fn(floor, floor, cfg, wide, y)
+                steps = [_step_fn(model, forward, cfg, x, y), _step_fn(floor, floor, cfg, wide, y)]
+                if _basis_has_parameters(model.get_submodule("layers.0"), x):
+                    dz = FloorModel(list(cfg.model.params["widths"]), m, input_grad=True)
+                    dz.to(device).load_state_dict(floor.state_dict())
+                    steps.append(_step_fn(dz, dz, cfg, wide, y))
                 if mode == "default":  # past the eager budgets, as a training run soon is
-                    _past_eager_budget(model, kan_step)
-                kan_ms, floor_ms, ratio = _paired(kan_step, floor_step, args.repeats, device)
-                print(f"{name:<14} {batch:>5} {mode:<9} {m:>2} {kan_ms:9.2f} {floor_ms:9.2f} "
-                      f"{ratio:8.2f}", flush=True)
+                    _past_eager_budget(model, steps[0])
+                times = _interleaved(steps, args.repeats, device)
+                ms = [1e3 * statistics.median(t) for t in times]
+                ratio = _ratio(times[0], times[1])
+                dz_cols = f"{'-':>9} {'-':>8}"
+                if len(times) == 3:
+                    dz_ratio = _ratio(times[0], times[2])
+                    dz_cols = f"{ms[2]:9.2f} {dz_ratio:8.2f}"
+                    if batch == 64:
+                        dz_ratios.append((f"{name} {mode}", dz_ratio))
+                print(f"{name:<14} {batch:>5} {mode:<9} {m:>2} {ms[0]:9.2f} {ms[1]:9.2f} "
+                      f"{ratio:8.2f} {dz_cols}", flush=True)
                 if batch == 64:
                     ratios.append((f"{name} {mode}", ratio))
-    return ratios
+    return ratios, dz_ratios
 
 
 # --------------------------------------------------------------------------- 4. profile
@@ -424,13 +472,16 @@ def main(argv: list[str]) -> int:
     args = _parse(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    from kanlab._malloc import tune_malloc
     from kanlab.lit.train import quiet_lightning
 
     quiet_lightning()
+    malloc = tune_malloc()  # as `kanlab train` runs (kanlab/_malloc.py); KANLAB_MALLOC=0: off
     device = torch.device(args.device)
     print(f"threads {torch.get_num_threads()}, device {device}, load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    step_ratios = step_vs_floor(args, device)
+          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, glibc malloc "
+          f"{'tuned as by the kanlab CLI' if malloc else 'untuned'}")
+    step_ratios, dz_ratios = step_vs_floor(args, device)
     if args.profile:
         profile_steps(args, device)
     epoch: dict[str, float] | None = None
@@ -442,6 +493,8 @@ def main(argv: list[str]) -> int:
     for label, ratio in step_ratios:
         mark = "ok" if ratio <= STEP_TARGET else "MISSED"
         print(f"  batch-64 step / floor, {label}: {ratio:.2f} (<= {STEP_TARGET}) {mark}")
+    for label, ratio in dz_ratios:
+        print(f"  (information) batch-64 step / floor + dz, {label}: {ratio:.2f}")
     if epoch is not None:
         mark = "ok" if epoch["ratio"] <= EPOCH_TARGET else "MISSED"
         print(f"  kanlab epoch / plain epoch: {epoch['ratio']:.2f} (<= {EPOCH_TARGET}) {mark}")
