@@ -16,8 +16,9 @@ form: ``python -m bench`` forwards only flags).
    KAN step is paired with a floor step right after it (so load changes hit both); the ratio
    is the median of the per-pair ratios. Where the first KAN layer's basis depends on
    parameters (FastKAN's LayerNorm, ReLU-KAN's and AF-KAN's trainable phases), the layer needs
-   dL/d(features) = grad @ W, a third GEMM of the floor's first-layer size that the floor
-   model, reading a constant input, skips; the ``x fl+dz`` column times each such step also
+   dL/d(features), for a dense layer over them ``grad @ W``, a third GEMM of the floor's
+   first-layer size that the floor model, reading a constant input, skips (FastKAN and
+   ReLU-KAN run exactly that GEMM); the ``x fl+dz`` column times each such step also
    against the *floor + dz* model (the same floor with its first input taking a gradient),
    interleaved in the same rounds. The goal below is stated against the plain floor; the
    floor + dz column is information (the B-spline basis has no parameters: ``-``). Rows:
