@@ -1,0 +1,47 @@
+"""``bench/train_throughput.py``: the floor + dz model and which layers it applies to."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.nn import functional as F
+
+from bench.train_throughput import FloorModel, _basis_has_parameters, _interleaved, _ratio
+from kanlab.registry import LAYERS
+
+
+@pytest.mark.parametrize(("name", "has"), [
+    ("b_spline_kan", False),  # fixed grid: the basis is a function of x alone
+    ("fast_kan", True),       # learnable LayerNorm before the RBF basis
+    ("relu_kan", True),       # trainable phases
+    ("af_kan", True),         # trainable phases
+])
+def test_basis_has_parameters_where_the_layer_trains_its_basis(name: str, has: bool) -> None:
+    layer = LAYERS.build({"name": name, "in_features": 3, "out_features": 2})
+    assert _basis_has_parameters(layer, torch.rand(4, 3)) is has
+
+
+def test_floor_with_input_grad_adds_exactly_the_input_gemm() -> None:
+    torch.manual_seed(0)
+    plain, dz = FloorModel([3, 4, 2], 2), FloorModel([3, 4, 2], 2, input_grad=True)
+    dz.load_state_dict(plain.state_dict())
+    wide, y = torch.rand(5, 9), torch.tensor([0, 1, 0, 1, 1])
+    calls: dict[str, list[str]] = {}
+    for label, model in (("plain", plain), ("dz", dz)):
+        with torch.profiler.profile() as prof:
+            F.cross_entropy(model(wide), y).backward()  # type: ignore[no-untyped-call]
+        calls[label] = [e.name for e in prof.events() if e.name in ("aten::mm", "aten::addmm")]
+    assert len(calls["dz"]) == len(calls["plain"]) + 1      # grad @ W of the first layer
+    assert wide.grad is None                                  # the caller's tensor is untouched
+    for a, b in zip(plain.parameters(), dz.parameters(), strict=True):
+        assert a.grad is not None and b.grad is not None
+        assert torch.equal(a.grad, b.grad)                    # the same step otherwise
+
+
+def test_interleaved_runs_each_function_once_per_round_and_ratio_is_per_round() -> None:
+    order: list[str] = []
+    times = _interleaved([lambda: order.append("a"), lambda: order.append("b")], 4,
+                         torch.device("cpu"))
+    assert order == ["a", "b"] * 7                            # 3 warm-up rounds + 4 timed
+    assert [len(t) for t in times] == [4, 4]
+    assert _ratio([2.0, 4.0, 9.0], [1.0, 1.0, 3.0]) == 3.0    # median of 2, 4, 3
