@@ -214,14 +214,6 @@ def _ratio(a: list[float], b: list[float]) -> float:
     return statistics.median(u / v for u, v in zip(a, b, strict=True))
 
 
-def _paired(
-    a: Callable[[], None], b: Callable[[], None], repeats: int, device: torch.device
-) -> tuple[float, float, float]:
-    """Median ms of ``a`` and ``b`` and the median of the per-pair ratios ``a / b``."""
-    ta, tb = _interleaved([a, b], repeats, device)
-    return 1e3 * statistics.median(ta), 1e3 * statistics.median(tb), _ratio(ta, tb)
-
-
 def _kan_and_floor(cfg: Any, batch: int, device: torch.device) -> tuple[
     nn.Module, FloorModel, int, torch.Tensor, torch.Tensor, torch.Tensor
 ]:
