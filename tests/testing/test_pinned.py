@@ -1,9 +1,16 @@
 """Pinned numerics: every layer family's seconds-long run gives its committed numbers exactly.
 
-The numbers come from ``tests/testing/pinned_runs.json``, written by
-``OMP_NUM_THREADS=1 python -m kanlab.testing.pinned tests/testing/pinned_runs.json
---data-dir DIR`` (see :mod:`kanlab.testing.pinned`); a failure here means the code's numerics
-changed: if that is meant, regenerate the file and re-run (or ``--verify``) the tables.
+The numbers come from ``tests/testing/pinned_runs*.json``, each written by
+``OMP_NUM_THREADS=1 python -m kanlab.testing.pinned tests/testing/<file> --data-dir DIR``
+(see :mod:`kanlab.testing.pinned`); a failure here means the code's numerics changed: if that
+is meant, regenerate the files and re-run (or ``--verify``) the tables.
+
+Float rounding depends on the torch build and the CPU's kernels, so each file pins one
+machine: ``pinned_runs.json`` the torch build and instruction set its ``machine`` names (an
+AVX512 CPU), ``pinned_runs.<capability>.<vendor>-<family>.json`` also the CPU vendor and
+family (``/proc/cpuinfo``: on AVX2, BLAS libraries choose their GEMM kernels by vendor, so an
+AVX2 pin made on one vendor's CPU need not hold on another's). A run is checked against the
+file that matches the machine it runs on, and skipped, with the reason, where none does.
 """
 
 from __future__ import annotations
@@ -17,29 +24,74 @@ import pytest
 
 from kanlab.testing.pinned import PINNED, machine, run_pinned
 
-PINNED_FILE = Path(__file__).with_name("pinned_runs.json")
-DATA = json.loads(PINNED_FILE.read_text())
+PINNED_FILES = sorted(Path(__file__).parent.glob("pinned_runs*.json"))
 _CONV = {"conv2d", "kan_conv2d", "s_conv_kan"}
 
 
-def test_the_file_pins_every_run_and_every_layer_family() -> None:
+def cpu_host() -> str:
+    """``<vendor>-<family>`` of this CPU from ``/proc/cpuinfo`` (``""`` where it is missing)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+    fields: dict[str, str] = {}
+    for line in text.splitlines()[:30]:  # the first CPU's entry
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip(), value.strip())
+    vendor, family = fields.get("vendor_id"), fields.get("cpu family")
+    return f"{vendor}-{family}" if vendor and family else ""
+
+
+def pins_for(here: dict[str, Any], host: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """The pinned data made on this machine, or None and what each file was made on."""
+    seen = []
+    for path in PINNED_FILES:
+        data = json.loads(path.read_text())
+        made = data["machine"]
+        parts = path.name.split(".")  # pinned_runs[.<capability>.<vendor>-<family>].json
+        made_host = parts[2] if len(parts) == 4 else ""
+        if ((made["torch"], made["cpu_capability"]) == (here["torch"], here["cpu_capability"])
+                and made_host in ("", host)):
+            return data, []
+        seen.append(f"{path.name}: torch {made['torch']} / {made['cpu_capability']}"
+                    + (f" / {made_host}" if made_host else ""))
+    return None, seen
+
+
+@pytest.mark.parametrize("path", PINNED_FILES, ids=lambda p: p.name)
+def test_each_file_pins_every_run_and_every_layer_family(path: Path) -> None:
     from kanlab.registry import LAYERS
 
-    assert sorted(DATA["runs"]) == sorted(PINNED)
+    data = json.loads(path.read_text())
+    assert sorted(data["runs"]) == sorted(PINNED)
     families = {n for n in LAYERS.names() if n not in ("linear", "topk_moe")}
     assert families <= set(PINNED), families - set(PINNED)
+    parts = path.name.split(".")
+    assert len(parts) in (2, 4), f"{path.name}: pinned_runs[.<capability>.<vendor>-<family>].json"
+    if len(parts) == 4:  # the name states the machine the file's own record names
+        assert parts[1] == data["machine"]["cpu_capability"]
+
+
+def test_a_pin_applies_only_to_the_machine_it_was_made_on() -> None:
+    avx2 = next(p for p in PINNED_FILES if ".AVX2." in p.name)
+    made, host = json.loads(avx2.read_text())["machine"], avx2.name.split(".")[2]
+    assert pins_for(made, host)[0] == json.loads(avx2.read_text())
+    data, seen = pins_for(made, "OtherVendor-1")  # same build and ISA, another vendor's CPU
+    assert data is None and any(s.startswith(avx2.name) for s in seen)
+    data, seen = pins_for({"torch": "0.0", "cpu_capability": "NONE"}, host)
+    assert data is None and len(seen) == len(PINNED_FILES)
 
 
 @pytest.mark.parametrize("name", sorted(PINNED))
 def test_pinned_run_reproduces_its_committed_numbers(name: str, request: Any) -> None:
     here = machine()
-    pinned = DATA["machine"]
-    if (here["torch"], here["cpu_capability"]) != (pinned["torch"], pinned["cpu_capability"]):
-        pytest.skip(f"pinned on torch {pinned['torch']} / {pinned['cpu_capability']}, here "
-                    f"{here['torch']} / {here['cpu_capability']}: float rounding may differ")
+    data, seen = pins_for(here, cpu_host())
+    if data is None:
+        pytest.skip(f"pinned on {'; '.join(seen)}; here torch {here['torch']} / "
+                    f"{here['cpu_capability']} / {cpu_host()}: float rounding may differ")
     data_dir = request.getfixturevalue("data_dir") if name in _CONV else None
     got = run_pinned(name, data_dir)
-    want = DATA["runs"][name]
+    want = data["runs"][name]
     moved = {k: (v, got.get(k)) for k, v in want.items()
              if not (v == got.get(k) or (isinstance(v, float) and math.isnan(v)
                                          and isinstance(got.get(k), float)
