@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -217,6 +219,23 @@ def test_committed_leaderboard_is_reproducible(tmp_path: Path, name: str) -> Non
     assert main([argv[0], str(bench), *argv[2:], "--output", str(out), "--quiet"]) == 0
     assert out.read_bytes() == committed.read_bytes()
     load_leaderboard(bench).check_provenance()
+
+
+def test_committed_comparisons_regenerate_from_the_committed_runs() -> None:
+    """``results/fashion_mnist/comparisons.txt`` (the all-families Holm correction README
+    quotes) is what its script prints for the committed runs, and agrees with the table's
+    own per-family p-values."""
+    script = REPO / "results" / "fashion_mnist" / "comparisons.py"
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          cwd=REPO, check=True)
+    committed = script.with_suffix(".txt").read_text()
+    assert done.stdout == committed
+    table = (REPO / "results" / "fashion_mnist" / "leaderboard.md").read_text()
+    for line in committed.splitlines()[2:]:
+        family, row, against, _, _, per_family, _ = line.split()
+        if family == "mlp" and float(per_family) >= 0.001:  # the table's p vs baseline column
+            cells = next(r for r in table.splitlines() if f"| {row} |" in r)
+            assert f"| {per_family} |" in cells, (row, per_family)
 
 
 @pytest.mark.parametrize("name", COMMITTED or ["fashion_mnist"])
