@@ -12,11 +12,11 @@ from the repository root; the output is committed next to this file:
 
 from __future__ import annotations
 
-import json
 import statistics
 import sys
 from pathlib import Path
 
+from kanlab.results.reading import read_runs
 from kanlab.results.stats import holm, welch
 
 HERE = Path(__file__).resolve().parent
@@ -26,9 +26,8 @@ REFERENCES = ("mlp", "top", "fast_kan")  # the three families, in README's order
 
 def main() -> int:
     values: dict[str, list[float]] = {}
-    for line in (HERE / "runs.jsonl").read_text().splitlines():
-        row = json.loads(line)
-        if line.strip() and not row.get("trial"):
+    for row in read_runs(HERE / "runs.jsonl"):
+        if not row.get("trial"):
             values.setdefault(row["name"], []).append(100 * row["metrics"][PRIMARY])
     means = {name: statistics.fmean(v) for name, v in values.items()}
     top = max(means, key=lambda name: means[name])

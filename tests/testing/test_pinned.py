@@ -25,7 +25,15 @@ import pytest
 from kanlab.testing.pinned import PINNED, machine, run_pinned
 
 PINNED_FILES = sorted(Path(__file__).parent.glob("pinned_runs*.json"))
+PINS = {path: json.loads(path.read_text()) for path in PINNED_FILES}
 _CONV = {"conv2d", "kan_conv2d", "s_conv_kan"}
+
+
+def made_host(path: Path) -> str:
+    """The ``<vendor>-<family>`` a file's name pins (``pinned_runs[.<capability>.<host>].json``;
+    ``""``: any CPU of the file's instruction set)."""
+    parts = path.name.split(".")
+    return parts[2] if len(parts) == 4 else ""
 
 
 def cpu_host() -> str:
@@ -45,16 +53,13 @@ def cpu_host() -> str:
 def pins_for(here: dict[str, Any], host: str) -> tuple[dict[str, Any] | None, list[str]]:
     """The pinned data made on this machine, or None and what each file was made on."""
     seen = []
-    for path in PINNED_FILES:
-        data = json.loads(path.read_text())
-        made = data["machine"]
-        parts = path.name.split(".")  # pinned_runs[.<capability>.<vendor>-<family>].json
-        made_host = parts[2] if len(parts) == 4 else ""
+    for path, data in PINS.items():
+        made, pinned_host = data["machine"], made_host(path)
         if ((made["torch"], made["cpu_capability"]) == (here["torch"], here["cpu_capability"])
-                and made_host in ("", host)):
+                and pinned_host in ("", host)):
             return data, []
         seen.append(f"{path.name}: torch {made['torch']} / {made['cpu_capability']}"
-                    + (f" / {made_host}" if made_host else ""))
+                    + (f" / {pinned_host}" if pinned_host else ""))
     return None, seen
 
 
@@ -62,7 +67,7 @@ def pins_for(here: dict[str, Any], host: str) -> tuple[dict[str, Any] | None, li
 def test_each_file_pins_every_run_and_every_layer_family(path: Path) -> None:
     from kanlab.registry import LAYERS
 
-    data = json.loads(path.read_text())
+    data = PINS[path]
     assert sorted(data["runs"]) == sorted(PINNED)
     families = {n for n in LAYERS.names() if n not in ("linear", "topk_moe")}
     assert families <= set(PINNED), families - set(PINNED)
@@ -74,8 +79,8 @@ def test_each_file_pins_every_run_and_every_layer_family(path: Path) -> None:
 
 def test_a_pin_applies_only_to_the_machine_it_was_made_on() -> None:
     avx2 = next(p for p in PINNED_FILES if ".AVX2." in p.name)
-    made, host = json.loads(avx2.read_text())["machine"], avx2.name.split(".")[2]
-    assert pins_for(made, host)[0] == json.loads(avx2.read_text())
+    made, host = PINS[avx2]["machine"], made_host(avx2)
+    assert pins_for(made, host)[0] == PINS[avx2]
     data, seen = pins_for(made, "OtherVendor-1")  # same build and ISA, another vendor's CPU
     assert data is None and any(s.startswith(avx2.name) for s in seen)
     data, seen = pins_for({"torch": "0.0", "cpu_capability": "NONE"}, host)
