@@ -89,11 +89,11 @@ def test_a_pin_applies_only_to_the_machine_it_was_made_on() -> None:
 
 @pytest.mark.parametrize("name", sorted(PINNED))
 def test_pinned_run_reproduces_its_committed_numbers(name: str, request: Any) -> None:
-    here = machine()
-    data, seen = pins_for(here, cpu_host())
+    here, host = machine(), cpu_host()
+    data, seen = pins_for(here, host)
     if data is None:
         pytest.skip(f"pinned on {'; '.join(seen)}; here torch {here['torch']} / "
-                    f"{here['cpu_capability']} / {cpu_host()}: float rounding may differ")
+                    f"{here['cpu_capability']} / {host}: float rounding may differ")
     data_dir = request.getfixturevalue("data_dir") if name in _CONV else None
     got = run_pinned(name, data_dir)
     want = data["runs"][name]
