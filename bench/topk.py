@@ -41,10 +41,10 @@ def _once(fn: Fn, x: torch.Tensor, grad: torch.Tensor) -> float:
     return (time.perf_counter() - start) * 1e3
 
 
-def time_fwd_bwd(
+def round_robin_ms(
     fns: dict[str, Fn], x: torch.Tensor, grad: torch.Tensor, repeats: int
-) -> dict[str, float]:
-    """Median ms of ``fn(x).backward(grad)`` per case after one warm-up round.
+) -> dict[str, list[float]]:
+    """ms of ``fn(x).backward(grad)`` per case and round, after one warm-up round.
 
     The cases are timed round-robin (one call of each per round), so load from other
     processes spreads over all of them instead of skewing whichever ran at a busy moment.
@@ -55,6 +55,14 @@ def time_fwd_bwd(
             elapsed = _once(fn, x, grad)
             if i:
                 times[name].append(elapsed)
+    return times
+
+
+def time_fwd_bwd(
+    fns: dict[str, Fn], x: torch.Tensor, grad: torch.Tensor, repeats: int
+) -> dict[str, float]:
+    """Median ms of ``fn(x).backward(grad)`` per case (:func:`round_robin_ms`)."""
+    times = round_robin_ms(fns, x, grad, repeats)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
