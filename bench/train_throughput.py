@@ -2,7 +2,7 @@
 their dense floor, kanlab's epoch against a plain loop, and kanlab against All-KAN's loop.
 
 Run: ``python -m bench train_throughput [--batch-sizes=64,1024] [--repeats=30] [--threads=N]
-[--device=cpu] [--no-compile] [--skip-epoch] [--peers=DIR] [--profile]`` (use the ``=``
+[--device=cpu] [--no-compile] [--skip-epoch] [--peers=DIR] [--profile] [--ablate]`` (use the ``=``
 form: ``python -m bench`` forwards only flags).
 
 1. **KAN step vs floor model.** For the ``b_spline_kan``, ``fast_kan``, ``af_kan`` and
@@ -51,6 +51,15 @@ form: ``python -m bench`` forwards only flags).
    and its floor step, self CPU time per step split into matmuls (``mm``, ``addmm``, ``bmm``,
    ``matmul`` kernels), the optimizer step, and everything else (elementwise basis work,
    reductions, copies, autograd bookkeeping), with the top operators of the KAN step.
+5. **What is left without the kernels** (``--ablate``, a diagnostic): the batch-64 step /
+   floor ratio (kernels compiled; eager with ``--no-compile``) again with every fused kanlab
+   kernel (the ``kanlab.layers._compile.Kernel`` calls: basis, its gradient, weight gradients)
+   returning the output of its first call at that shape instead of computing it: timing only,
+   the numbers it trains are wrong. What remains is the GEMMs, the optimizer, the layers' other
+   ops (FastKAN's LayerNorm and the dL/d(features) GEMM it implies, AF-KAN's attention
+   softmax) and the per-call Python, i.e. the floor no kernel work can go below; the
+   difference to the first ratio is what the kernels cost. The profiler is no help there: it
+   inflates each small op several-fold on CPU.
 
 The data must be on disk or extractable offline (Debian ``dataset-fashion-mnist``). Timings on a
 shared machine are noisy; the ratios measured in the same run are the meaningful numbers.
@@ -92,6 +101,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--peers", default=os.environ.get("KANLAB_PEERS"))
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--profile", action="store_true")
+    p.add_argument("--ablate", action="store_true")
     args, _ = p.parse_known_args(argv)  # `python -m bench` passes every module the same flags
     return args
 
@@ -280,6 +290,49 @@ def step_vs_floor(
                 if batch == 64:
                     ratios.append((f"{name} {mode}", ratio))
     return ratios, dz_ratios
+
+
+# --------------------------------------------------------------------------- 5. ablation
+
+
+def _first_outputs(call: Callable[..., Any]) -> Callable[..., Any]:
+    """A stand-in for :meth:`Kernel.__call__`: each kernel's output of its first call at a
+    given set of input shapes and options, returned again without computing (timing only)."""
+    outputs: dict[Any, Any] = {}
+
+    def first(kernel: Any, *tensors: Any, compiled: bool, **static: Any) -> Any:
+        key = (id(kernel), compiled, tuple(sorted(static.items())),
+               tuple(tuple(t.shape) for t in tensors if isinstance(t, torch.Tensor)))
+        if key not in outputs:
+            outputs[key] = call(kernel, *tensors, compiled=compiled, **static)
+        return outputs[key]
+
+    return first
+
+
+def ablate_kernels(args: argparse.Namespace, device: torch.device) -> None:
+    from kanlab.config import load_experiment
+    from kanlab.layers._compile import Kernel
+
+    mode = "eager" if args.no_compile else "compiled"
+    print(f"\nbatch-64 step / floor with the fused kernels ({mode}) computing, and with each "
+          "returning its first output again (timing only; paired medians)")
+    print(f"{'model':<14} {'kernels':>8} {'no kernels':>11} {'kernel share':>13}")
+    for name in [n for n in args.models.split(",") if n]:
+        cfg = load_experiment(EXPERIMENTS / f"{name}.yaml")
+        model, floor, _, x, wide, y = _kan_and_floor(cfg, 64, device)
+        for module in model.modules():
+            if hasattr(module, "compile_kernels"):
+                cast(Any, module).compile_kernels = not args.no_compile
+        steps = [_step_fn(model, model, cfg, x, y), _step_fn(floor, floor, cfg, wide, y)]
+        real = _ratio(*_interleaved(steps, args.repeats, device))
+        call = Kernel.__call__
+        Kernel.__call__ = _first_outputs(call)  # type: ignore[method-assign]
+        try:
+            free = _ratio(*_interleaved(steps, args.repeats, device))
+        finally:
+            Kernel.__call__ = call  # type: ignore[method-assign]
+        print(f"{name:<14} {real:8.2f} {free:11.2f} {real - free:13.2f}", flush=True)
 
 
 # --------------------------------------------------------------------------- 4. profile
@@ -477,6 +530,8 @@ def main(argv: list[str]) -> int:
     step_ratios, dz_ratios = step_vs_floor(args, device)
     if args.profile:
         profile_steps(args, device)
+    if args.ablate:
+        ablate_kernels(args, device)
     epoch: dict[str, float] | None = None
     speedup = None
     if not args.skip_epoch:

@@ -1,4 +1,5 @@
-"""``bench/train_throughput.py``: the floor + dz model and which layers it applies to."""
+"""``bench/train_throughput.py``: the floor + dz model and which layers it applies to, the
+paired timing, and the ablation's stand-in kernel call."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from bench.train_throughput import FloorModel, _basis_has_parameters, _interleaved, _ratio
+from bench.train_throughput import (
+    FloorModel,
+    _basis_has_parameters,
+    _first_outputs,
+    _interleaved,
+    _ratio,
+)
+from kanlab.layers._compile import Kernel
 from kanlab.registry import LAYERS
 
 
@@ -45,3 +53,20 @@ def test_interleaved_runs_each_function_once_per_round_and_ratio_is_per_round() 
     assert order == ["a", "b"] * 7                            # 3 warm-up rounds + 4 timed
     assert [len(t) for t in times] == [4, 4]
     assert _ratio([2.0, 4.0, 9.0], [1.0, 1.0, 3.0]) == 3.0    # median of 2, 4, 3
+
+
+def test_the_ablation_computes_each_kernel_once_per_shape_and_options() -> None:
+    calls: list[tuple[int, ...]] = []
+
+    def double(x: torch.Tensor, *, k: int) -> torch.Tensor:
+        calls.append(tuple(x.shape))
+        return x * k
+
+    kernel = Kernel(double)
+    first = _first_outputs(Kernel.__call__)
+    a = first(kernel, torch.ones(2), compiled=False, k=2)
+    assert torch.equal(a, torch.full((2,), 2.0))
+    assert first(kernel, torch.zeros(2), compiled=False, k=2) is a   # not computed again
+    assert first(kernel, torch.ones(3), compiled=False, k=2) is not a  # another shape
+    assert first(kernel, torch.ones(2), compiled=False, k=3) is not a  # other options
+    assert calls == [(2,), (3,), (2,)]
