@@ -76,7 +76,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -241,6 +241,25 @@ def _kan_and_floor(cfg: Any, batch: int, device: torch.device) -> tuple[
     return model, floor, m, x, wide, y
 
 
+def _models_at_64(args: argparse.Namespace, device: torch.device) -> Iterator[
+    tuple[str, Any, nn.Module, FloorModel, torch.Tensor, torch.Tensor, torch.Tensor]
+]:
+    """``(name, cfg, model, floor, x, wide, y)`` at batch 64 for each of ``--models``."""
+    from kanlab.config import load_experiment
+
+    for name in [n for n in args.models.split(",") if n]:
+        cfg = load_experiment(EXPERIMENTS / f"{name}.yaml")
+        model, floor, _, x, wide, y = _kan_and_floor(cfg, 64, device)
+        yield name, cfg, model, floor, x, wide, y
+
+
+def _set_compile_kernels(model: nn.Module, value: bool) -> None:
+    """Every kanlab layer's ``compile_kernels`` in ``model``."""
+    for module in model.modules():
+        if hasattr(module, "compile_kernels"):
+            cast(Any, module).compile_kernels = value
+
+
 def step_vs_floor(
     args: argparse.Namespace, device: torch.device
 ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
@@ -264,9 +283,7 @@ def step_vs_floor(
                 model, floor, m, x, wide, y = _kan_and_floor(cfg, batch, device)
                 forward: Callable[[torch.Tensor], torch.Tensor] = model
                 if mode in ("eager", "kernels"):  # every layer's kernels eager / compiled
-                    for module in model.modules():
-                        if hasattr(module, "compile_kernels"):
-                            cast(Any, module).compile_kernels = mode == "kernels"
+                    _set_compile_kernels(model, mode == "kernels")
                 elif mode == "compiled":
                     forward = torch.compile(model, dynamic=False)
                 steps = [_step_fn(model, forward, cfg, x, y), _step_fn(floor, floor, cfg, wide, y)]
@@ -290,49 +307,6 @@ def step_vs_floor(
                 if batch == 64:
                     ratios.append((f"{name} {mode}", ratio))
     return ratios, dz_ratios
-
-
-# --------------------------------------------------------------------------- 5. ablation
-
-
-def _first_outputs(call: Callable[..., Any]) -> Callable[..., Any]:
-    """A stand-in for :meth:`Kernel.__call__`: each kernel's output of its first call at a
-    given set of input shapes and options, returned again without computing (timing only)."""
-    outputs: dict[Any, Any] = {}
-
-    def first(kernel: Any, *tensors: Any, compiled: bool, **static: Any) -> Any:
-        key = (id(kernel), compiled, tuple(sorted(static.items())),
-               tuple(tuple(t.shape) for t in tensors if isinstance(t, torch.Tensor)))
-        if key not in outputs:
-            outputs[key] = call(kernel, *tensors, compiled=compiled, **static)
-        return outputs[key]
-
-    return first
-
-
-def ablate_kernels(args: argparse.Namespace, device: torch.device) -> None:
-    from kanlab.config import load_experiment
-    from kanlab.layers._compile import Kernel
-
-    mode = "eager" if args.no_compile else "compiled"
-    print(f"\nbatch-64 step / floor with the fused kernels ({mode}) computing, and with each "
-          "returning its first output again (timing only; paired medians)")
-    print(f"{'model':<14} {'kernels':>8} {'no kernels':>11} {'kernel share':>13}")
-    for name in [n for n in args.models.split(",") if n]:
-        cfg = load_experiment(EXPERIMENTS / f"{name}.yaml")
-        model, floor, _, x, wide, y = _kan_and_floor(cfg, 64, device)
-        for module in model.modules():
-            if hasattr(module, "compile_kernels"):
-                cast(Any, module).compile_kernels = not args.no_compile
-        steps = [_step_fn(model, model, cfg, x, y), _step_fn(floor, floor, cfg, wide, y)]
-        real = _ratio(*_interleaved(steps, args.repeats, device))
-        call = Kernel.__call__
-        Kernel.__call__ = _first_outputs(call)  # type: ignore[method-assign]
-        try:
-            free = _ratio(*_interleaved(steps, args.repeats, device))
-        finally:
-            Kernel.__call__ = call  # type: ignore[method-assign]
-        print(f"{name:<14} {real:8.2f} {free:11.2f} {real - free:13.2f}", flush=True)
 
 
 # --------------------------------------------------------------------------- 4. profile
@@ -364,15 +338,11 @@ def _profile(step: Callable[[], None], steps: int) -> tuple[dict[str, float], li
 
 
 def profile_steps(args: argparse.Namespace, device: torch.device) -> None:
-    from kanlab.config import load_experiment
-
     steps = max(10, args.repeats)
     print(f"\nwhere the batch-64 eager step goes (torch.profiler, {steps} steps, self CPU ms "
           "per step; 'other' = elementwise basis work, reductions, copies, autograd)")
     print(f"{'model':<20} {'wall':>7} {'matmul':>7} {'optim':>7} {'other':>7}")
-    for name in [n for n in args.models.split(",") if n]:
-        cfg = load_experiment(EXPERIMENTS / f"{name}.yaml")
-        model, floor, _, x, wide, y = _kan_and_floor(cfg, 64, device)
+    for name, cfg, model, floor, x, wide, y in _models_at_64(args, device):
         tops = {}
         for label, step in ((name, _step_fn(model, model, cfg, x, y)),
                             (f"{name} floor", _step_fn(floor, floor, cfg, wide, y))):
@@ -384,6 +354,44 @@ def profile_steps(args: argparse.Namespace, device: torch.device) -> None:
         for e in tops[name][:10]:
             print(f"    {e.key:<44} {e.self_cpu_time_total / steps / 1e3:7.3f} "
                   f"{e.count / steps:6.1f}")
+
+
+# --------------------------------------------------------------------------- 5. ablation
+
+
+def _first_outputs(call: Callable[..., Any]) -> Callable[..., Any]:
+    """A stand-in for :meth:`Kernel.__call__`: each kernel's output of its first call at a
+    given set of input shapes and options, returned again without computing (timing only)."""
+    outputs: dict[Any, Any] = {}
+
+    def first(kernel: Any, *tensors: Any, compiled: bool, **static: Any) -> Any:
+        key = (id(kernel), compiled, tuple(sorted(static.items())),
+               tuple(tuple(t.shape) for t in tensors if isinstance(t, torch.Tensor)))
+        if key not in outputs:
+            outputs[key] = call(kernel, *tensors, compiled=compiled, **static)
+        return outputs[key]
+
+    return first
+
+
+def ablate_kernels(args: argparse.Namespace, device: torch.device) -> None:
+    from kanlab.layers._compile import Kernel
+
+    mode = "eager" if args.no_compile else "compiled"
+    print(f"\nbatch-64 step / floor with the fused kernels ({mode}) computing, and with each "
+          "returning its first output again (timing only; paired medians)")
+    print(f"{'model':<14} {'kernels':>8} {'no kernels':>11} {'kernel share':>13}")
+    for name, cfg, model, floor, x, wide, y in _models_at_64(args, device):
+        _set_compile_kernels(model, not args.no_compile)
+        steps = [_step_fn(model, model, cfg, x, y), _step_fn(floor, floor, cfg, wide, y)]
+        real = _ratio(*_interleaved(steps, args.repeats, device))
+        call = Kernel.__call__
+        Kernel.__call__ = _first_outputs(call)  # type: ignore[method-assign]
+        try:
+            free = _ratio(*_interleaved(steps, args.repeats, device))
+        finally:
+            Kernel.__call__ = call  # type: ignore[method-assign]
+        print(f"{name:<14} {real:8.2f} {free:11.2f} {real - free:13.2f}", flush=True)
 
 
 # --------------------------------------------------------------------------- 2. epoch
