@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 import kanlab
+from bench._timing import paired_ratio
 from bench.topk import round_robin_ms
 from kanlab.layers.activations.crrelu import crrelu
 from kanlab.layers.activations.eafo import EAFO
@@ -108,8 +109,7 @@ def main(argv: list[str]) -> int:
     times = round_robin_ms(cases, x, grad, args.repeats)
     ms = {name: statistics.median(t) for name, t in times.items()}
     # each case against the relu call of its own round, so drift hits both
-    ratio = {name: statistics.median(c / r for r, c in zip(times["relu (floor)"], t, strict=True))
-             for name, t in times.items()}
+    ratio = {name: paired_ratio(t, times["relu (floor)"]) for name, t in times.items()}
     print(f"{'case':<26}{'ms':>10}{'x relu':>9}{'warm-up s':>11}")
     for name in cases:
         print(f"{name:<26}{ms[name]:10.1f}{ratio[name]:9.2f}{warm[name]:11.1f}")
@@ -125,8 +125,7 @@ def main(argv: list[str]) -> int:
             step_s[name].append(step())
     step_ms = {name: statistics.median(t) * 1e3 for name, t in step_s.items()}
     # each crrelu step against the relu step just before it, so drift hits both
-    step_ratio = statistics.median(c / r for r, c in zip(step_s["relu"], step_s["crrelu"],
-                                                          strict=True))
+    step_ratio = paired_ratio(step_s["crrelu"], step_s["relu"])
     print(f"timm resnet18 SGD step, batch {args.batch} x 3 x 64 x 64, median of {args.steps}: "
           f"relu {step_ms['relu']:.0f} ms, crrelu {step_ms['crrelu']:.0f} ms, paired ratio "
           f"{step_ratio:.2f} (warm-up {warm_steps['relu']:.1f} s / {warm_steps['crrelu']:.1f} s)")

@@ -52,6 +52,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from bench._timing import paired_ratio
 from kanlab.registry import LAYERS
 
 
@@ -261,7 +262,7 @@ def main(argv: list[str]) -> int:
             status = 1
             continue
         ms, fastest = statistics.median(times) * 1e3, min(times) * 1e3
-        ratio = statistics.median(t / f for t, f in zip(times, floor_times, strict=True))
+        ratio = paired_ratio(times, floor_times)
         ratio_min = min(times) / min(floor_times)
         params = sum(p.numel() for p in layer.parameters() if p.requires_grad)
         print(

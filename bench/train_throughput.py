@@ -84,6 +84,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from bench._timing import paired_ratio
+
 ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = ROOT / "experiments" / "fashion_mnist"
 MODELS = ("b_spline_kan", "fast_kan", "af_kan", "relu_kan")
@@ -219,11 +221,6 @@ def _interleaved(
     return times
 
 
-def _ratio(a: list[float], b: list[float]) -> float:
-    """The median of the per-round ratios ``a / b``."""
-    return statistics.median(u / v for u, v in zip(a, b, strict=True))
-
-
 def _kan_and_floor(cfg: Any, batch: int, device: torch.device) -> tuple[
     nn.Module, FloorModel, int, torch.Tensor, torch.Tensor, torch.Tensor
 ]:
@@ -295,10 +292,10 @@ def step_vs_floor(
                     _past_eager_budget(model, steps[0])
                 times = _interleaved(steps, args.repeats, device)
                 ms = [1e3 * statistics.median(t) for t in times]
-                ratio = _ratio(times[0], times[1])
+                ratio = paired_ratio(times[0], times[1])
                 dz_cols = f"{'-':>9} {'-':>8}"
                 if len(times) == 3:
-                    dz_ratio = _ratio(times[0], times[2])
+                    dz_ratio = paired_ratio(times[0], times[2])
                     dz_cols = f"{ms[2]:9.2f} {dz_ratio:8.2f}"
                     if batch == 64:
                         dz_ratios.append((f"{name} {mode}", dz_ratio))
@@ -384,11 +381,11 @@ def ablate_kernels(args: argparse.Namespace, device: torch.device) -> None:
     for name, cfg, model, floor, x, wide, y in _models_at_64(args, device):
         _set_compile_kernels(model, not args.no_compile)
         steps = [_step_fn(model, model, cfg, x, y), _step_fn(floor, floor, cfg, wide, y)]
-        real = _ratio(*_interleaved(steps, args.repeats, device))
+        real = paired_ratio(*_interleaved(steps, args.repeats, device))
         call = Kernel.__call__
         Kernel.__call__ = _first_outputs(call)  # type: ignore[method-assign]
         try:
-            free = _ratio(*_interleaved(steps, args.repeats, device))
+            free = paired_ratio(*_interleaved(steps, args.repeats, device))
         finally:
             Kernel.__call__ = call  # type: ignore[method-assign]
         print(f"{name:<14} {real:8.2f} {free:11.2f} {real - free:13.2f}", flush=True)

@@ -7,12 +7,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from bench._timing import paired_ratio
 from bench.train_throughput import (
     FloorModel,
     _basis_has_parameters,
     _first_outputs,
     _interleaved,
-    _ratio,
 )
 from kanlab.layers._compile import Kernel
 from kanlab.registry import LAYERS
@@ -52,7 +52,7 @@ def test_interleaved_runs_each_function_once_per_round_and_ratio_is_per_round() 
                          torch.device("cpu"))
     assert order == ["a", "b"] * 7                            # 3 warm-up rounds + 4 timed
     assert [len(t) for t in times] == [4, 4]
-    assert _ratio([2.0, 4.0, 9.0], [1.0, 1.0, 3.0]) == 3.0    # median of 2, 4, 3
+    assert paired_ratio([2.0, 4.0, 9.0], [1.0, 1.0, 3.0]) == 3.0    # median of 2, 4, 3
 
 
 def test_the_ablation_computes_each_kernel_once_per_shape_and_options() -> None:
