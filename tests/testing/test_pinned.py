@@ -27,16 +27,19 @@ import pytest
 
 from kanlab.testing.pinned import PINNED, machine, run_pinned
 
-PINNED_FILES = sorted(Path(__file__).parent.glob("pinned_runs*.json"))
-PINS = {path: json.loads(path.read_text()) for path in PINNED_FILES}
-_CONV = {"conv2d", "kan_conv2d", "s_conv_kan"}
-
 
 def made_host(path: Path) -> str:
     """The ``<vendor>-<family>`` a file's name pins (``pinned_runs[.<capability>.<host>].json``;
     ``""``: any CPU of the file's instruction set)."""
     parts = path.name.split(".")
     return parts[2] if len(parts) == 4 else ""
+
+
+# the files naming a vendor and family first: pins_for takes the first that matches
+PINNED_FILES = sorted(Path(__file__).parent.glob("pinned_runs*.json"),
+                      key=lambda path: (made_host(path) == "", path.name))
+PINS = {path: json.loads(path.read_text()) for path in PINNED_FILES}
+_CONV = {"conv2d", "kan_conv2d", "s_conv_kan"}
 
 
 def cpu_host() -> str:
@@ -57,7 +60,7 @@ def pins_for(here: dict[str, Any], host: str) -> tuple[dict[str, Any] | None, li
     """The pinned data made on this machine (a file naming this CPU's vendor and family before
     one naming none), or None and what each file was made on."""
     seen = []
-    for path, data in sorted(PINS.items(), key=lambda item: made_host(item[0]) == ""):
+    for path, data in PINS.items():
         made, pinned_host = data["machine"], made_host(path)
         if ((made["torch"], made["cpu_capability"]) == (here["torch"], here["cpu_capability"])
                 and pinned_host in ("", host)):
