@@ -6,16 +6,19 @@ layer family trains one tiny run at one torch thread, and every non-timing field
 (:func:`kanlab.results.verify.compared_fields`: metrics, best epoch, epochs, parameter and
 FLOP counts, how the run ended) must equal the committed value exactly.
 
-The committed values live in ``tests/testing/pinned_runs.json`` and are never typed by hand;
-regenerate them (after a numerics change that is meant) with::
+The committed values live in ``tests/testing/pinned_runs*.json``, one file per machine class
+(``pinned_runs.<capability>.<vendor>-<family>.json`` for one CPU vendor and family,
+``pinned_runs.json`` for the rest of its instruction set; ``tests/testing/test_pinned.py``
+gives the rule), and are never typed by hand; regenerate this machine's file (after a
+numerics change that is meant) with::
 
-    OMP_NUM_THREADS=1 python -m kanlab.testing.pinned tests/testing/pinned_runs.json
+    OMP_NUM_THREADS=1 python -m kanlab.testing.pinned tests/testing/<file> --data-dir DIR
 
-The file also records the torch version and CPU capability it was made with; on another
-torch build or CPU instruction set float rounding may differ, and the test skips with that
-reason rather than failing. Linear families train on the synthetic ``xy`` task; convolutional
-ones (``conv2d``, ``kan_conv2d``, ``s_conv_kan``) on ``tiny_fashion_mnist`` (two batches per
-epoch), which needs the Fashion-MNIST files (``--data-dir``).
+Each file records the torch version and CPU capability it was made with; on another torch
+build or CPU, float rounding may differ, and the test skips with that reason rather than
+failing. Linear families train on the synthetic ``xy`` task; convolutional ones (``conv2d``,
+``kan_conv2d``, ``s_conv_kan``) on ``tiny_fashion_mnist`` (two batches per epoch), which needs
+the Fashion-MNIST files (``--data-dir``).
 """
 
 from __future__ import annotations

@@ -78,14 +78,14 @@ class AFKANLinear(KANLinearBase):
     Computation: :meth:`reference_rows` is the formula above (x -> z) in torch ops. The
     global_attn and multistep reductions are linear in F, so ``forward`` reaches z through the
     fused kernels of ``_fused/`` without materialising F (F @ [1, w] one basis index at a time
-    on (N, D) slices, F recomputed in a hand-derived backward; ``torch.compile`` for large
-    calls, see ``compile_kernels``) when the activation declares a closed-form derivative
-    (SiLU, ReLU, GELU, sigmoid, tanh, identity) and ``func_norm`` is ``none``; otherwise the
-    reference runs. Same values either way, up to float rounding. Differentiable to any order:
-    gradients taken with ``create_graph=True`` are those of the formula on autograd; under
-    ``torch.func`` transforms and forward-mode AD the reference runs. Rows are processed in
-    memory-bounded chunks (``chunk_size``), except with ``func_norm="batch"``, whose min-max
-    spans the whole batch.
+    on (N, D) slices and the attention in the same kernels, F recomputed in a hand-derived
+    backward; ``torch.compile`` for large calls, see ``compile_kernels``) when the activation
+    declares a closed-form derivative (SiLU, ReLU, GELU, sigmoid, tanh, identity) and
+    ``func_norm`` is ``none``; otherwise the reference runs. Same values either way, up to
+    float rounding. Differentiable to any order: gradients taken with ``create_graph=True`` are
+    those of the formula on autograd; under ``torch.func`` transforms and forward-mode AD the
+    reference runs. Rows are processed in memory-bounded chunks (``chunk_size``), except with
+    ``func_norm="batch"``, whose min-max spans the whole batch.
 
     Args:
         in_features: D, the number of inputs.

@@ -6,11 +6,14 @@ The basis of one AF-KAN layer is, for input value x and basis index m,
 
 and the global-attention / multistep reductions only ever need linear projections of it,
 ``R = F @ w`` with a small ``w`` of shape (M, r), and its plain sum over m.
-:class:`ProjectedBasis` computes ``R`` one basis index at a time on (B, D) slices and
-recomputes the basis in the backward pass, so no (B, D, M) tensor exists; its forward and
-backward kernels are plain tensor functions that ``torch.compile`` fuses into one loop each
-(``_compile.py``). It needs the activation's derivative in closed form (declared by the
-activation, ``Activation.closed_form``); without one the layer's reference runs.
+:class:`ReducedBasis` computes ``R`` one basis index at a time on (B, D) slices, then the
+attention (or the multistep bias) on top, and recomputes the basis in the backward pass, so no
+(B, D, M) tensor exists; its forward and backward kernels are plain tensor functions that
+``torch.compile`` fuses into one loop each (``_compile.py``). Folding the attention into the
+kernels matters at small batches: at batch 64 its six eager ops per layer and their autograd
+nodes cost about a tenth of a training step (``python -m bench train_throughput``).
+It needs the activation's derivative in closed form (declared by the activation,
+``Activation.closed_form``); without one the layer's reference runs.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from kanlab.layers.kan._fused._function import (
     kernels_allowed,
 )
 
-__all__ = ["ProjectedBasis", "af_kan", "func_backward", "fused_applies"]
+__all__ = ["ReducedBasis", "af_kan", "func_backward", "fused_applies"]
 
 def func_backward(func: str, a: Tensor, b: Tensor, grad: Tensor) -> tuple[Tensor, Tensor]:
     """``(grad * d func / d a, grad * d func / d b)`` for one of :data:`FUNCS`."""
@@ -157,30 +160,94 @@ def _project_backward(
     )
 
 
+def _reduce(
+    x: Tensor, low: Tensor, high: Tensor, weight: Tensor, bias: Tensor,
+    temperature: Tensor | None, *, func: str, act: ClosedForm, with_sum: bool, shared_exp: bool,
+) -> tuple[Tensor, ...]:
+    """Forward kernel: ``(z, sum_m F_m, score, attn)`` for global_attn (``with_sum``), ``(z,)``
+    for multistep (z = score), ``score = F @ weight + bias``; the layer's ops in its order."""
+    moments = _project(x, low, high, weight, func=func, act=act, with_sum=with_sum,
+                       shared_exp=shared_exp)                           # ([sum F], F w)
+    score = moments[-1] + bias                                          # (N, D)
+    if not with_sum:
+        return (score,)
+    assert temperature is not None
+    attn = torch.softmax(score * temperature.clamp(min=1.0).reciprocal(), dim=-1)  # over D
+    return moments[0] * attn, moments[0], score, attn
+
+
+def _reduce_backward(
+    x: Tensor,
+    low: Tensor,
+    high: Tensor,
+    weight: Tensor,
+    temperature: Tensor | None,
+    grad: Tensor,
+    saved: tuple[Tensor, ...],
+    *,
+    func: str,
+    act: ClosedForm,
+    with_sum: bool,
+    shared_exp: bool,
+    need_x: bool,
+    need_phases: bool,
+    need_weight: bool,
+) -> tuple[Tensor | None, ...]:
+    """Backward kernel: ``(x, low, high, weight, bias, temperature)`` gradients of
+    ``<grad, z>``, then dL/d(score).
+
+    The attention's part takes autograd's formulas op for op (``MulBackward0``,
+    ``_softmax_backward_data``, ``ReciprocalBackward0``, ``ClampBackward1``, the broadcast
+    sums), so run eagerly it gives the bits of the unfused ops.
+    """
+    if with_sum:
+        assert temperature is not None
+        total, score, attn = saved                                      # (N, D) each
+        inv = temperature.clamp(min=1.0).reciprocal()
+        grad_logits = torch._softmax_backward_data(grad * total, attn, -1, attn.dtype)
+        grad_score = grad_logits * inv                                  # (N, D)
+        grad_inv = (grad_logits * score).sum((0, 1))
+        grad_temperature = torch.where(temperature >= 1.0, -grad_inv * (inv * inv), 0.0)
+        grads: tuple[Tensor, ...] = (grad * attn, grad_score)           # d[sum F], d[F w]
+    else:
+        grad_score, grad_temperature, grads = grad, None, (grad,)
+    grad_x, grad_low, grad_high, grad_weight = _project_backward(
+        x, low, high, weight, grads, func=func, act=act, with_sum=with_sum,
+        shared_exp=shared_exp, need_x=need_x, need_phases=need_phases, need_weight=need_weight,
+    )
+    return (grad_x, grad_low, grad_high, grad_weight, grad_score.sum((0, 1)), grad_temperature,
+            grad_score)
+
+
 def _shares_exp(x: Tensor, low: Tensor, high: Tensor, act: ClosedForm, compiled: bool) -> bool:
     """Whether the kernels use the shared-exponential sigmoids (compiled CPU kernels only: on
-    CUDA the kernels are memory-bound, and eagerly the extra ops cost more than the exps)."""
+    CUDA the kernels are memory-bound, and eagerly the extra ops cost more than the exps).
+    The phases' bound is read as two host lists, not a chain of tensor ops and a scalar read."""
     return (
         compiled
         and act.name in _SIGMOID_GATED
         and x.device.type == "cpu"
         and x.dtype in (torch.float32, torch.float64)
-        and bool(torch.maximum(low.abs().max(), high.abs().max()) <= _EXP_SAFE)
+        and max(map(abs, low.tolist() + high.tolist())) <= _EXP_SAFE
     )
 
 
-_PROJECT = Kernel(_project)
+_REDUCE = Kernel(_reduce)
+_REDUCE_BACKWARD = Kernel(_reduce_backward)
 _PROJECT_BACKWARD = Kernel(_project_backward)
 
 
-class ProjectedBasis(FusedFunction):
-    """``R = F @ weight`` (after ``sum_m F_m`` if ``with_sum``), the basis F never stored.
+class ReducedBasis(FusedFunction):
+    """AF-KAN's reduced ``z`` for global_attn and multistep, the basis F never stored.
 
-    ``F_m = func(act(x - low_m), act(high_m - x))``. Shapes: x (N, D), low and high (M,),
-    weight (M, r) -> ``r`` (``1 + r`` with the sum) tensors (N, D). Both kernels loop
-    over the M basis indices on (N, D) slices (eagerly, or fused into one loop by
-    ``torch.compile`` when ``compiled``), so no (N, D, M) tensor exists and autograd saves only
-    the inputs.
+    ``F_m = func(act(x - low_m), act(high_m - x))``, ``score = F @ weight + bias``;
+    global_attn (``with_sum``): ``z = (sum_m F_m) softmax_D(score / max(temperature, 1))``,
+    multistep: ``z = score``. Shapes: x (N, D), low and high (M,), weight (M, 1), bias and
+    temperature () (temperature None for multistep) -> z (N, D). One forward kernel (the
+    projection loops over the M basis indices on (N, D) slices, then the attention) and, for
+    training, one backward kernel for x, phases, bias and temperature plus one for the weight
+    (eagerly, or each fused into one loop by ``torch.compile`` when ``compiled``), so no
+    (N, D, M) tensor exists and autograd saves the inputs and three (N, D) tensors.
     """
 
     @staticmethod
@@ -190,64 +257,56 @@ class ProjectedBasis(FusedFunction):
         low: Tensor,
         high: Tensor,
         weight: Tensor,
+        bias: Tensor,
+        temperature: Tensor | None,
         func: str,
         act: ClosedForm,
         with_sum: bool,
         compiled: bool,
-    ) -> tuple[Tensor, ...]:
+    ) -> Tensor:
         shared_exp = _shares_exp(x, low, high, act, compiled)
-        keep(ctx, (x, low, high, weight, func, act, with_sum, compiled))
-        ctx.shared_exp = shared_exp  # type: ignore[attr-defined]
-        out: tuple[Tensor, ...] = _PROJECT(
-            x, low, high, weight, compiled=compiled, func=func, act=act, with_sum=with_sum,
-            shared_exp=shared_exp,
+        out: tuple[Tensor, ...] = _REDUCE(
+            x, low, high, weight, bias, temperature, compiled=compiled, func=func, act=act,
+            with_sum=with_sum, shared_exp=shared_exp,
         )
-        return tuple(out)
+        z, *saved = out
+        keep(ctx, (x, low, high, weight, bias, temperature, func, act, with_sum, compiled),
+             *saved)
+        ctx.shared_exp = shared_exp  # type: ignore[attr-defined]
+        return z
 
     @staticmethod
     def expression(
-        x: Tensor, low: Tensor, high: Tensor, weight: Tensor, func: str, act: ClosedForm,
-        with_sum: bool, compiled: bool,
-    ) -> tuple[Tensor, ...]:
-        return _project(
-            x, low, high, weight, func=func, act=act, with_sum=with_sum, shared_exp=False
-        )
+        x: Tensor, low: Tensor, high: Tensor, weight: Tensor, bias: Tensor,
+        temperature: Tensor | None, func: str, act: ClosedForm, with_sum: bool, compiled: bool,
+    ) -> Tensor:
+        return _reduce(x, low, high, weight, bias, temperature, func=func, act=act,
+                       with_sum=with_sum, shared_exp=False)[0]
 
     @staticmethod
     def fast_backward(ctx: FunctionCtx, *grads: Tensor) -> tuple[Tensor | None, ...]:
-        (x, low, high, weight, func, act, with_sum, compiled), _ = kept(ctx)
-        need_x, need_low, need_high, need_weight = ctx.needs_input_grad[:4]  # type: ignore[attr-defined]
+        (x, low, high, weight, _, temperature, func, act, with_sum, compiled), saved = kept(ctx)
+        need = ctx.needs_input_grad  # type: ignore[attr-defined]
+        need_x, need_phases, need_weight = need[0], need[1] or need[2], need[3]
         opts = {
             "func": func, "act": act, "with_sum": with_sum,
             "shared_exp": ctx.shared_exp,  # type: ignore[attr-defined]
         }
-        need_phases = need_low or need_high
-        if compiled and need_weight and (need_x or need_phases):
-            # Two compiled kernels: fused together, Inductor stores per-m (N, D)
-            # intermediates for the weight sums and the whole backward runs ~3x slower.
-            grad_x, grad_low, grad_high, _ = _PROJECT_BACKWARD(
-                x, low, high, weight, grads, compiled=True, need_x=need_x,
-                need_phases=need_phases, need_weight=False, **opts,
-            )
-            grad_weight = _PROJECT_BACKWARD(
-                x, low, high, weight, grads, compiled=True, need_x=False,
-                need_phases=False, need_weight=True, **opts,
-            )[3]
-        else:
-            grad_x, grad_low, grad_high, grad_weight = _PROJECT_BACKWARD(
-                x, low, high, weight, grads, compiled=compiled, need_x=need_x,
-                need_phases=need_phases, need_weight=need_weight, **opts,
-            )
-        return (
-            grad_x,
-            grad_low if need_low else None,
-            grad_high if need_high else None,
-            grad_weight,
-            None,
-            None,
-            None,
-            None,
+        # Compiled, the weight's sums get a kernel of their own: fused with the rest, Inductor
+        # stores per-m (N, D) intermediates for them and the backward runs ~3x slower.
+        split = compiled and need_weight
+        *out, grad_score = _REDUCE_BACKWARD(
+            x, low, high, weight, temperature, grads[0], saved, compiled=compiled,
+            need_x=need_x, need_phases=need_phases, need_weight=need_weight and not split,
+            **opts,
         )
+        if split:
+            out[3] = _PROJECT_BACKWARD(
+                x, low, high, weight, (grad_score,), compiled=True, need_x=False,
+                need_phases=False, need_weight=True, **{**opts, "with_sum": False},
+            )[3]
+        return (*(g if n else None for g, n in zip(out, need[:6], strict=True)),
+                None, None, None, None)
 
 
 class AttentionLayer(Protocol):
@@ -281,11 +340,12 @@ class AttentionLayer(Protocol):
     def score_bias(self) -> Tensor | None: ...
 
     @property
+    def temperature(self) -> Tensor | None: ...
+
+    @property
     def compile_kernels(self) -> bool | None: ...
 
     def reference_rows(self, x: Tensor) -> Tensor: ...
-
-    def inverse_temperature(self) -> Tensor: ...
 
 
 def fused_applies(layer: AttentionLayer) -> bool:
@@ -309,14 +369,10 @@ def af_kan(layer: AttentionLayer, x: Tensor) -> Tensor:
     if act is None or not fused_applies(layer) or not kernels_allowed():
         return layer.reference_rows(x)
     assert layer.score_weight is not None and layer.score_bias is not None
-    with_sum = layer.method == "global_attn"
-    moments: tuple[Tensor, ...] = ProjectedBasis.apply(
-        x, layer.low, layer.high, layer.score_weight.unsqueeze(-1), layer.func, act, with_sum,
+    z: Tensor = ReducedBasis.apply(
+        x, layer.low, layer.high, layer.score_weight.unsqueeze(-1), layer.score_bias,
+        layer.temperature, layer.func, act, layer.method == "global_attn",
         use_compiled(layer.compile_kernels, x.numel() * layer.num_bases, caller=layer,
                      shape=tuple(x.shape)),
-    )                                                                   # ([sum F], F w)
-    score = moments[-1] + layer.score_bias                              # (N, D)
-    if not with_sum:
-        return score
-    attn = torch.softmax(score * layer.inverse_temperature(), dim=-1)   # (N, D), over D
-    return moments[0] * attn
+    )                                                                   # (N, D)
+    return z
