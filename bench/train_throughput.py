@@ -56,8 +56,8 @@ form: ``python -m bench`` forwards only flags).
    kernel (the ``kanlab.layers._compile.Kernel`` calls: basis, its gradient, weight gradients)
    returning the output of its first call at that shape instead of computing it: timing only,
    the numbers it trains are wrong. What remains is the GEMMs, the optimizer, the layers' other
-   ops (FastKAN's LayerNorm and the dL/d(features) GEMM it implies, AF-KAN's attention
-   softmax) and the per-call Python, i.e. the floor no kernel work can go below; the
+   ops (FastKAN's LayerNorm and the dL/d(features) GEMM it implies; AF-KAN's attention runs
+   inside its kernels) and the per-call Python, i.e. the floor no kernel work can go below; the
    difference to the first ratio is what the kernels cost. The profiler is no help there: it
    inflates each small op several-fold on CPU.
 
