@@ -13,11 +13,10 @@ forces it; ``None`` (the default) compiles a call when
 - it has at least :data:`AUTO_MIN_ENTRIES` basis entries (one compilation, seconds once per
   process and configuration, with Inductor's on-disk cache, quickly pays for itself), or
 - the layer has already done :data:`AUTO_MIN_WORK` of eager work at this input shape (the
-  B-spline, FastKAN and AF-KAN kernels pass their layer and shape: compiled, their batch-64
-  Fashion-MNIST training steps take about half to four fifths of the eager time, while
-  ReLU-KAN's few-op kernels gain nothing (``python -m bench train_throughput``, its ``eager``
-  and ``kernels`` rows; recorded in ``results/bench/train_throughput.json``), so they and
-  GR-KAN's pass none),
+  B-spline, FastKAN, ReLU-KAN and AF-KAN kernels pass their layer and shape: compiled, their
+  batch-64 Fashion-MNIST training steps take about half to nine tenths of the eager time
+  (``python -m bench train_throughput``, its ``eager`` and ``kernels`` rows; recorded in
+  ``results/bench/``); GR-KAN's pass none),
   counting each call as its entries plus
   :data:`CALL_OVERHEAD` (what eager mode's ~100 small passes per call cost beyond the
   arithmetic, in entries). That is the ski-rental rule: the eager kernels run until what they
@@ -85,14 +84,15 @@ _WORK: weakref.WeakKeyDictionary[object, dict[tuple[int, ...], int]] = (
 
 def use_compiled(
     setting: bool | None, entries: int, *, caller: object | None = None,
-    shape: tuple[int, ...] = (),
+    shape: tuple[int, ...] = (), cost: int = 1,
 ) -> bool:
     """Whether a call with ``entries`` basis entries uses the compiled kernels.
 
     ``setting`` (the layer's ``compile_kernels``) wins; ``None`` takes ``$KANLAB_COMPILE``
     when set, else compiles from :data:`AUTO_MIN_ENTRIES` entries on, or once ``caller`` (the
     layer; ``None``: nothing is counted) has done :data:`AUTO_MIN_WORK` of eager work at input
-    ``shape`` (each call: ``entries`` + :data:`CALL_OVERHEAD`).
+    ``shape`` (each call: ``entries * cost`` + :data:`CALL_OVERHEAD`; ``cost``: what one
+    entry's eager kernels cost beyond the compiled ones, in KAN basis entries).
     """
     if setting is not None:
         return setting
@@ -107,7 +107,7 @@ def use_compiled(
     done = work.get(shape, 0)
     if done >= AUTO_MIN_WORK:
         return True
-    work[shape] = done + entries + CALL_OVERHEAD
+    work[shape] = done + entries * cost + CALL_OVERHEAD
     return False
 
 

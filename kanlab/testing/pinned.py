@@ -16,7 +16,14 @@ numerics change that is meant) with::
 
 Each file records the torch version and CPU capability it was made with; on another torch
 build or CPU, float rounding may differ, and the test skips with that reason rather than
-failing. Linear families train on the synthetic ``xy`` task; convolutional ones (``conv2d``,
+failing. A numerics change that is meant can be re-pinned only on the machine class a file
+names; the other files then mark the runs it moved (or may have moved) stale, with the
+commit and reason, until a session on their machine regenerates them::
+
+    python -m kanlab.testing.pinned tests/testing/<file> --stale RUN[,RUN] --why "..."
+
+and the test skips a stale run with that reason instead of failing on numbers that are known
+to be old. Linear families train on the synthetic ``xy`` task; convolutional ones (``conv2d``,
 ``kan_conv2d``, ``s_conv_kan``) on ``tiny_fashion_mnist`` (two batches per epoch), which needs
 the Fashion-MNIST files (``--data-dir``).
 """
@@ -120,11 +127,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("output", help="e.g. tests/testing/pinned_runs.json")
     parser.add_argument("--data-dir", default=None,
                         help="Fashion-MNIST data dir for the convolutional runs")
+    parser.add_argument("--stale", default=None,
+                        help="comma-separated runs to mark stale in the existing OUTPUT "
+                             "instead of regenerating it (needs --why)")
+    parser.add_argument("--why", default=None, help="with --stale: the commit and reason")
     args = parser.parse_args(argv)
+    if args.stale is not None:
+        return _mark_stale(Path(args.output), args.stale, args.why)
     runs = {name: run_pinned(name, args.data_dir) for name in PINNED}
     text = json.dumps({"machine": machine(), "runs": runs}, indent=1, sort_keys=True)
     Path(args.output).write_text(text + "\n")
     print(f"wrote {args.output} ({len(runs)} runs)", file=sys.stderr)
+    return 0
+
+
+def _mark_stale(path: Path, names: str, why: str | None) -> int:
+    """Mark runs of an existing pin file stale (see the module docstring)."""
+    from kanlab.registry import closest
+
+    wanted = [n for n in names.split(",") if n]
+    unknown = [n for n in wanted if n not in PINNED]
+    if not wanted or unknown:
+        bad = unknown[0] if unknown else names
+        match = closest(bad, sorted(PINNED))
+        hint = f" Did you mean {match!r}?" if match else ""
+        raise SystemExit(f"`--stale` must name pinned runs ({', '.join(sorted(PINNED))}), "
+                         f"but got stale={bad!r}.{hint}")
+    if not why:
+        raise SystemExit("`--why` must say which commit moved the runs and why, "
+                         f"but got why={why!r}.")
+    data = json.loads(path.read_text())
+    data["stale"] = {**data.get("stale", {}), **dict.fromkeys(wanted, why)}
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    print(f"marked {', '.join(wanted)} stale in {path}", file=sys.stderr)
     return 0
 
 

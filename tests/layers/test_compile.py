@@ -89,15 +89,55 @@ def test_a_training_layer_switches_to_the_compiled_kernels_after_its_eager_budge
     torch.testing.assert_close(outputs[0], outputs[-1])
 
 
-def test_relu_kan_and_gr_kan_do_not_count_their_calls() -> None:
-    """Their small calls stay eager however many come (compiled, ReLU-KAN's few-op kernels
-    made a batch-64 step no faster): nothing is counted for them."""
+def test_gr_kan_does_not_count_its_calls_and_relu_kan_does() -> None:
+    """GR-KAN's small calls stay eager however many come: nothing is counted for them;
+    ReLU-KAN counts its calls like the other fused KAN layers."""
     from kanlab.layers.kan.gr_kan import GRKANLinear
     from kanlab.layers.kan.relu_kan import ReLUKANLinear
 
-    for layer in (ReLUKANLinear(64, 8), GRKANLinear(64, 8)):
+    gr, relu = GRKANLinear(64, 8), ReLUKANLinear(64, 8)
+    for layer in (gr, relu):
         layer(torch.rand(32, 64)).sum().backward()
-        assert layer not in _compile._WORK
+    assert gr not in _compile._WORK
+    assert _compile._WORK[relu] == {(32, 64): 32 * 64 * relu.num_bases + CALL_OVERHEAD}
+
+
+def test_cost_weighs_the_entries_not_the_call_overhead() -> None:
+    layer = torch.nn.Identity()
+    use_compiled(None, 1000, caller=layer, shape=(10, 100), cost=4)
+    assert _compile._WORK[layer] == {(10, 100): 4000 + CALL_OVERHEAD}
+
+
+@pytest.mark.parametrize("name", ["crrelu", "eafo"])
+def test_an_activation_switches_to_the_compiled_kernels_after_its_eager_budget(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CRReLU and EAFO count their calls per module and shape, each element ELEMENT_COST
+    entries: eager for three calls' worth of work here, compiled from the fourth."""
+    from kanlab import create_activation
+    from kanlab.layers.activations import _fused
+
+    monkeypatch.delenv("KANLAB_COMPILE", raising=False)
+    compiled: list[object] = []
+
+    def recording_get(kernel: Kernel, static: object) -> object:
+        compiled.append(kernel.fn)
+        return kernel.fn
+
+    monkeypatch.setattr(Kernel, "_get", recording_get)
+    x = torch.randn(16, 32, requires_grad=True)
+    monkeypatch.setattr(
+        _compile, "AUTO_MIN_WORK", 3 * (x.numel() * _fused.ELEMENT_COST + CALL_OVERHEAD)
+    )
+    act = create_activation(name)
+    outputs = []
+    for i in range(4):
+        out = act(x)
+        out.sum().backward()
+        outputs.append(out.detach())
+        assert bool(compiled) == (i == 3)
+    assert act in _compile._WORK and act.compile_kernels is None
+    torch.testing.assert_close(outputs[0], create_activation(name)(x).detach())
 
 
 def test_compile_failure_falls_back_to_eager_once_with_a_warning(

@@ -68,8 +68,8 @@ class CRReLU(Activation):
         eps: Initial correction coefficient (any finite number, negative allowed).
         inplace: Accepted for timm's ``act_layer`` and ignored.
         compile_kernels: ``torch.compile`` the fused kernels: ``None`` (default) from 2^21
-            elements on (``KANLAB_COMPILE=0|1``: never / always), ``True`` / ``False``
-            always / never.
+            elements on or after about one compilation's worth of eager calls at a shape
+            (``KANLAB_COMPILE=0|1``: never / always), ``True`` / ``False`` always / never.
         device: Factory kwarg for ``eps``.
         dtype: Factory kwarg for ``eps``.
 
@@ -102,7 +102,7 @@ class CRReLU(Activation):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not _fused.fused_allowed():
             return crrelu(x, self.eps)
-        return _fused.apply(_FORM, x, self.eps, compile_kernels=self.compile_kernels)
+        return _fused.apply(_FORM, x, self.eps, compiled=_fused.use_compiled_for(self, x))
 
     def sympy(self) -> sympy.Expr:
         return sympy.Max(0, X) + const(self.eps) * X * sympy.exp(-(X**2) / 2)

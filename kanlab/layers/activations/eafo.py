@@ -431,8 +431,8 @@ class EAFO(Activation):
         momentum: Running-statistics momentum in [0, 1] (0.1 as BatchNorm).
         inplace: Accepted for timm's ``act_layer`` and ignored.
         compile_kernels: ``torch.compile`` the fused kernels: ``None`` (default) from 2^21
-            elements on (``KANLAB_COMPILE=0|1``: never / always), ``True`` / ``False``
-            always / never.
+            elements on or after about one compilation's worth of eager calls at a shape
+            (``KANLAB_COMPILE=0|1``: never / always), ``True`` / ``False`` always / never.
         device: Factory kwarg for ``eps`` and the running buffers.
         dtype: Factory kwarg for ``eps`` and the running buffers.
 
@@ -487,13 +487,14 @@ class EAFO(Activation):
         self.running_var.fill_(1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        compiled = _fused.use_compiled_for(self, x) and _fused.fused_allowed()
         if self.training:
-            self._update_stats(x)
+            self._update_stats(x, compiled=compiled)
         mean, std = self._moments(x.dtype)
         if self._closed is None or not _fused.fused_allowed():
             return self._expression(x, mean, std)
         form = _fused_form(self._closed)
-        return _fused.apply(form, x, self.eps, mean, std, compile_kernels=self.compile_kernels)
+        return _fused.apply(form, x, self.eps, mean, std, compiled=compiled)
 
     def reference(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` as the plain chain of autograd ops, without the fused kernels.
@@ -502,7 +503,8 @@ class EAFO(Activation):
         what ``torch.func`` transforms and forward-mode AD run.
         """
         if self.training:
-            self._update_stats(x)
+            compiled = use_compiled(self.compile_kernels, x.numel()) and _fused.fused_allowed()
+            self._update_stats(x, compiled=compiled)
         return self._expression(x, *self._moments(x.dtype))
 
     def _moments(self, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -515,13 +517,13 @@ class EAFO(Activation):
         ratio = None if self._ratio is None else _clamped(self._ratio, x, self.derivation.clamp)
         return _corrected(x, self.eps, mean, std, self.base(x), ratio)
 
-    def _update_stats(self, x: torch.Tensor) -> None:
+    def _update_stats(self, x: torch.Tensor, *, compiled: bool) -> None:
         n = x.numel()
         if n == 0:
             return
         with torch.no_grad():
             flat = x.detach().reshape(-1).to(self.running_mean.dtype)
-            if use_compiled(self.compile_kernels, n) and _fused.fused_allowed():
+            if compiled:
                 mean, var = _batch_moments(flat, self.running_mean)
             else:
                 var, mean = torch.var_mean(flat, correction=1 if n > 1 else 0)

@@ -131,7 +131,7 @@ class BumpLinear(FusedFunction):
         if need[3]:
             grad_weight = weight_grads(
                 grad, feats, weight, None, lead=0, need_base=False, need_spline=True,
-                compiled=compiled, feats_first=True,
+                compiled=compiled,
             )[1]
         if need[4]:
             grad_bias = grad.sum(0)
@@ -180,9 +180,8 @@ def relu_kan(layer: BumpLayer, x: Tensor) -> Tensor:
         return layer.reference_rows(x)
     out = BumpLinear.apply(
         x, layer.phase_low, layer.phase_high, layer.weight, layer.bias, layer.scale,
-        # no caller: below AUTO_MIN_ENTRIES these few-op kernels run eagerly however many calls
-        # come (compiled, a batch-64 Fashion-MNIST step was no faster: 1.02x eager)
-        use_compiled(layer.compile_kernels, x.numel() * layer.num_bases),
+        use_compiled(layer.compile_kernels, x.numel() * layer.num_bases, caller=layer,
+                     shape=tuple(x.shape)),
     )
     assert isinstance(out, Tensor)
     return out

@@ -196,7 +196,7 @@ class RBFLinear(FusedFunction):
         if need[3] or need[4]:
             grad_base_weight, grad_spline, _ = weight_grads(
                 grad, feats, spline, None, lead=lead, need_base=need[3], need_spline=need[4],
-                compiled=compiled, feats_first=True,
+                compiled=compiled,
             )
         if need[5]:
             grad_bias = grad.sum(0)

@@ -14,8 +14,7 @@ contract), and the kernels here read and write it without any transpose copy:
   parameter's own storage);
 * backward: ``gW_s = grad^T @ feats[:, D:]`` is ``(O, M, D)`` contiguous (a GEMM of its own,
   next to ``grad^T @ feats[:, :D]`` for ``W_b``), so ``g_{W_s}`` (times ``S``) comes out in the
-  parameter's own layout, ``g_S = sum_j gW_s[:, j] * W_s[..., j]``; or, with ``feats_first``
-  (:func:`weight_grads`), the spline block of ``(feats^T grad)^T`` copied into that layout.
+  parameter's own layout, ``g_S = sum_j gW_s[:, j] * W_s[..., j]``.
 
 An input-major (contiguous ``(O, D, M)``) coefficient tensor gives the same values, by strided
 reads and one permuted copy of its gradient.
@@ -80,15 +79,11 @@ def assemble_weight(base: Tensor | None, spline: Tensor, scaler: Tensor | None) 
     return out.view(o, -1)                                               # (O, ([1+]M)*D)
 
 
-def _weight_grad(
-    grad_w: Tensor, spline: Tensor, scaler: Tensor | None, *, lead: int
-) -> tuple[Tensor, Tensor | None]:
-    """Gradients of ``W_s`` and ``S`` from that of ``[W_b | S * W_s]``, ``grad_w`` being
-    ``(O, (lead+M)*D)``; ``W_s``'s comes out ``(O, D, M)`` with basis-major strides."""
+def _weight_grad(grad_s: Tensor, spline: Tensor, scaler: Tensor) -> tuple[Tensor, Tensor]:
+    """Gradients of ``W_s`` and ``S`` from that of ``S * W_s`` stored basis-major, ``grad_s``
+    being ``(O, M*D)``; ``W_s``'s comes out ``(O, D, M)`` with basis-major strides."""
     o, d, m = spline.shape
-    g = grad_w.view(o, lead + m, d)[:, lead:]                            # (O, M, D)
-    if scaler is None:
-        return g.contiguous().transpose(1, 2), None  # no copy when lead is 0
+    g = grad_s.view(o, m, d)                                             # (O, M, D)
     coef = spline.transpose(1, 2)                                        # (O, M, D)
     return (g * scaler.unsqueeze(1)).transpose(1, 2), (g * coef).sum(1)
 
@@ -96,7 +91,8 @@ def _weight_grad(
 def _weight_grad_t(
     grad_t: Tensor, spline: Tensor, scaler: Tensor | None, *, lead: int
 ) -> tuple[Tensor, Tensor | None]:
-    """:func:`_weight_grad` for input-major ``W_s``, given transposed: ``((lead+M)*D, O)``."""
+    """Gradients of ``W_s`` and ``S`` (None without a scaler) for input-major ``W_s`` from the
+    transposed gradient of ``[W_b | S * W_s]``, ``((lead+M)*D, O)``."""
     g = grad_t.view(lead + spline.shape[-1], spline.shape[1], -1)[lead:]  # (M, D, O)
     g = g.permute(2, 1, 0)                                               # (O, D, M)
     if scaler is None:
@@ -118,46 +114,38 @@ def weight_grads(
     need_base: bool,
     need_spline: bool,
     compiled: bool,
-    feats_first: bool = False,
 ) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
     """Gradients of ``W_b``, ``W_s`` and ``S`` for ``y = feats @ [W_b | S * W_s]^T``.
 
     ``grad`` is dL/dy ``(N, O)``, ``feats`` the saved features ``(N, (lead+M) * D)``. For
-    basis-major ``W_s`` the weight gradient is ``grad^T feats``, already in the parameters'
-    layout. For input-major ``W_s``, and for basis-major ``W_s`` with ``feats_first``, it is
-    taken as ``(feats^T grad)^T``, one GEMM, whose blocks are then copied into the
-    parameters' layouts (a permuted copy for input-major ``W_s``, a transposed one for
-    basis-major). The two orientations are the same product but not always the same bits:
-    MKL rounds ``grad^T feats`` and ``(feats^T grad)^T`` differently for some shapes (on an
-    AVX2 CPU, 30 of 77 shapes tried, every one with O = 10), so each layer keeps the
-    orientation its recorded results were trained with: FastKAN and ReLU-KAN
-    ``feats_first``, the B-spline layer not.
+    basis-major ``W_s`` (how the layers store it) the weight gradient is ``grad^T feats``,
+    one GEMM per block of columns (the base's, the spline's), already in the parameters'
+    layout. For input-major ``W_s`` it is ``(feats^T grad)^T``, one GEMM, whose spline block is
+    then copied (permuted) into the parameter's layout.
+
+    The orientation matters for speed, not only for layout: with few outputs and many rows
+    (a KAN convolution's windows, S-KAN's candidates there) MKL runs ``feats^T grad`` 4-5x
+    slower than ``grad^T feats`` (``(100352, 72)`` features, O = 4: 19 against 4.7 ms, one
+    thread), and at batch 64 the transposed product needs a transposing copy of its spline
+    block. The two orientations are the same product but not always the same bits (MKL
+    rounds them differently for some shapes).
     """
     d = spline.shape[1]
     grad_spline = grad_scaler = None
-    if _is_basis_major(spline) and not feats_first:
-        # one GEMM per block of columns (the base's, the spline's): each entry is the same dot
-        # product over the batch, and the spline block comes out contiguous (O, M*D), already
-        # the parameter's basis-major layout, with no copy out of a (O, (1+M)*D) whole
+    if _is_basis_major(spline):
         grad_t = grad.t()                                                # (O, N)
         grad_base = grad_t @ feats[:, :d] if lead and need_base else None  # (O, D)
         if need_spline:
             grad_s = grad_t @ feats[:, lead * d:]                         # (O, M*D)
-            grad_spline, grad_scaler = _WEIGHT_GRAD(
-                grad_s, spline, scaler, compiled=compiled, lead=0
-            )
+            if scaler is None:  # already the parameter's layout
+                grad_spline = grad_s.view(spline.shape[0], -1, d).transpose(1, 2)  # (O, D, M)
+            else:
+                grad_spline, grad_scaler = _WEIGHT_GRAD(grad_s, spline, scaler,
+                                                        compiled=compiled)
         return grad_base, grad_spline, grad_scaler
     grad_weight_t = feats.t() @ grad                                     # ((lead+M)*D, O)
     grad_base = grad_weight_t[:d].t() if lead and need_base else None   # (O, D)
-    if need_spline and _is_basis_major(spline):
-        grad_s = grad_weight_t[lead * d:].t().contiguous()               # (O, M*D)
-        if scaler is None:  # already the parameter's layout
-            grad_spline = grad_s.view(spline.shape[0], -1, d).transpose(1, 2)  # (O, D, M)
-        else:
-            grad_spline, grad_scaler = _WEIGHT_GRAD(
-                grad_s, spline, scaler, compiled=compiled, lead=0
-            )
-    elif need_spline:
+    if need_spline:
         grad_spline, grad_scaler = _WEIGHT_GRAD_T(
             grad_weight_t, spline, scaler, compiled=compiled, lead=lead
         )

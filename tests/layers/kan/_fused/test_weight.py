@@ -1,5 +1,5 @@
 """The one-matmul KAN weight: assembly without a copy where the storage is the weight, and
-the spline gradient in both GEMM orientations, laid out like the parameter."""
+the spline gradient of either storage order, laid out like the parameter."""
 
 from __future__ import annotations
 
@@ -24,27 +24,30 @@ def test_weight_without_base_or_scaler_is_the_storage() -> None:
     assert torch.equal(weight, assemble_weight(None, flat, None))       # copied from the view
 
 
+@pytest.mark.parametrize("scaled", [False, True])
 @pytest.mark.parametrize("lead", [0, 1])
 @pytest.mark.parametrize("shape", [(64, 784, 8), (10, 64, 8), (10, 64, 6), (3, 5, 2)])
-def test_feats_first_gives_the_input_major_bits_in_the_basis_major_layout(
-    shape: tuple[int, int, int], lead: int
+def test_both_layouts_give_the_same_gradients(
+    shape: tuple[int, int, int], lead: int, scaled: bool
 ) -> None:
-    """FastKAN and ReLU-KAN moved their coefficients to basis-major storage keeping the
-    GEMM they were trained with: their gradients are the bits of the input-major layout."""
+    """Input-major (``(feats^T grad)^T``) and basis-major (``grad^T feats``) coefficients get
+    the same gradients up to rounding, the basis-major one in the parameter's strides."""
     torch.manual_seed(0)
     o, d, m = shape
     flat, stored = _splines(o, d, m)
     base = torch.randn(o, d) if lead else None
+    scaler = torch.randn(o, d) if scaled else None
     feats, grad = torch.randn(64, (lead + m) * d), torch.randn(64, o)
     kw = {"lead": lead, "need_base": True, "need_spline": True, "compiled": False}
-    want = weight_grads(grad, feats, flat, None, **kw)
-    got = weight_grads(grad, feats, stored, None, **kw, feats_first=True)
+    want = weight_grads(grad, feats, flat, scaler, **kw)
+    got = weight_grads(grad, feats, stored, scaler, **kw)
     assert got[1] is not None and got[1].stride() == stored.stride()
-    assert torch.equal(got[1], want[1])
-    if lead:
-        assert got[0] is not None and want[0] is not None
-        assert torch.equal(got[0], want[0])
-    assert torch.equal(assemble_weight(base, stored, None), assemble_weight(base, flat, None))
+    for g, w in zip(got, want, strict=True):
+        assert (g is None) == (w is None)
+        if g is not None:
+            torch.testing.assert_close(g, w)
+    assert (got[0] is not None) == bool(lead) and (got[2] is not None) == scaled
+    assert torch.equal(assemble_weight(base, stored, scaler), assemble_weight(base, flat, scaler))
 
 
 def test_grad_first_orientation_is_the_transposed_product() -> None:
