@@ -42,8 +42,10 @@ __all__ = ["ELEMENT_COST", "PointwiseForm", "apply", "fused_allowed", "use_compi
 ELEMENT_COST = 4
 """What one element of an eager fused activation costs beyond the compiled kernels, in the
 KAN basis entries :func:`~kanlab.layers._compile.use_compiled` counts (~3.5 ns each on CPU):
-CRReLU and EAFO(relu) forward + backward on ``(128, 50, 128)``, one thread, took 12.8 and
-18.9 ms eager against 2.3 and 3.3 ms compiled, 13 and 19 ns per element."""
+forward + backward of CRReLU and EAFO (relu, softplus, tanh, sigmoid bases) on 819,200
+elements, a small ViT block's MLP activation at batch 128, one thread, took 7.2-28.8 ms eager
+and 1.6-10.7 ms compiled (``python -m bench activations --rows=6400 --cols=128`` with
+``KANLAB_COMPILE=0`` / ``1``; ``results/bench/avx512/vit-shape-*``): 7-22 ns per element."""
 
 Grads = tuple[Tensor, Tensor | None]
 
