@@ -162,6 +162,24 @@ def test_closed_base_forms_match_the_sympy_derivation(base: str) -> None:
     torch.testing.assert_close(torch.zeros_like(x) if dr is None else dr, dratio)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_closed_softplus_is_accurate_and_finite_in_low_precision(dtype: torch.dtype) -> None:
+    """The closed softplus (log1p by Goldberg's log form, exp of -|bx| only) against float64:
+    within two units in the last place wherever the value is a normal number of the dtype,
+    float16's overflow of exp between bx = 11.1 and the threshold 20 included (log1p(exp(bx))
+    gave inf there)."""
+    closed = closed_base(kanlab.create_activation("softplus", beta=2.0))
+    assert closed is not None
+    x = torch.linspace(-6.0, 14.0, 4001, dtype=F64).to(dtype)
+    f, r = closed.value(x)
+    exact = torch.nn.functional.softplus(x.to(F64), beta=2.0, threshold=20.0)
+    info = torch.finfo(dtype)
+    assert torch.isfinite(f).all() and torch.isfinite(r).all()
+    tol = {"rtol": 2 * info.eps, "atol": info.tiny}     # subnormal results: absolute
+    torch.testing.assert_close(f.to(F64), exact, **tol)
+    torch.testing.assert_close(r.to(F64), 2 * torch.sigmoid(-2 * x.to(F64)), **tol)
+
+
 def test_bases_without_a_closed_form_keep_autograd() -> None:
     act = EAFO(base="celu", eps=0.3, dtype=F64).eval()
     x = _grid(9).requires_grad_(True)
