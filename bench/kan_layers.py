@@ -2,8 +2,8 @@
 
 Run: ``python -m bench kan_layers [--batch=1024] [--in=784] [--out=64] [--grid-size=5]
 [--spline-order=3] [--repeats=20] [--warmup=3] [--threads=N] [--device=cuda]
-[--peers=DIR] [--input-grad] [--only=b_spline_kan,floor]`` (``python -m bench`` forwards only
-``--flag=value`` arguments, so use the ``=`` form).
+[--peers=DIR] [--input-grad] [--formula] [--only=b_spline_kan,floor]`` (``python -m bench``
+forwards only ``--flag=value`` arguments, so use the ``=`` form).
 
 What is timed: one forward and backward of a single layer ``in -> out`` on a fixed batch
 (``repeats`` calls after ``warmup``; gradients are set to None between calls). Each call of a
@@ -19,6 +19,9 @@ call, the ratio of the fastest calls). The input does not require grad unless
   the rows ``b_spline_kan`` and ``af_kan`` use their default ``compile_kernels=None``, which
   compiles their fused kernels at this size (compilation happens during warm-up), and the
   ``(eager)`` rows force ``compile_kernels=False`` (what runs without a C++ compiler);
+* with ``--formula``, a ``(formula)`` row for every layer with a fused path: the same layer
+  running its ``reference_rows`` (the paper's formula on plain autograd), i.e. what the fused
+  kernels save;
 * ``mlp_equal_params``: ``in -> h -> out`` with ReLU, ``h`` chosen to match b_spline_kan's
   parameter count;
 * peers found under ``--peers`` or ``$KANLAB_PEERS`` (absent ones are skipped, with a note):
@@ -69,6 +72,8 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--peers", default=os.environ.get("KANLAB_PEERS"))
     p.add_argument("--input-grad", action="store_true")
+    p.add_argument("--formula", action="store_true",
+                   help="add a (formula) row per fused layer: its reference_rows on autograd")
     p.add_argument("--only", default=None, help="comma-separated row names")
     return p.parse_args(argv)
 
@@ -159,6 +164,9 @@ def _kanlab_rows(args: argparse.Namespace) -> dict[str, Callable[[], nn.Module]]
         rows[entry.name] = functools.partial(
             LAYERS.build, entry.name, args.in_features, args.out_features, **hp
         )
+    if args.formula:
+        for name in [n for n in rows if hasattr(LAYERS.get(n), "reference_rows")]:
+            rows[f"{name} (formula)"] = functools.partial(_formula, rows[name])
     for name in ("b_spline_kan", "af_kan"):
         if name in rows:
             hp = {**LAYERS.entry(name).meta.get("example_hparams", {}), **shared.get(name, {})}
@@ -167,6 +175,13 @@ def _kanlab_rows(args: argparse.Namespace) -> dict[str, Callable[[], nn.Module]]
                 **hp,
             )
     return rows
+
+
+def _formula(make: Callable[[], nn.Module]) -> nn.Module:
+    """The layer ``make`` builds, its fused rows swapped for the formula (``reference_rows``)."""
+    layer = make()
+    layer.forward_rows = layer.reference_rows
+    return layer
 
 
 def _load_file(path: Path) -> Any:
@@ -238,7 +253,7 @@ def main(argv: list[str]) -> int:
     rows.update({n: (f, x) for n, f in _peer_rows(args, notes).items()})
     if args.only:
         keep = set(args.only.split(",")) | {"floor"}
-        rows = {n: r for n, r in rows.items() if n in keep}
+        rows = {n: r for n, r in rows.items() if n in keep or n.removesuffix(" (formula)") in keep}
 
     print(
         f"device={device} threads={torch.get_num_threads()} batch={args.batch} "

@@ -13,10 +13,10 @@ forces it; ``None`` (the default) compiles a call when
 - it has at least :data:`AUTO_MIN_ENTRIES` basis entries (one compilation, seconds once per
   process and configuration, with Inductor's on-disk cache, quickly pays for itself), or
 - the layer has already done :data:`AUTO_MIN_WORK` of eager work at this input shape (the
-  B-spline, FastKAN, ReLU-KAN and AF-KAN kernels pass their layer and shape: compiled, their
-  batch-64 Fashion-MNIST training steps take about half to nine tenths of the eager time
-  (``python -m bench train_throughput``, its ``eager`` and ``kernels`` rows; recorded in
-  ``results/bench/``); GR-KAN's pass none),
+  B-spline, FastKAN, ReLU-KAN, AF-KAN and Wav-KAN kernels pass their layer and shape:
+  compiled, their batch-64 Fashion-MNIST training steps take about half to nine tenths of the
+  eager time (``python -m bench train_throughput``, its ``eager`` and ``kernels`` rows;
+  recorded in ``results/bench/``); GR-KAN's pass none),
   counting each call as its entries plus
   :data:`CALL_OVERHEAD` (what eager mode's ~100 small passes per call cost beyond the
   arithmetic, in entries). That is the ski-rental rule: the eager kernels run until what they

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import torch
@@ -16,34 +16,12 @@ from kanlab.checks import (
     check_in_features,
     check_range,
 )
+from kanlab.layers.kan import _fused
 from kanlab.layers.kan._linear_base import KANLinearBase
+from kanlab.layers.kan._wavelets import WAVELETS
 from kanlab.registry import ACTIVATIONS, LAYERS, ActivationSpec
 
 __all__ = ["WAVELETS", "WavKANLinear"]
-
-
-_MEXICAN_HAT_NORM: float = 2.0 / (math.sqrt(3.0) * math.pi**0.25)
-
-
-def _mexican_hat(t: Tensor) -> Tensor:
-    t2 = t.square()
-    return _MEXICAN_HAT_NORM * (1 - t2) * torch.exp(-0.5 * t2)
-
-
-def _morlet(t: Tensor) -> Tensor:
-    return torch.cos(5.0 * t) * torch.exp(-0.5 * t.square())
-
-
-def _dog(t: Tensor) -> Tensor:
-    return -t * torch.exp(-0.5 * t.square())
-
-
-WAVELETS: dict[str, Callable[[Tensor], Tensor]] = {
-    "mexican_hat": _mexican_hat,
-    "morlet": _morlet,
-    "dog": _dog,
-}
-"""Mother wavelets psi(t): Mexican hat (Ricker), Morlet (omega_0 = 5), derivative of Gaussian."""
 
 
 @LAYERS.register("wav_kan", kind="linear")
@@ -68,8 +46,17 @@ class WavKANLinear(KANLinearBase):
     frame of G learnable wavelets shared by all outputs and mixed by W_w (a per-input basis
     followed by one matmul, like every kanlab KAN layer), which keeps memory at (B, D, G).
     The BatchNorm that Wav-KAN puts after each layer is left to the model (``kan_mlp`` norm).
-    Plain autograd throughout: differentiable to any order (``create_graph=True``) and usable
-    under ``torch.func`` transforms.
+
+    :meth:`reference_rows` is the formula above in torch ops. Where the fused kernels run
+    compiled (``compile_kernels``), ``forward`` computes the same values with those of
+    ``_fused/_wavelet.py`` instead: one autograd node, the wavelets and a closed-form base
+    activation in one kernel, two matmuls, and a backward that evaluates psi' once for the
+    input, translation and scale gradients, saving for it about a quarter of what autograd
+    saves for the formula; every
+    other call (small calls before the switch, ``compile_kernels=False``, ``torch.func``
+    transforms, forward-mode AD, export) runs :meth:`reference_rows`, which eager kernels
+    did not beat. Differentiable to any order: gradients taken with ``create_graph=True`` are
+    those of the formula on autograd.
 
     Args:
         in_features: Input width D.
@@ -79,6 +66,12 @@ class WavKANLinear(KANLinearBase):
         wavelet: ``mexican_hat``, ``morlet`` or ``dog``.
         base_activation: Activation spec of the base branch; ``None`` drops it.
         chunk_size: Rows processed at once; ``None`` = automatic (256 MiB of basis).
+        compile_kernels: Run the fused kernels (through ``torch.compile``) instead of the
+            formula: ``None`` (default) once a call has >= 2^21 basis entries or the layer's
+            calls at that input shape add up to a compilation's cost
+            (``_compile.use_compiled``), ``True`` always, ``False`` never; a failing compiler
+            falls back to the eager kernels with a warning. ``KANLAB_COMPILE=0|1`` sets
+            ``None``'s choice.
         device: Factory kwarg for parameters.
         dtype: Factory kwarg for parameters.
 
@@ -97,6 +90,7 @@ class WavKANLinear(KANLinearBase):
         wavelet: Literal["mexican_hat", "morlet", "dog"] = "mexican_hat",
         base_activation: ActivationSpec | None = "silu",
         chunk_size: int | None = None,
+        compile_kernels: bool | None = None,
         device: torch.device | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -107,7 +101,6 @@ class WavKANLinear(KANLinearBase):
         dd: dict[str, Any] = {"device": device, "dtype": dtype}
         self.grid_size, self.grid_range, self.wavelet = grid_size, (low, high), wavelet
         self.num_bases = grid_size
-        self._psi = WAVELETS[wavelet]
         self.translation = nn.Parameter(torch.empty(in_features, grid_size, **dd))
         self.scale = nn.Parameter(torch.empty(in_features, grid_size, **dd))
         self.weight = nn.Parameter(torch.empty(out_features, in_features * grid_size, **dd))
@@ -121,6 +114,7 @@ class WavKANLinear(KANLinearBase):
             if base_activation is not None
             else None
         )
+        self.compile_kernels = compile_kernels
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -143,15 +137,19 @@ class WavKANLinear(KANLinearBase):
 
     def _wavelets(self, x: Tensor) -> Tensor:
         t = (x.unsqueeze(-1) - self.translation) / self.scale            # (B, D, G)
-        return self._psi(t)
+        return WAVELETS[self.wavelet](t)
 
-    def forward_rows(self, x: Tensor) -> Tensor:
-        """The layer on a ``(n, in_features)`` block -> ``(n, out_features)``."""
+    def reference_rows(self, x: Tensor) -> Tensor:
+        """The formula in torch ops on a ``(n, in_features)`` block -> ``(n, out_features)``."""
         psi = self._wavelets(x).reshape(x.shape[0], -1)                 # (n, D*G)
         y = F.linear(psi, self.weight)                                  # (n, O)
         if self.base_weight is not None and self.base_activation is not None:
             y = y + F.linear(self.base_activation(x), self.base_weight)
         return y
+
+    def forward_rows(self, x: Tensor) -> Tensor:
+        """:meth:`reference_rows` by the fused kernels (same values)."""
+        return _fused.wav_kan(self, x)
 
     def extra_repr(self) -> str:
         return (

@@ -15,8 +15,10 @@ layer file), equal up to float rounding; tests compare both, values and gradient
 * :func:`af_kan`: AF-KAN's reduced ``z`` for global_attn / multistep without materialising F.
 * :func:`gr_kan`: ``phi(x) @ W^T + c`` (group rationals) in one node; the shared
   coefficients' gradients are per-group reductions, not atomic adds.
+* :func:`wav_kan`: ``psi(t) @ W_w^T + b(x) @ W_b^T`` in one node; one backward kernel gives
+  the input, translation and scale gradients from a single evaluation of ``psi'``.
 
-When it is used. Always, from those five layers' ``forward``, except where the entry point
+When it is used. Always, from those six layers' ``forward``, except where the entry point
 itself calls ``layer.reference_rows`` instead: under ``torch.func`` transforms (``vmap``,
 ``grad``, ``jacrev``, ``jacfwd``, ``hessian``), forward-mode AD, and while tracing or
 exporting (``torch.onnx.export``, ``torch.export``, ``torch.jit.trace``: the exported graph is
@@ -26,8 +28,8 @@ closed form. Activations are used inside a kernel only when they declare a close
 derivative (``Activation.closed_form``: SiLU, ReLU, GELU, sigmoid, tanh, identity); others
 are evaluated on autograd outside the kernel (B-spline, FastKAN) or send AF-KAN to its
 reference. The elementwise kernels run eagerly, or through ``torch.compile`` from 2^21 basis
-entries per call or (B-spline, FastKAN, AF-KAN) once a layer's eager calls at one input
-shape add up to a compilation's cost (``compile_kernels``, ``KANLAB_COMPILE``; see
+entries per call or (B-spline, FastKAN, AF-KAN, Wav-KAN) once a layer's eager calls at one
+input shape add up to a compilation's cost (``compile_kernels``, ``KANLAB_COMPILE``; see
 ``kanlab/layers/_compile.py``), falling back to eager with one warning when compilation fails.
 
 Higher-order gradients. Every op is a :class:`~._function.FusedFunction`: plain
@@ -49,5 +51,6 @@ from kanlab.layers.kan._fused._bspline import b_spline_kan
 from kanlab.layers.kan._fused._bumps import relu_kan
 from kanlab.layers.kan._fused._rational import gr_kan
 from kanlab.layers.kan._fused._rbf import fast_kan
+from kanlab.layers.kan._fused._wavelet import wav_kan
 
-__all__ = ["af_kan", "b_spline_kan", "fast_kan", "gr_kan", "relu_kan"]
+__all__ = ["af_kan", "b_spline_kan", "fast_kan", "gr_kan", "relu_kan", "wav_kan"]
