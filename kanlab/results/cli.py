@@ -226,13 +226,17 @@ class ReproduceCommand(Command):
     overrides and seeds. Runs already recorded at this code version (code_sha, clean) are
     skipped, so a reproduction can span several sittings; the rest run in --workers processes
     (default: one per core), then DIR/leaderboard.md is regenerated. Runs are appended to
-    DIR/runs.jsonl. Refuses uncommitted changes in kanlab/ unless --allow-dirty.
+    DIR/runs.jsonl. Refuses uncommitted changes in kanlab/ unless --allow-dirty. With
+    --verify it re-trains --sample recorded runs (in --workers processes, each at its row's
+    thread count) and compares them with the rows bit for bit.
     """
 
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("dir", metavar="DIR", help="results directory with reproduce.yaml")
         parser.add_argument("--workers", type=int, default=None,
-                            help="parallel training processes (default: one per core)")
+                            help="parallel training processes (default: one per core); with "
+                                 "--verify: runs re-trained at once (default: cores // their "
+                                 "thread count; 1 with --against)")
         parser.add_argument("--dry-run", action="store_true", help="list what would run")
         parser.add_argument("--allow-dirty", action="store_true",
                             help="run with uncommitted changes in kanlab/ (rows flagged dirty)")
@@ -270,7 +274,8 @@ class ReproduceCommand(Command):
             if args.sample < 0:
                 raise UsageError(f"`--sample` must be >= 0, but got --sample={args.sample}.")
             report = verify(bench, sample=args.sample, threads=args.threads,
-                            echo=lambda line: print(line, flush=True), against=args.against)
+                            echo=lambda line: print(line, flush=True), against=args.against,
+                            workers=args.workers)
             if not report.ok:
                 moved = "; ".join(m.describe() for m in report.moved)
                 than = "" if args.against is None else f" (than at {args.against}'s code)"

@@ -32,6 +32,12 @@ every metric except the timings (:data:`TIMING`), and ``best_epoch``, ``epochs``
 The sample is deterministic: K rows drawn with ``random.Random(0)`` from the completed rows
 sorted by (name, seed), so a reviewer can re-run the same check. A sample proves only that
 those K runs reproduce; K = all rows (``--sample 0``) proves the whole table.
+
+``workers`` (``--workers``) trains the sampled runs in that many spawned processes at once,
+each at its row's thread count (the bits depend on that count, not on what runs beside it);
+the default is as many as the cores hold at the sample's largest thread count. The report
+lists the runs in sample order whichever finishes first. With ``against`` the runs of both
+codes are trained one after another (``workers`` must then be 1).
 """
 
 from __future__ import annotations
@@ -39,10 +45,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import random
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Generator, Mapping, Sequence
+from contextlib import closing, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -167,6 +174,7 @@ def _cpu_hint(bench: Path, rows: Sequence[Mapping[str, Any]], rows_sha: str) -> 
 def verify(
     bench_dir: str | Path, *, sample: int | None = 3, threads: int | None = None,
     record: bool = True, echo: Callable[[str], None] = print, against: str | None = None,
+    workers: int | None = None,
 ) -> VerifyReport:
     """Re-run ``sample`` recorded runs of ``bench_dir`` at the current code and compare.
 
@@ -178,19 +186,20 @@ def verify(
         echo: Where progress lines go.
         against: A commit whose code is tied to the rows: compare with its runs on this
             machine instead of the rows (see the module docstring).
+        workers: Runs trained at once, each in its own process (``None``: cores // the
+            sample's largest thread count, at least 1; 1 with ``against``).
 
     Raises:
-        InputError: a bad ``sample``, no rows, rows from several code versions, a row
-            without a thread count and no ``threads``, or an ``against`` that names no commit
-            or one whose code is not tied to the rows.
+        InputError: a bad ``sample`` or ``workers``, no rows, rows from several code versions,
+            a row without a thread count and no ``threads``, ``workers`` > 1 with
+            ``against``, or an ``against`` that names no commit or one whose code is not tied
+            to the rows.
         SetupError: outside a git checkout, or with uncommitted changes in kanlab/ and
             ``record`` (a record must name committed code; ``record=False`` compares only).
     """
     from kanlab.results.reproduce import plan
 
-    if isinstance(sample, bool) or (sample is not None and (not isinstance(sample, int)
-                                                             or sample < 0)):
-        raise InputError(f"`--sample` must be an integer >= 0, but got --sample={sample!r}.")
+    _check_options(sample, workers, against)
     bench = Path(bench_dir)
     code = code_version()
     if code.code_sha is None or (code.git_dirty and record):
@@ -201,8 +210,9 @@ def verify(
         )
     rows, rows_sha = _recorded(bench)
     k = len(rows) if not sample else min(sample, len(rows))
-    chosen = sorted(random.Random(0).sample(range(len(rows)), k))
+    chosen = [rows[i] for i in sorted(random.Random(0).sample(range(len(rows)), k))]
     jobs = {(j.config_hash, j.seed): j for j in plan(bench)}
+    planned = [_planned(row, jobs, threads) for row in chosen]  # bad rows fail before any run
     report = VerifyReport(bench=bench)
     if against is None:
         report.hint = _cpu_hint(bench, rows, rows_sha)
@@ -218,8 +228,13 @@ def verify(
              f"{code.code_sha[:7]}" + ("" if ref is None else
                                        f" and at {ref.git_sha[:7]}'s code {ref.code_sha[:7]}")
              + ", comparing every non-timing field bit for bit.")
-        for i in chosen:
-            _verify_row(rows[i], jobs, threads, report, echo, ref)
+        if workers is None:
+            widest = max((n for _, n in planned if n is not None), default=1)
+            workers = 1 if ref is not None else max(1, (os.cpu_count() or 1) // widest)
+        with closing(_fresh_rows(planned, workers)) as fresh:
+            for row, (job, n) in zip(chosen, planned, strict=True):
+                _verify_row(row, job, n, None if job is None else next(fresh), report, echo,
+                            ref)
     if report.ok:
         report.record = {
             "code_sha": code.code_sha, "git_sha": code.git_sha, "rows_code_sha": rows_sha,
@@ -233,6 +248,19 @@ def verify(
                 f.write(json.dumps(report.record, sort_keys=True) + "\n")
             echo(f"all {k} runs reproduce bit for bit: recorded in {bench / VERIFIED}")
     return report
+
+
+def _check_options(sample: Any, workers: Any, against: str | None) -> None:
+    """:func:`verify`'s ``sample`` and ``workers``, or an InputError naming the bad one."""
+    if isinstance(sample, bool) or (sample is not None and (not isinstance(sample, int)
+                                                             or sample < 0)):
+        raise InputError(f"`--sample` must be an integer >= 0, but got --sample={sample!r}.")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise InputError(f"`--workers` must be an integer >= 1, but got --workers={workers!r}.")
+    if against is not None and workers not in (None, 1):
+        raise InputError(f"`--workers` must be 1 with --against (the runs of both codes are "
+                         f"trained one after another), but got --workers={workers}.")
 
 
 def _recorded(bench: Path) -> tuple[list[Mapping[str, Any]], str]:
@@ -256,43 +284,93 @@ def _recorded(bench: Path) -> tuple[list[Mapping[str, Any]], str]:
     return rows, shas[0]
 
 
-def _verify_row(row: Mapping[str, Any], jobs: Mapping[tuple[str, int], Job],
-                threads: int | None, report: VerifyReport, echo: Callable[[str], None],
-                reference: Reference | None = None) -> None:
-    """Re-run one recorded row (its planned job, at its thread count) and add the outcome to
-    ``report``: compared (with the row, or with the job's run at ``reference``), and moved
-    where a field differs."""
+def _planned(row: Mapping[str, Any], jobs: Mapping[tuple[str, int], Job],
+             threads: int | None) -> tuple[Job | None, int | None]:
+    """The job ``kanlab reproduce`` plans for ``row`` (None: no longer planned) and the
+    thread count to run it at (the row's, else ``threads``).
+
+    Raises:
+        InputError: the row records no thread count and ``threads`` is None.
+    """
+    job = jobs.get((str(row.get("config_hash")), int(row.get("seed") or 0)))
+    n = row.get("threads") if isinstance(row.get("threads"), int) else threads
+    if job is not None and n is None:
+        raise InputError(
+            f"`threads` must be given for rows that did not record a thread count, but "
+            f"{row.get('name')} seed={int(row.get('seed') or 0)} has none (pass --threads N, "
+            "the count it ran with)."
+        )
+    return job, None if n is None else int(n)
+
+
+def _train(job: Job, threads: int) -> dict[str, Any]:
+    """Train ``job`` at the current code with ``threads`` torch threads, recording nothing;
+    its row as it would be written to runs.jsonl (JSON types)."""
     from kanlab.config import load_experiment
     from kanlab.lit.train import train
     from kanlab.measure import torch_threads
 
+    cfg = load_experiment(job.experiment, [*job.overrides, f"seed={job.seed}"])
+    with tempfile.TemporaryDirectory() as tmp, torch_threads(threads):
+        row = train(cfg, results_dir=Path(tmp), record=False, progress_bar=False).row
+    out: dict[str, Any] = json.loads(json.dumps(row, default=str))
+    return out
+
+
+def _fresh_rows(planned: Sequence[tuple[Job | None, int | None]],
+                workers: int) -> Generator[dict[str, Any], None, None]:
+    """The current code's row of each planned job, in order (None jobs skipped): trained one
+    by one as they are asked for, or with ``workers`` > 1 all submitted at once to a pool of
+    spawned processes (a SIGTERM stops them; nothing is recorded half-done)."""
+    todo = [(job, n) for job, n in planned if job is not None and n is not None]
+    if workers == 1 or len(todo) < 2:
+        for job, n in todo:
+            yield _train(job, n)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from kanlab._sigint import terminated_raises
+
+    context = multiprocessing.get_context("spawn")
+    with terminated_raises(), ProcessPoolExecutor(
+            max_workers=min(workers, len(todo)), mp_context=context) as pool:
+        futures = [pool.submit(_train, job, n) for job, n in todo]
+        try:
+            for future in futures:
+                yield future.result()
+        except BaseException:
+            # The pool's exit would wait for the running trainings (Lightning in a worker
+            # only logs a SIGTERM): stop them, as `kanlab reproduce` does.
+            for child in multiprocessing.active_children():
+                child.kill()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _verify_row(row: Mapping[str, Any], job: Job | None, n: int | None,
+                new_row: Mapping[str, Any] | None, report: VerifyReport,
+                echo: Callable[[str], None], reference: Reference | None = None) -> None:
+    """Compare one recorded row with ``new_row``, its job's run at the current code (at the
+    row's thread count ``n``), and add the outcome to ``report``: compared (with the row, or
+    with the job's run at ``reference``), and moved where a field differs."""
     name, seed = str(row.get("name")), int(row.get("seed") or 0)
-    job = jobs.get((str(row.get("config_hash")), seed))
-    if job is None:
+    if job is None or new_row is None or n is None:
         report.moved.append(Moved(name, seed, {"config_hash": (
             row.get("config_hash"), "not planned by reproduce.yaml at this code")}))
         echo(f"moved {name} seed={seed}: its configuration is no longer the manifest's")
         return
-    n = row.get("threads") if isinstance(row.get("threads"), int) else threads
-    if n is None:
-        raise InputError(
-            f"`threads` must be given for rows that did not record a thread count, but "
-            f"{name} seed={seed} has none (pass --threads N, the count it ran with)."
-        )
-    cfg = load_experiment(job.experiment, [*job.overrides, f"seed={job.seed}"])
-    with tempfile.TemporaryDirectory() as tmp, torch_threads(int(n)):
-        new_row = train(cfg, results_dir=Path(tmp), record=False, progress_bar=False).row
-    new = compared_fields(json.loads(json.dumps(new_row, default=str)))
+    new = compared_fields(new_row)
     if reference is None:
         old = compared_fields(row)
     else:
-        ref_row = reference.run(job, int(n))
+        ref_row = reference.run(job, n)
         old = {"config_hash": ref_row.get("config_hash"), **compared_fields(ref_row)}
         new = {"config_hash": new_row.get("config_hash"), **new}
     diff = {key: (value, new.get(key)) for key, value in old.items()
             if not _same(value, new.get(key))}
     report.compared.append({"name": name, "seed": seed, "config_hash": row.get("config_hash"),
-                            "threads": int(n), "compared": sorted(old)})
+                            "threads": n, "compared": sorted(old)})
     if diff:
         report.moved.append(Moved(name, seed, diff))
         echo(f"moved {report.moved[-1].describe()}")

@@ -135,10 +135,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.stale is not None:
         return _mark_stale(Path(args.output), args.stale, args.why)
     runs = {name: run_pinned(name, args.data_dir) for name in PINNED}
-    text = json.dumps({"machine": machine(), "runs": runs}, indent=1, sort_keys=True)
-    Path(args.output).write_text(text + "\n")
+    _write(Path(args.output), {"machine": machine(), "runs": runs})
     print(f"wrote {args.output} ({len(runs)} runs)", file=sys.stderr)
     return 0
+
+
+def _write(path: Path, data: Mapping[str, Any]) -> None:
+    """A pin file's one text form: sorted keys, one-space indent, a final newline."""
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
 def _mark_stale(path: Path, names: str, why: str | None) -> int:
@@ -158,7 +162,7 @@ def _mark_stale(path: Path, names: str, why: str | None) -> int:
                          f"but got why={why!r}.")
     data = json.loads(path.read_text())
     data["stale"] = {**data.get("stale", {}), **dict.fromkeys(wanted, why)}
-    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    _write(path, data)
     print(f"marked {', '.join(wanted)} stale in {path}", file=sys.stderr)
     return 0
 

@@ -77,6 +77,34 @@ def test_verify_reproduces_recorded_runs_and_names_what_moved(
     assert {k: record[k] for k in machine()} == machine()  # the one machine description
 
 
+def test_verify_with_workers_trains_the_sample_in_parallel_with_the_same_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two spawned workers give the report one process gives, in sample order; the bits do
+    not depend on what trains beside a run."""
+    bench = _bench(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    reproduce(bench, workers=1, allow_dirty=True, echo=lambda line: None)
+    lines: list[str] = []
+    parallel = verify(bench, sample=0, record=False, echo=lines.append, workers=2)
+    serial = verify(bench, sample=0, record=False, echo=lambda line: None, workers=1)
+    assert parallel.ok and parallel.compared == serial.compared
+    assert [line.split()[:3] for line in lines[1:]] == [
+        ["same", "fit", "seed=0"], ["same", "fit", "seed=1"]]
+
+
+@pytest.mark.parametrize(("workers", "against", "match"), [
+    (0, None, "`--workers` must be an integer >= 1, but got --workers=0"),
+    (True, None, "`--workers` must be an integer >= 1, but got --workers=True"),
+    (2, "HEAD", "`--workers` must be 1 with --against .*, but got --workers=2"),
+])
+def test_verify_refuses_bad_workers(
+    tmp_path: Path, workers: Any, against: str | None, match: str,
+) -> None:
+    with pytest.raises(InputError, match=match):
+        verify(_bench(tmp_path), workers=workers, against=against, record=False)
+
+
 def test_a_verification_record_ties_old_rows_to_the_current_code(tmp_path: Path) -> None:
     (tmp_path / VERIFIED).write_text(
         json.dumps({"code_sha": "n" * 40, "rows_code_sha": "o" * 40, "runs": []}) + "\n"

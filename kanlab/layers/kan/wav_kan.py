@@ -52,11 +52,10 @@ class WavKANLinear(KANLinearBase):
     ``_fused/_wavelet.py`` instead: one autograd node, the wavelets and a closed-form base
     activation in one kernel, two matmuls, and a backward that evaluates psi' once for the
     input, translation and scale gradients, saving for it about a quarter of what autograd
-    saves for the formula; every
-    other call (small calls before the switch, ``compile_kernels=False``, ``torch.func``
-    transforms, forward-mode AD, export) runs :meth:`reference_rows`, which eager kernels
-    did not beat. Differentiable to any order: gradients taken with ``create_graph=True`` are
-    those of the formula on autograd.
+    saves for the formula; every other call (small calls before the switch,
+    ``compile_kernels=False``, ``torch.func`` transforms, forward-mode AD, export) runs
+    :meth:`reference_rows`, which eager kernels did not beat. Differentiable to any order:
+    gradients taken with ``create_graph=True`` are those of the formula on autograd.
 
     Args:
         in_features: Input width D.

@@ -84,19 +84,23 @@ def _grads(
     form: ClosedForm | None,
     inv_width: float,
     lead: int,
+    grad_lead: int,
 ) -> tuple[Tensor, Tensor | None]:
     """Gradients of z and (through a closed-form base) x from that of the features.
 
     ``dphi_j/dz = -2/h * d_j * phi_j`` with ``d_j = (z - u_j) / h``; the bumps ``phi_j`` (and
-    the base values) are read from the saved features, not recomputed.
+    the base values) are read from the saved features (``lead`` base slices), not recomputed.
+    ``grad`` holds the base slice's gradient too when ``grad_lead`` is 1 (then x's is
+    computed), only the bumps' when it is 0.
     """
     n, dim = z.shape
     g = centers.shape[0]
-    gf = grad.view(n, lead + g, dim)                                     # (N, [1+]G, D)
+    gf = grad.view(n, grad_lead + g, dim)                                # (N, [1+]G, D)
     saved = feats.view(n, lead + g, dim)                                 # (N, [1+]G, D)
     d = (z.unsqueeze(1) - centers.view(1, g, 1)) * inv_width            # (N, G, D)
-    grad_z = (gf[:, lead:] * saved[:, lead:] * (-2 * inv_width) * d).sum(1)  # (N, D)
-    grad_x = form.backward(gf[:, 0], x, saved[:, 0]) if form is not None and lead else None
+    grad_z = (gf[:, grad_lead:] * saved[:, lead:] * (-2 * inv_width) * d).sum(1)  # (N, D)
+    grad_x = (form.backward(gf[:, 0], x, saved[:, 0])
+              if form is not None and lead and grad_lead else None)
     return grad_z, grad_x
 
 
@@ -110,20 +114,22 @@ def _grads_eager(
     form: ClosedForm | None,
     inv_width: float,
     lead: int,
+    grad_lead: int,
 ) -> tuple[Tensor, Tensor | None]:
     """:func:`_grads` in five passes over the ``(N, G, D)`` basis and ``G`` in-place adds of
     ``(N, D)`` slices (summed in centre order from zero, so the gradient has the bits of the
     per-centre loop this replaced)."""
     n, dim = z.shape
     g = centers.shape[0]
-    gf = grad.view(n, lead + g, dim)                                     # (N, [1+]G, D)
+    gf = grad.view(n, grad_lead + g, dim)                                # (N, [1+]G, D)
     saved = feats.view(n, lead + g, dim)                                 # (N, [1+]G, D)
     d = torch.sub(z.unsqueeze(1), centers.view(1, g, 1)).mul_(inv_width)  # (N, G, D)
-    t = torch.mul(gf[:, lead:], saved[:, lead:]).mul_(-2 * inv_width).mul_(d)  # (N, G, D)
+    t = torch.mul(gf[:, grad_lead:], saved[:, lead:]).mul_(-2 * inv_width).mul_(d)  # (N, G, D)
     grad_z = torch.zeros_like(z)                                         # (N, D)
     for j in range(g):
         grad_z.add_(t[:, j])
-    grad_x = form.backward(gf[:, 0], x, saved[:, 0]) if form is not None and lead else None
+    grad_x = (form.backward(gf[:, 0], x, saved[:, 0])
+              if form is not None and lead and grad_lead else None)
     return grad_z, grad_x
 
 
@@ -184,14 +190,17 @@ class RBFLinear(FusedFunction):
         need = ctx.needs_input_grad  # type: ignore[attr-defined]
         lead, d = int(base_weight is not None), z.shape[1]
         grad_z = grad_x = grad_base = grad_base_weight = grad_spline = grad_bias = None
-        if need[0] or need[1] or need[2]:
-            grad_feats = grad @ weight                                   # (N, ([1+]G)*D)
+        # the base slice's gradient only where x's or the base values' is wanted (not for a
+        # first layer, whose input is data): else its 1/(1+G) of the GEMM is skipped
+        base = int(bool(lead and (need[2] or (need[1] and form is not None))))
+        if need[0] or base:
+            grad_feats = grad @ weight[:, (lead - base) * d:]            # (N, ([1+]G)*D)
             if need[2]:
                 grad_base = grad_feats[:, :d]
             if need[0] or (need[1] and form is not None):
                 grad_z, grad_x = _GRADS(
                     z, x, grad_feats, feats, centers, compiled=compiled, form=form,
-                    inv_width=inv_width, lead=lead,
+                    inv_width=inv_width, lead=lead, grad_lead=base,
                 )
         if need[3] or need[4]:
             grad_base_weight, grad_spline, _ = weight_grads(

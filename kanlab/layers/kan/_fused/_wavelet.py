@@ -210,11 +210,9 @@ def wav_kan(layer: WaveletLayer, x: Tensor) -> Tensor:
     (below ``compile_kernels``' switch, or with ``compile_kernels=False``) runs the reference
     forward, as do ``torch.func`` transforms, forward-mode AD and export.
     """
-    if not kernels_allowed():
-        return layer.reference_rows(x)
-    compiled = use_compiled(layer.compile_kernels, x.numel() * layer.num_bases, caller=layer,
-                            shape=tuple(x.shape))
-    if not compiled:
+    if not kernels_allowed() or not use_compiled(
+            layer.compile_kernels, x.numel() * layer.num_bases, caller=layer,
+            shape=tuple(x.shape)):
         return layer.reference_rows(x)
     form = values = base_weight = None
     if layer.base_weight is not None and layer.base_activation is not None:
@@ -223,7 +221,7 @@ def wav_kan(layer: WaveletLayer, x: Tensor) -> Tensor:
         base_weight = layer.base_weight
     out = WaveletLinear.apply(
         x, values, base_weight, layer.weight, layer.translation, layer.scale, form,
-        WAVELETS[layer.wavelet], SLOPES[layer.wavelet], compiled,
+        WAVELETS[layer.wavelet], SLOPES[layer.wavelet], True,
     )
     assert isinstance(out, Tensor)
     return out

@@ -29,12 +29,17 @@ def test_fast_kan_eager_kernels_equal_functional(base: str | None) -> None:
     assert feats.shape == (n, (lead + g) * d)
     assert torch.equal(feats, _rbf._features(z, x, values, centers, **kw))
     grad = torch.randn(n, (lead + g) * d)
-    eager = _rbf._grads_eager(z, x, grad, feats, centers, **kw, lead=lead)
-    functional = _rbf._grads(z, x, grad, feats, centers, **kw, lead=lead)
+    eager = _rbf._grads_eager(z, x, grad, feats, centers, **kw, lead=lead, grad_lead=lead)
+    functional = _rbf._grads(z, x, grad, feats, centers, **kw, lead=lead, grad_lead=lead)
     assert_close(eager[0], functional[0])
     assert (eager[1] is None) == (functional[1] is None) == (base != "form")
     if base == "form":
         assert torch.equal(eager[1], functional[1])
+    # the bumps' gradient alone (no base slice in grad): the same z gradient, no x gradient
+    for fn, full in ((_rbf._grads_eager, eager), (_rbf._grads, functional)):
+        grad_z, grad_x = fn(z, x, grad[:, lead * d:], feats, centers, **kw, lead=lead,
+                            grad_lead=0)
+        assert torch.equal(grad_z, full[0]) and grad_x is None
 
 
 def test_relu_kan_eager_kernels_equal_functional() -> None:
