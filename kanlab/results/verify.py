@@ -340,11 +340,14 @@ def _fresh_rows(planned: Sequence[tuple[Job | None, int | None]],
             for future in futures:
                 yield future.result()
         except BaseException:
-            # The pool's exit would wait for the running trainings (Lightning in a worker
-            # only logs a SIGTERM): stop them, as `kanlab reproduce` does.
-            for child in multiprocessing.active_children():
-                child.kill()
-            pool.shutdown(wait=True, cancel_futures=True)
+            # Stopped early (a SIGTERM, Ctrl-C, a failed run, the caller closing us): the
+            # pool's exit would wait for the running trainings (Lightning in a worker only
+            # logs a SIGTERM), so stop them, as `kanlab reproduce` does. After the last
+            # result the workers are idle and the pool shuts down as usual.
+            if not all(future.done() for future in futures):
+                for child in multiprocessing.active_children():
+                    child.kill()
+                pool.shutdown(wait=True, cancel_futures=True)
             raise
 
 
