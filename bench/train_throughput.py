@@ -2,8 +2,8 @@
 their dense floor, kanlab's epoch against a plain loop, and kanlab against All-KAN's loop.
 
 Run: ``python -m bench train_throughput [--batch-sizes=64,1024] [--repeats=30] [--threads=N]
-[--device=cpu] [--no-compile] [--skip-epoch] [--peers=DIR] [--profile] [--ablate]`` (use the ``=``
-form: ``python -m bench`` forwards only flags).
+[--device=cpu] [--no-compile] [--skip-epoch] [--peers=DIR] [--profile] [--ablate] [--calls]``
+(use the ``=`` form: ``python -m bench`` forwards only flags).
 
 1. **KAN step vs floor model.** For the ``b_spline_kan``, ``fast_kan``, ``af_kan`` and
    ``relu_kan`` models of ``experiments/fashion_mnist/*.yaml``: one plain-loop training step
@@ -60,6 +60,12 @@ form: ``python -m bench`` forwards only flags).
    inside its kernels) and the per-call Python, i.e. the floor no kernel work can go below; the
    difference to the first ratio is what the kernels cost. The profiler is no help there: it
    inflates each small op several-fold on CPU.
+6. **Where the kernels' time goes** (``--calls``, a diagnostic): every compiled kernel call of
+   the batch-64 step timed where the step makes it, and the same call repeated at once (its
+   result dropped): the repeat finds its inputs, the output memory it just freed and its own
+   call path (Dynamo's guards, the compiled wrapper) in cache. The gap is what a cold cache
+   costs after the GEMMs and the optimizer step, which stream megabytes through it; it is not
+   arithmetic, and more threads do not shrink it.
 
 The data must be on disk or extractable offline (Debian ``dataset-fashion-mnist``). Timings on a
 shared machine are noisy; the ratios measured in the same run are the meaningful numbers.
@@ -104,6 +110,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--profile", action="store_true")
     p.add_argument("--ablate", action="store_true")
+    p.add_argument("--calls", action="store_true")
     args, _ = p.parse_known_args(argv)  # `python -m bench` passes every module the same flags
     return args
 
@@ -391,6 +398,57 @@ def ablate_kernels(args: argparse.Namespace, device: torch.device) -> None:
         print(f"{name:<14} {real:8.2f} {free:11.2f} {real - free:13.2f}", flush=True)
 
 
+# --------------------------------------------------------------------------- 6. kernel calls
+
+
+def _timed_calls(call: Callable[..., Any], times: dict[tuple[str, tuple[int, ...]],
+                 list[tuple[float, float]]]) -> Callable[..., Any]:
+    """A stand-in for :meth:`Kernel.__call__` that times each call and the same call repeated
+    at once (its result dropped), per kernel and first-input shape, into ``times``."""
+    def timed(kernel: Any, *tensors: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        out = call(kernel, *tensors, **kwargs)
+        middle = time.perf_counter()
+        call(kernel, *tensors, **kwargs)
+        key = (kernel.fn.__name__, tuple(tensors[0].shape))
+        times.setdefault(key, []).append((middle - start, time.perf_counter() - middle))
+        return out
+
+    return timed
+
+
+def kernel_calls(args: argparse.Namespace, device: torch.device) -> None:
+    from kanlab.layers._compile import Kernel
+
+    print("\nkernel calls of the batch-64 step (compiled kernels): median us of each call where "
+          "the step makes it, and of the same call repeated at once (inputs, freed output memory "
+          "and call path still in cache); the gap is the cold cache the step's GEMMs and "
+          "optimizer leave, not arithmetic")
+    print(f"{'model':<14} {'kernel':<20} {'input':>10} {'in step':>8} {'repeated':>9}")
+    for name, cfg, model, _, x, _, y in _models_at_64(args, device):
+        _set_compile_kernels(model, True)
+        step = _step_fn(model, model, cfg, x, y)
+        for _ in range(5):
+            step()
+        times: dict[tuple[str, tuple[int, ...]], list[tuple[float, float]]] = {}
+        call = Kernel.__call__
+        Kernel.__call__ = _timed_calls(call, times)  # type: ignore[method-assign]
+        try:
+            for _ in range(args.repeats):
+                step()
+        finally:
+            Kernel.__call__ = call  # type: ignore[method-assign]
+        total = [0.0, 0.0]
+        for (kernel, shape), pairs in times.items():
+            first = statistics.median(p[0] for p in pairs) * 1e6
+            again = statistics.median(p[1] for p in pairs) * 1e6
+            total[0] += first * len(pairs) / args.repeats
+            total[1] += again * len(pairs) / args.repeats
+            print(f"{name:<14} {kernel:<20} {'x'.join(map(str, shape)):>10} {first:8.0f} "
+                  f"{again:9.0f}", flush=True)
+        print(f"{name:<14} {'per step':<20} {'':>10} {total[0]:8.0f} {total[1]:9.0f}")
+
+
 # --------------------------------------------------------------------------- 2. epoch
 
 
@@ -537,6 +595,8 @@ def main(argv: list[str]) -> int:
         profile_steps(args, device)
     if args.ablate:
         ablate_kernels(args, device)
+    if args.calls:
+        kernel_calls(args, device)
     epoch: dict[str, float] | None = None
     speedup = None
     if not args.skip_epoch:

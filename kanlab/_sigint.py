@@ -28,9 +28,13 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["count", "deferred", "install", "interruptible", "note", "terminated_raises"]
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
+__all__ = ["count", "deferred", "install", "interruptible", "kill_pool", "note",
+           "terminated_raises"]
 
 _count = 0  # SIGINTs received since the process started (kanlab's handlers only)
 
@@ -112,6 +116,21 @@ def terminated_raises(
         yield
     finally:
         signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def kill_pool(pool: ProcessPoolExecutor) -> None:
+    """Stop a process pool's running work now and shut it down (queued work is cancelled).
+
+    Leaving a ``with ProcessPoolExecutor()`` block waits for the running calls, and a worker
+    that trains (Lightning) only logs a SIGTERM and trains on, so a stopped command
+    (SIGTERM, Ctrl-C, a failed run) kills its workers with SIGKILL first. Callers record a
+    run in one write when it ends, so a killed run has left nothing half-done.
+    """
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.kill()
+    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def forget_unhandled() -> None:

@@ -13,6 +13,7 @@ from bench.train_throughput import (
     _basis_has_parameters,
     _first_outputs,
     _interleaved,
+    _timed_calls,
 )
 from kanlab.layers._compile import Kernel
 from kanlab.registry import LAYERS
@@ -70,3 +71,23 @@ def test_the_ablation_computes_each_kernel_once_per_shape_and_options() -> None:
     assert first(kernel, torch.ones(3), compiled=False, k=2) is not a  # another shape
     assert first(kernel, torch.ones(2), compiled=False, k=3) is not a  # other options
     assert calls == [(2,), (3,), (2,)]
+
+
+def test_timed_calls_return_the_first_result_and_time_a_repeat_per_kernel_and_shape() -> None:
+    calls: list[tuple[int, ...]] = []
+
+    def double(x: torch.Tensor, *, k: int) -> torch.Tensor:
+        calls.append(tuple(x.shape))
+        return x * k
+
+    kernel = Kernel(double)
+    times: dict[tuple[str, tuple[int, ...]], list[tuple[float, float]]] = {}
+    timed = _timed_calls(Kernel.__call__, times)
+    out = timed(kernel, torch.ones(2), compiled=False, k=2)
+    timed(kernel, torch.ones(3), compiled=False, k=2)
+    timed(kernel, torch.ones(2), compiled=False, k=2)
+    assert torch.equal(out, torch.full((2,), 2.0))
+    assert calls == [(2,), (2,), (3,), (3,), (2,), (2,)]  # each call made twice
+    assert sorted(times) == [("double", (2,)), ("double", (3,))]
+    assert len(times[("double", (2,))]) == 2
+    assert all(a >= 0 and b >= 0 for pairs in times.values() for a, b in pairs)

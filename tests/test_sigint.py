@@ -82,3 +82,23 @@ def test_deferred_raises_when_the_block_ends() -> None:
         os.kill(os.getpid(), signal.SIGINT)
         reached.append(True)  # the block runs on
     assert reached == [True]
+
+
+def test_kill_pool_stops_running_and_queued_work_at_once() -> None:
+    import multiprocessing
+    import time
+    from concurrent.futures import CancelledError, ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    running = pool.submit(time.sleep, 60)
+    queued = pool.submit(time.sleep, 60)
+    while not running.running():
+        time.sleep(0.01)
+    start = time.monotonic()
+    _sigint.kill_pool(pool)
+    assert time.monotonic() - start < 30
+    assert not multiprocessing.active_children()
+    for future in (running, queued):  # neither finished its work
+        with pytest.raises((BrokenProcessPool, CancelledError)):
+            future.result(timeout=5)

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kanlab._sigint import terminated_raises
+from kanlab._sigint import kill_pool, terminated_raises
 from kanlab.errors import ConfigError, SetupError
 from kanlab.provenance import CodeVersion, code_version
 from kanlab.results.manifest import MANIFEST, Manifest, ManifestRun, read_manifest
@@ -272,12 +272,7 @@ def _execute(todo: Sequence[Job], results_dir: Path, workers: int, threads: int,
                 error = future.exception()
                 finished(futures[future], 0.0 if error else future.result()[1], error)
         except _Terminated:
-            # The pool's exit would wait for the running jobs: stop them instead, with SIGKILL
-            # (Lightning in a worker only logs a SIGTERM and trains on). A killed run has
-            # appended no row (a row is one write when a run ends), so the rerun redoes it.
-            for child in multiprocessing.active_children():
-                child.kill()
-            pool.shutdown(wait=True, cancel_futures=True)
+            kill_pool(pool)  # a killed run has appended no row: the rerun redoes it
             raise
 
 

@@ -60,6 +60,7 @@ from kanlab.results.reference import Reference, checkout
 from kanlab.results.verified import VERIFIED, read_verified, tied_codes
 
 if TYPE_CHECKING:
+    from kanlab.config import ExperimentConfig
     from kanlab.results.reproduce import Job
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "compared_fields",
     "read_verified",
     "tied_codes",
+    "unrecorded_row",
     "verify",
 ]
 
@@ -303,18 +305,25 @@ def _planned(row: Mapping[str, Any], jobs: Mapping[tuple[str, int], Job],
     return job, None if n is None else int(n)
 
 
-def _train(job: Job, threads: int) -> dict[str, Any]:
-    """Train ``job`` at the current code with ``threads`` torch threads, recording nothing;
-    its row as it would be written to runs.jsonl (JSON types)."""
-    from kanlab.config import load_experiment
+def unrecorded_row(cfg: ExperimentConfig, threads: int) -> dict[str, Any]:
+    """Train ``cfg`` at the current code with ``threads`` torch threads, recording nothing
+    (a temporary results directory); its row as it would be written to runs.jsonl (JSON
+    types). What a verification and the pinned numerics (``kanlab.testing.pinned``) compare."""
     from kanlab.lit.train import train
     from kanlab.measure import torch_threads
 
-    cfg = load_experiment(job.experiment, [*job.overrides, f"seed={job.seed}"])
     with tempfile.TemporaryDirectory() as tmp, torch_threads(threads):
         row = train(cfg, results_dir=Path(tmp), record=False, progress_bar=False).row
     out: dict[str, Any] = json.loads(json.dumps(row, default=str))
     return out
+
+
+def _train(job: Job, threads: int) -> dict[str, Any]:
+    """:func:`unrecorded_row` of ``job`` (a picklable call for the worker pool)."""
+    from kanlab.config import load_experiment
+
+    return unrecorded_row(
+        load_experiment(job.experiment, [*job.overrides, f"seed={job.seed}"]), threads)
 
 
 def _fresh_rows(planned: Sequence[tuple[Job | None, int | None]],
@@ -330,7 +339,7 @@ def _fresh_rows(planned: Sequence[tuple[Job | None, int | None]],
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from kanlab._sigint import terminated_raises
+    from kanlab._sigint import kill_pool, terminated_raises
 
     context = multiprocessing.get_context("spawn")
     with terminated_raises(), ProcessPoolExecutor(
@@ -340,14 +349,10 @@ def _fresh_rows(planned: Sequence[tuple[Job | None, int | None]],
             for future in futures:
                 yield future.result()
         except BaseException:
-            # Stopped early (a SIGTERM, Ctrl-C, a failed run, the caller closing us): the
-            # pool's exit would wait for the running trainings (Lightning in a worker only
-            # logs a SIGTERM), so stop them, as `kanlab reproduce` does. After the last
-            # result the workers are idle and the pool shuts down as usual.
+            # Stopped early (a SIGTERM, Ctrl-C, a failed run, the caller closing us): stop the
+            # running trainings. After the last result the pool shuts down as usual.
             if not all(future.done() for future in futures):
-                for child in multiprocessing.active_children():
-                    child.kill()
-                pool.shutdown(wait=True, cancel_futures=True)
+                kill_pool(pool)
             raise
 
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -111,14 +110,9 @@ def machine() -> dict[str, Any]:
 
 def run_pinned(name: str, data_dir: str | None = None) -> dict[str, Any]:
     """Train pinned run ``name`` at :data:`THREADS` threads; its compared fields (JSON types)."""
-    from kanlab.lit.train import train
-    from kanlab.measure import torch_threads
-    from kanlab.results.verify import compared_fields
+    from kanlab.results.verify import compared_fields, unrecorded_row
 
-    with tempfile.TemporaryDirectory() as tmp, torch_threads(THREADS):
-        row = train(pinned_config(name, data_dir), results_dir=Path(tmp), record=False,
-                    progress_bar=False).row
-    return compared_fields(json.loads(json.dumps(row, default=str)))
+    return compared_fields(unrecorded_row(pinned_config(name, data_dir), THREADS))
 
 
 def main(argv: list[str] | None = None) -> int:

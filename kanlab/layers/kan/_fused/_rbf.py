@@ -192,12 +192,13 @@ class RBFLinear(FusedFunction):
         grad_z = grad_x = grad_base = grad_base_weight = grad_spline = grad_bias = None
         # the base slice's gradient only where x's or the base values' is wanted (not for a
         # first layer, whose input is data): else its 1/(1+G) of the GEMM is skipped
-        base = int(bool(lead and (need[2] or (need[1] and form is not None))))
+        through_form = need[1] and form is not None                     # x's gradient via b(x)
+        base = int(bool(lead and (need[2] or through_form)))
         if need[0] or base:
             grad_feats = grad @ weight[:, (lead - base) * d:]            # (N, ([1+]G)*D)
             if need[2]:
                 grad_base = grad_feats[:, :d]
-            if need[0] or (need[1] and form is not None):
+            if need[0] or through_form:
                 grad_z, grad_x = _GRADS(
                     z, x, grad_feats, feats, centers, compiled=compiled, form=form,
                     inv_width=inv_width, lead=lead, grad_lead=base,
