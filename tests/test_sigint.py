@@ -93,7 +93,9 @@ def test_kill_pool_stops_running_and_queued_work_at_once() -> None:
     pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
     running = pool.submit(time.sleep, 60)
     queued = pool.submit(time.sleep, 60)
-    while not running.running():
+    deadline = time.monotonic() + 60
+    while not running.running():  # the worker has taken the first call
+        assert not running.done() and time.monotonic() < deadline
         time.sleep(0.01)
     start = time.monotonic()
     _sigint.kill_pool(pool)
