@@ -26,12 +26,15 @@ Run: ``python -m bench train_throughput [--batch-sizes=64,1024] [--repeats=30] [
    what a layer runs until its eager work at a shape reaches ``AUTO_MIN_WORK``), ``default``
    (the model as ``kanlab train`` runs it, ``compile_kernels=None``, timed once every layer that
    counts its eager work has spent that budget, ~6,600 steps at batch 64: from then on the
-   B-spline, FastKAN and AF-KAN kernels go through ``torch.compile``, relu_kan's stay eager, the
-   rest of the model is eager; a call of ``AUTO_MIN_ENTRIES`` or more compiles from the start),
-   ``kernels`` (every layer's ``compile_kernels=True``: what the default would give relu_kan if
-   it counted) and ``compiled`` (``torch.compile(model, dynamic=False)``); the last two at batch
-   <= 256 only. Compilation (seconds to tens of seconds per model on CPU) is not timed.
-   Target: <= 1.5 at batch 64 in the default row.
+   B-spline, FastKAN, AF-KAN and ReLU-KAN kernels go through ``torch.compile``, the rest of
+   the model is eager; a call of ``AUTO_MIN_ENTRIES`` or more compiles from the start),
+   ``kernels`` (every layer's ``compile_kernels=True`` from the first call) and ``compiled``
+   (``torch.compile(model, dynamic=False)``); the last two at batch <= 256 only. Compilation
+   (seconds to tens of seconds per model on CPU) is not timed.
+   Target: <= 1.5 at batch 64 in the default row. The floor model is the same in all rows of
+   one KAN model; where its step time differs by more than 1.25x between those rows at batch
+   64, the machine changed speed during the run, and the targets list says that model's ratios
+   are no verdict.
 2. **kanlab epoch vs plain loop** (``af_kan`` config, one epoch): ``kanlab.lit.train``'s
    epoch time (Lightning fit epoch: training + validation, metrics, logging, checkpoint) against
    a hand-written loop over the same data module's loaders with the same model, optimizer
@@ -96,6 +99,7 @@ ROOT = Path(__file__).resolve().parent.parent
 EXPERIMENTS = ROOT / "experiments" / "fashion_mnist"
 MODELS = ("b_spline_kan", "fast_kan", "af_kan", "relu_kan")
 STEP_TARGET, EPOCH_TARGET, PEER_TARGET = 1.5, 1.3, 3.0
+FLOOR_SPREAD = 1.25  # max / min of one floor model's step over its rows beyond which it says so
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -266,8 +270,9 @@ def _set_compile_kernels(model: nn.Module, value: bool) -> None:
 
 def step_vs_floor(
     args: argparse.Namespace, device: torch.device
-) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
-    """Paired step / floor ratios at batch 64 per ``"model mode"``, and step / floor + dz."""
+) -> tuple[list[tuple[str, float]], list[tuple[str, float]], dict[str, list[float]]]:
+    """Paired step / floor ratios at batch 64 per ``"model mode"``, step / floor + dz, and
+    each model's floor step times (ms) over its batch-64 rows."""
     from kanlab.config import load_experiment
 
     batches = [int(b) for b in args.batch_sizes.split(",") if b]
@@ -278,6 +283,7 @@ def step_vs_floor(
           f"{'x floor':>8} {'fl+dz ms':>9} {'x fl+dz':>8}")
     ratios: list[tuple[str, float]] = []
     dz_ratios: list[tuple[str, float]] = []
+    floors: dict[str, list[float]] = {}
     for name in names:
         cfg = load_experiment(EXPERIMENTS / f"{name}.yaml")
         for batch in batches:
@@ -310,7 +316,19 @@ def step_vs_floor(
                       f"{ratio:8.2f} {dz_cols}", flush=True)
                 if batch == 64:
                     ratios.append((f"{name} {mode}", ratio))
-    return ratios, dz_ratios
+                    floors.setdefault(name, []).append(ms[1])
+    return ratios, dz_ratios, floors
+
+
+def floor_spread(floors: dict[str, list[float]]) -> list[str]:
+    """A line per model whose floor step moved by more than :data:`FLOOR_SPREAD` (max / min)
+    between its batch-64 rows: the same floor model timed slower in one row than in another
+    is the machine changing speed, and that model's ratios are then no verdict."""
+    return [
+        f"  floor step of {name} ranged {min(ms):.2f}-{max(ms):.2f} ms over its batch-64 rows "
+        f"({max(ms) / min(ms):.2f}x): the machine's speed moved, its ratios are no verdict"
+        for name, ms in floors.items() if max(ms) > FLOOR_SPREAD * min(ms)
+    ]
 
 
 # --------------------------------------------------------------------------- 4. profile
@@ -590,7 +608,7 @@ def main(argv: list[str]) -> int:
     print(f"threads {torch.get_num_threads()}, device {device}, load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, glibc malloc "
           f"{'tuned as by the kanlab CLI' if malloc else 'untuned'}")
-    step_ratios, dz_ratios = step_vs_floor(args, device)
+    step_ratios, dz_ratios, floors = step_vs_floor(args, device)
     if args.profile:
         profile_steps(args, device)
     if args.ablate:
@@ -608,6 +626,8 @@ def main(argv: list[str]) -> int:
         print(f"  batch-64 step / floor, {label}: {ratio:.2f} (<= {STEP_TARGET}) {mark}")
     for label, ratio in dz_ratios:
         print(f"  (information) batch-64 step / floor + dz, {label}: {ratio:.2f}")
+    for line in floor_spread(floors):
+        print(line)
     if epoch is not None:
         mark = "ok" if epoch["ratio"] <= EPOCH_TARGET else "MISSED"
         print(f"  kanlab epoch / plain epoch: {epoch['ratio']:.2f} (<= {EPOCH_TARGET}) {mark}")

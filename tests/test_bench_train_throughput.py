@@ -14,6 +14,7 @@ from bench.train_throughput import (
     _first_outputs,
     _interleaved,
     _timed_calls,
+    floor_spread,
 )
 from kanlab.layers._compile import Kernel
 from kanlab.registry import LAYERS
@@ -91,3 +92,10 @@ def test_timed_calls_return_the_first_result_and_time_a_repeat_per_kernel_and_sh
     assert sorted(times) == [("double", (2,)), ("double", (3,))]
     assert len(times[("double", (2,))]) == 2
     assert all(a >= 0 and b >= 0 for pairs in times.values() for a, b in pairs)
+
+
+def test_floor_spread_names_only_models_whose_floor_moved_beyond_the_limit() -> None:
+    lines = floor_spread({"steady": [2.0, 2.2, 2.4], "moved": [1.8, 2.0, 3.7]})
+    assert len(lines) == 1
+    assert "moved ranged 1.80-3.70 ms" in lines[0] and "(2.06x)" in lines[0]
+    assert floor_spread({}) == []
