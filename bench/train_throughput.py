@@ -77,6 +77,7 @@ shared machine are noisy; the ratios measured in the same run are the meaningful
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -86,6 +87,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -396,9 +398,22 @@ def _first_outputs(call: Callable[..., Any]) -> Callable[..., Any]:
     return first
 
 
-def ablate_kernels(args: argparse.Namespace, device: torch.device) -> None:
+@contextmanager
+def _kernels_replaced(
+    stand_in: Callable[[Callable[..., Any]], Callable[..., Any]],
+) -> Iterator[None]:
+    """Every kanlab kernel call goes through ``stand_in(Kernel.__call__)`` inside the block."""
     from kanlab.layers._compile import Kernel
 
+    call = Kernel.__call__
+    Kernel.__call__ = stand_in(call)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Kernel.__call__ = call  # type: ignore[method-assign]
+
+
+def ablate_kernels(args: argparse.Namespace, device: torch.device) -> None:
     mode = "eager" if args.no_compile else "compiled"
     print(f"\nbatch-64 step / floor with the fused kernels ({mode}) computing, and with each "
           "returning its first output again (timing only; paired medians)")
@@ -407,12 +422,8 @@ def ablate_kernels(args: argparse.Namespace, device: torch.device) -> None:
         _set_compile_kernels(model, not args.no_compile)
         steps = [_step_fn(model, model, cfg, x, y), _step_fn(floor, floor, cfg, wide, y)]
         real = paired_ratio(*_interleaved(steps, args.repeats, device))
-        call = Kernel.__call__
-        Kernel.__call__ = _first_outputs(call)  # type: ignore[method-assign]
-        try:
+        with _kernels_replaced(_first_outputs):
             free = paired_ratio(*_interleaved(steps, args.repeats, device))
-        finally:
-            Kernel.__call__ = call  # type: ignore[method-assign]
         print(f"{name:<14} {real:8.2f} {free:11.2f} {real - free:13.2f}", flush=True)
 
 
@@ -436,8 +447,6 @@ def _timed_calls(call: Callable[..., Any], times: dict[tuple[str, tuple[int, ...
 
 
 def kernel_calls(args: argparse.Namespace, device: torch.device) -> None:
-    from kanlab.layers._compile import Kernel
-
     print("\nkernel calls of the batch-64 step (compiled kernels): median us of each call where "
           "the step makes it, and of the same call repeated at once (inputs, freed output memory "
           "and call path still in cache); the gap is the cold cache the step's GEMMs and "
@@ -449,13 +458,9 @@ def kernel_calls(args: argparse.Namespace, device: torch.device) -> None:
         for _ in range(5):
             step()
         times: dict[tuple[str, tuple[int, ...]], list[tuple[float, float]]] = {}
-        call = Kernel.__call__
-        Kernel.__call__ = _timed_calls(call, times)  # type: ignore[method-assign]
-        try:
+        with _kernels_replaced(functools.partial(_timed_calls, times=times)):
             for _ in range(args.repeats):
                 step()
-        finally:
-            Kernel.__call__ = call  # type: ignore[method-assign]
         total = [0.0, 0.0]
         for (kernel, shape), pairs in times.items():
             first = statistics.median(p[0] for p in pairs) * 1e6

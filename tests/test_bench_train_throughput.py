@@ -57,14 +57,19 @@ def test_interleaved_runs_each_function_once_per_round_and_ratio_is_per_round() 
     assert paired_ratio([2.0, 4.0, 9.0], [1.0, 1.0, 3.0]) == 3.0    # median of 2, 4, 3
 
 
-def test_the_ablation_computes_each_kernel_once_per_shape_and_options() -> None:
+def _doubling_kernel() -> tuple[Kernel, list[tuple[int, ...]]]:
+    """A kernel ``double(x, k=) = x * k`` and the input shapes it has computed, in order."""
     calls: list[tuple[int, ...]] = []
 
     def double(x: torch.Tensor, *, k: int) -> torch.Tensor:
         calls.append(tuple(x.shape))
         return x * k
 
-    kernel = Kernel(double)
+    return Kernel(double), calls
+
+
+def test_the_ablation_computes_each_kernel_once_per_shape_and_options() -> None:
+    kernel, calls = _doubling_kernel()
     first = _first_outputs(Kernel.__call__)
     a = first(kernel, torch.ones(2), compiled=False, k=2)
     assert torch.equal(a, torch.full((2,), 2.0))
@@ -75,13 +80,7 @@ def test_the_ablation_computes_each_kernel_once_per_shape_and_options() -> None:
 
 
 def test_timed_calls_return_the_first_result_and_time_a_repeat_per_kernel_and_shape() -> None:
-    calls: list[tuple[int, ...]] = []
-
-    def double(x: torch.Tensor, *, k: int) -> torch.Tensor:
-        calls.append(tuple(x.shape))
-        return x * k
-
-    kernel = Kernel(double)
+    kernel, calls = _doubling_kernel()
     times: dict[tuple[str, tuple[int, ...]], list[tuple[float, float]]] = {}
     timed = _timed_calls(Kernel.__call__, times)
     out = timed(kernel, torch.ones(2), compiled=False, k=2)
